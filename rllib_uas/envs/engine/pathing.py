@@ -1,0 +1,87 @@
+"""Ground pathfinding on the walkability grid: all-pairs geodesic distances and steering.
+
+SC2 units path around cliffs and walls; straight-line movement would pin them against the first
+obstacle (e.g. 2c_vs_64zg's ravine bar). Maps whose walkable area is convex skip this entirely.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Optional
+
+import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import shortest_path
+
+from rllib_uas.envs.engine.maps import load_terrain
+
+NEIGHBOURS = np.array([(1, 0), (-1, 0), (0, 1), (0, -1), (1, 1), (1, -1), (-1, 1), (-1, -1)])
+DETOUR_SLACK = 0.5  # cells: a geodesic this much longer than the free-grid distance means an obstacle
+
+
+def _octile(dx, dy):
+    """Shortest 8-connected grid distance with no obstacles."""
+    dx, dy = np.abs(dx), np.abs(dy)
+    return np.maximum(dx, dy) + (np.sqrt(2) - 1) * np.minimum(dx, dy)
+
+
+@dataclass(frozen=True)
+class Geodesic:
+    dist: np.ndarray   # [N + 1, N + 1] float32 cell-to-cell geodesic distance; index N = "no cell" (inf)
+    nbr: np.ndarray    # [N, 8] neighbour cell indices, N where not walkable / off-map
+    size_y: int
+
+
+def build_geodesic(grid: np.ndarray) -> Optional[Geodesic]:
+    """Geodesic distances over 8-connected walkable cells (no corner cutting), or None if not needed."""
+    X, Y = grid.shape
+    N = X * Y
+    xs, ys = np.meshgrid(np.arange(X), np.arange(Y), indexing="ij")
+    xs, ys = xs.ravel(), ys.ravel()
+    walk = grid.ravel()
+    nbr = np.full((N, 8), N, dtype=np.int64)
+    rows, cols, w = [], [], []
+    for k, (dx, dy) in enumerate(NEIGHBOURS):
+        nx, ny = xs + dx, ys + dy
+        ok = (nx >= 0) & (ny >= 0) & (nx < X) & (ny < Y)
+        ok[ok] &= walk[ok] & grid[nx[ok], ny[ok]]
+        if dx and dy:  # diagonal steps need both orthogonal cells free
+            ok[ok] &= grid[nx[ok], ys[ok]] & grid[xs[ok], ny[ok]]
+        nbr[ok, k] = nx[ok] * Y + ny[ok]
+        src = np.flatnonzero(ok)
+        rows.append(src)
+        cols.append(nbr[src, k])
+        w.append(np.full(src.size, np.hypot(dx, dy)))
+    graph = coo_matrix((np.concatenate(w), (np.concatenate(rows), np.concatenate(cols))), shape=(N, N)).tocsr()
+    dist = shortest_path(graph, method="D", directed=False).astype(np.float32)
+    widx = np.flatnonzero(walk)
+    sub = dist[np.ix_(widx, widx)]
+    straight = _octile(xs[widx][:, None] - xs[widx][None, :], ys[widx][:, None] - ys[widx][None, :])
+    if not np.any(np.isfinite(sub) & (sub > straight + DETOUR_SLACK)):
+        return None  # convex walkable area: straight lines are always free
+    padded = np.full((N + 1, N + 1), np.inf, dtype=np.float32)
+    padded[:N, :N] = dist
+    return Geodesic(padded, nbr, Y)
+
+
+def steer(geo: Geodesic, x: np.ndarray, y: np.ndarray, gx: np.ndarray, gy: np.ndarray):
+    """Direction (dx, dy) for units at (x, y) heading to (gx, gy): straight, or along the geodesic."""
+    Y = geo.size_y
+    X = geo.nbr.shape[0] // Y
+    cx, cy = np.clip(x.astype(np.int64), 0, X - 1), np.clip(y.astype(np.int64), 0, Y - 1)
+    tx, ty = np.clip(gx.astype(np.int64), 0, X - 1), np.clip(gy.astype(np.int64), 0, Y - 1)
+    c, g = cx * Y + cy, tx * Y + ty
+    d = geo.dist[g, c]
+    detour = np.isfinite(d) & (d > _octile(cx - tx, cy - ty) + DETOUR_SLACK)
+    dx, dy = gx - x, gy - y
+    if detour.any():
+        nb = geo.nbr[c[detour]]                                      # [K, 8]
+        best = nb[np.arange(nb.shape[0]), geo.dist[g[detour][:, None], nb].argmin(1)]
+        dx[detour] = best // Y + 0.5 - x[detour]
+        dy[detour] = best % Y + 0.5 - y[detour]
+    return dx, dy
+
+
+@lru_cache(maxsize=None)
+def geodesic_for_terrain(terrain: str) -> Optional[Geodesic]:
+    return build_geodesic(load_terrain(terrain))

@@ -1,0 +1,139 @@
+"""SMAC episodes over the batched engine: one object, `n_envs` battles, SMAC semantics per battle.
+
+Both the pymarl-style `StarCraft2Env` (n_envs=1) and the RLlib vector env build on this class, so
+the reward, termination, masks and layouts are one implementation.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any, Dict, Optional
+
+import numpy as np
+
+from rllib_uas.envs.engine.battle import BattleEngine
+from rllib_uas.envs.engine.features import FeatureFlags, Features
+from rllib_uas.envs.engine.rules import DRAW, LOST, RUNNING, WON, RewardConfig, battle_reward, game_end_code, \
+    max_reward
+
+
+@dataclass
+class StepResult:
+    reward: np.ndarray        # [E] float64, scaled as configured
+    terminated: np.ndarray    # [E] bool: win, loss, draw or time limit
+    battle_won: np.ndarray    # [E] bool
+    timeout: np.ndarray       # [E] bool: ended by the episode limit
+    dead_allies: np.ndarray   # [E] int
+    dead_enemies: np.ndarray  # [E] int
+
+
+def split_kwargs(kwargs: Dict[str, Any]):
+    """Split StarCraft2Env keyword arguments into feature flags, reward config and the rest."""
+    ff = {f.name for f in fields(FeatureFlags)}
+    rf = {f.name for f in fields(RewardConfig)}
+    flags = FeatureFlags(**{k: v for k, v in kwargs.items() if k in ff})
+    reward = RewardConfig(**{k: v for k, v in kwargs.items() if k in rf})
+    rest = {k: v for k, v in kwargs.items() if k not in ff and k not in rf}
+    return flags, reward, rest
+
+
+class VectorizedSMAC:
+    def __init__(self, map_name: str, n_envs: int = 1, seed: Optional[int] = None, step_mul: int = 8,
+                 move_amount: float = 2.0, continuing_episode: bool = False,
+                 flags: FeatureFlags = FeatureFlags(), reward: RewardConfig = RewardConfig()):
+        self.engine = BattleEngine(map_name, n_envs=n_envs, seed=seed, step_mul=step_mul, move_amount=move_amount)
+        self.features = Features(self.engine, flags)
+        self.flags, self.reward_cfg = flags, reward
+        self.continuing_episode = continuing_episode
+        self.n_envs, self.n_agents, self.n_enemies = n_envs, self.engine.n_agents, self.engine.n_enemies
+        self.n_actions = self.engine.n_actions
+        self.episode_limit = self.engine.spec.limit
+        self.max_reward = max_reward(self.engine.tables, reward)
+        E, U = n_envs, self.engine.n_units
+        self.death_tracker = np.zeros((E, U), dtype=bool)
+        self.last_action = np.zeros((E, self.n_agents, self.n_actions), dtype=np.float32)
+        self.episode_steps = np.zeros(E, dtype=np.int64)
+        self._avail: Optional[np.ndarray] = None
+        self._obs: Optional[np.ndarray] = None
+        self._state: Optional[np.ndarray] = None
+
+    # ------------------------------------------------------------------ episode control
+    def reset(self, env_mask: Optional[np.ndarray] = None) -> None:
+        m = np.ones(self.n_envs, dtype=bool) if env_mask is None else np.asarray(env_mask, dtype=bool)
+        self.engine.reset(m)
+        self.death_tracker[m] = False
+        self.last_action[m] = 0.0
+        self.episode_steps[m] = 0
+        self._invalidate()
+
+    def _invalidate(self) -> None:
+        self._avail = self._obs = self._state = None
+
+    def check_actions(self, actions: np.ndarray) -> np.ndarray:
+        a = np.asarray(actions)
+        if a.shape != (self.n_envs, self.n_agents):
+            raise ValueError(f"actions must have shape (n_envs={self.n_envs}, n_agents={self.n_agents}), got {a.shape}")
+        if not np.issubdtype(a.dtype, np.integer):
+            if not np.all(np.equal(np.mod(a, 1), 0)):
+                raise ValueError(f"actions must be integers, got {a.dtype} values {a.ravel()[:8]}")
+            a = a.astype(np.int64)
+        avail = self.avail_actions()
+        in_range = (a >= 0) & (a < self.n_actions)
+        ok = in_range & (np.take_along_axis(avail, np.clip(a, 0, self.n_actions - 1)[..., None], 2)[..., 0] == 1)
+        if not ok.all():
+            e, i = map(int, np.argwhere(~ok)[0])
+            allowed = np.flatnonzero(avail[e, i]).tolist()
+            where = f"env {e}, agent {i}" if self.n_envs > 1 else f"agent {i}"
+            raise ValueError(f"{where}: action {int(a[e, i])} is not available; available actions: {allowed} "
+                             f"(see get_avail_agent_actions)")
+        return a
+
+    def step(self, actions: np.ndarray, validate: bool = True) -> StepResult:
+        """Step every env; envs that already ended must be reset first (their results are undefined).
+
+        `validate=False` skips the availability check: only for raw orders such as SMAC's heuristic AI.
+        """
+        a = self.check_actions(actions) if validate else np.asarray(actions, dtype=np.int64)
+        eng = self.engine
+        prev_hs = eng.hp + eng.sh
+        self.last_action[...] = 0.0
+        np.put_along_axis(self.last_action, a[..., None], 1.0, 2)
+        eng.step(a)
+        self._invalidate()
+        self.episode_steps += 1
+        cfg = self.reward_cfg
+        reward = battle_reward(cfg, self.n_agents, prev_hs, eng.hp, eng.sh, self.death_tracker)
+        code = game_end_code(eng.tables, eng.alive)
+        won, lost = code == WON, code == LOST
+        ended = code != RUNNING
+        if cfg.reward_sparse:
+            reward = np.where(won, 1.0, np.where(lost, -1.0, reward))
+        else:
+            reward = reward + np.where(won, cfg.reward_win, 0.0) + np.where(lost, cfg.reward_defeat, 0.0)
+        timeout = ~ended & (self.episode_steps >= self.episode_limit)
+        if cfg.reward_scale:
+            reward = reward / (self.max_reward / cfg.reward_scale_rate)
+        n_a = self.n_agents
+        return StepResult(
+            reward=reward, terminated=ended | timeout, battle_won=won, timeout=timeout,
+            dead_allies=(~eng.alive[:, :n_a]).sum(1), dead_enemies=(~eng.alive[:, n_a:]).sum(1))
+
+    # ------------------------------------------------------------------ features (cached per step)
+    def avail_actions(self) -> np.ndarray:
+        if self._avail is None:
+            self._avail = self.features.avail_actions()
+        return self._avail
+
+    def observations(self) -> np.ndarray:
+        if self._obs is None:
+            self._obs = self.features.observations(self.avail_actions(), self.last_action, self.episode_steps,
+                                                   self.episode_limit)
+        return self._obs
+
+    def states(self) -> np.ndarray:
+        if self._state is None:
+            obs = self.observations() if self.flags.obs_instead_of_state else None
+            self._state = self.features.state(obs, self.last_action, self.episode_steps, self.episode_limit)
+        return self._state
+
+
+__all__ = ["VectorizedSMAC", "StepResult", "split_kwargs", "WON", "LOST", "DRAW", "RUNNING"]

@@ -1,0 +1,212 @@
+"""SMAC semantics of StarCraft2Env over the engine: reward, termination, masks, layouts, API."""
+import numpy as np
+import pytest
+
+from rllib_uas.envs.engine.maps import get_map
+from rllib_uas.envs.engine.rules import DRAW, LOST, RUNNING, WON, RewardConfig, battle_reward, game_end_code
+from rllib_uas.envs.engine.tables import build_tables
+from rllib_uas.envs.scripted import random_policy, run_episode
+from rllib_uas.envs.smac_api import StarCraft2Env
+from rllib_uas.envs.engine import available_maps
+
+
+def test_reward_formula_hand_computed():
+    # 2 allies, 2 enemies; enemy 0 loses 10 shield+hp, enemy 1 dies from 30; ally 0 loses 5
+    prev = np.array([[45.0, 45.0, 80.0, 30.0]])
+    hp = np.array([[40.0, 45.0, 60.0, 0.0]])
+    sh = np.array([[0.0, 0.0, 10.0, 0.0]])
+    tracker = np.zeros((1, 4), dtype=bool)
+    r = battle_reward(RewardConfig(), 2, prev, hp, sh, tracker)
+    assert r[0] == pytest.approx(10 + 30 + 10)            # |delta_enemy + delta_deaths|, allies ignored
+    assert tracker.tolist() == [[False, False, False, True]]
+    # the same step without only_positive: minus 0.5 * ally damage
+    r = battle_reward(RewardConfig(reward_only_positive=False), 2, prev, hp, sh, np.zeros((1, 4), bool))
+    assert r[0] == pytest.approx(50 - 0.5 * 5)
+    # a dead unit already counted gives nothing again
+    r = battle_reward(RewardConfig(), 2, hp + sh, hp, sh, tracker)
+    assert r[0] == 0.0
+
+
+def test_enemy_regeneration_is_rewarded_through_abs():
+    prev = np.array([[45.0, 20.0]])
+    r = battle_reward(RewardConfig(), 1, prev, np.array([[45.0, 10.0]]), np.array([[0.0, 12.0]]),
+                      np.zeros((1, 2), bool))
+    assert r[0] == pytest.approx(2.0)                     # net enemy gain of 2 -> +2 (SMAC quirk)
+
+
+def test_game_end_codes_including_mmm_medivac_rules():
+    t = build_tables(get_map("MMM"))                      # agents: 0-1 marauder, 2-8 marine, 9 medivac
+    alive = np.ones((5, 20), dtype=bool)
+    alive[1, 10:] = False                                 # all enemies dead -> won
+    alive[2, :9] = False                                  # only our medivac left -> lost
+    alive[3, 10:19] = False                               # only the enemy medivac left -> won
+    alive[4, :] = False                                   # everyone dead: MMM counts it a loss
+    assert game_end_code(t, alive).tolist() == [RUNNING, WON, LOST, WON, LOST]
+    t = build_tables(get_map("3m"))
+    assert game_end_code(t, np.zeros((1, 6), bool)).tolist() == [DRAW]
+
+
+def test_win_reward_scaling_and_info():
+    env = StarCraft2Env(map_name="3m", seed=0)
+    env.reset()
+    vec = env._vec
+    vec.engine.alive[0, 3:] = False                       # enemies vanish with 0 health left
+    vec.engine.hp[0, 3:] = 0.0
+    reward, terminated, info = env.step([1, 1, 1])
+    # 10 per newly counted death + 200 win, scaled by max_reward / 20
+    assert terminated and info == {"battle_won": True, "dead_allies": 0, "dead_enemies": 3}
+    assert reward == pytest.approx((3 * 10 + 200) / (365 / 20))
+    assert env.get_stats()["battles_won"] == 1 and env.get_stats()["win_rate"] == 1.0
+
+
+def test_timeout_is_a_termination_with_episode_limit_info_only_when_continuing():
+    for continuing in (False, True):
+        env = StarCraft2Env(map_name="2s_vs_1sc", seed=0, continuing_episode=continuing)
+        env.reset()
+        env._vec.episode_steps[0] = env.episode_limit - 1
+        _, terminated, info = env.step([1, 1])
+        assert terminated and info["battle_won"] is False
+        assert info.get("episode_limit", False) is continuing
+        assert env.get_stats()["timeouts"] == 1 and env.get_stats()["battles_draw"] == 1
+
+
+def test_sparse_reward_is_scaled_too():
+    env = StarCraft2Env(map_name="3m", seed=0, reward_sparse=True)
+    env.reset()
+    env._vec.engine.alive[0, 3:] = False
+    env._vec.engine.hp[0, 3:] = 0.0
+    reward, _, _ = env.step([1, 1, 1])
+    assert reward == pytest.approx(1 / (365 / 20))
+
+
+def test_avail_actions_semantics():
+    env = StarCraft2Env(map_name="MMM", seed=0)
+    env.reset()
+    av = np.array(env.get_avail_actions())
+    assert (av[:, 0] == 0).all() and (av[:, 1] == 1).all()
+    assert av[:9, 6:].sum() == 0                          # enemies start 14 away, beyond 6
+    eng = env._eng
+    assert av[9, 6 + 2] == 1 and av[9, 6 + 9] == 0        # medivac: heal marine 2, never another medivac
+    assert av[9, 6:6 + 9].all()                          # all 9 bio allies are within 6 at spawn
+    eng.alive[0, 3], eng.hp[0, 3] = False, 0.0
+    env._vec._invalidate()
+    av = np.array(env.get_avail_actions())
+    assert av[3].tolist() == [1] + [0] * 15               # dead: no-op only
+    assert av[9, 6 + 3] == 0                              # dead allies cannot be healed
+    # moves follow pathing: the band is y in [8, 24); a unit at y = 23.5 cannot go north
+    eng.y[0, 2] = 23.5
+    env._vec._invalidate()
+    assert env.get_avail_agent_actions(2)[2] == 0 and env.get_avail_agent_actions(2)[3] == 1
+
+
+def test_unavailable_action_raises_naming_agent_action_and_choices():
+    env = StarCraft2Env(map_name="3m", seed=0)
+    env.reset()
+    with pytest.raises(ValueError) as err:
+        env.step([1, 7, 1])
+    msg = str(err.value)
+    assert "agent 1" in msg and "action 7" in msg and "[1, 2, 3, 4, 5]" in msg
+    with pytest.raises(ValueError, match="one action per agent"):
+        env.step([1, 1])
+
+
+def test_observation_layout_values():
+    env = StarCraft2Env(map_name="2s3z", seed=0)
+    env.reset()
+    eng = env._eng
+    # put enemy stalker 0 (unit 5) 3 east of agent 0 and check its feature row
+    eng.x[0, 5], eng.y[0, 5] = eng.x[0, 0] + 3.0, eng.y[0, 0]
+    eng.sh[0, 5] = 40.0
+    env._vec._invalidate()
+    o = env.get_obs_agent(0)
+    nf_en = 4 + 2 + 2                                     # + health, shield, 2 type bits
+    row = o[4:4 + nf_en]
+    assert row.tolist() == pytest.approx([1.0, 3 / 9, 3 / 9, 0.0, 1.0, 0.5, 0.0, 1.0])  # stalker = 1: reversed
+    own = o[-(1 + 1 + 2):]
+    assert own.tolist() == pytest.approx([1.0, 1.0, 1.0, 0.0])  # health, shield, ally stalker one-hot = 0
+    s = env.get_state_dict()
+    assert s["allies"].shape == (5, 4 + 1 + 2) and s["enemies"].shape == (5, 3 + 1 + 2)
+    assert s["allies"][0, 2] == pytest.approx((eng.x[0, 0] - 16) / 32)
+    assert s["enemies"][0].tolist()[-2:] == [0.0, 1.0]
+
+
+def test_dead_agent_obs_is_zero_and_last_action_is_one_hot():
+    env = StarCraft2Env(map_name="3m", seed=0, obs_last_action=True)
+    env.reset()
+    env.step([2, 3, 4])
+    assert env.last_action.argmax(1).tolist() == [2, 3, 4]
+    env._eng.alive[0, 1], env._eng.hp[0, 1] = False, 0.0
+    env._vec._invalidate()
+    assert not env.get_obs_agent(1).any()
+    assert env.get_obs_size() == 4 + 3 * 5 + 2 * (5 + 9) + 1
+
+
+def test_same_seed_same_episode_bit_for_bit():
+    def trajectory(seed):
+        env = StarCraft2Env(map_name="MMM2", seed=seed)
+        rng = np.random.default_rng(5)
+        env.reset()
+        out, term = [], False
+        while not term:
+            r, term, _ = env.step(random_policy(env, rng))
+            out.append((r, env.get_state().tobytes()))
+        return out
+    a, b = trajectory(3), trajectory(3)
+    assert a == b
+    assert trajectory(4) != a
+
+
+def test_seed_is_a_getter_and_misc_api():
+    env = StarCraft2Env(map_name="3m", seed=17)
+    assert env.seed() == 17 and env.seed() == 17
+    assert env.unit_shoot_range(0) == 6 and env.unit_sight_range(0) == 9
+    env.reset()
+    u = env.get_unit_by_id(0)
+    assert (u.health, u.health_max, u.unit_type) == (45.0, 45.0, 48)
+    assert env.unit_max_cooldown(u) == 15
+    assert env.get_visibility_matrix().shape == (3, 6)
+    assert env.get_unit_types() == [48] * 6
+    assert StarCraft2Env.distance(0, 0, 3, 4) == 5.0
+
+
+def test_render_and_gif(tmp_path):
+    env = StarCraft2Env(map_name="3m", seed=0)
+    env.reset()
+    env.start_recording()
+    for _ in range(3):
+        env.step([4, 4, 4])
+    frame = env.render()
+    assert frame.shape == (512, 512, 3) and frame.dtype == np.uint8
+    assert (frame == [40, 120, 230]).all(-1).any()        # full-health ally discs are drawn
+    path = env.save_gif(tmp_path / "ep.gif")
+    from PIL import Image
+    assert Image.open(path).n_frames == 4
+
+
+def test_heuristic_ai_mode_fights():
+    env = StarCraft2Env(map_name="3m", seed=0, heuristic_ai=True)
+    res = run_episode(env, lambda e, r: [0] * 3, np.random.default_rng(0))
+    assert res["dead_enemies"] > 0
+
+
+@pytest.mark.parametrize("name", available_maps())
+def test_pymarl_style_loop_runs_full_episodes(name):
+    """The runner loop of pymarl/epymarl, unchanged but for the import."""
+    env = StarCraft2Env(map_name=name, seed=0)
+    info = env.get_env_info()
+    rng = np.random.default_rng(0)
+    env.reset()
+    terminated, steps = False, 0
+    while not terminated:
+        obs, state = env.get_obs(), env.get_state()
+        assert len(obs) == info["n_agents"] and state.shape == (info["state_shape"],)
+        actions = []
+        for agent_id in range(info["n_agents"]):
+            avail = env.get_avail_agent_actions(agent_id)
+            actions.append(int(rng.choice(np.nonzero(avail)[0])))
+        reward, terminated, step_info = env.step(actions)
+        assert np.isfinite(reward) and reward >= 0
+        steps += 1
+    assert steps <= info["episode_limit"]
+    assert {"battle_won", "dead_allies", "dead_enemies"} <= set(step_info)
+    env.close()
