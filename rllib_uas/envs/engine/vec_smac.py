@@ -48,6 +48,11 @@ class VectorizedSMAC:
         self.n_actions = self.engine.n_actions
         self.episode_limit = self.engine.spec.limit
         self.max_reward = max_reward(self.engine.tables, reward)
+        self.obs_size = self.features.obs_size + int(flags.obs_timestep_number)  # SMAC's size quirk
+        self.state_size = self.features.state_size
+        t = self.engine.tables
+        # Medivacs heal (not attack) with actions 6+j only under the MMM map rules
+        self.healer_agents = t.is_healer[:self.n_agents] & self.engine.spec.map_type.medivac_rules
         E, U = n_envs, self.engine.n_units
         self.death_tracker = np.zeros((E, U), dtype=bool)
         self.last_action = np.zeros((E, self.n_agents, self.n_actions), dtype=np.float32)
@@ -64,6 +69,13 @@ class VectorizedSMAC:
         self.last_action[m] = 0.0
         self.episode_steps[m] = 0
         self._invalidate()
+
+    def seed(self, seed: Optional[int]) -> None:
+        """Reseed the engine's random stream (cooldown jitter, random attack points)."""
+        self.engine.rng = np.random.default_rng(seed)
+
+    def close(self) -> None:
+        pass
 
     def _invalidate(self) -> None:
         self._avail = self._obs = self._state = None

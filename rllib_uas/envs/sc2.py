@@ -1,0 +1,118 @@
+"""The "sc2" backend: real SMAC (`smac.env.StarCraft2Env` + StarCraft II) behind the batched interface.
+
+`SMACAPIBatch` drives any objects with the StarCraft2Env API (real SMAC, or the embedded
+`rllib_uas.envs.smac_api.StarCraft2Env`), one per env, and presents them like `VectorizedSMAC`.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any, Callable, Dict, List, Sequence
+
+import numpy as np
+
+from rllib_uas.envs.engine.vec_smac import StepResult
+
+SMAC_INSTALL_HINT = (
+    "Install SMAC from its repository: pip install git+https://github.com/oxwhirl/smac.git "
+    "and install StarCraft II (set SC2PATH), see the SMAC README. Or use env_config "
+    "backend='embedded' (the default), which needs neither.")
+MEDIVAC_TYPE_ID = 54
+
+
+class SMACNotInstalledError(ImportError):
+    """Real SMAC is missing or shadowed; the message says how to fix it."""
+
+
+def import_smac_env_class() -> Callable[..., Any]:
+    """`smac.env.StarCraft2Env`, with a clear error if SMAC is absent or the wrong `smac` is installed."""
+    try:
+        smac = importlib.import_module("smac")
+    except ImportError:
+        raise SMACNotInstalledError(f"backend 'sc2' needs the SMAC package, which is not installed. "
+                                    f"{SMAC_INSTALL_HINT}") from None
+    try:
+        env_mod = importlib.import_module("smac.env")
+        return env_mod.StarCraft2Env
+    except (ImportError, AttributeError):
+        where = getattr(smac, "__file__", "?")
+        raise SMACNotInstalledError(
+            f"`import smac` found a package at {where} that is not the StarCraft Multi-Agent Challenge: "
+            "PyPI's 'smac' is an unrelated optimizer (SMAC3-style). Uninstall it (pip uninstall smac) and "
+            f"{SMAC_INSTALL_HINT[0].lower() + SMAC_INSTALL_HINT[1:]}") from None
+
+
+class SMACAPIBatch:
+    """n StarCraft2Env-API objects stepped one after another, exposed with VectorizedSMAC's interface."""
+
+    def __init__(self, envs: Sequence[Any]):
+        if not envs:
+            raise ValueError("SMACAPIBatch needs at least one env")
+        self.envs = list(envs)
+        first = self.envs[0]
+        info = first.get_env_info()
+        self.n_envs = len(self.envs)
+        self.n_agents, self.n_actions = info["n_agents"], info["n_actions"]
+        self.n_enemies = self.n_actions - 6
+        self.episode_limit = info["episode_limit"]
+        self.obs_size, self.state_size = info["obs_shape"], info["state_shape"]
+        self.map_type = getattr(first, "map_type", "")
+        self._done = np.zeros(self.n_envs, dtype=bool)
+        self.reset()
+        medivac_id = getattr(first, "medivac_id", MEDIVAC_TYPE_ID)
+        self.healer_agents = np.array(
+            [self.map_type == "MMM" and first.get_unit_by_id(i).unit_type in (medivac_id, MEDIVAC_TYPE_ID)
+             for i in range(self.n_agents)])
+
+    def reset(self, env_mask: np.ndarray | None = None) -> None:
+        for e, env in enumerate(self.envs):
+            if env_mask is None or env_mask[e]:
+                env.reset()
+        self._cache: Dict[str, np.ndarray] = {}
+
+    def step(self, actions: np.ndarray, validate: bool = True) -> StepResult:
+        a = np.asarray(actions, dtype=np.int64)
+        if validate:
+            avail = self.avail_actions()
+            ok = np.take_along_axis(avail, np.clip(a, 0, self.n_actions - 1)[..., None], 2)[..., 0] == 1
+            if not ok.all():
+                e, i = map(int, np.argwhere(~ok)[0])
+                raise ValueError(f"env {e}, agent {i}: action {int(a[e, i])} is not available; available "
+                                 f"actions: {np.flatnonzero(avail[e, i]).tolist()}")
+        out: List[tuple] = []
+        for e, env in enumerate(self.envs):
+            reward, terminated, info = env.step(a[e].tolist())
+            won = bool(info.get("battle_won", False))
+            dead_a, dead_e = int(info.get("dead_allies", 0)), int(info.get("dead_enemies", 0))
+            steps = getattr(env, "_episode_steps", 0)
+            # a timeout: the episode ended by its limit, not by a side being wiped out or won
+            timeout = bool(info.get("episode_limit", False)) or (
+                terminated and not won and steps >= self.episode_limit and dead_a < self.n_agents
+                and dead_e < self.n_enemies)
+            out.append((reward, terminated, won, timeout, dead_a, dead_e))
+        self._cache = {}
+        cols = list(zip(*out))
+        return StepResult(reward=np.array(cols[0], dtype=np.float64), terminated=np.array(cols[1], dtype=bool),
+                          battle_won=np.array(cols[2], dtype=bool), timeout=np.array(cols[3], dtype=bool),
+                          dead_allies=np.array(cols[4]), dead_enemies=np.array(cols[5]))
+
+    def avail_actions(self) -> np.ndarray:
+        if "avail" not in self._cache:
+            self._cache["avail"] = np.array([env.get_avail_actions() for env in self.envs], dtype=np.int32)
+        return self._cache["avail"]
+
+    def observations(self) -> np.ndarray:
+        if "obs" not in self._cache:
+            self._cache["obs"] = np.array([np.stack(env.get_obs()) for env in self.envs], dtype=np.float32)
+        return self._cache["obs"]
+
+    def states(self) -> np.ndarray:
+        if "state" not in self._cache:
+            self._cache["state"] = np.array([env.get_state() for env in self.envs], dtype=np.float32)
+        return self._cache["state"]
+
+    def seed(self, seed: int | None) -> None:
+        """Real SMAC seeds only at game creation; reseeding needs a new env (documented SMAC behaviour)."""
+
+    def close(self) -> None:
+        for env in self.envs:
+            env.close()
