@@ -17,6 +17,7 @@ import numpy as np
 from pettingzoo import ParallelEnv
 
 from rllib_uas.envs.multi_agent import SMACMultiAgentEnv
+from rllib_uas.envs.team import group_space, static_mask_space
 from rllib_uas.uas import UnifiedActionSpace
 
 
@@ -115,10 +116,11 @@ class PettingZooTeamEnv(gym.Env):
         state_dim = self._state_dim(D)
         self.observation_space = gym.spaces.Dict({
             "obs": gym.spaces.Box(-np.inf, np.inf, (n, D), np.float32),
-            "action_mask": gym.spaces.Box(0.0, 1.0, (n, A), np.float32),
+            "action_mask": static_mask_space(self.uas.uas_to_native >= 0),
             "state": gym.spaces.Box(-np.inf, np.inf, (state_dim,), np.float32),
             "alive": gym.spaces.Box(0.0, 1.0, (n,), np.float32),
-            "group": gym.spaces.Box(0.0, float(self.uas.n_groups - 1), (n,), np.float32)})
+            "group": group_space(self.uas.agent_group),
+            "last_action": gym.spaces.Box(0.0, 1.0, (n, A), np.float32)})
         self.action_space = gym.spaces.MultiDiscrete(np.full(n, A, dtype=np.int64))
         self._last: Dict[str, Any] = {}
 
@@ -161,11 +163,13 @@ class PettingZooTeamEnv(gym.Env):
         except (NotImplementedError, AttributeError, Exception):
             state = flat.ravel()
         return {"obs": flat, "action_mask": self.uas.uas_mask(native).astype(np.float32), "state": state,
-                "alive": alive, "group": self.uas.agent_group.astype(np.float32)}
+                "alive": alive, "group": self.uas.agent_group.astype(np.float32),
+                "last_action": self._last_action.copy()}
 
     def reset(self, *, seed: Optional[int] = None, options: Optional[dict] = None):
         super().reset(seed=seed)
         obs, infos = self.env.reset(seed=seed, options=options)
+        self._last_action = np.zeros(self.action_space.shape + (self.uas.size,), np.float32)
         self._last = self._team_obs(obs, infos)
         return self._last, {}
 
@@ -177,6 +181,7 @@ class PettingZooTeamEnv(gym.Env):
             if a in live and not self._last["action_mask"][i, int(np.asarray(action)[i])]:
                 raise ValueError(f"agent {a!r}: UAS action {int(np.asarray(action)[i])} is not available")
         obs, rew, term, trunc, infos = self.env.step(acts)
+        self._last_action = np.eye(self.uas.size, dtype=np.float32)[np.asarray(action, dtype=np.int64)]
         if callable(self.team_reward):
             reward = float(self.team_reward(rew))
         elif self.team_reward == "sum":

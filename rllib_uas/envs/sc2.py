@@ -56,7 +56,7 @@ class SMACAPIBatch:
         self.episode_limit = info["episode_limit"]
         self.obs_size, self.state_size = info["obs_shape"], info["state_shape"]
         self.map_type = getattr(first, "map_type", "")
-        self._done = np.zeros(self.n_envs, dtype=bool)
+        self.last_action = np.zeros((self.n_envs, self.n_agents, self.n_actions), dtype=np.float32)
         self.reset()
         medivac_id = getattr(first, "medivac_id", MEDIVAC_TYPE_ID)
         self.healer_agents = np.array(
@@ -67,6 +67,7 @@ class SMACAPIBatch:
         for e, env in enumerate(self.envs):
             if env_mask is None or env_mask[e]:
                 env.reset()
+                self.last_action[e] = 0.0
         self._cache: Dict[str, np.ndarray] = {}
 
     def step(self, actions: np.ndarray, validate: bool = True) -> StepResult:
@@ -79,6 +80,8 @@ class SMACAPIBatch:
                 raise ValueError(f"env {e}, agent {i}: action {int(a[e, i])} is not available; available "
                                  f"actions: {np.flatnonzero(avail[e, i]).tolist()}")
         out: List[tuple] = []
+        self.last_action[...] = 0.0
+        np.put_along_axis(self.last_action, a[..., None], 1.0, 2)
         for e, env in enumerate(self.envs):
             reward, terminated, info = env.step(a[e].tolist())
             won = bool(info.get("battle_won", False))

@@ -5,8 +5,8 @@ the CGI loss, the QMIX mixer and a centralized V(s) need). `TeamVectorEnv` is a 
 VectorEnv over the batched backend, so an RLlib `SingleAgentEnvRunner` with
 `gym_env_vectorize_mode="vector_entry_point"` steps all its battles in one NumPy call.
 
-Observation (per env): Dict(obs [n, D], action_mask [n, A], state [S], alive [n], group [n]
-[, agent_state [n, S + D]]); action: MultiDiscrete([A] * n), UAS indices when `uas` is on (default).
+Observation (per env): Dict(obs [n, D], action_mask [n, A], state [S], alive [n], group [n],
+last_action [n, A] [, agent_state [n, S + D]]); action: MultiDiscrete([A] * n), UAS indices when `uas` is on (default).
 The time limit is a truncation; a win, loss or draw a termination.
 """
 from __future__ import annotations
@@ -22,6 +22,27 @@ from rllib_uas.envs.backend import make_backend
 from rllib_uas.uas import UnifiedActionSpace, smac_uas
 
 
+def static_mask_space(static: np.ndarray) -> gym.spaces.Box:
+    """action_mask space whose `high` is each agent's static availability (its group's AM_g row)."""
+    return gym.spaces.Box(np.zeros(static.shape, np.float32), static.astype(np.float32), dtype=np.float32)
+
+
+def group_space(agent_group: np.ndarray) -> gym.spaces.Box:
+    """group space with low == high == each agent's group id, so modules read groups off the space."""
+    g = np.asarray(agent_group, np.float32)
+    return gym.spaces.Box(g, g.copy(), dtype=np.float32)
+
+
+def space_groups(observation_space: gym.spaces.Dict):
+    """(agent_group [n], group_masks [G, A]) from a team observation space."""
+    agent_group = observation_space["group"].high.astype(np.int64)
+    static = observation_space["action_mask"].high > 0
+    masks = np.zeros((int(agent_group.max()) + 1, static.shape[-1]), bool)
+    for i, g in enumerate(agent_group):
+        masks[g] |= static[i]
+    return agent_group, masks
+
+
 class TeamView:
     """Spaces and batched observation/action conversion for a backend, UAS or native actions."""
 
@@ -34,12 +55,15 @@ class TeamView:
         self.n_actions = self.space_map.size if self.uas else backend.n_actions
         self.groups = self.space_map.agent_group.astype(np.float32)
         D, S = backend.obs_size, backend.state_size
+        static = (self.space_map.uas_to_native >= 0) if self.uas else np.ones((n, self.n_actions), bool)
         spaces = {
             "obs": gym.spaces.Box(-np.inf, np.inf, (n, D), np.float32),
-            "action_mask": gym.spaces.Box(0.0, 1.0, (n, self.n_actions), np.float32),
+            "action_mask": static_mask_space(static),
             "state": gym.spaces.Box(-np.inf, np.inf, (S,), np.float32),
             "alive": gym.spaces.Box(0.0, 1.0, (n,), np.float32),
-            "group": gym.spaces.Box(0.0, float(self.space_map.n_groups - 1), (n,), np.float32),
+            "group": group_space(self.space_map.agent_group),
+            # one-hot of each agent's previous action (in the action space used), zeros after reset
+            "last_action": gym.spaces.Box(0.0, 1.0, (n, self.n_actions), np.float32),
         }
         if agent_state:
             spaces["agent_state"] = gym.spaces.Box(-np.inf, np.inf, (n, S + D), np.float32)
@@ -55,10 +79,24 @@ class TeamView:
         E = obs.shape[0]
         out = {"obs": obs, "action_mask": mask.astype(np.float32), "state": state,
                "alive": (avail[..., 1] == 1).astype(np.float32),
-               "group": np.broadcast_to(self.groups, (E, self.n_agents)).copy()}
+               "group": np.broadcast_to(self.groups, (E, self.n_agents)).copy(),
+               "last_action": self._last_action(E)}
         if self.agent_state:
             out["agent_state"] = np.concatenate(
                 [np.broadcast_to(state[:, None, :], (E, self.n_agents, state.shape[-1])), obs], -1)
+        return out
+
+    def _last_action(self, E: int) -> np.ndarray:
+        last = getattr(self.backend, "last_action", None)        # [E, n, N] native one-hot
+        if last is None:
+            return np.zeros((E, self.n_agents, self.n_actions), np.float32)
+        if not self.uas:
+            return np.asarray(last, np.float32)
+        out = np.zeros((E, self.n_agents, self.n_actions), np.float32)
+        e, i, k = np.nonzero(last)
+        u = self.space_map.native_to_uas[i, k]
+        ok = u >= 0
+        out[e[ok], i[ok], u[ok]] = 1.0
         return out
 
     def to_native(self, actions: np.ndarray) -> np.ndarray:

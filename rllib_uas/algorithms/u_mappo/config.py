@@ -1,0 +1,123 @@
+"""U-MAPPO's configuration: RLlib's PPOConfig with MAPPO's SMAC defaults and the UAS/CGI switches.
+
+Baselines by flags, on the same module and learner:
+- U-MAPPO:            uas=True,  cgi_coeff=0.1 (lambda_I)
+- U-MAPPO without CGI: uas=True,  cgi_coeff=0.0
+- MAPPO:              uas=False, cgi_coeff=0.0 (SMAC's native action space, global sharing)
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Optional, Tuple, Type
+
+from ray.rllib.algorithms.algorithm_config import NotProvided
+from ray.rllib.algorithms.ppo import PPO, PPOConfig
+from ray.rllib.core.rl_module.rl_module import RLModuleSpec
+
+from rllib_uas.callbacks import SMACMetricsCallback
+from rllib_uas.modules.team_ppo import TeamPPOModule
+
+STATE_TYPES = ("EP", "AS")
+
+
+class UMAPPOConfig(PPOConfig):
+    """PPOConfig + `uas`, `cgi_coeff` (lambda_I), `use_agent_id`, `use_last_action`, `use_group_id`,
+    `state_type` ("EP" env state / "AS" agent-specific), `value_norm`, `fc_hidden`, `gru_hidden`,
+    `critic_hidden`, `max_seq_len`."""
+
+    def __init__(self, algo_class: Optional[Type] = None):
+        super().__init__(algo_class=algo_class or UMAPPO)
+        # MAPPO's SMAC settings (spec/method.md); RLlib's PPO defaults differ
+        self.lr = 5e-4
+        self.gamma = 0.99
+        self.lambda_ = 0.95
+        self.clip_param = 0.2
+        self.vf_clip_param = 0.2         # clip of the (normalized) value change, MAPPO style
+        self.vf_loss_coeff = 1.0
+        self.entropy_coeff = 0.01
+        self.use_kl_loss = False
+        self.kl_coeff = 0.0
+        self.grad_clip = 10.0
+        self.grad_clip_by = "global_norm"
+        self.num_epochs = 5
+        self.train_batch_size_per_learner = 3200
+        self.minibatch_size = 3200       # one minibatch, as MAPPO on SMAC
+        # ours
+        self.uas = True
+        self.cgi_coeff = 0.1
+        self.use_agent_id = True
+        self.use_last_action = True
+        self.use_group_id = False
+        self.state_type = "EP"
+        self.value_norm = True
+        self.fc_hidden = 64
+        self.gru_hidden = 64
+        self.critic_hidden: Tuple[int, ...] = (64, 64)
+        self.max_seq_len = 20
+        # the team view, vectorized inside each env runner
+        self.env = "smac_team"
+        self.env_config = {"map_name": "3m"}
+        self.num_envs_per_env_runner = 8
+        self.gym_env_vectorize_mode = "vector_entry_point"
+        self.callbacks_class = SMACMetricsCallback
+
+    def training(self, *, uas: Any = NotProvided, cgi_coeff: Any = NotProvided, use_agent_id: Any = NotProvided,
+                 use_last_action: Any = NotProvided, use_group_id: Any = NotProvided, state_type: Any = NotProvided,
+                 value_norm: Any = NotProvided, fc_hidden: Any = NotProvided, gru_hidden: Any = NotProvided,
+                 critic_hidden: Any = NotProvided, max_seq_len: Any = NotProvided, **kwargs) -> "UMAPPOConfig":
+        super().training(**kwargs)
+        for name, value in dict(uas=uas, cgi_coeff=cgi_coeff, use_agent_id=use_agent_id,
+                                use_last_action=use_last_action, use_group_id=use_group_id, state_type=state_type,
+                                value_norm=value_norm, fc_hidden=fc_hidden, gru_hidden=gru_hidden,
+                                critic_hidden=critic_hidden, max_seq_len=max_seq_len).items():
+            if value is not NotProvided:
+                setattr(self, name, value)
+        return self
+
+    @property
+    def model_config_for_module(self) -> dict:
+        return dict(fc_hidden=self.fc_hidden, gru_hidden=self.gru_hidden, critic_hidden=tuple(self.critic_hidden),
+                    max_seq_len=self.max_seq_len, use_agent_id=self.use_agent_id,
+                    use_last_action=self.use_last_action, use_group_id=self.use_group_id,
+                    cgi=self.cgi_coeff > 0, state_type=self.state_type, value_norm=self.value_norm)
+
+    def get_default_rl_module_spec(self) -> RLModuleSpec:
+        return RLModuleSpec(module_class=TeamPPOModule, model_config=self.model_config_for_module)
+
+    def get_default_learner_class(self):
+        from rllib_uas.algorithms.u_mappo.learner import UMAPPOTorchLearner
+
+        return UMAPPOTorchLearner
+
+    def validate(self) -> None:
+        if not isinstance(self.cgi_coeff, (int, float)) or not math.isfinite(self.cgi_coeff) or self.cgi_coeff < 0:
+            raise ValueError(f"cgi_coeff (lambda_I) must be a finite number >= 0, got {self.cgi_coeff!r}")
+        if self.cgi_coeff > 0 and not self.uas:
+            raise ValueError("cgi_coeff > 0 needs uas=True: the CGI loss predicts other groups' policies over the "
+                             "unified action space. For plain MAPPO set cgi_coeff=0.0.")
+        if self.state_type not in STATE_TYPES:
+            raise ValueError(f"state_type must be one of {STATE_TYPES}, got {self.state_type!r}")
+        if self.use_kl_loss:
+            raise ValueError("U-MAPPO uses MAPPO's loss without a KL term; set use_kl_loss=False")
+        if not isinstance(self.max_seq_len, int) or self.max_seq_len < 1:
+            raise ValueError(f"max_seq_len must be a positive integer, got {self.max_seq_len!r}")
+        if self.env in ("smac_team", None) and isinstance(self.env_config, dict):
+            # the env's action space and observations follow the algorithm's switches
+            for key, want in (("uas", self.uas), ("agent_state", self.state_type == "AS")):
+                have = self.env_config.get(key, want)
+                if have != want:
+                    raise ValueError(f"env_config {key}={have!r} contradicts the algorithm's setting ({want!r}); "
+                                     f"remove it from env_config")
+                self.env_config[key] = want
+        from rllib_uas.envs.registry import register_envs
+
+        register_envs()
+        super().validate()
+
+
+class UMAPPO(PPO):
+    """RLlib's PPO with the U-MAPPO module and learner (see UMAPPOConfig)."""
+
+    @classmethod
+    def get_default_config(cls) -> UMAPPOConfig:
+        return UMAPPOConfig()

@@ -1,0 +1,100 @@
+"""The U-MAPPO learner: MAPPO's loss on the team batch, plus lambda_I * CGI (spec/method.md).
+
+L = L_clip - c_e * entropy + c_v * L_value + lambda_I * L_CGI, where
+- L_clip uses per-agent ratios r_i = pi(a_i) / pi_old(a_i), clipped per agent, averaged over
+  alive agents and valid steps (stock PPO would clip the joint ratio prod_i r_i);
+- the team advantage A(s_t) (GAE, lambda 0.95) is shared by every agent of the step;
+- L_value is MAPPO's clipped loss on normalized values, max(err, err_clipped);
+- dead agents (alive = 0) are masked out of the policy, entropy and CGI terms.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict
+
+import torch
+from ray.rllib.algorithms.ppo.torch.ppo_torch_learner import PPOTorchLearner
+from ray.rllib.core.columns import Columns
+from ray.rllib.core.learner.learner import ENTROPY_KEY, POLICY_LOSS_KEY, VF_LOSS_KEY
+from ray.rllib.evaluation.postprocessing import Postprocessing
+from ray.rllib.utils.torch_utils import explained_variance
+
+from rllib_uas.modules.cgi import cgi_loss
+from rllib_uas.modules.team_ppo import CGI_LOGITS, VF_NORMALIZED
+
+CGI_LOSS_KEY = "cgi_loss"
+
+
+def per_agent_clipped_surrogate(logits, old_logits, actions, advantages, clip: float, weight):
+    """Mean over weighted (step, agent) of min(r A, clip(r) A) with per-agent ratios.
+
+    logits/old_logits [..., n, A]; actions [..., n]; advantages [...]; weight [..., n] (0/1).
+    """
+    logp = torch.log_softmax(logits, -1).gather(-1, actions[..., None].long()).squeeze(-1)       # [..., n]
+    old_logp = torch.log_softmax(old_logits, -1).gather(-1, actions[..., None].long()).squeeze(-1)
+    ratio = torch.exp(logp - old_logp)
+    adv = advantages[..., None]
+    surrogate = torch.min(ratio * adv, torch.clamp(ratio, 1 - clip, 1 + clip) * adv)
+    return (surrogate * weight).sum() / weight.sum().clamp(min=1.0), ratio
+
+
+def masked_entropy(logits, weight):
+    """Mean per-agent entropy of the masked policy over weighted (step, agent)."""
+    logp = torch.log_softmax(logits, -1)
+    ent = -(logp.exp() * logp).sum(-1)                                                             # [..., n]
+    return (ent * weight).sum() / weight.sum().clamp(min=1.0)
+
+
+class UMAPPOTorchLearner(PPOTorchLearner):
+    def compute_loss_for_module(self, *, module_id: str, config: Any, batch: Dict[str, Any],
+                                fwd_out: Dict[str, torch.Tensor]) -> torch.Tensor:
+        module = self.module[module_id].unwrapped()
+        obs = batch[Columns.OBS]
+        valid = batch[Columns.LOSS_MASK].to(torch.float32) if Columns.LOSS_MASK in batch \
+            else torch.ones(batch[Columns.ACTIONS].shape[:2], device=obs["obs"].device)          # [B, T]
+        alive = obs["alive"]                                                                       # [B, T, n]
+        weight = alive * valid[..., None]
+        logits = fwd_out[Columns.ACTION_DIST_INPUTS]                                               # [B, T, n, A]
+
+        policy_obj, ratio = per_agent_clipped_surrogate(
+            logits, batch[Columns.ACTION_DIST_INPUTS], batch[Columns.ACTIONS], batch[Postprocessing.ADVANTAGES],
+            config.clip_param, weight)
+        entropy = masked_entropy(logits, weight)
+
+        # value: MAPPO's clipped loss in normalized space
+        targets = batch[Postprocessing.VALUE_TARGETS]                                              # [B, T]
+        mask = valid > 0
+        if module.value_norm is not None:
+            module.value_norm.update(targets[mask])
+            targets_n = module.value_norm.normalize(targets)
+        else:
+            targets_n = targets
+        values = module.normalized_values(batch)                                                   # [B, T]
+        err = (values - targets_n) ** 2
+        old_values = batch.get(VF_NORMALIZED)
+        if old_values is not None and config.vf_clip_param and config.vf_clip_param > 0:
+            clipped = old_values + torch.clamp(values - old_values, -config.vf_clip_param, config.vf_clip_param)
+            err = torch.max(err, (clipped - targets_n) ** 2)
+        value_loss = (err * valid).sum() / valid.sum().clamp(min=1.0)
+
+        entropy_coeff = self.entropy_coeff_schedulers_per_module[module_id].get_current_value()
+        total = -policy_obj + config.vf_loss_coeff * value_loss - entropy_coeff * entropy
+
+        cgi = torch.zeros((), device=total.device)
+        if CGI_LOGITS in fwd_out and config.cgi_coeff > 0:
+            probs = torch.softmax(logits, -1).detach()                                             # current policies
+            cgi = cgi_loss(fwd_out[CGI_LOGITS], probs, module.agent_group, alive, module.group_masks, valid)
+            total = total + config.cgi_coeff * cgi
+        if not torch.isfinite(total):
+            raise FloatingPointError(
+                f"U-MAPPO loss is not finite (policy {float(policy_obj):.4g}, value {float(value_loss):.4g}, "
+                f"entropy {float(entropy):.4g}, cgi {float(cgi):.4g}); lower the learning rate or check the "
+                "env's rewards/observations for NaN/inf")
+
+        with torch.no_grad():
+            vf_pred = module.value_norm.denormalize(values) if module.value_norm is not None else values
+            self.metrics.log_dict({
+                POLICY_LOSS_KEY: -policy_obj, VF_LOSS_KEY: value_loss, ENTROPY_KEY: entropy, CGI_LOSS_KEY: cgi,
+                "vf_explained_var": explained_variance(targets[mask], vf_pred[mask]),
+                "mean_ratio": (ratio * weight).sum() / weight.sum().clamp(min=1.0),
+            }, key=module_id, window=1)
+        return total

@@ -1,0 +1,183 @@
+"""U-MAPPO: module masking, CGI and per-agent clipping on hand-computed cases, real RLlib training."""
+import math
+
+import numpy as np
+import pytest
+import torch
+from ray.rllib.core.columns import Columns
+
+from rllib_uas.algorithms.u_mappo import UMAPPO, UMAPPOConfig
+from rllib_uas.algorithms.u_mappo.learner import per_agent_clipped_surrogate
+from rllib_uas.envs.team import TeamEnv
+from rllib_uas.modules.cgi import cgi_loss
+from rllib_uas.modules.team_ppo import CGI_LOGITS, TeamPPOModule
+
+
+def make_module(map_name="MMM", **model_config):
+    env = TeamEnv({"map_name": map_name})
+    module = TeamPPOModule(observation_space=env.observation_space, action_space=env.action_space,
+                           model_config={"max_seq_len": 20, **model_config})
+    return env, module
+
+
+def batch_of(obs_list, module):
+    obs = {k: torch.as_tensor(np.stack([o[k] for o in obs_list]))[:, None] for k in obs_list[0]}
+    h = torch.zeros(len(obs_list), module.n_agents, module.cfg["gru_hidden"])
+    return {Columns.OBS: obs, Columns.STATE_IN: {"h": h}}
+
+
+def random_masks(rng, n, A, B):
+    m = (rng.random((B, n, A)) < 0.3).astype(np.float32)
+    m[..., 0] = np.where(m.sum(-1) == 0, 1.0, m[..., 0])
+    return m
+
+
+def test_sampled_actions_are_never_unavailable():
+    env, module = make_module("MMM")
+    obs, _ = env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    B = 1000
+    bad = 0
+    for _ in range(10):                                       # 10 x 1000 team samples x 10 agents
+        masks = random_masks(rng, 10, env.view.n_actions, B)
+        batch = batch_of([{**obs, "action_mask": m} for m in masks], module)
+        with torch.no_grad():
+            out = module.forward_exploration(batch)
+        dist = module.get_exploration_action_dist_cls().from_logits(out[Columns.ACTION_DIST_INPUTS])
+        actions = dist.sample().numpy()[:, 0]                 # [B, n]
+        bad += int((np.take_along_axis(masks, actions[..., None], -1) == 0).sum())
+        greedy = module.get_inference_action_dist_cls().from_logits(
+            out[Columns.ACTION_DIST_INPUTS]).to_deterministic().sample().numpy()[:, 0]
+        bad += int((np.take_along_axis(masks, greedy[..., None], -1) == 0).sum())
+        assert torch.isfinite(dist.logp(dist.sample())).all()
+    assert bad == 0
+
+
+def test_cgi_loss_hand_computed_two_groups():
+    group_masks = torch.tensor([[1, 1, 0], [1, 0, 1]], dtype=torch.bool)     # AM_0, AM_1
+    group = torch.tensor([0, 1])
+    pred = torch.tensor([[[0.0, 0.0, 0.0], [0.0, math.log(3.0), 0.0]]])      # [M=1, n=2, A=3]
+    probs = torch.tensor([[[0.5, 0.5, 0.0], [0.2, 0.0, 0.8]]])
+    alive, valid = torch.ones(1, 2), torch.ones(1)
+    # agent 0 predicts group 1 over {0, 2}: [.5, 0, .5] vs [.2, 0, .8] -> 0.09 + 0.09 = 0.18
+    # agent 1 predicts group 0 over {0, 1}: [.25, .75, 0] vs [.5, .5, 0] -> 0.0625 * 2 = 0.125
+    loss = cgi_loss(pred, probs, group, alive, group_masks, valid)
+    assert float(loss) == pytest.approx((0.18 + 0.125) / 2)
+
+
+def test_cgi_loss_is_zero_at_the_target_and_ignores_dead_and_padding():
+    group_masks = torch.tensor([[1, 1, 0], [1, 0, 1]], dtype=torch.bool)
+    group = torch.tensor([0, 1, 1])
+    probs = torch.tensor([[[0.5, 0.5, 0.0], [0.2, 0.0, 0.8], [0.4, 0.0, 0.6]]])
+    target_g1 = torch.tensor([0.3, 0.0, 0.7])                                # mean of agents 1 and 2
+    pred = torch.log(torch.stack([target_g1.clamp(min=1e-12), torch.tensor([0.5, 0.5, 1e-12]),
+                                  torch.tensor([0.5, 0.5, 1e-12])]))[None]
+    loss = cgi_loss(pred, probs, group, torch.ones(1, 3), group_masks, torch.ones(1))
+    assert float(loss) == pytest.approx(0.0, abs=1e-10)
+    # a dead agent of group 1 leaves the target and the loss; a padded step contributes nothing
+    alive = torch.tensor([[1.0, 1.0, 0.0]])
+    pred2 = pred.clone()
+    pred2[0, 0] = torch.log(torch.tensor([0.2, 1e-12, 0.8]))
+    assert float(cgi_loss(pred2, probs, group, alive, group_masks, torch.ones(1))) == pytest.approx(0.0, abs=1e-10)
+    assert float(cgi_loss(pred * 0, probs, group, alive, group_masks, torch.zeros(1))) == 0.0
+    # one group only: no other group to predict
+    one = torch.tensor([[True, True, True]])
+    assert float(cgi_loss(pred, probs, torch.zeros(3, dtype=torch.long), alive, one, torch.ones(1))) == 0.0
+
+
+def test_cgi_gradient_reaches_the_shared_trunk():
+    env, module = make_module("MMM")
+    obs, _ = env.reset(seed=0)
+    batch = batch_of([obs, obs], module)
+    out = module.forward_train(batch)
+    probs = torch.softmax(out[Columns.ACTION_DIST_INPUTS], -1).detach()
+    loss = cgi_loss(out[CGI_LOGITS], probs, module.agent_group, batch[Columns.OBS]["alive"], module.group_masks,
+                    torch.ones(2, 1))
+    assert float(loss) > 0
+    loss.backward()
+    trunk = [p.grad for p in module.agent_net.parameters()]
+    assert all(g is not None for g in trunk) and any(float(g.abs().sum()) > 0 for g in trunk)
+    assert module.policy_head.weight.grad is None                          # the target is detached
+
+
+def test_per_agent_clipping_hand_computed():
+    old = torch.log(torch.tensor([[0.5, 0.5], [0.5, 0.5]]))                 # [n=2, A=2]
+    new = torch.log(torch.tensor([[0.8, 0.2], [0.3, 0.7]]))
+    actions = torch.tensor([0, 0])
+    obj, ratio = per_agent_clipped_surrogate(new, old, actions, torch.tensor(1.0), 0.2, torch.ones(2))
+    assert ratio.tolist() == pytest.approx([1.6, 0.6])
+    # agent 0: min(1.6, 1.2) = 1.2; agent 1: min(0.6, 0.8) = 0.6 -> mean 0.9 (the joint ratio 0.96 would give 0.96)
+    assert float(obj) == pytest.approx(0.9)
+    obj, _ = per_agent_clipped_surrogate(new, old, actions, torch.tensor(-1.0), 0.2, torch.ones(2))
+    assert float(obj) == pytest.approx((-1.6 - 0.8) / 2)                    # A < 0: min(-1.6, -1.2), min(-0.6, -0.8)
+    obj, _ = per_agent_clipped_surrogate(new, old, actions, torch.tensor(1.0), 0.2, torch.tensor([1.0, 0.0]))
+    assert float(obj) == pytest.approx(1.2)                                 # a dead agent is masked out
+
+
+def test_config_validation_errors():
+    with pytest.raises(ValueError, match="needs uas=True"):
+        UMAPPOConfig().training(uas=False, cgi_coeff=0.1).validate()
+    with pytest.raises(ValueError, match="cgi_coeff"):
+        UMAPPOConfig().training(cgi_coeff=float("nan")).validate()
+    with pytest.raises(ValueError, match="state_type"):
+        UMAPPOConfig().training(state_type="XX").validate()
+    with pytest.raises(ValueError, match="contradicts"):
+        UMAPPOConfig().environment(env_config={"map_name": "3m", "uas": False}).validate()
+
+
+def tiny(map_name="MMM", runners=0, **training):
+    return (UMAPPOConfig()
+            .environment(env_config={"map_name": map_name})
+            .env_runners(num_env_runners=runners, num_envs_per_env_runner=4)
+            .training(train_batch_size_per_learner=400, minibatch_size=200, num_epochs=2, **training)
+            .debugging(seed=0))
+
+
+@pytest.mark.parametrize("runners", [0, 2])
+def test_training_iteration(ray_session, runners):
+    algo = tiny(runners=runners).build_algo()
+    try:
+        result = algo.train()
+        learner = result["learners"]["default_policy"]
+        for key in ("policy_loss", "vf_loss", "entropy", "cgi_loss", "vf_explained_var"):
+            assert np.isfinite(float(learner[key]))
+        assert float(learner["cgi_loss"]) > 0                                # MMM has two groups
+        assert result["num_env_steps_sampled_lifetime"] >= 400
+        assert "win_rate" in result["env_runners"]
+    finally:
+        algo.stop()
+
+
+def test_mappo_baseline_runs_on_the_native_space(ray_session):
+    algo = tiny(uas=False, cgi_coeff=0.0).build_algo()
+    try:
+        module = algo.get_module()
+        assert module.n_actions == 16 and module.cgi_head is None
+        result = algo.train()
+        assert float(result["learners"]["default_policy"]["cgi_loss"]) == 0.0
+    finally:
+        algo.stop()
+
+
+def test_checkpoint_restore_gives_the_same_greedy_actions(ray_session, tmp_path):
+    algo = tiny(map_name="3m").build_algo()
+    try:
+        algo.train()
+        path = algo.save_to_path(str(tmp_path / "ckpt"))
+        module = algo.get_module()
+        env = TeamEnv({"map_name": "3m"})
+        obs, _ = env.reset(seed=1)
+        batch = batch_of([obs], module)
+        with torch.no_grad():
+            before = module.forward_inference(batch)[Columns.ACTION_DIST_INPUTS]
+    finally:
+        algo.stop()
+    restored = UMAPPO.from_checkpoint(path)
+    try:
+        with torch.no_grad():
+            after = restored.get_module().forward_inference(batch)[Columns.ACTION_DIST_INPUTS]
+        assert torch.equal(before.argmax(-1), after.argmax(-1))
+        assert torch.allclose(before, after)
+        assert restored.iteration == 1
+    finally:
+        restored.stop()
