@@ -60,6 +60,10 @@ class UMAPPOConfig(PPOConfig):
         self.num_envs_per_env_runner = 8
         self.gym_env_vectorize_mode = "vector_entry_point"
         self.callbacks_class = SMACMetricsCallback
+        # evaluation runners act greedily (argmax of the masked policy)
+        self.evaluation_config = {"explore": False}
+        self.evaluation_duration = 32
+        self.evaluation_duration_unit = "episodes"
 
     def training(self, *, uas: Any = NotProvided, cgi_coeff: Any = NotProvided, use_agent_id: Any = NotProvided,
                  use_last_action: Any = NotProvided, use_group_id: Any = NotProvided, state_type: Any = NotProvided,

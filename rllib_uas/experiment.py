@@ -1,0 +1,212 @@
+"""Classic RLlib experiment YAML (`{name: {run, env, stop, config, ...}}`) -> typed 2.60 configs.
+
+Retired keys are mapped to their RLlib 2.60 names with a notice; unknown keys fail with the list
+of valid ones (and the closest match).
+"""
+from __future__ import annotations
+
+import difflib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Type
+
+import yaml
+
+logger = logging.getLogger(__name__)
+
+
+class ExperimentError(ValueError):
+    """A problem in an experiment file; the message names the file, the experiment and the key."""
+
+
+# retired (pre-2.x) config keys -> their RLlib 2.60 names
+RETIRED_CONFIG_KEYS = {
+    "num_workers": "num_env_runners",
+    "num_rollout_workers": "num_env_runners",
+    "num_envs_per_worker": "num_envs_per_env_runner",
+    "num_sgd_iter": "num_epochs",
+    "sgd_minibatch_size": "minibatch_size",
+    "train_batch_size": "train_batch_size_per_learner",
+    "evaluation_num_workers": "evaluation_num_env_runners",
+    "num_gpus": "num_gpus_per_learner",
+    "lambda": "lambda_",
+}
+# old result keys in `stop` -> 2.60 result paths
+RETIRED_STOP_KEYS = {
+    "episode_reward_mean": "env_runners/episode_return_mean",
+    "episode_return_mean": "env_runners/episode_return_mean",
+    "timesteps_total": "num_env_steps_sampled_lifetime",
+    "timesteps_this_iter": "num_env_steps_sampled",
+    "time_total_s": "time_total_s",
+    "win_rate": "env_runners/win_rate",
+}
+# config keys that only affected the old stack; they are dropped with a notice
+IGNORED_CONFIG_KEYS = {"framework", "log_level", "model"}
+EXPERIMENT_KEYS = ("run", "env", "stop", "config", "checkpoint_config", "num_samples", "storage_path",
+                   "local_dir", "checkpoint_freq", "checkpoint_at_end", "keep_checkpoints_num", "restore")
+
+
+def algorithm_registry() -> Dict[str, Tuple[Callable[[], Type], Dict[str, Any]]]:
+    """name -> (lazy class loader, config overrides). Our algorithms first, then RLlib's own."""
+    def umappo():
+        from rllib_uas.algorithms.u_mappo import UMAPPO
+        return UMAPPO
+
+    def uqmix():
+        from rllib_uas.algorithms.u_qmix import UQMIX  # noqa: F401 (added with U-QMIX)
+        return UQMIX
+
+    def rllib(name: str):
+        def load():
+            from ray.rllib.algorithms.registry import _get_algorithm_class  # avoids Tune's DreamerV3 import
+            return _get_algorithm_class(name)
+        return load
+
+    reg = {
+        "UMAPPO": (umappo, {}), "U-MAPPO": (umappo, {}),
+        "MAPPO": (umappo, {"uas": False, "cgi_coeff": 0.0}),
+        "UQMIX": (uqmix, {}), "U-QMIX": (uqmix, {}),
+    }
+    for name in ("PPO", "APPO", "IMPALA", "DQN", "SAC", "BC", "MARWIL", "CQL", "IQL"):
+        reg.setdefault(name, (rllib(name), {}))
+    return reg
+
+
+@dataclass
+class Experiment:
+    name: str
+    run: str
+    algo_class: Type
+    config: Any                         # an AlgorithmConfig
+    stop: Dict[str, Any] = field(default_factory=dict)
+    num_samples: int = 1
+    checkpoint_frequency: int = 0
+    checkpoint_at_end: bool = True
+    source: str = ""
+    notices: List[str] = field(default_factory=list)
+
+
+def _closest(key: str, valid) -> str:
+    match = difflib.get_close_matches(key, list(valid), n=1)
+    return f" (did you mean '{match[0]}'?)" if match else ""
+
+
+def load_yaml(path: str | Path) -> Dict[str, Any]:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise ExperimentError(f"{path}: cannot read the experiment file: {err.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        where = getattr(err, "problem_mark", None)
+        line = f" at line {where.line + 1}" if where is not None else ""
+        raise ExperimentError(f"{path}: malformed YAML{line}: {getattr(err, 'problem', err)}") from None
+    if not isinstance(data, dict) or not data:
+        raise ExperimentError(f"{path}: must be a mapping {{experiment_name: {{run, env, stop, config}}}}")
+    return data
+
+
+def parse_experiments(data: Mapping[str, Any], source: str = "<dict>") -> List[Experiment]:
+    registry = algorithm_registry()
+    out = []
+    for name, spec in data.items():
+        where = f"{source}: experiment '{name}'"
+        if not isinstance(spec, dict):
+            raise ExperimentError(f"{where}: must be a mapping with run, env, stop and config")
+        unknown = sorted(set(spec) - set(EXPERIMENT_KEYS))
+        if unknown:
+            raise ExperimentError(f"{where}: unknown key '{unknown[0]}'{_closest(unknown[0], EXPERIMENT_KEYS)}; "
+                                  f"valid keys: {', '.join(EXPERIMENT_KEYS)}")
+        run = spec.get("run")
+        if run not in registry:
+            raise ExperimentError(f"{where}: unknown algorithm run: {run!r}{_closest(str(run), registry)}; "
+                                  f"available: {', '.join(sorted(registry))}")
+        loader, overrides = registry[run]
+        algo_class = loader()
+        config, notices = build_config(algo_class, {**overrides, **dict(spec.get("config") or {})},
+                                       env=spec.get("env"), where=where)
+        stop, stop_notices = normalize_stop(spec.get("stop") or {}, where)
+        ckpt = dict(spec.get("checkpoint_config") or {})
+        for k in ckpt:
+            if k not in ("checkpoint_frequency", "checkpoint_at_end", "num_to_keep"):
+                raise ExperimentError(f"{where}: unknown checkpoint_config key '{k}'; valid: checkpoint_frequency, "
+                                      "checkpoint_at_end, num_to_keep")
+        num_samples = spec.get("num_samples", 1)
+        if not isinstance(num_samples, int) or num_samples < 1:
+            raise ExperimentError(f"{where}: num_samples must be a positive integer, got {num_samples!r}")
+        out.append(Experiment(
+            name=str(name), run=run, algo_class=algo_class, config=config, stop=stop, num_samples=num_samples,
+            checkpoint_frequency=int(ckpt.get("checkpoint_frequency", spec.get("checkpoint_freq", 0))),
+            checkpoint_at_end=bool(ckpt.get("checkpoint_at_end", spec.get("checkpoint_at_end", True))),
+            source=source, notices=notices + stop_notices))
+    return out
+
+
+def load_experiments(path: str | Path) -> List[Experiment]:
+    return parse_experiments(load_yaml(path), source=str(path))
+
+
+def build_config(algo_class: Type, raw: Mapping[str, Any], env: Optional[str] = None, where: str = ""):
+    """The algorithm's default config updated from a flat dict of (possibly retired) keys."""
+    config = algo_class.get_default_config()
+    valid = _valid_keys(config)
+    notices, clean = [], {}
+    for key, value in raw.items():
+        if key in IGNORED_CONFIG_KEYS:
+            notices.append(f"{where}: config key '{key}' has no effect on RLlib 2.60's new API stack; ignored")
+            continue
+        if key in RETIRED_CONFIG_KEYS:
+            new = RETIRED_CONFIG_KEYS[key]
+            notices.append(f"{where}: config key '{key}' is retired; using '{new}'")
+            key = new
+        if key not in valid:
+            raise ExperimentError(f"{where}: unknown config key '{key}'{_closest(key, valid)}; valid keys are "
+                                  f"{algo_class.__name__}'s config attributes, e.g. {', '.join(sorted(valid)[:12])}, ...")
+        clean[key] = value
+    if env is not None:
+        clean.setdefault("env", env)
+    if clean.get("env") == "smac_team" or clean.get("env") == "smac":
+        from rllib_uas.envs.engine import available_maps
+
+        map_name = (clean.get("env_config") or {}).get("map_name")
+        if map_name is not None and not _is_search(map_name) and map_name not in available_maps():
+            raise ExperimentError(f"{where}: unknown map {map_name!r}{_closest(str(map_name), available_maps())}; "
+                                  f"available maps: {', '.join(available_maps())}")
+    config.update_from_dict(_resolve_searches(clean))
+    return config, notices
+
+
+def _valid_keys(config) -> set:
+    """Public config attributes, settable properties (e.g. train_batch_size_per_learner) and aliases."""
+    props = {name for klass in type(config).__mro__ for name, attr in vars(klass).items()
+             if isinstance(attr, property) and attr.fset is not None and not name.startswith("_")}
+    public = {k for k in list(vars(config)) + list(config.to_dict()) if not k.startswith("_")}
+    return public | props | {"env", "env_config", "lambda_"}
+
+
+def _is_search(value: Any) -> bool:
+    return isinstance(value, dict) and set(value) == {"grid_search"}
+
+
+def _resolve_searches(value: Any) -> Any:
+    """{grid_search: [...]} -> tune.grid_search([...]) anywhere in the config."""
+    if _is_search(value):
+        from ray import tune
+
+        return tune.grid_search(list(value["grid_search"]))
+    if isinstance(value, dict):
+        return {k: _resolve_searches(v) for k, v in value.items()}
+    return value
+
+
+def normalize_stop(stop: Mapping[str, Any], where: str) -> Tuple[Dict[str, Any], List[str]]:
+    out, notices = {}, []
+    for key, value in stop.items():
+        if key in RETIRED_STOP_KEYS and RETIRED_STOP_KEYS[key] != key:
+            notices.append(f"{where}: stop key '{key}' is retired; using '{RETIRED_STOP_KEYS[key]}'")
+            key = RETIRED_STOP_KEYS[key]
+        out[key] = value
+    return out, notices

@@ -1,0 +1,57 @@
+"""Every tuned example parses into a valid config of its algorithm."""
+from pathlib import Path
+
+import pytest
+
+from rllib_uas.experiment import ExperimentError, load_experiments, parse_experiments
+
+ROOT = Path(__file__).resolve().parents[1] / "tuned_examples"
+FILES = sorted(p for p in ROOT.rglob("*.yaml") if p.parent.name in ("u_mappo", "mappo"))
+
+
+def test_tuned_examples_exist_for_the_paper_maps():
+    names = {(p.parent.name, p.stem) for p in FILES}
+    for algo in ("u_mappo", "mappo"):
+        for m in ("MMM", "MMM2", "3s5z", "1c3s5z", "3s5z_vs_3s6z", "6m2m_vs_15m", "12m4m_vs_30m"):
+            assert (algo, m) in names
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_tuned_example_builds_a_valid_config(path):
+    (exp,) = load_experiments(path)
+    exp.config.validate()
+    assert exp.config.env_config["map_name"] == path.stem
+    assert exp.stop["num_env_steps_sampled_lifetime"] > 0
+    if path.parent.name == "mappo":
+        assert exp.config.uas is False and exp.config.cgi_coeff == 0.0
+    else:
+        assert exp.config.uas is True and exp.config.cgi_coeff == 0.1
+
+
+def test_retired_keys_are_mapped_with_a_notice():
+    (exp,) = parse_experiments({"x": {"run": "UMAPPO", "env": "smac_team",
+                                      "stop": {"timesteps_total": 1000, "episode_reward_mean": 5},
+                                      "config": {"num_workers": 0, "num_sgd_iter": 3, "framework": "torch",
+                                                 "env_config": {"map_name": "3m"}}}})
+    assert exp.config.num_env_runners == 0 and exp.config.num_epochs == 3
+    assert exp.stop == {"num_env_steps_sampled_lifetime": 1000, "env_runners/episode_return_mean": 5}
+    assert any("num_workers" in n for n in exp.notices) and any("framework" in n for n in exp.notices)
+
+
+@pytest.mark.parametrize("spec, message", [
+    ({"run": "UMAPPOO", "config": {}}, "unknown algorithm run: 'UMAPPOO' (did you mean 'UMAPPO'?)"),
+    ({"run": "UMAPPO", "config": {"lrr": 0.1}}, "unknown config key 'lrr' (did you mean 'lr'?)"),
+    ({"run": "UMAPPO", "config": {"env": "smac_team", "env_config": {"map_name": "MMM3"}}}, "unknown map 'MMM3'"),
+    ({"run": "UMAPPO", "stopp": {}}, "unknown key 'stopp' (did you mean 'stop'?)"),
+])
+def test_bad_experiments_name_the_problem(spec, message):
+    with pytest.raises(ExperimentError) as err:
+        parse_experiments({"bad": spec}, source="f.yaml")
+    assert message in str(err.value) and "f.yaml: experiment 'bad'" in str(err.value)
+
+
+def test_malformed_yaml_names_file_and_line(tmp_path):
+    f = tmp_path / "broken.yaml"
+    f.write_text("x:\n  run: UMAPPO\n  config: {lr: [1, 2\n")
+    with pytest.raises(ExperimentError, match=r"broken.yaml: malformed YAML at line \d+"):
+        load_experiments(f)
