@@ -51,3 +51,14 @@ class RecurrentAgentNetwork(nn.Module):
         out, h = self.gru(z, h0.reshape(1, B * n, self.hidden))
         h_seq = out.reshape(B, n, T, self.hidden).permute(0, 2, 1, 3)     # [B, T, n, H]
         return h_seq, h.reshape(B, n, self.hidden)
+
+
+def configure_torch_threads(n: int | None) -> None:
+    """Set torch's intra-op threads for this process (env runner or learner).
+
+    These networks are small: extra threads buy nothing, and when sampling and learning share a
+    few cores, OpenMP threads spin against each other (a full-batch GRU update measured 29x
+    slower with 2 threads than with 1 on a loaded 2-core machine). None leaves torch's default.
+    """
+    if n is not None and torch.get_num_threads() != n:
+        torch.set_num_threads(int(n))

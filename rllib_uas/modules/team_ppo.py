@@ -19,7 +19,7 @@ from ray.rllib.core.rl_module.torch import TorchRLModule
 from torch import nn
 
 from rllib_uas.envs.team import space_groups
-from rllib_uas.modules.agent_network import RecurrentAgentNetwork, agent_input_size, agent_inputs, masked_logits
+from rllib_uas.modules.agent_network import RecurrentAgentNetwork, configure_torch_threads, agent_input_size, agent_inputs, masked_logits
 from rllib_uas.modules.cgi import CGIPredictor
 from rllib_uas.modules.distributions import TeamCategorical
 from rllib_uas.modules.value_norm import ValueNorm
@@ -29,7 +29,7 @@ VF_NORMALIZED = "vf_preds_normalized"  # the critic's raw output at sampling tim
 
 DEFAULT_MODEL_CONFIG: Dict[str, Any] = dict(
     fc_hidden=64, gru_hidden=64, critic_hidden=(64, 64), max_seq_len=20, use_agent_id=True,
-    use_last_action=True, use_group_id=False, cgi=True, state_type="EP", value_norm=True)
+    use_last_action=True, use_group_id=False, cgi=True, state_type="EP", value_norm=True, torch_num_threads=1)
 
 
 def _mlp(sizes, out: int) -> nn.Sequential:
@@ -44,6 +44,7 @@ class TeamPPOModule(TorchRLModule, ValueFunctionAPI):
     def setup(self) -> None:
         cfg = {**DEFAULT_MODEL_CONFIG, **(self.model_config or {})}
         self.cfg = cfg
+        configure_torch_threads(cfg["torch_num_threads"])
         spaces = self.observation_space.spaces
         self.n_agents, obs_dim = spaces["obs"].shape
         self.n_actions = spaces["action_mask"].shape[-1]

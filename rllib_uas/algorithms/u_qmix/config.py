@@ -1,0 +1,132 @@
+"""U-QMIX's configuration: an AlgorithmConfig with PyMARL2's tuned QMIX defaults (spec/method.md).
+
+Baselines by flags, on the same module and learner:
+- U-QMIX:             uas=True,  cgi_coeff=0.1 (lambda_I), mixer="qmix"
+- U-QMIX without CGI: uas=True,  cgi_coeff=0.0
+- QMIX:               uas=False, cgi_coeff=0.0
+- VDN:                mixer="vdn"
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Optional, Type
+
+from ray.rllib.algorithms.algorithm_config import AlgorithmConfig, NotProvided
+from ray.rllib.core.rl_module.rl_module import RLModuleSpec
+
+from rllib_uas.callbacks import SMACMetricsCallback
+
+_FIELDS = ("uas", "cgi_coeff", "mixer", "mixing_embed_dim", "hypernet_embed", "fc_hidden", "gru_hidden",
+           "use_agent_id", "use_last_action", "use_group_id", "double_q", "td_lambda", "optimizer",
+           "batch_size_episodes", "buffer_size_episodes", "episodes_per_iteration", "updates_per_iteration",
+           "learning_starts_episodes", "target_update_interval_episodes", "target_update_tau",
+           "epsilon_start", "epsilon_finish", "epsilon_anneal_steps")
+
+
+class UQMIXConfig(AlgorithmConfig):
+    """Typed U-QMIX settings; see the module docstring for the baselines."""
+
+    def __init__(self, algo_class: Optional[Type] = None):
+        from rllib_uas.algorithms.u_qmix.algorithm import UQMIX
+
+        super().__init__(algo_class=algo_class or UQMIX)
+        # PyMARL2's tuned QMIX
+        self.lr = 1e-3
+        self.gamma = 0.99
+        self.grad_clip = 10.0
+        self.grad_clip_by = "global_norm"
+        self.optimizer = "adam"
+        self.batch_size_episodes = 128
+        self.buffer_size_episodes = 5000
+        self.episodes_per_iteration = 8
+        self.updates_per_iteration = 1
+        self.learning_starts_episodes = 128
+        self.target_update_interval_episodes = 200
+        self.target_update_tau = None
+        self.epsilon_start = 1.0
+        self.epsilon_finish = 0.05
+        self.epsilon_anneal_steps = 100_000
+        self.td_lambda = 0.6
+        self.double_q = True
+        self.mixer = "qmix"
+        self.mixing_embed_dim = 32
+        self.hypernet_embed = 64
+        self.fc_hidden = 64
+        self.gru_hidden = 64
+        self.use_agent_id = True
+        self.use_last_action = True
+        self.use_group_id = False
+        # UAS / CGI
+        self.uas = True
+        self.cgi_coeff = 0.1
+        # the team view, vectorized in each env runner; whole episodes
+        self.env = "smac_team"
+        self.env_config = {"map_name": "3m"}
+        self.num_envs_per_env_runner = 8
+        self.gym_env_vectorize_mode = "vector_entry_point"
+        self.batch_mode = "complete_episodes"
+        self.callbacks_class = SMACMetricsCallback
+        self.evaluation_config = {"explore": False}
+        self.evaluation_duration = 32
+        self.evaluation_duration_unit = "episodes"
+
+    def training(self, **kwargs) -> "UQMIXConfig":
+        ours = {k: kwargs.pop(k) for k in list(kwargs) if k in _FIELDS}
+        super().training(**kwargs)
+        for k, v in ours.items():
+            if v is not NotProvided:
+                setattr(self, k, v)
+        return self
+
+    def get_default_rl_module_spec(self) -> RLModuleSpec:
+        from rllib_uas.modules.team_q import TeamQModule
+
+        return RLModuleSpec(module_class=TeamQModule, model_config=dict(
+            fc_hidden=self.fc_hidden, gru_hidden=self.gru_hidden, use_agent_id=self.use_agent_id,
+            use_last_action=self.use_last_action, use_group_id=self.use_group_id, cgi=self.cgi_coeff > 0,
+            mixer=self.mixer, mixing_embed_dim=self.mixing_embed_dim, hypernet_embed=self.hypernet_embed,
+            epsilon_start=self.epsilon_start, epsilon_finish=self.epsilon_finish,
+            epsilon_anneal_steps=self.epsilon_anneal_steps, max_seq_len=400))
+
+    def get_default_learner_class(self):
+        from rllib_uas.algorithms.u_qmix.learner import UQMIXTorchLearner
+
+        return UQMIXTorchLearner
+
+    def validate(self) -> None:
+        def positive_int(name):
+            v = getattr(self, name)
+            if not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+
+        for name in ("batch_size_episodes", "buffer_size_episodes", "episodes_per_iteration",
+                     "updates_per_iteration", "target_update_interval_episodes", "gru_hidden", "fc_hidden"):
+            positive_int(name)
+        if not isinstance(self.cgi_coeff, (int, float)) or not math.isfinite(self.cgi_coeff) or self.cgi_coeff < 0:
+            raise ValueError(f"cgi_coeff (lambda_I) must be a finite number >= 0, got {self.cgi_coeff!r}")
+        if self.cgi_coeff > 0 and not self.uas:
+            raise ValueError("cgi_coeff > 0 needs uas=True: the CGI loss predicts other groups' policies over the "
+                             "unified action space. For plain QMIX set cgi_coeff=0.0.")
+        if self.mixer not in ("qmix", "vdn"):
+            raise ValueError(f"mixer must be 'qmix' or 'vdn', got {self.mixer!r}")
+        if self.optimizer not in ("adam", "rmsprop"):
+            raise ValueError(f"optimizer must be 'adam' or 'rmsprop', got {self.optimizer!r}")
+        if not 0.0 <= self.td_lambda <= 1.0:
+            raise ValueError(f"td_lambda must lie in [0, 1], got {self.td_lambda!r}")
+        if self.target_update_tau is not None and not 0.0 < self.target_update_tau <= 1.0:
+            raise ValueError(f"target_update_tau must be None (hard updates) or in (0, 1], got {self.target_update_tau!r}")
+        if not 0.0 <= self.epsilon_finish <= self.epsilon_start <= 1.0:
+            raise ValueError("epsilon needs 0 <= epsilon_finish <= epsilon_start <= 1")
+        if self.batch_size_episodes > self.buffer_size_episodes:
+            raise ValueError(f"batch_size_episodes ({self.batch_size_episodes}) exceeds buffer_size_episodes "
+                             f"({self.buffer_size_episodes})")
+        if self.env in ("smac_team", None) and isinstance(self.env_config, dict):
+            have = self.env_config.get("uas", self.uas)
+            if have != self.uas:
+                raise ValueError(f"env_config uas={have!r} contradicts the algorithm's uas={self.uas!r}; "
+                                 "remove it from env_config")
+            self.env_config["uas"] = self.uas
+        from rllib_uas.envs.registry import register_envs
+
+        register_envs()
+        super().validate()

@@ -1,0 +1,135 @@
+"""The U-QMIX / QMIX team RLModule: shared recurrent Q-network over the UAS, masked, plus a mixer.
+
+Acting: greedy masked argmax (inference) or epsilon-greedy with random actions drawn uniformly
+among the available ones (exploration; epsilon annealed linearly by env steps `t`).
+Training: `_forward_train` unrolls the online and target agent networks over whole padded
+episodes [B, T+1, ...] from the episode buffer (flat columns, see `episode_buffer.py`).
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Tuple
+
+import numpy as np
+import torch
+from ray.rllib.core.columns import Columns
+from ray.rllib.core.learner.utils import make_target_network
+from ray.rllib.core.rl_module.apis import TargetNetworkAPI
+from ray.rllib.core.rl_module.torch import TorchRLModule
+from torch import nn
+
+from rllib_uas.envs.team import space_groups
+from rllib_uas.modules.agent_network import (configure_torch_threads, MASKED_LOGIT, RecurrentAgentNetwork, agent_input_size, agent_inputs,
+                                             masked_logits)
+from rllib_uas.modules.cgi import CGIPredictor
+from rllib_uas.modules.mixers import QMixer, VDNMixer
+
+OBS_KEYS = ("obs", "action_mask", "state", "alive", "group", "last_action")
+Q_VALUES, TARGET_Q_VALUES, HIDDEN, CGI_LOGITS = "q_values", "target_q_values", "hidden", "cgi_logits"
+
+DEFAULT_MODEL_CONFIG: Dict[str, Any] = dict(
+    fc_hidden=64, gru_hidden=64, max_seq_len=400, use_agent_id=True, use_last_action=True, use_group_id=False,
+    cgi=True, mixer="qmix", mixing_embed_dim=32, hypernet_embed=64,
+    epsilon_start=1.0, epsilon_finish=0.05, epsilon_anneal_steps=100_000, torch_num_threads=1)
+
+
+def epsilon_at(t: float, start: float, finish: float, anneal_steps: int) -> float:
+    """Linear anneal from `start` to `finish` over `anneal_steps` env steps, then constant."""
+    if anneal_steps <= 0:
+        return finish
+    return float(max(finish, start - (start - finish) * min(t, anneal_steps) / anneal_steps))
+
+
+def masked_epsilon_greedy(q: torch.Tensor, mask: torch.Tensor, epsilon: float,
+                          generator: torch.Generator | None = None) -> torch.Tensor:
+    """Per agent: with prob. epsilon a uniform random *available* action, else the masked argmax."""
+    greedy = masked_logits(q, mask).argmax(-1)
+    flat = mask.reshape(-1, mask.shape[-1]).float()
+    random = torch.multinomial(flat, 1, generator=generator).reshape(greedy.shape)
+    explore = torch.rand(greedy.shape, generator=generator, device=q.device) < epsilon
+    return torch.where(explore, random, greedy)
+
+
+class TeamQModule(TorchRLModule, TargetNetworkAPI):
+    def setup(self) -> None:
+        cfg = {**DEFAULT_MODEL_CONFIG, **(self.model_config or {})}
+        self.cfg = cfg
+        configure_torch_threads(cfg["torch_num_threads"])
+        spaces = self.observation_space.spaces
+        self.n_agents, obs_dim = spaces["obs"].shape
+        self.n_actions = spaces["action_mask"].shape[-1]
+        agent_group, group_masks = space_groups(self.observation_space)
+        self.n_groups = group_masks.shape[0]
+        self.register_buffer("group_masks", torch.as_tensor(group_masks), persistent=False)
+        self.register_buffer("agent_group", torch.as_tensor(agent_group), persistent=False)
+        in_dim = agent_input_size(obs_dim, self.n_agents, self.n_actions, self.n_groups, cfg["use_last_action"],
+                                  cfg["use_agent_id"], cfg["use_group_id"])
+        self.agent_net = RecurrentAgentNetwork(in_dim, cfg["fc_hidden"], cfg["gru_hidden"])
+        self.q_head = nn.Linear(cfg["gru_hidden"], self.n_actions)
+        self.cgi_head = CGIPredictor(cfg["gru_hidden"], self.n_actions) if cfg["cgi"] else None
+        state_dim = spaces["state"].shape[-1]
+        if cfg["mixer"] == "qmix":
+            self.mixer = QMixer(self.n_agents, state_dim, cfg["mixing_embed_dim"], cfg["hypernet_embed"])
+        elif cfg["mixer"] == "vdn":
+            self.mixer = VDNMixer()
+        else:
+            raise ValueError(f"mixer must be 'qmix' or 'vdn', got {cfg['mixer']!r}")
+
+    def get_initial_state(self) -> Dict[str, np.ndarray]:
+        return {"h": np.zeros((self.n_agents, self.cfg["gru_hidden"]), dtype=np.float32)}
+
+    # ------------------------------------------------------------------ acting
+    def _q(self, obs: Dict[str, torch.Tensor], h0: torch.Tensor, net: nn.Module, head: nn.Module):
+        x = agent_inputs(obs, self.cfg["use_last_action"], self.cfg["use_agent_id"], self.n_groups,
+                         self.cfg["use_group_id"])                                          # [B, T, n, In]
+        h_seq, h_last = net(x, h0)                                                        # [B, T, n, H]
+        return head(h_seq), h_seq, h_last                                                 # q [B, T, n, A]
+
+    def _forward_inference(self, batch: Dict[str, Any], **kwargs) -> Dict[str, Any]:
+        obs = batch[Columns.OBS]
+        q, _, h = self._q(obs, batch[Columns.STATE_IN]["h"], self.agent_net, self.q_head)
+        q = masked_logits(q, obs["action_mask"])
+        return {Columns.ACTIONS: q.argmax(-1), Columns.STATE_OUT: {"h": h}}
+
+    def _forward_exploration(self, batch: Dict[str, Any], t: int = 0, **kwargs) -> Dict[str, Any]:
+        obs = batch[Columns.OBS]
+        q, _, h = self._q(obs, batch[Columns.STATE_IN]["h"], self.agent_net, self.q_head)
+        eps = epsilon_at(t, self.cfg["epsilon_start"], self.cfg["epsilon_finish"], self.cfg["epsilon_anneal_steps"])
+        return {Columns.ACTIONS: masked_epsilon_greedy(q, obs["action_mask"], eps), Columns.STATE_OUT: {"h": h}}
+
+    # ------------------------------------------------------------------ training
+    def _forward_train(self, batch: Dict[str, Any], **kwargs) -> Dict[str, Any]:
+        """Unroll whole padded episodes: flat columns obs/action_mask/... of shape [B, T+1, n, ...]."""
+        obs = {k: batch[k] for k in OBS_KEYS if k in batch}
+        if "obs" not in obs:
+            return {}
+        B = obs["obs"].shape[0]
+        h0 = torch.zeros(B, self.n_agents, self.cfg["gru_hidden"], device=obs["obs"].device)
+        q, h_seq, _ = self._q(obs, h0, self.agent_net, self.q_head)
+        out = {Q_VALUES: q, HIDDEN: h_seq}
+        with torch.no_grad():
+            out[TARGET_Q_VALUES], _, _ = self._q(obs, h0, self._target_agent_net, self._target_q_head)
+        if self.cgi_head is not None:
+            out[CGI_LOGITS] = self.cgi_head(h_seq)
+        return out
+
+    def mix(self, agent_qs: torch.Tensor, state: torch.Tensor, target: bool = False) -> torch.Tensor:
+        return (self._target_mixer if target else self.mixer)(agent_qs, state)
+
+    # ------------------------------------------------------------------ TargetNetworkAPI
+    def make_target_networks(self) -> None:
+        self._target_agent_net = make_target_network(self.agent_net)
+        self._target_q_head = make_target_network(self.q_head)
+        self._target_mixer = make_target_network(self.mixer)
+
+    def get_target_network_pairs(self) -> List[Tuple[nn.Module, nn.Module]]:
+        return [(self.agent_net, self._target_agent_net), (self.q_head, self._target_q_head),
+                (self.mixer, self._target_mixer)]
+
+    def forward_target(self, batch: Dict[str, Any], **kwargs) -> Dict[str, Any]:
+        obs = {k: batch[k] for k in OBS_KEYS if k in batch}
+        h0 = torch.zeros(obs["obs"].shape[0], self.n_agents, self.cfg["gru_hidden"], device=obs["obs"].device)
+        q, _, _ = self._q(obs, h0, self._target_agent_net, self._target_q_head)
+        return {TARGET_Q_VALUES: q}
+
+
+__all__ = ["TeamQModule", "epsilon_at", "masked_epsilon_greedy", "MASKED_LOGIT"]

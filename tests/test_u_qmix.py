@@ -1,0 +1,148 @@
+"""U-QMIX: mixer monotonicity, TD targets, masked exploration, episode buffer, real RLlib training."""
+import numpy as np
+import pytest
+import torch
+
+from rllib_uas.algorithms.u_qmix import UQMIX, UQMIXConfig
+from rllib_uas.algorithms.u_qmix.episode_buffer import EpisodeBuffer, pad_episodes
+from rllib_uas.algorithms.u_qmix.learner import td_lambda_targets
+from rllib_uas.modules.mixers import QMixer, VDNMixer
+from rllib_uas.modules.team_q import epsilon_at, masked_epsilon_greedy
+
+
+def test_qmix_mixer_is_monotonic_in_every_agent_q():
+    torch.manual_seed(0)
+    mixer = QMixer(n_agents=5, state_dim=12, embed_dim=8, hypernet_embed=16)
+    qs = torch.randn(256, 5, requires_grad=True)
+    q_tot = mixer(qs, torch.randn(256, 12) * 3)
+    (grad,) = torch.autograd.grad(q_tot.sum(), qs)
+    assert (grad >= 0).all() and (grad > 0).any()
+    assert torch.equal(VDNMixer()(qs, None), qs.sum(-1))
+
+
+def test_td_targets_hand_computed_on_a_two_step_episode():
+    r = torch.tensor([[1.0, 2.0]])
+    term = torch.tensor([[0.0, 1.0]])
+    filled = torch.ones(1, 2)
+    q = torch.tensor([[5.0, 3.0, 7.0]])                       # target Q_tot at s0, s1, s2
+    gamma = 0.9
+    # one-step (lambda = 0): y0 = r0 + g Q(s1); y1 = r1 (terminal)
+    assert td_lambda_targets(r, term, filled, q, gamma, 0.0)[0].tolist() == pytest.approx([1 + 0.9 * 3, 2.0])
+    # TD(0.6): y1 = r1; y0 = r0 + (1 - .6) g Q(s1) + .6 g y1
+    y = td_lambda_targets(r, term, filled, q, gamma, 0.6)
+    assert y[0].tolist() == pytest.approx([1 + 0.4 * 0.9 * 3 + 0.6 * 0.9 * 2, 2.0])
+    # truncated at the last step (not terminated): bootstrap from Q(s2)
+    y = td_lambda_targets(r, torch.zeros(1, 2), filled, q, gamma, 0.0)
+    assert y[0].tolist() == pytest.approx([1 + 0.9 * 3, 2 + 0.9 * 7])
+
+
+def test_masked_greedy_and_exploration_never_pick_unavailable_actions():
+    g = torch.Generator().manual_seed(0)
+    q = torch.randn(1000, 10, 26, generator=g) * 10
+    mask = (torch.rand(1000, 10, 26, generator=g) < 0.2).float()
+    mask[..., 0] = torch.where(mask.sum(-1) == 0, 1.0, mask[..., 0])
+    for eps in (0.0, 0.5, 1.0):
+        a = masked_epsilon_greedy(q, mask, eps, generator=g)                  # 10,000 agent actions
+        assert (mask.gather(-1, a[..., None]) == 1).all()
+    greedy = masked_epsilon_greedy(q, mask, 0.0, generator=g)
+    assert torch.equal(greedy, torch.where(mask > 0, q, torch.tensor(-1e9)).argmax(-1))
+
+
+def test_epsilon_schedule_by_env_steps():
+    assert epsilon_at(0, 1.0, 0.05, 100_000) == 1.0
+    assert epsilon_at(50_000, 1.0, 0.05, 100_000) == pytest.approx(0.525)
+    assert epsilon_at(100_000, 1.0, 0.05, 100_000) == pytest.approx(0.05)
+    assert epsilon_at(10**7, 1.0, 0.05, 100_000) == pytest.approx(0.05)
+
+
+def fake_episode(T, n=2, A=4, D=3, S=5, reward=1.0, terminated=True):
+    return {"obs": np.ones((T + 1, n, D), np.float32), "action_mask": np.ones((T + 1, n, A), np.float32),
+            "state": np.ones((T + 1, S), np.float32), "alive": np.ones((T + 1, n), np.float32),
+            "group": np.tile(np.array([0.0, 1.0], np.float32), (T + 1, 1)),
+            "last_action": np.zeros((T + 1, n, A), np.float32), "actions": np.ones((T, n), np.int64),
+            "rewards": np.full(T, reward, np.float32),
+            "terminated": np.eye(T, dtype=np.float32)[-1] * terminated}
+
+
+def test_episode_buffer_padding_and_capacity():
+    batch = pad_episodes([fake_episode(3), fake_episode(5)])
+    assert batch["obs"].shape == (2, 6, 2, 3) and batch["actions"].shape == (2, 5, 2)
+    assert batch["filled"].tolist() == [[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]]
+    assert batch["terminated"][0].tolist() == [0, 0, 1, 0, 0]
+    assert batch["action_mask"][0, 4:].tolist() == [[[1, 0, 0, 0]] * 2] * 2  # padding: only action 0
+    assert (batch["action_mask"][0, :4] == 1).all()
+    buf = EpisodeBuffer(capacity=3, seed=0)
+    buf.add([fake_episode(2, reward=r) for r in range(5)])
+    assert len(buf) == 3 and buf.num_added == 5
+    assert sorted(float(e["rewards"][0]) for e in buf.episodes) == [2.0, 3.0, 4.0]  # oldest overwritten
+    assert buf.sample(8)["rewards"].shape == (8, 2)
+
+
+def tiny(runners=0, **training):
+    return (UQMIXConfig()
+            .environment(env_config={"map_name": "MMM"})
+            .env_runners(num_env_runners=runners, num_envs_per_env_runner=4)
+            .training(batch_size_episodes=8, learning_starts_episodes=4, episodes_per_iteration=4,
+                      buffer_size_episodes=50, **training)
+            .debugging(seed=0))
+
+
+@pytest.mark.parametrize("runners", [0, 2])
+def test_training_iteration(ray_session, runners):
+    algo = tiny(runners).build_algo()
+    try:
+        algo.train()
+        result = algo.train()
+        learner = result["learners"]["default_policy"]
+        assert np.isfinite(float(learner["td_loss"])) and float(learner["cgi_loss"]) > 0
+        assert result["episode_buffer_size"] >= 8
+        assert result["num_env_steps_sampled_lifetime"] > 0 and "win_rate" in result["env_runners"]
+    finally:
+        algo.stop()
+
+
+@pytest.mark.parametrize("overrides", [dict(uas=False, cgi_coeff=0.0), dict(mixer="vdn", cgi_coeff=0.0),
+                                       dict(optimizer="rmsprop", td_lambda=0.0, target_update_tau=0.01)],
+                         ids=["qmix", "vdn", "rmsprop-onestep-soft"])
+def test_baselines_run(ray_session, overrides):
+    algo = tiny(**overrides).build_algo()
+    try:
+        algo.train()
+        result = algo.train()
+        assert np.isfinite(float(result["learners"]["default_policy"]["td_loss"]))
+    finally:
+        algo.stop()
+
+
+def test_checkpoint_round_trip_includes_the_episode_buffer(ray_session, tmp_path):
+    algo = tiny().build_algo()
+    try:
+        for _ in range(3):
+            algo.train()
+        path = algo.save_to_path(str(tmp_path / "ckpt"))
+        buffer_before = algo.episode_buffer.get_state()
+        q_before = algo.get_module().q_head.weight.detach().clone()
+    finally:
+        algo.stop()
+    restored = UQMIX.from_checkpoint(path)
+    try:
+        after = restored.episode_buffer.get_state()
+        assert len(after["episodes"]) == len(buffer_before["episodes"]) == 12
+        assert after["num_added"] == buffer_before["num_added"]
+        for a, b in zip(after["episodes"], buffer_before["episodes"]):
+            assert all(np.array_equal(a[k], b[k]) for k in a)
+        assert torch.equal(restored.get_module().q_head.weight, q_before)
+        assert restored.iteration == 3
+        restored.train()                                         # continues from the restored buffer
+        assert len(restored.episode_buffer) == 16
+    finally:
+        restored.stop()
+
+
+def test_config_validation():
+    with pytest.raises(ValueError, match="needs uas=True"):
+        UQMIXConfig().training(uas=False).validate()
+    with pytest.raises(ValueError, match="mixer"):
+        UQMIXConfig().training(mixer="qtran").validate()
+    with pytest.raises(ValueError, match="exceeds buffer_size_episodes"):
+        UQMIXConfig().training(batch_size_episodes=64, buffer_size_episodes=32).validate()
