@@ -11,46 +11,16 @@ import argparse
 import multiprocessing as mp
 import os
 import resource
-import time
 
 
 def _worker(map_name: str, n_envs: int, seconds: float, api: bool, out) -> None:
     os.environ["OMP_NUM_THREADS"] = "1"
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
-    import numpy as np
+    from rllib_uas.envs.engine.bench import engine_steps_per_second
 
-    rng = np.random.default_rng(0)
-    if api:  # the pymarl-style single-env path through StarCraft2Env
-        from rllib_uas.envs.smac_api import StarCraft2Env
-
-        env = StarCraft2Env(map_name=map_name, seed=0)
-        env.reset()
-        steps, t0 = 0, time.perf_counter()
-        while time.perf_counter() - t0 < seconds:
-            avail = np.array(env.get_avail_actions())
-            actions = (rng.random(avail.shape) * avail).argmax(1)
-            _, terminated, _ = env.step(actions)
-            env.get_obs(), env.get_state()
-            steps += 1
-            if terminated:
-                env.reset()
-    else:
-        from rllib_uas.envs.engine.vec_smac import VectorizedSMAC
-
-        vec = VectorizedSMAC(map_name, n_envs=n_envs, seed=0)
-        vec.reset()
-        steps, t0 = 0, time.perf_counter()
-        while time.perf_counter() - t0 < seconds:
-            avail = vec.avail_actions()
-            actions = (rng.random(avail.shape) * avail).argmax(-1)
-            res = vec.step(actions)
-            vec.observations(), vec.states(), vec.avail_actions()
-            steps += n_envs
-            if res.terminated.any():
-                vec.reset(res.terminated)
-    elapsed = time.perf_counter() - t0
-    out.put((steps / elapsed, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
+    sps = engine_steps_per_second(map_name, n_envs, seconds, api=api)
+    out.put((sps, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
 
 
 def measure(map_name: str, n_envs: int, seconds: float, api: bool = False):

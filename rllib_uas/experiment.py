@@ -43,8 +43,8 @@ RETIRED_STOP_KEYS = {
 }
 # config keys that only affected the old stack; they are dropped with a notice
 IGNORED_CONFIG_KEYS = {"framework", "log_level", "model"}
-EXPERIMENT_KEYS = ("run", "env", "stop", "config", "checkpoint_config", "num_samples", "storage_path",
-                   "local_dir", "checkpoint_freq", "checkpoint_at_end", "keep_checkpoints_num", "restore")
+EXPERIMENT_KEYS = ("run", "env", "stop", "config", "checkpoint_config", "num_samples", "scheduler",
+                   "checkpoint_freq", "checkpoint_at_end")
 
 
 def algorithm_registry() -> Dict[str, Tuple[Callable[[], Type], Dict[str, Any]]]:
@@ -54,7 +54,7 @@ def algorithm_registry() -> Dict[str, Tuple[Callable[[], Type], Dict[str, Any]]]
         return UMAPPO
 
     def uqmix():
-        from rllib_uas.algorithms.u_qmix import UQMIX  # noqa: F401 (added with U-QMIX)
+        from rllib_uas.algorithms.u_qmix import UQMIX
         return UQMIX
 
     def rllib(name: str):
@@ -67,6 +67,8 @@ def algorithm_registry() -> Dict[str, Tuple[Callable[[], Type], Dict[str, Any]]]
         "UMAPPO": (umappo, {}), "U-MAPPO": (umappo, {}),
         "MAPPO": (umappo, {"uas": False, "cgi_coeff": 0.0}),
         "UQMIX": (uqmix, {}), "U-QMIX": (uqmix, {}),
+        "QMIX": (uqmix, {"uas": False, "cgi_coeff": 0.0}),
+        "VDN": (uqmix, {"uas": False, "cgi_coeff": 0.0, "mixer": "vdn"}),
     }
     for name in ("PPO", "APPO", "IMPALA", "DQN", "SAC", "BC", "MARWIL", "CQL", "IQL"):
         reg.setdefault(name, (rllib(name), {}))
@@ -85,6 +87,8 @@ class Experiment:
     checkpoint_at_end: bool = True
     source: str = ""
     notices: List[str] = field(default_factory=list)
+    scheduler: Optional[Dict[str, Any]] = None
+    searched_keys: List[str] = field(default_factory=list)   # dotted config keys under grid_search
 
 
 def _closest(key: str, valid) -> str:
@@ -141,7 +145,8 @@ def parse_experiments(data: Mapping[str, Any], source: str = "<dict>") -> List[E
             name=str(name), run=run, algo_class=algo_class, config=config, stop=stop, num_samples=num_samples,
             checkpoint_frequency=int(ckpt.get("checkpoint_frequency", spec.get("checkpoint_freq", 0))),
             checkpoint_at_end=bool(ckpt.get("checkpoint_at_end", spec.get("checkpoint_at_end", True))),
-            source=source, notices=notices + stop_notices))
+            source=source, notices=notices + stop_notices, scheduler=spec.get("scheduler"),
+            searched_keys=_searched(spec.get("config") or {})))
     return out
 
 
@@ -189,6 +194,16 @@ def _valid_keys(config) -> set:
 
 def _is_search(value: Any) -> bool:
     return isinstance(value, dict) and set(value) == {"grid_search"}
+
+
+def _searched(config: Mapping[str, Any], prefix: str = "") -> List[str]:
+    out = []
+    for k, v in config.items():
+        if _is_search(v):
+            out.append(prefix + k)
+        elif isinstance(v, dict):
+            out += _searched(v, prefix + k + ".")
+    return out
 
 
 def _resolve_searches(value: Any) -> Any:

@@ -6,26 +6,34 @@ import pytest
 from rllib_uas.experiment import ExperimentError, load_experiments, parse_experiments
 
 ROOT = Path(__file__).resolve().parents[1] / "tuned_examples"
-FILES = sorted(p for p in ROOT.rglob("*.yaml") if p.parent.name in ("u_mappo", "mappo"))
+FILES = sorted(ROOT.rglob("*.yaml"))
 
 
 def test_tuned_examples_exist_for_the_paper_maps():
     names = {(p.parent.name, p.stem) for p in FILES}
-    for algo in ("u_mappo", "mappo"):
+    for algo in ("u_mappo", "mappo", "u_qmix", "qmix"):
         for m in ("MMM", "MMM2", "3s5z", "1c3s5z", "3s5z_vs_3s6z", "6m2m_vs_15m", "12m4m_vs_30m"):
             assert (algo, m) in names
 
 
-@pytest.mark.parametrize("path", FILES, ids=lambda p: f"{p.parent.name}/{p.stem}")
+@pytest.mark.parametrize("path", [p for p in FILES if p.parent.name != "tune"], ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_tuned_example_builds_a_valid_config(path):
     (exp,) = load_experiments(path)
     exp.config.validate()
     assert exp.config.env_config["map_name"] == path.stem
     assert exp.stop["num_env_steps_sampled_lifetime"] > 0
-    if path.parent.name == "mappo":
+    assert exp.algo_class.__name__ == ("UQMIX" if "qmix" in path.parent.name else "UMAPPO")
+    if path.parent.name in ("mappo", "qmix"):
         assert exp.config.uas is False and exp.config.cgi_coeff == 0.0
     else:
         assert exp.config.uas is True and exp.config.cgi_coeff == 0.1
+
+
+def test_lambda_search_grids_lambda_and_seeds():
+    (exp,) = load_experiments(ROOT / "tune" / "lambda_I_search.yaml")
+    assert exp.searched_keys == ["cgi_coeff", "seed"]
+    assert exp.config.cgi_coeff == {"grid_search": [0.0, 0.05, 0.1, 0.5, 1.0]}
+    assert exp.scheduler["type"] == "asha"
 
 
 def test_retired_keys_are_mapped_with_a_notice():

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import torch
-from ray.rllib.models.torch.torch_distributions import TorchCategorical
+from ray.rllib.core.distribution.torch.torch_distribution import TorchCategorical
 
 
 class TeamCategorical(TorchCategorical):

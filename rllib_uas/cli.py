@@ -1,0 +1,190 @@
+"""The `rllib` and `rllib-uas` commands.
+
+    rllib train file tuned_examples/u_mappo/MMM.yaml [--stop-timesteps N] [--stop-iters N]
+          [--checkpoint-freq N] [--resume] [--ray-address ADDR] [--num-cpus N] [--wandb-project P] [-v]
+    rllib evaluate CHECKPOINT [--episodes 32] [--map M] [--save-gif out.gif]
+    rllib-uas {train, evaluate, maps, bench, plot}
+
+Errors in user input end the command with a one-line message and exit code 2 (no traceback).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import List, Optional
+
+DEFAULT_STORAGE = os.environ.get("RLLIB_UAS_RESULTS", "results")
+
+
+class UsageError(Exception):
+    """Bad user input: reported as one line."""
+
+
+def _add_train(sub) -> None:
+    p = sub.add_parser("train", help="train from an experiment YAML file",
+                       description="Train from a classic RLlib experiment YAML: {name: {run, env, stop, config}}.")
+    p.add_argument("file_kw", nargs="?", help=argparse.SUPPRESS)  # the word "file" (rllib train file X.yaml)
+    p.add_argument("file", nargs="?", help="experiment YAML")
+    p.add_argument("--stop-timesteps", type=int, help="stop at this many env steps (overrides the file)")
+    p.add_argument("--stop-iters", type=int, help="stop after this many training iterations")
+    p.add_argument("--checkpoint-freq", type=int, help="checkpoint every N iterations (0: only at the end)")
+    p.add_argument("--resume", action="store_true", help="continue the experiment from its last checkpoint")
+    p.add_argument("--storage-path", default=DEFAULT_STORAGE, help="where runs are written (default: ./results)")
+    p.add_argument("--ray-address", help="connect to a running Ray cluster (e.g. auto)")
+    p.add_argument("--num-cpus", type=int, help="CPUs for a local Ray instance")
+    p.add_argument("--wandb-project", help="log to Weights & Biases (offline without an API key)")
+    p.add_argument("-v", "--verbose", action="count", default=0)
+
+
+def _add_evaluate(sub) -> None:
+    p = sub.add_parser("evaluate", help="greedy evaluation of a checkpoint")
+    p.add_argument("checkpoint", help="a checkpoint dir, or a run dir (its newest checkpoint is used)")
+    p.add_argument("--episodes", type=int, default=32)
+    p.add_argument("--map", help="evaluate on another map with the same unit counts")
+    p.add_argument("--save-gif", help="write the first episode as an animated GIF")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--num-envs", type=int, default=8, help="battles stepped together")
+
+
+def _add_extras(sub) -> None:
+    sub.add_parser("maps", help="list the embedded maps")
+    p = sub.add_parser("bench", help="embedded engine throughput")
+    p.add_argument("--map", default="MMM2")
+    p.add_argument("--envs", default="1,16,256")
+    p.add_argument("--seconds", type=float, default=3.0)
+    p = sub.add_parser("plot", help="win rate vs env steps of Tune runs (mean and band over seeds)")
+    p.add_argument("run_dirs", nargs="+")
+    p.add_argument("-o", "--out", default="win_rate.png")
+    p.add_argument("--metric", default="env_runners/win_rate")
+    p.add_argument("--group-by", help="split runs by a config key, e.g. cgi_coeff")
+
+
+def build_parser(prog: str, extras: bool) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description="rllib-uas: UAS + CGI multi-agent RL on Ray RLlib")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_train(sub)
+    _add_evaluate(sub)
+    if extras:
+        _add_extras(sub)
+    return parser
+
+
+def cmd_train(args) -> int:
+    from rllib_uas.experiment import load_experiments
+    from rllib_uas.tune_runner import run_experiments
+
+    path = args.file if args.file_kw == "file" else (args.file_kw if args.file is None else None)
+    if args.file_kw not in (None, "file") and args.file is not None:
+        raise UsageError(f"unexpected argument {args.file_kw!r}; usage: rllib train file EXPERIMENT.yaml")
+    if not path:
+        raise UsageError("missing the experiment file; usage: rllib train file EXPERIMENT.yaml")
+    experiments = load_experiments(path)
+    return run_experiments(experiments, storage_path=args.storage_path, stop_timesteps=args.stop_timesteps,
+                           stop_iters=args.stop_iters, checkpoint_freq=args.checkpoint_freq, resume=args.resume,
+                           ray_address=args.ray_address, num_cpus=args.num_cpus,
+                           wandb_project=args.wandb_project, verbose=args.verbose)
+
+
+def cmd_evaluate(args) -> int:
+    from rllib_uas.evaluation import evaluate, load_policy
+
+    if args.episodes < 1:
+        raise UsageError("--episodes must be at least 1")
+    module, env_config, algo = load_policy(args.checkpoint)
+    if args.map:
+        from rllib_uas.envs.engine import get_map
+
+        get_map(args.map)  # unknown map -> error listing the maps
+        env_config["map_name"] = args.map
+    res = evaluate(module, env_config, episodes=args.episodes, num_envs=args.num_envs, seed=args.seed,
+                   gif_path=args.save_gif)
+    lo, hi = res["win_rate_ci95"]
+    print(f"{algo} on {res['map_name']}: greedy win rate {res['win_rate']:.3f} "
+          f"(95% CI {lo:.3f}-{hi:.3f}, {res['episodes']} episodes) | return {res['return_mean']:.2f} | "
+          f"dead allies {res['dead_allies_mean']:.2f} | dead enemies {res['dead_enemies_mean']:.2f} | "
+          f"length {res['length_mean']:.1f}")
+    if res["gif"]:
+        print(f"replay: {res['gif']}")
+    return 0
+
+
+def cmd_maps(args) -> int:
+    from rllib_uas.envs.engine import available_maps, get_map
+    from rllib_uas.envs.engine.maps import map_layout
+    from rllib_uas.uas import smac_uas
+
+    print(f"{'map':<16} {'agents':>6} {'enemies':>7} {'limit':>5}  {'UAS groups':<10} units")
+    for name in available_maps():
+        spec = get_map(name)
+        lay = map_layout(name)
+        healers = [u.is_healer and spec.map_type.medivac_rules for u in lay.ally_units]
+        groups = smac_uas(spec.n_agents, spec.n_enemies, healers).n_groups
+        allies = ", ".join(f"{c} {u}" for u, c, _ in spec.allies)
+        enemies = ", ".join(f"{c} {u}" for u, c, _ in spec.enemies)
+        print(f"{name:<16} {spec.n_agents:>6} {spec.n_enemies:>7} {spec.limit:>5}  {groups:<10} {allies} vs {enemies}")
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from rllib_uas.envs.engine import get_map
+    from rllib_uas.envs.engine.bench import engine_steps_per_second
+
+    get_map(args.map)
+    print(f"| map | path | n_envs | env steps/s |\n|---|---|---|---|")
+    print(f"| {args.map} | StarCraft2Env | 1 | {engine_steps_per_second(args.map, 1, args.seconds, api=True):,.0f} |")
+    for n in (int(v) for v in args.envs.split(",")):
+        print(f"| {args.map} | VectorizedSMAC | {n} | {engine_steps_per_second(args.map, n, args.seconds):,.0f} |")
+    return 0
+
+
+def cmd_plot(args) -> int:
+    from rllib_uas.plotting import plot_runs
+
+    print(f"wrote {plot_runs(args.run_dirs, args.out, args.metric, args.group_by)}")
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "maps": cmd_maps, "bench": cmd_bench, "plot": cmd_plot}
+
+
+def _run(prog: str, extras: bool, argv: Optional[List[str]]) -> int:
+    args = build_parser(prog, extras).parse_args(argv)
+    from rllib_uas.envs.engine import UnitDataError, UnknownMapError
+    from rllib_uas.evaluation import CheckpointError
+    from rllib_uas.experiment import ExperimentError
+
+    try:
+        return COMMANDS[args.command](args)
+    except (UsageError, ExperimentError, UnknownMapError, UnitDataError, CheckpointError, FileNotFoundError,
+            ValueError) as err:
+        if getattr(args, "verbose", 0) > 1:
+            raise
+        print(f"{prog}: error: {err}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # e.g. `rllib-uas maps | head`
+        sys.stderr.close()
+        return 0
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted; resume with --resume", file=sys.stderr)
+        return 130
+
+
+def main_rllib(argv: Optional[List[str]] = None) -> int:
+    return _run("rllib", False, argv)
+
+
+def main_uas(argv: Optional[List[str]] = None) -> int:
+    return _run("rllib-uas", True, argv)
+
+
+def rllib() -> None:
+    sys.exit(main_rllib())
+
+
+def rllib_uas() -> None:
+    sys.exit(main_uas())
+
+
+if __name__ == "__main__":
+    rllib_uas()

@@ -1,0 +1,138 @@
+"""Running parsed experiments through Ray Tune: stops, checkpoints, resume, W&B, a summary table."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+from rllib_uas.experiment import Experiment
+
+OUR_ALGORITHMS = ("UMAPPO", "UQMIX")
+
+
+def configure_wandb_env(storage_path: str) -> str:
+    """W&B runs offline unless an API key is configured; must happen before ray.init (workers inherit)."""
+    has_key = bool(os.environ.get("WANDB_API_KEY")) or Path("~/.netrc").expanduser().exists() and \
+        "api.wandb.ai" in Path("~/.netrc").expanduser().read_text(errors="ignore")
+    if not has_key:
+        os.environ.setdefault("WANDB_MODE", "offline")
+    os.environ.setdefault("WANDB_DIR", storage_path)
+    os.environ.setdefault("WANDB_SILENT", "true")
+    return os.environ.get("WANDB_MODE", "online")
+
+
+def metric_for(exp: Experiment) -> str:
+    return "env_runners/win_rate" if exp.algo_class.__name__ in OUR_ALGORITHMS else "env_runners/episode_return_mean"
+
+
+def scheduler_for(spec: Optional[Dict[str, Any]], metric: str):
+    if not spec:
+        return None
+    from ray.tune.schedulers import ASHAScheduler
+
+    spec = dict(spec)
+    kind = spec.pop("type", "asha")
+    if kind != "asha":
+        raise ValueError(f"scheduler type {kind!r} is not supported; use 'asha'")
+    return ASHAScheduler(metric=metric, mode="max", **spec)
+
+
+def run_experiments(experiments: List[Experiment], *, storage_path: str, stop_timesteps: Optional[int] = None,
+                    stop_iters: Optional[int] = None, checkpoint_freq: Optional[int] = None, resume: bool = False,
+                    ray_address: Optional[str] = None, num_cpus: Optional[int] = None,
+                    wandb_project: Optional[str] = None, verbose: int = 0) -> int:
+    import ray
+    from ray import tune
+
+    from rllib_uas.envs.registry import register_envs
+    from rllib_uas.progress import ProgressLine
+
+    storage_path = str(Path(storage_path).expanduser().resolve())
+    if wandb_project:
+        mode = configure_wandb_env(storage_path)
+        print(f"W&B: project {wandb_project!r}, mode {mode}")
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    # Tune's experiment state (which checkpoint each trial reached) is saved every second instead of
+    # every >= 10 s, so a killed driver resumes from its last checkpoint, not from scratch
+    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "1")
+    if not ray.is_initialized():
+        ray.init(address=ray_address, num_cpus=num_cpus, include_dashboard=False, log_to_driver=verbose > 0,
+                 logging_level="WARNING" if verbose == 0 else "INFO")
+    register_envs()
+    failures = 0
+    for exp in experiments:
+        for notice in exp.notices:
+            print(f"notice: {notice}")
+        stop = dict(exp.stop)
+        if stop_timesteps is not None:
+            stop["num_env_steps_sampled_lifetime"] = stop_timesteps
+        if stop_iters is not None:
+            stop["training_iteration"] = stop_iters
+        metric = metric_for(exp)
+        callbacks: list = [ProgressLine()]
+        if wandb_project:
+            from ray.air.integrations.wandb import WandbLoggerCallback
+
+            callbacks.append(WandbLoggerCallback(project=wandb_project, group=exp.name, log_config=False,
+                                                 excludes=["config", "perf", "fault_tolerance", "timers"]))
+        run_config = tune.RunConfig(
+            name=exp.name, storage_path=storage_path, stop=stop, callbacks=callbacks, verbose=verbose,
+            checkpoint_config=tune.CheckpointConfig(
+                checkpoint_frequency=checkpoint_freq if checkpoint_freq is not None else exp.checkpoint_frequency,
+                checkpoint_at_end=exp.checkpoint_at_end),
+            failure_config=tune.FailureConfig(max_failures=0))
+        exp_path = os.path.join(storage_path, exp.name)
+        if resume:
+            if not tune.Tuner.can_restore(exp_path):
+                raise FileNotFoundError(f"nothing to resume at {exp_path}: run without --resume first")
+            tuner = tune.Tuner.restore(exp_path, trainable=exp.algo_class, resume_unfinished=True,
+                                       resume_errored=True, param_space=exp.config)
+        else:
+            tuner = tune.Tuner(exp.algo_class, param_space=exp.config, run_config=run_config,
+                               tune_config=tune.TuneConfig(num_samples=exp.num_samples,
+                                                           scheduler=scheduler_for(exp.scheduler, metric)))
+        results = tuner.fit()
+        failures += print_summary(exp, results, metric)
+    return 1 if failures else 0
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def print_summary(exp: Experiment, results, metric: str) -> int:
+    """A table of trials (searched params, env steps, metric) and the best checkpoint; returns #errors."""
+    rows, errors = [], 0
+    searched = sorted(exp.searched_keys)
+    for r in results:
+        if r.error:
+            errors += 1
+            print(f"trial {r.path} failed: {str(r.error).splitlines()[0][:300]}")
+            continue
+        m = r.metrics or {}
+        value = m
+        for part in metric.split("/"):
+            value = value.get(part, float("nan")) if isinstance(value, dict) else float("nan")
+        params = [_short(_lookup(r.config or {}, k)) for k in searched]
+        ckpt = r.checkpoint.path if r.checkpoint else "-"
+        rows.append(params + [f"{int(m.get('num_env_steps_sampled_lifetime', 0)):,}", f"{float(value):.3f}", ckpt])
+    header = searched + ["env steps", metric, "checkpoint"]
+    if rows:
+        widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(header)]
+        print(f"\nSummary of {exp.name}:")
+        print("  ".join(h.ljust(w) for h, w in zip(header, widths)))
+        for row in sorted(rows, key=lambda r: r[-2], reverse=True):
+            print("  ".join(c.ljust(w) for c, w in zip(row, widths)))
+        best = results.get_best_result(metric=metric, mode="max", filter_nan_and_inf=False)
+        if best is not None and best.checkpoint:
+            print(f"best checkpoint ({metric}): {best.checkpoint.path}")
+    return errors
+
+
+def _lookup(config: Dict[str, Any], dotted: str):
+    node: Any = config
+    for part in dotted.split("."):
+        node = node.get(part, "?") if isinstance(node, dict) else getattr(node, part, "?")
+    return node

@@ -1,0 +1,106 @@
+"""The `rllib` / `rllib-uas` commands, run as a user would: in subprocesses."""
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+TINY = """
+tiny-run:
+  run: UMAPPO
+  env: smac_team
+  stop: {training_iteration: %(iters)d}
+  checkpoint_config: {checkpoint_frequency: 1, checkpoint_at_end: true}
+  config:
+    env_config: {map_name: 3m1m_vs_4m}
+    num_workers: 0
+    num_envs_per_env_runner: 4
+    train_batch_size_per_learner: 400
+    minibatch_size: 400
+    num_epochs: 1
+"""
+
+
+def run(*args, cwd, timeout=300, env_extra=None):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB")}
+    env.update(env_extra or {})
+    return subprocess.run([sys.executable, "-m", "rllib_uas.cli", *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def rllib(*args, cwd, **kw):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB")}
+    return subprocess.run([sys.executable, "-c", "from rllib_uas.cli import rllib; rllib()", *args], cwd=cwd,
+                          env=env, capture_output=True, text=True, timeout=kw.get("timeout", 300))
+
+
+@pytest.mark.slow
+def test_train_checkpoint_evaluate_plot(tmp_path):
+    (tmp_path / "tiny.yaml").write_text(TINY % {"iters": 2})
+    train = rllib("train", "file", "tiny.yaml", "--storage-path", "results", "--wandb-project", "uas-test",
+                  cwd=tmp_path)
+    assert train.returncode == 0, train.stdout[-2000:] + train.stderr[-2000:]
+    lines = [ln for ln in train.stdout.splitlines() if "| iter" in ln]
+    assert len(lines) == 2 and "win" in lines[0] and "steps/s" in lines[0]          # one line per iteration
+    assert "notice:" in train.stdout and "num_workers" in train.stdout            # retired key mapped
+    assert "best checkpoint" in train.stdout and "W&B: project 'uas-test', mode offline" in train.stdout
+    assert list((tmp_path / "results").rglob("offline-run-*")), "W&B should write an offline run"
+    ev = rllib("evaluate", "results/tiny-run", "--episodes", "6", "--save-gif", "replay.gif", cwd=tmp_path)
+    assert ev.returncode == 0, ev.stderr[-2000:]
+    assert "greedy win rate" in ev.stdout and "95% CI" in ev.stdout and "6 episodes" in ev.stdout
+    assert (tmp_path / "replay.gif").stat().st_size > 1000
+    plot = run("plot", "results/tiny-run", "-o", "curve.png", "--metric", "env_runners/team_return_mean",
+               cwd=tmp_path)
+    assert plot.returncode == 0, plot.stderr[-2000:]
+    assert (tmp_path / "curve.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.slow
+def test_killed_driver_resumes_from_the_last_checkpoint(tmp_path):
+    (tmp_path / "tiny.yaml").write_text(TINY % {"iters": 6})
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB")}
+    proc = subprocess.Popen([sys.executable, "-c", "from rllib_uas.cli import rllib; rllib()", "train", "file",
+                             "tiny.yaml", "--storage-path", "results"], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+    seen = []
+    deadline = time.time() + 240
+    for line in proc.stdout:
+        seen.append(line)
+        if "| iter    3" in line or time.time() > deadline:
+            break
+    os.killpg(proc.pid, signal.SIGKILL)                                          # the driver dies mid-run
+    proc.wait()
+    assert any("| iter    3" in ln for ln in seen), "".join(seen)[-2000:]
+    resumed = rllib("train", "file", "tiny.yaml", "--storage-path", "results", "--resume", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
+    lines = [ln for ln in resumed.stdout.splitlines() if "| iter" in ln]
+    iters = [int(ln.split("| iter")[1].split("|")[0]) for ln in lines]
+    steps = [int(ln.split("| steps")[1].split("|")[0].replace(",", "")) for ln in lines]
+    # continues from the last checkpoint Tune recorded (iteration 1-3), with its env step count
+    assert iters and 2 <= iters[0] <= 4 and iters[-1] == 6, iters
+    assert steps[0] > 400 * (iters[0] - 1)
+
+
+@pytest.mark.parametrize("content, message", [
+    ("x:\n  run: UMAPPO\n  config: {lr: [1, 2\n", "malformed YAML at line"),
+    ("x: {run: PPOO, config: {}}\n", "unknown algorithm run: 'PPOO'"),
+    ("x: {run: UMAPPO, env: smac_team, config: {env_config: {map_name: MMM3}}}\n", "unknown map 'MMM3'"),
+    ("x: {run: UMAPPO, config: {lrr: 0.1}}\n", "unknown config key 'lrr'"),
+])
+def test_bad_input_exits_nonzero_with_one_line(tmp_path, content, message):
+    (tmp_path / "bad.yaml").write_text(content)
+    res = rllib("train", "file", "bad.yaml", cwd=tmp_path, timeout=120)
+    assert res.returncode == 2
+    assert "Traceback" not in res.stderr and "Traceback" not in res.stdout
+    errors = [ln for ln in res.stderr.splitlines() if ln.startswith("rllib: error:")]
+    assert len(errors) == 1 and message in errors[0] and "bad.yaml" in errors[0]
+
+
+def test_maps_and_unknown_checkpoint(tmp_path):
+    res = run("maps", cwd=tmp_path, timeout=120)
+    assert res.returncode == 0 and "MMM2" in res.stdout and "6m2m_vs_15m" in res.stdout
+    res = rllib("evaluate", str(tmp_path / "nothing"), cwd=tmp_path, timeout=120)
+    assert res.returncode == 2 and "does not exist" in res.stderr and "Traceback" not in res.stderr
