@@ -1,7 +1,8 @@
-"""Training throughput and win rate vs env steps for U-MAPPO, U-MAPPO without CGI and MAPPO.
+"""Training throughput and win rate vs env steps: U-MAPPO, U-MAPPO w/o CGI, MAPPO, U-QMIX, U-QMIX
+w/o CGI and QMIX.
 
-Each run trains in-process (num_env_runners=0, 16 vectorized envs) for a fixed env-step budget and
-logs (env steps, training win rate, team return, wall time) to CSV; a PNG plots all curves.
+Each run trains in-process (num_env_runners=0) for a fixed env-step budget and logs (env steps,
+training win rate, team return, wall time) to CSV; a PNG plots all curves.
 
     python benchmarks/train_curves.py --maps MMM2,6m2m_vs_15m --steps 150000 --out benchmarks/results
 """
@@ -16,17 +17,31 @@ from pathlib import Path
 os.environ.setdefault("RAY_DEDUP_LOGS", "0")
 
 VARIANTS = {"U-MAPPO": dict(uas=True, cgi_coeff=0.1), "U-MAPPO w/o CGI": dict(uas=True, cgi_coeff=0.0),
-            "MAPPO": dict(uas=False, cgi_coeff=0.0)}
+            "MAPPO": dict(uas=False, cgi_coeff=0.0),
+            "U-QMIX": dict(uas=True, cgi_coeff=0.1), "U-QMIX w/o CGI": dict(uas=True, cgi_coeff=0.0),
+            "QMIX": dict(uas=False, cgi_coeff=0.0)}
+
+
+def make_config(map_name: str, variant: str, seed: int):
+    if "QMIX" in variant:
+        from rllib_uas.algorithms.u_qmix import UQMIXConfig
+
+        return (UQMIXConfig().environment(env_config={"map_name": map_name})
+                .env_runners(num_env_runners=0, num_envs_per_env_runner=8)
+                .training(batch_size_episodes=64, learning_starts_episodes=64, episodes_per_iteration=8,
+                          updates_per_iteration=2, epsilon_anneal_steps=50_000, buffer_size_episodes=2000,
+                          **VARIANTS[variant])
+                .debugging(seed=seed))
+    from rllib_uas.algorithms.u_mappo import UMAPPOConfig
+
+    return (UMAPPOConfig().environment(env_config={"map_name": map_name})
+            .env_runners(num_env_runners=0, num_envs_per_env_runner=16)
+            .training(train_batch_size_per_learner=3200, minibatch_size=3200, num_epochs=5, **VARIANTS[variant])
+            .debugging(seed=seed))
 
 
 def run(map_name: str, variant: str, steps: int, out: Path, seed: int = 0) -> Path:
-    from rllib_uas.algorithms.u_mappo import UMAPPOConfig
-
-    cfg = (UMAPPOConfig().environment(env_config={"map_name": map_name})
-           .env_runners(num_env_runners=0, num_envs_per_env_runner=16)
-           .training(train_batch_size_per_learner=3200, minibatch_size=3200, num_epochs=5, **VARIANTS[variant])
-           .debugging(seed=seed))
-    algo = cfg.build_algo()
+    algo = make_config(map_name, variant, seed).build_algo()
     path = out / f"{map_name}__{variant.replace(' ', '_').replace('/', '')}__seed{seed}.csv"
     t0 = time.perf_counter()
     with path.open("w", newline="") as f:
@@ -59,7 +74,8 @@ def plot(out: Path) -> Path:
                 continue
             df = pd.read_csv(p)
             label = p.name.split("__")[1].replace("_", " ")
-            ax.plot(df.env_steps, df.win_rate.rolling(5, min_periods=1).mean(), label=label)
+            style = "--" if "QMIX" in label else "-"
+            ax.plot(df.env_steps, df.win_rate.rolling(5, min_periods=1).mean(), style, label=label)
         ax.set(title=m, xlabel="env steps", ylabel="training win rate (100-episode window)", ylim=(-0.02, 1.02))
         ax.legend()
     fig.tight_layout()

@@ -1,0 +1,111 @@
+"""Cluster support: launcher files validate offline; env runners spread over nodes; fault tolerance."""
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("name", ["aws.yaml", "local.yaml"])
+def test_cluster_files_pass_rays_schema(name):
+    from ray.autoscaler._private.util import prepare_config, validate_config
+
+    config = yaml.safe_load((ROOT / "cluster" / name).read_text())
+    validate_config(prepare_config(config))
+    assert any("pip install" in c and "rllib-uas" in c for c in config["setup_commands"])
+
+
+def test_a_typo_in_a_cluster_file_is_rejected():
+    from jsonschema import ValidationError
+    from ray.autoscaler._private.util import prepare_config, validate_config
+
+    config = yaml.safe_load((ROOT / "cluster" / "local.yaml").read_text())
+    config["max_workerz"] = config.pop("max_workers")
+    with pytest.raises(ValidationError, match="max_workerz"):
+        validate_config(prepare_config(config))
+
+
+def test_submit_script_checks_its_arguments():
+    res = subprocess.run(["bash", str(ROOT / "cluster" / "submit.sh")], capture_output=True, text=True)
+    assert res.returncode == 2 and "usage" in res.stderr
+    res = subprocess.run(["bash", str(ROOT / "cluster" / "submit.sh"), "missing.yaml"], capture_output=True, text=True)
+    assert res.returncode == 2 and "no such experiment file" in res.stderr
+
+
+@pytest.fixture
+def three_node_cluster():
+    """A head and two worker nodes on this machine; each worker offers one 'runner_slot'."""
+    import ray
+    from ray.cluster_utils import Cluster
+
+    if ray.is_initialized():
+        ray.shutdown()
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    workers = [cluster.add_node(num_cpus=1, resources={"runner_slot": 1}) for _ in range(2)]
+    ray.init(address=cluster.address)
+    yield cluster, workers
+    ray.shutdown()
+    cluster.shutdown()
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)  # back to the session's local Ray
+
+
+def tiny_mappo(runners):
+    from rllib_uas.algorithms.u_mappo import UMAPPOConfig
+
+    return (UMAPPOConfig().environment(env_config={"map_name": "3m"})
+            .env_runners(num_env_runners=runners, num_envs_per_env_runner=2, num_cpus_per_env_runner=0,
+                         custom_resources_per_env_runner={"runner_slot": 1})
+            .learners(num_cpus_per_learner=0)
+            .training(train_batch_size_per_learner=200, minibatch_size=200, num_epochs=1)
+            .fault_tolerance(restart_failed_env_runners=True)
+            .debugging(seed=0))
+
+
+@pytest.mark.slow
+def test_env_runners_run_on_different_nodes(three_node_cluster):
+    import ray
+
+    cluster, workers = three_node_cluster
+    algo = tiny_mappo(2).build_algo()
+    try:
+        result = algo.train()
+        nodes = algo.env_runner_group.foreach_env_runner(lambda r: ray.get_runtime_context().get_node_id(),
+                                                         local_env_runner=False)
+        assert len(nodes) == 2 and len(set(nodes)) == 2
+        assert set(nodes) == {w.node_id for w in workers}
+        assert result["num_env_steps_sampled_lifetime"] >= 200
+    finally:
+        algo.stop()
+
+
+@pytest.mark.slow
+def test_killed_env_runner_is_restarted_and_no_sample_counts_twice(ray_session):
+    import ray
+
+    from rllib_uas.algorithms.u_mappo import UMAPPOConfig
+
+    config = (UMAPPOConfig().environment(env_config={"map_name": "3m"})
+              .env_runners(num_env_runners=2, num_envs_per_env_runner=2, num_cpus_per_env_runner=0.5)
+              .training(train_batch_size_per_learner=200, minibatch_size=200, num_epochs=1)
+              .fault_tolerance(restart_failed_env_runners=True)
+              .debugging(seed=0))
+    algo = config.build_algo()
+    try:
+        per_iter, lifetime = [], []
+        r = algo.train()
+        per_iter.append(r["env_runners"]["num_env_steps_sampled"])
+        lifetime.append(r["num_env_steps_sampled_lifetime"])
+        victim = list(algo.env_runner_group._worker_manager.actors().values())[0]
+        ray.kill(victim, no_restart=False)                                   # an env runner crashes
+        for _ in range(4):
+            r = algo.train()
+            per_iter.append(r["env_runners"].get("num_env_steps_sampled", 0))
+            lifetime.append(r["num_env_steps_sampled_lifetime"])
+        assert algo.env_runner_group.num_healthy_remote_workers() == 2       # restarted
+        assert np.all(np.diff(lifetime) > 0)                                 # training went on
+        assert lifetime[-1] == sum(per_iter)                                 # every step counted once
+    finally:
+        algo.stop()
