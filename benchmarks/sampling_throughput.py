@@ -65,7 +65,7 @@ def main() -> None:
     ap.add_argument("--envs", default="1,8,32")
     ap.add_argument("--steps", type=int, default=4000)
     args = ap.parse_args()
-    print(f"| env runner | map | envs per runner | env steps/s |\n|---|---|---|---|")
+    print("| env runner | map | envs per runner | env steps/s |\n|---|---|---|---|")
     for n in map(int, args.envs.split(",")):
         print(f"| per-agent MultiAgentEnv | {args.map} | {n} | {measure(per_agent_runner(args.map, n), args.steps):,.0f} |",
               flush=True)

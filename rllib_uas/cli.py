@@ -131,7 +131,7 @@ def cmd_bench(args) -> int:
     from rllib_uas.envs.engine.bench import engine_steps_per_second
 
     get_map(args.map)
-    print(f"| map | path | n_envs | env steps/s |\n|---|---|---|---|")
+    print("| map | path | n_envs | env steps/s |\n|---|---|---|---|")
     print(f"| {args.map} | StarCraft2Env | 1 | {engine_steps_per_second(args.map, 1, args.seconds, api=True):,.0f} |")
     for n in (int(v) for v in args.envs.split(",")):
         print(f"| {args.map} | VectorizedSMAC | {n} | {engine_steps_per_second(args.map, n, args.seconds):,.0f} |")

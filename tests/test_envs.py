@@ -25,7 +25,6 @@ def test_multi_agent_env_passes_rllib_check_and_conventions():
     obs, _ = env.reset(seed=0)
     assert env.possible_agents == [f"agent_{i}" for i in range(10)]
     assert set(obs["agent_0"]) == {"obs", "action_mask", "state"} and obs["agent_0"]["action_mask"].shape == (26,)
-    rng = np.random.default_rng(0)
     while True:
         acts = {a: int(env.get_action_space(a).sample()) for a in env.possible_agents}
         obs, rew, term, trunc, info = env.step(acts)

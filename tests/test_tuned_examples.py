@@ -16,7 +16,17 @@ def test_tuned_examples_exist_for_the_paper_maps():
             assert (algo, m) in names
 
 
-@pytest.mark.parametrize("path", [p for p in FILES if p.parent.name != "tune"], ids=lambda p: f"{p.parent.name}/{p.stem}")
+PER_MAP = [p for p in FILES if p.parent.name in ("u_mappo", "mappo", "u_qmix", "qmix")]
+
+
+def test_quickstart_trains_u_mappo_on_the_small_two_group_map():
+    (exp,) = load_experiments(ROOT / "quickstart.yaml")
+    exp.config.validate()
+    assert exp.algo_class.__name__ == "UMAPPO" and exp.config.env_config["map_name"] == "3m1m_vs_4m"
+    assert exp.config.cgi_coeff > 0 and exp.checkpoint_at_end
+
+
+@pytest.mark.parametrize("path", PER_MAP, ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_tuned_example_builds_a_valid_config(path):
     (exp,) = load_experiments(path)
     exp.config.validate()

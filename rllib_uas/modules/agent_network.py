@@ -35,6 +35,28 @@ def agent_input_size(obs_dim: int, n_agents: int, n_actions: int, n_groups: int,
             + (n_groups if use_group_id and n_groups > 1 else 0))
 
 
+def setup_team_agent(module, defaults: Dict) -> Dict:
+    """Shared setup of the team modules: config, threads, sizes and groups from the team observation
+    space, and the shared agent network `module.agent_net`. Returns the merged model config."""
+    from rllib_uas.envs.team import space_groups
+
+    cfg = {**defaults, **(module.model_config or {})}
+    module.cfg = cfg
+    configure_torch_threads(cfg["torch_num_threads"])
+    spaces = module.observation_space.spaces
+    module.n_agents, obs_dim = spaces["obs"].shape
+    module.n_actions = spaces["action_mask"].shape[-1]
+    agent_group, group_masks = space_groups(module.observation_space)
+    module.n_groups = group_masks.shape[0]
+    # groups come from the space, so they are not part of the saved state
+    module.register_buffer("group_masks", torch.as_tensor(group_masks), persistent=False)
+    module.register_buffer("agent_group", torch.as_tensor(agent_group), persistent=False)
+    in_dim = agent_input_size(obs_dim, module.n_agents, module.n_actions, module.n_groups, cfg["use_last_action"],
+                              cfg["use_agent_id"], cfg["use_group_id"])
+    module.agent_net = RecurrentAgentNetwork(in_dim, cfg["fc_hidden"], cfg["gru_hidden"])
+    return cfg
+
+
 class RecurrentAgentNetwork(nn.Module):
     """fc -> ReLU -> GRU over time, the same weights for every agent (global parameter sharing)."""
 

@@ -18,8 +18,7 @@ from ray.rllib.core.rl_module.apis import ValueFunctionAPI
 from ray.rllib.core.rl_module.torch import TorchRLModule
 from torch import nn
 
-from rllib_uas.envs.team import space_groups
-from rllib_uas.modules.agent_network import RecurrentAgentNetwork, configure_torch_threads, agent_input_size, agent_inputs, masked_logits
+from rllib_uas.modules.agent_network import agent_inputs, masked_logits, setup_team_agent
 from rllib_uas.modules.cgi import CGIPredictor
 from rllib_uas.modules.distributions import TeamCategorical
 from rllib_uas.modules.value_norm import ValueNorm
@@ -42,17 +41,8 @@ def _mlp(sizes, out: int) -> nn.Sequential:
 
 class TeamPPOModule(TorchRLModule, ValueFunctionAPI):
     def setup(self) -> None:
-        cfg = {**DEFAULT_MODEL_CONFIG, **(self.model_config or {})}
-        self.cfg = cfg
-        configure_torch_threads(cfg["torch_num_threads"])
+        cfg = setup_team_agent(self, DEFAULT_MODEL_CONFIG)
         spaces = self.observation_space.spaces
-        self.n_agents, obs_dim = spaces["obs"].shape
-        self.n_actions = spaces["action_mask"].shape[-1]
-        agent_group, group_masks = space_groups(self.observation_space)
-        self.n_groups = group_masks.shape[0]
-        in_dim = agent_input_size(obs_dim, self.n_agents, self.n_actions, self.n_groups, cfg["use_last_action"],
-                                  cfg["use_agent_id"], cfg["use_group_id"])
-        self.agent_net = RecurrentAgentNetwork(in_dim, cfg["fc_hidden"], cfg["gru_hidden"])
         self.policy_head = nn.Linear(cfg["gru_hidden"], self.n_actions)
         self.cgi_head = CGIPredictor(cfg["gru_hidden"], self.n_actions) if cfg["cgi"] else None
         if cfg["state_type"] == "AS":
@@ -66,8 +56,6 @@ class TeamPPOModule(TorchRLModule, ValueFunctionAPI):
                              f"got {cfg['state_type']!r}")
         self.critic = _mlp([critic_in, *cfg["critic_hidden"]], 1)
         self.value_norm = ValueNorm() if cfg["value_norm"] else None
-        self.register_buffer("group_masks", torch.as_tensor(group_masks), persistent=False)
-        self.register_buffer("agent_group", torch.as_tensor(agent_group), persistent=False)
         self.action_dist_cls = TeamCategorical
 
     def get_initial_state(self) -> Dict[str, np.ndarray]:

@@ -9,7 +9,7 @@ Baselines by flags, on the same module and learner:
 from __future__ import annotations
 
 import math
-from typing import Any, Optional, Type
+from typing import Optional, Type
 
 from ray.rllib.algorithms.algorithm_config import AlgorithmConfig, NotProvided
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec

@@ -158,7 +158,6 @@ class BattleEngine:
 
     def _loop(self) -> None:
         t = self.tables
-        E, U = self.n_envs, self.n_units
         alive, order = self.alive, self.order
         np.maximum(self.cd - 1.0, 0.0, out=self.cd)
 

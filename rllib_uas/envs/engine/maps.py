@@ -8,9 +8,8 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Tuple
 
 import numpy as np
-import yaml
 
-from rllib_uas.envs.engine.units import DATA_DIR, UnitDataError, UnitType, get_unit_type
+from rllib_uas.envs.engine.units import DATA_DIR, UnitDataError, UnitType, get_unit_type, read_data_file
 
 RACES = ("T", "P", "Z")
 ORDER_KINDS = ("attack_move", "attack_move_random", "attack_units", "none")
@@ -182,12 +181,7 @@ def _parse_map(name: str, raw: Any, source: str) -> MapSpec:
 def load_map_file(path: str | os.PathLike) -> Dict[str, MapSpec]:
     """Register the maps (and map types) of a YAML file; returns the maps it defined."""
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise UnitDataError(f"{path}: not valid YAML: {err}") from None
-    except OSError as err:
-        raise UnitDataError(f"{path}: cannot read map file: {err.strerror}") from None
+    raw = read_data_file(path, "map")
     if not isinstance(raw, dict) or "maps" not in raw:
         raise UnitDataError(f"{path}: must be a mapping with a 'maps:' section")
     for tname, traw in (raw.get("map_types") or {}).items():

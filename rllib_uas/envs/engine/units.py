@@ -159,15 +159,21 @@ def parse_unit(name: str, raw: Any, source: str) -> UnitType:
 _UNITS: Dict[str, UnitType] = {}
 
 
-def load_unit_file(path: str | os.PathLike) -> Dict[str, UnitType]:
-    """Load (or add) unit types from a YAML file; later files override earlier names."""
+def read_data_file(path: str | os.PathLike, what: str) -> Any:
+    """Parsed YAML of a unit/map data file, or a UnitDataError naming the file."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text())
+        return yaml.safe_load(path.read_text())
     except yaml.YAMLError as err:
         raise UnitDataError(f"{path}: not valid YAML: {err}") from None
     except OSError as err:
-        raise UnitDataError(f"{path}: cannot read unit file: {err.strerror}") from None
+        raise UnitDataError(f"{path}: cannot read {what} file: {err.strerror}") from None
+
+
+def load_unit_file(path: str | os.PathLike) -> Dict[str, UnitType]:
+    """Load (or add) unit types from a YAML file; later files override earlier names."""
+    path = Path(path)
+    raw = read_data_file(path, "unit")
     if not isinstance(raw, dict):
         raise UnitDataError(f"{path}: must be a mapping of unit name -> fields")
     parsed = {name: parse_unit(str(name), rec, str(path)) for name, rec in raw.items()}
