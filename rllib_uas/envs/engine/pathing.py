@@ -33,7 +33,11 @@ class Geodesic:
 
 
 def build_geodesic(grid: np.ndarray) -> Optional[Geodesic]:
-    """Geodesic distances over 8-connected walkable cells (no corner cutting), or None if not needed."""
+    """Geodesic distances over 8-connected walkable cells, or None if not needed.
+
+    Diagonal steps between walkable cells are allowed even past blocked corners, as unit movement
+    (which only checks the destination cell) allows them: SMAC's corridor choke is such a diagonal.
+    """
     X, Y = grid.shape
     N = X * Y
     xs, ys = np.meshgrid(np.arange(X), np.arange(Y), indexing="ij")
@@ -45,8 +49,6 @@ def build_geodesic(grid: np.ndarray) -> Optional[Geodesic]:
         nx, ny = xs + dx, ys + dy
         ok = (nx >= 0) & (ny >= 0) & (nx < X) & (ny < Y)
         ok[ok] &= walk[ok] & grid[nx[ok], ny[ok]]
-        if dx and dy:  # diagonal steps need both orthogonal cells free
-            ok[ok] &= grid[nx[ok], ys[ok]] & grid[xs[ok], ny[ok]]
         nbr[ok, k] = nx[ok] * Y + ny[ok]
         src = np.flatnonzero(ok)
         rows.append(src)
