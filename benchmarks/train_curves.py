@@ -67,17 +67,23 @@ def plot(out: Path) -> Path:
 
     files = sorted(out.glob("*.csv"))
     maps = sorted({p.name.split("__")[0] for p in files})
-    fig, axes = plt.subplots(1, len(maps), figsize=(6 * len(maps), 4), squeeze=False)
-    for ax, m in zip(axes[0], maps):
-        for p in files:
-            if p.name.split("__")[0] != m:
-                continue
-            df = pd.read_csv(p)
-            label = p.name.split("__")[1].replace("_", " ")
-            style = "--" if "QMIX" in label else "-"
-            ax.plot(df.env_steps, df.win_rate.rolling(5, min_periods=1).mean(), style, label=label)
-        ax.set(title=m, xlabel="env steps", ylabel="training win rate (100-episode window)", ylim=(-0.02, 1.02))
-        ax.legend()
+    metrics = (("win_rate", "training win rate"), ("team_return", "team return (scaled, max 20)"))
+    fig, axes = plt.subplots(len(metrics), len(maps), figsize=(6 * len(maps), 7), squeeze=False)
+    for col, m in enumerate(maps):
+        for row, (key, label) in enumerate(metrics):
+            ax = axes[row][col]
+            for p in files:
+                if p.name.split("__")[0] != m:
+                    continue
+                df = pd.read_csv(p)
+                name = p.name.split("__")[1].replace("_", " ")
+                ax.plot(df.env_steps, df[key].rolling(5, min_periods=1).mean(), "--" if "QMIX" in name else "-",
+                        label=name)
+            ax.set(title=m, xlabel="env steps", ylabel=label)
+            if key == "win_rate":
+                ax.set_ylim(-0.02, 1.02)
+            ax.grid(alpha=0.3)
+        axes[0][col].legend(fontsize=8)
     fig.tight_layout()
     png = out / "win_rate_vs_steps.png"
     fig.savefig(png, dpi=100)
@@ -105,6 +111,11 @@ def main() -> None:
                   f"{int(last['env_steps']) / float(last['wall_s']):,.0f} | {float(last['win_rate']):.2f} | "
                   f"{float(last['team_return']):.2f} |", flush=True)
     print("plot:", plot(out))
+
+
+def replot() -> None:
+    """Redraw the PNG from existing CSVs: python -c 'import benchmarks.train_curves as t; t.replot()'."""
+    print(plot(Path("benchmarks/results")))
 
 
 if __name__ == "__main__":

@@ -103,3 +103,31 @@ def test_maps_and_unknown_checkpoint(tmp_path):
     assert res.returncode == 0 and "MMM2" in res.stdout and "6m2m_vs_15m" in res.stdout
     res = rllib("evaluate", str(tmp_path / "nothing"), cwd=tmp_path, timeout=120)
     assert res.returncode == 2 and "does not exist" in res.stderr and "Traceback" not in res.stderr
+
+
+SEARCH = """
+tiny-search:
+  run: UMAPPO
+  env: smac_team
+  stop: {training_iteration: 1}
+  config:
+    env_config: {map_name: 3m1m_vs_4m}
+    cgi_coeff: {grid_search: [0.0, 0.2]}
+    num_env_runners: 0
+    num_envs_per_env_runner: 2
+    train_batch_size_per_learner: 200
+    minibatch_size: 200
+    num_epochs: 1
+"""
+
+
+@pytest.mark.slow
+def test_lambda_grid_search_ends_with_a_summary_table(tmp_path):
+    (tmp_path / "search.yaml").write_text(SEARCH)
+    res = rllib("train", "file", "search.yaml", "--storage-path", "results", cwd=tmp_path)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    out = res.stdout
+    table = out[out.index("Summary of tiny-search:"):].splitlines()
+    assert table[1].split()[0] == "cgi_coeff"
+    assert sorted(row.split()[0] for row in table[2:4]) == ["0", "0.2"]
+    assert "best checkpoint" in out

@@ -137,6 +137,12 @@ def test_checkpoint_round_trip_includes_the_episode_buffer(ray_session, tmp_path
         assert len(restored.episode_buffer) == 16
     finally:
         restored.stop()
+    fresh = tiny().build_algo()                                  # Tune's resume path: restore_from_path
+    try:
+        fresh.restore_from_path(path)
+        assert len(fresh.episode_buffer) == 12 and fresh.iteration == 3
+    finally:
+        fresh.stop()
 
 
 def test_config_validation():
