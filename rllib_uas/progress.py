@@ -1,6 +1,7 @@
 """One compact line per training iteration instead of RLlib's raw result dicts."""
 from __future__ import annotations
 
+import math
 import sys
 import time
 from typing import Any, Dict, Mapping
@@ -28,7 +29,7 @@ def format_progress(trial_name: str, result: Mapping[str, Any], steps_per_s: flo
     if "cgi_loss" in learner:
         parts.append(f"cgi {float(learner['cgi_loss']):.4f}")
     eval_win = _get(result, "evaluation/env_runners/win_rate", None)
-    if eval_win is not None:
+    if eval_win is not None and math.isfinite(float(eval_win)):  # only iterations that evaluated
         parts.append(f"eval win {float(eval_win):.2f}")
     parts.append(f"{steps_per_s:,.0f} steps/s")
     return " | ".join(parts)
