@@ -170,8 +170,6 @@ class BattleEngine:
             ally_cols = self._unit_idx < self.n_agents
             order[dead_tgt & ally_cols] = IDLE
             self.tgt[dead_tgt] = -1
-            has_tgt &= ~dead_tgt
-            tc = np.where(has_tgt, self.tgt, 0)
         if self.loop_count[0] % AI_PERIOD == 0:
             ai.enemy_decide(self)
         has_tgt = (self.tgt >= 0) & alive
