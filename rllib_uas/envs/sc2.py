@@ -10,7 +10,7 @@ from typing import Any, Callable, Dict, List, Sequence
 
 import numpy as np
 
-from rllib_uas.envs.engine.vec_smac import StepResult
+from rllib_uas.envs.engine.vec_smac import StepResult, check_actions
 
 SMAC_INSTALL_HINT = (
     "Install SMAC from its repository: pip install git+https://github.com/oxwhirl/smac.git "
@@ -71,14 +71,7 @@ class SMACAPIBatch:
         self._cache: Dict[str, np.ndarray] = {}
 
     def step(self, actions: np.ndarray, validate: bool = True) -> StepResult:
-        a = np.asarray(actions, dtype=np.int64)
-        if validate:
-            avail = self.avail_actions()
-            ok = np.take_along_axis(avail, np.clip(a, 0, self.n_actions - 1)[..., None], 2)[..., 0] == 1
-            if not ok.all():
-                e, i = map(int, np.argwhere(~ok)[0])
-                raise ValueError(f"env {e}, agent {i}: action {int(a[e, i])} is not available; available "
-                                 f"actions: {np.flatnonzero(avail[e, i]).tolist()}")
+        a = check_actions(actions, self.avail_actions()) if validate else np.asarray(actions, dtype=np.int64)
         out: List[tuple] = []
         self.last_action[...] = 0.0
         np.put_along_axis(self.last_action, a[..., None], 1.0, 2)

@@ -26,6 +26,27 @@ class StepResult:
     dead_enemies: np.ndarray  # [E] int
 
 
+def check_actions(actions: np.ndarray, avail: np.ndarray) -> np.ndarray:
+    """Validate SMAC actions [E, n_agents] against availability [E, n_agents, n_actions]; int64 actions."""
+    a = np.asarray(actions)
+    n_envs, n_agents, n_actions = avail.shape
+    if a.shape != (n_envs, n_agents):
+        raise ValueError(f"actions must have shape (n_envs={n_envs}, n_agents={n_agents}), got {a.shape}")
+    if not np.issubdtype(a.dtype, np.integer):
+        if not np.all(np.equal(np.mod(a, 1), 0)):
+            raise ValueError(f"actions must be integers, got {a.dtype} values {a.ravel()[:8]}")
+    a = a.astype(np.int64)
+    in_range = (a >= 0) & (a < n_actions)
+    ok = in_range & (np.take_along_axis(avail, np.clip(a, 0, n_actions - 1)[..., None], 2)[..., 0] == 1)
+    if not ok.all():
+        e, i = map(int, np.argwhere(~ok)[0])
+        allowed = np.flatnonzero(avail[e, i]).tolist()
+        where = f"env {e}, agent {i}" if n_envs > 1 else f"agent {i}"
+        raise ValueError(f"{where}: action {int(a[e, i])} is not available; available actions: {allowed} "
+                         f"(see get_avail_agent_actions)")
+    return a
+
+
 def split_kwargs(kwargs: Dict[str, Any]):
     """Split StarCraft2Env keyword arguments into feature flags, reward config and the rest."""
     ff = {f.name for f in fields(FeatureFlags)}
@@ -81,23 +102,7 @@ class VectorizedSMAC:
         self._avail = self._obs = self._state = None
 
     def check_actions(self, actions: np.ndarray) -> np.ndarray:
-        a = np.asarray(actions)
-        if a.shape != (self.n_envs, self.n_agents):
-            raise ValueError(f"actions must have shape (n_envs={self.n_envs}, n_agents={self.n_agents}), got {a.shape}")
-        if not np.issubdtype(a.dtype, np.integer):
-            if not np.all(np.equal(np.mod(a, 1), 0)):
-                raise ValueError(f"actions must be integers, got {a.dtype} values {a.ravel()[:8]}")
-            a = a.astype(np.int64)
-        avail = self.avail_actions()
-        in_range = (a >= 0) & (a < self.n_actions)
-        ok = in_range & (np.take_along_axis(avail, np.clip(a, 0, self.n_actions - 1)[..., None], 2)[..., 0] == 1)
-        if not ok.all():
-            e, i = map(int, np.argwhere(~ok)[0])
-            allowed = np.flatnonzero(avail[e, i]).tolist()
-            where = f"env {e}, agent {i}" if self.n_envs > 1 else f"agent {i}"
-            raise ValueError(f"{where}: action {int(a[e, i])} is not available; available actions: {allowed} "
-                             f"(see get_avail_agent_actions)")
-        return a
+        return check_actions(actions, self.avail_actions())
 
     def step(self, actions: np.ndarray, validate: bool = True) -> StepResult:
         """Step every env; envs that already ended must be reset first (their results are undefined).
@@ -148,4 +153,4 @@ class VectorizedSMAC:
         return self._state
 
 
-__all__ = ["VectorizedSMAC", "StepResult", "split_kwargs", "WON", "LOST", "DRAW", "RUNNING"]
+__all__ = ["VectorizedSMAC", "StepResult", "check_actions", "split_kwargs", "WON", "LOST", "DRAW", "RUNNING"]
