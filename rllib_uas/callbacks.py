@@ -20,18 +20,27 @@ def _last_info(episode) -> Mapping[str, Any]:
     return infos if isinstance(infos, Mapping) else {}
 
 
+def _whole_episode(episode, env_runner) -> tuple:
+    """(return, length) of the whole battle. Sampling by timesteps hands this callback the last
+    chunk only; the runner keeps the earlier chunks of the same episode for its own metrics."""
+    earlier = getattr(env_runner, "_ongoing_episodes_for_metrics", {}).get(episode.id_, [])
+    team_return = episode.get_return() + sum(c.get_return() for c in earlier)
+    length = episode.env_t if hasattr(episode, "env_t") else episode.t     # counted from the reset
+    return team_return, length
+
+
 class SMACMetricsCallback(RLlibCallback):
-    def on_episode_end(self, *, episode, metrics_logger=None, **kwargs) -> None:
+    def on_episode_end(self, *, episode, metrics_logger=None, env_runner=None, **kwargs) -> None:
         if metrics_logger is None:
             return
         info = _last_info(episode)
         if "battle_won" not in info:
             return
-        team_return = episode.get_return()
+        team_return, length = _whole_episode(episode, env_runner)
         if hasattr(episode, "agent_episodes"):  # per-agent env: every agent got the team reward
             team_return /= max(len(episode.agent_episodes), 1)
         metrics_logger.log_value("win_rate", float(info["battle_won"]), reduce="mean", window=WINDOW)
         metrics_logger.log_value("dead_allies_mean", float(info["dead_allies"]), reduce="mean", window=WINDOW)
         metrics_logger.log_value("dead_enemies_mean", float(info["dead_enemies"]), reduce="mean", window=WINDOW)
         metrics_logger.log_value("team_return_mean", float(team_return), reduce="mean", window=WINDOW)
-        metrics_logger.log_value("battle_length_mean", float(episode.env_steps()), reduce="mean", window=WINDOW)
+        metrics_logger.log_value("battle_length_mean", float(length), reduce="mean", window=WINDOW)

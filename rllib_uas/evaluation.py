@@ -69,7 +69,9 @@ def greedy_actions(module, obs: Dict[str, np.ndarray], h: torch.Tensor):
 
 def evaluate(module, env_config: Dict[str, Any], episodes: int = 32, num_envs: int = 8, seed: int = 0,
              gif_path: Optional[str] = None) -> Dict[str, Any]:
-    """Run `episodes` greedy episodes; win rate with its 95% interval, mean return and battle stats."""
+    """Greedy evaluation: ceil(episodes / num_envs) rounds in which every env plays exactly one episode
+    (the first `episodes` to finish would favour short battles). Win rate with its 95% interval, mean
+    return and battle stats over all the rounds' episodes."""
     env = TeamVectorEnv({k: v for k, v in env_config.items() if k != "num_envs"}, num_envs=min(num_envs, episodes))
     space = module.observation_space
     for key in ("obs", "action_mask", "state"):
@@ -77,40 +79,38 @@ def evaluate(module, env_config: Dict[str, Any], episodes: int = 32, num_envs: i
             raise CheckpointError(f"the checkpoint's policy expects {key} of shape {space[key].shape}, but map "
                                   f"{env.map_name!r} gives {env.single_observation_space[key].shape}; evaluate on a "
                                   "map with the same unit counts")
-    obs, _ = env.reset(seed=seed)
+    env.reset(seed=seed)                                       # seeded once; each round continues the stream
     h0 = torch.as_tensor(module.get_initial_state()["h"])
-    h = h0.expand(env.num_envs, *h0.shape).clone()
-    frames = []
     record = gif_path is not None and getattr(env.backend, "engine", None) is not None
-    if record:
-        from rllib_uas.envs.engine.render import render_frame
-        frames.append(render_frame(env.backend.engine, 0))
+    frames = []
     returns, wins, dead_a, dead_e, lengths = [], [], [], [], []
-    running = np.zeros(env.num_envs)
-    steps = np.zeros(env.num_envs, dtype=int)
-    restarting = np.zeros(env.num_envs, dtype=bool)
-    recording = record
-    while len(returns) < episodes:
-        actions, h = greedy_actions(module, obs, h)
-        obs, reward, term, trunc, info = env.step(actions)
+    for round_ in range(math.ceil(episodes / env.num_envs)):
+        obs, _ = env.reset()
+        recording = record and round_ == 0                      # the GIF shows env 0's first battle
         if recording:
+            from rllib_uas.envs.engine.render import render_frame
             frames.append(render_frame(env.backend.engine, 0))
-        h[torch.as_tensor(restarting)] = h0                       # fresh memory for freshly reset battles
-        running += reward * ~restarting
-        steps += ~restarting
-        done = term | trunc
-        for e in np.flatnonzero(done):
-            if len(returns) < episodes:
+        h = h0.expand(env.num_envs, *h0.shape).clone()
+        running = np.zeros(env.num_envs)
+        steps = np.zeros(env.num_envs, dtype=int)
+        finished = np.zeros(env.num_envs, dtype=bool)
+        while not finished.all():
+            actions, h = greedy_actions(module, obs, h)
+            obs, reward, term, trunc, info = env.step(actions)
+            if recording:
+                frames.append(render_frame(env.backend.engine, 0))
+            running += reward * ~finished
+            steps += ~finished
+            ended = (term | trunc) & ~finished
+            for e in np.flatnonzero(ended):
                 returns.append(running[e])
                 wins.append(bool(info["battle_won"][e]))
                 dead_a.append(int(info["dead_allies"][e]))
                 dead_e.append(int(info["dead_enemies"][e]))
                 lengths.append(int(steps[e]))
-            if e == 0:
-                recording = False
-        running[done] = 0.0
-        steps[done] = 0
-        restarting = done
+                recording = recording and e != 0
+            finished |= ended
+            env.hold(finished)
     if record:
         from rllib_uas.envs.engine.render import save_gif
         save_gif(frames, gif_path)

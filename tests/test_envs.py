@@ -89,6 +89,44 @@ def test_team_vector_env_next_step_autoreset():
     assert (obs["alive"][1] == 1).all()
 
 
+class CountingSMAC(StarCraft2Env):
+    """A StarCraft2Env-API battle that counts its steps, like real SMAC's battle counters."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.steps_taken = 0
+
+    def step(self, actions):
+        self.steps_taken += 1
+        return super().step(actions)
+
+
+def test_a_finished_battle_is_reset_without_being_stepped_again():
+    env = TeamVectorEnv({"map_name": "3m", "backend": "sc2", "env_factory": CountingSMAC, "seed": 1}, num_envs=3)
+    obs, _ = env.reset()
+    rng = np.random.default_rng(0)
+    lengths, running = np.zeros(3, int), np.zeros(3, int)
+    for _ in range(300):
+        obs, _, term, trunc, _ = env.step(random_team_actions(obs, rng))
+        running += ~env._held                                    # (nothing is held here)
+        done = term | trunc
+        lengths += np.where(done, running, 0)
+        running[done] = -1                                       # the next step only resets: not a battle step
+    # every SMAC step belongs to a battle: steps taken == finished lengths + the running battles
+    taken = np.array([e.steps_taken for e in env.backend.envs])
+    assert (lengths > 0).all() and (taken == lengths + np.maximum(running, 0)).all()
+
+    # embedded engine: a held (or just finished) env neither moves nor draws random numbers
+    emb = TeamVectorEnv({"map_name": "3m", "seed": 1}, num_envs=2)
+    obs, _ = emb.reset()
+    emb.hold(np.array([True, False]))
+    x0 = emb.backend.engine.x[0].copy()
+    for _ in range(5):
+        obs, r, term, trunc, info = emb.step(random_team_actions(obs, rng))
+        assert r[0] == 0 and not term[0] and not trunc[0] and not info["_battle_won"][0]
+    assert np.array_equal(emb.backend.engine.x[0], x0) and emb.backend.episode_steps.tolist() == [0, 5]
+
+
 def test_vector_env_and_single_env_from_the_rllib_creator():
     assert isinstance(make_team_env({"map_name": "3m", "num_envs": 4}), TeamVectorEnv)
     assert isinstance(make_team_env({"map_name": "3m"}), TeamEnv)

@@ -7,14 +7,14 @@ import torch
 from ray.rllib.core.columns import Columns
 
 from rllib_uas.algorithms.u_mappo import UMAPPO, UMAPPOConfig
-from rllib_uas.algorithms.u_mappo.learner import per_agent_clipped_surrogate
+from rllib_uas.algorithms.u_mappo.learner import UMAPPOTorchLearner, per_agent_clipped_surrogate
 from rllib_uas.envs.team import TeamEnv
 from rllib_uas.modules.cgi import cgi_loss
 from rllib_uas.modules.team_ppo import CGI_LOGITS, TeamPPOModule
 
 
 def make_module(map_name="MMM", **model_config):
-    env = TeamEnv({"map_name": map_name})
+    env = TeamEnv({"map_name": map_name, "agent_state": model_config.get("state_type") == "AS"})
     module = TeamPPOModule(observation_space=env.observation_space, action_space=env.action_space,
                            model_config={"max_seq_len": 20, **model_config})
     return env, module
@@ -123,13 +123,18 @@ def test_config_validation_errors():
         UMAPPOConfig().training(state_type="XX").validate()
     with pytest.raises(ValueError, match="contradicts"):
         UMAPPOConfig().environment(env_config={"map_name": "3m", "uas": False}).validate()
+    with pytest.raises(ValueError, match="value_loss must be 'huber'"):
+        UMAPPOConfig().training(value_loss="l1").validate()
+    with pytest.raises(ValueError, match="huber_delta must be a finite number > 0"):
+        UMAPPOConfig().training(huber_delta=0).validate()
 
 
 def tiny(map_name="MMM", runners=0, **training):
+    training = {"train_batch_size_per_learner": 400, "minibatch_size": 200, "num_epochs": 2, **training}
     return (UMAPPOConfig()
             .environment(env_config={"map_name": map_name})
             .env_runners(num_env_runners=runners, num_envs_per_env_runner=4)
-            .training(train_batch_size_per_learner=400, minibatch_size=200, num_epochs=2, **training)
+            .training(**training)
             .debugging(seed=0))
 
 
@@ -181,3 +186,120 @@ def test_checkpoint_restore_gives_the_same_greedy_actions(ray_session, tmp_path)
         assert restored.iteration == 1
     finally:
         restored.stop()
+
+
+# ---------------------------------------------------------------- MAPPO's optimization details
+def test_huber_value_loss_and_alive_standardization_hand_computed():
+    from rllib_uas.algorithms.u_mappo.learner import standardize, value_error_loss
+
+    err = torch.tensor([0.5, -3.0, 12.0, -20.0])
+    # inside delta 10: 0.5 e^2; outside: delta (|e| - delta / 2)
+    assert value_error_loss(err, "huber", 10.0).tolist() == pytest.approx([0.125, 4.5, 70.0, 150.0])
+    assert value_error_loss(err, "mse", 10.0).tolist() == pytest.approx([0.125, 4.5, 72.0, 200.0])
+    adv = torch.tensor([[1.0, 1.0], [3.0, 3.0], [100.0, 100.0]])      # [T=3, n=2]
+    weight = torch.tensor([[1.0, 1.0], [1.0, 0.0], [0.0, 0.0]])      # agent 1 dies; step 2 is padding
+    out = standardize(adv, weight)
+    # over the three valid alive entries (1, 1, 3): mean 5/3, std sqrt(8/9)
+    mean, std = 5 / 3, math.sqrt(8 / 9)
+    assert out[0].tolist() == pytest.approx([(1 - mean) / (std + 1e-5)] * 2, rel=1e-5)
+    assert out[1, 0].item() == pytest.approx((3 - mean) / (std + 1e-5), rel=1e-5)
+
+
+def test_orthogonal_init_gives_a_near_uniform_masked_policy():
+    env, module = make_module("MMM")
+    w = module.policy_head.weight.detach()                                     # [A, H]
+    sv = torch.linalg.svdvals(w)
+    assert torch.allclose(sv, torch.full_like(sv, 0.01), atol=1e-6)            # orthogonal, gain 0.01
+    assert float(module.policy_head.bias.abs().max()) == 0.0
+    obs, _ = env.reset(seed=0)
+    with torch.no_grad():
+        logits = module.forward_inference(batch_of([obs], module))[Columns.ACTION_DIST_INPUTS]
+    probs = torch.softmax(logits, -1)[0, 0]                                    # [n, A]
+    mask = torch.as_tensor(obs["action_mask"]) > 0
+    uniform = mask / mask.sum(-1, keepdim=True)
+    assert float((probs - uniform).abs().max()) < 0.02
+    _, plain = make_module("MMM", orthogonal_init=False)
+    assert not torch.allclose(torch.linalg.svdvals(plain.policy_head.weight.detach()), sv)
+
+
+def test_actor_and_critic_have_their_own_adam_and_clip(ray_session):
+    algo = tiny(map_name="3m", grad_clip=0.5).build_algo()
+    try:
+        learner = algo.learner_group._learner
+        optims = dict(learner.get_optimizers_for_module("default_policy"))
+        assert set(optims) == {"actor", "critic"}
+        for opt in optims.values():
+            assert opt.defaults["eps"] == 1e-5 and opt.defaults["lr"] == 5e-4
+        module = learner.module["default_policy"].unwrapped()
+        actor = {id(p) for g in optims["actor"].param_groups for p in g["params"]}
+        critic = {id(p) for g in optims["critic"].param_groups for p in g["params"]}
+        assert not actor & critic and actor | critic == {id(p) for p in module.parameters()}
+        assert critic == {id(p) for p in module.critic.parameters()}
+        # a huge critic gradient is clipped on its own and leaves the actor's step alone
+        grads = {learner.get_param_ref(p): torch.full_like(p, 1e3 if id(p) in critic else 1e-4)
+                 for p in module.parameters()}
+        out = learner.postprocess_gradients_for_module(module_id="default_policy", config=algo.config,
+                                                       module_gradients_dict=dict(grads))
+        by_id = {id(p): out[learner.get_param_ref(p)] for p in module.parameters()}
+        critic_norm = torch.sqrt(sum((by_id[i] ** 2).sum() for i in critic))
+        assert float(critic_norm) == pytest.approx(0.5, rel=1e-4)
+        assert all(torch.equal(by_id[id(p)], torch.full_like(p, 1e-4)) for p in module.parameters() if id(p) in actor)
+    finally:
+        algo.stop()
+
+
+class FirstMinibatchLearner(UMAPPOTorchLearner):
+    """Records the diagnostics of the first minibatch (before any optimizer step)."""
+
+    def compute_loss_for_module(self, **kwargs):
+        total = super().compute_loss_for_module(**kwargs)
+        if not hasattr(self, "first"):
+            self.first = {k: float(self.metrics.peek((kwargs["module_id"], k)))
+                          for k in ("mean_ratio", "value_change_abs_mean", "vf_loss")}
+        return total
+
+
+@pytest.mark.parametrize("critic", [dict(), dict(state_type="AS"), dict(recurrent_critic=True),
+                                    dict(state_type="AS", recurrent_critic=True)],
+                         ids=["EP-mlp", "AS-mlp", "EP-rnn", "AS-rnn"])
+def test_acting_and_training_agree_on_the_first_minibatch(ray_session, critic):
+    """New and sampled logits, and new and sampled critic values, are equal before the first step:
+    the memory (policy and critic GRU states), masks and weights agree between acting and training."""
+    algo = tiny(map_name="MMM", learner_class=FirstMinibatchLearner, **critic).build_algo()
+    try:
+        algo.train()
+        first = algo.learner_group._learner.first
+        assert first["mean_ratio"] == pytest.approx(1.0, abs=1e-6)
+        assert first["value_change_abs_mean"] == pytest.approx(0.0, abs=1e-6)
+        assert np.isfinite(first["vf_loss"])
+        module = algo.get_module()
+        if critic.get("recurrent_critic"):
+            rows = module.n_agents if critic.get("state_type") == "AS" else 1
+            assert module.get_initial_state()["hc"].shape == (rows, 64)
+    finally:
+        algo.stop()
+
+
+def test_agent_specific_critic_is_per_agent_with_death_masking():
+    from rllib_uas.algorithms.u_mappo.gae import team_value_targets
+
+    env, module = make_module("MMM", state_type="AS")
+    obs, _ = env.reset(seed=0)
+    dead = {**obs, "alive": np.r_[np.zeros(2), np.ones(8)].astype(np.float32),
+            "agent_state": obs["agent_state"] + 5.0}
+    batch = batch_of([obs, dead], module)
+    with torch.no_grad():
+        v = module.compute_values(batch)                                        # [B, T, n]
+    assert v.shape == (2, 1, 10)
+    # a dead agent's input is its id alone: its value does not depend on the state it would see
+    again = batch_of([obs, {**dead, "agent_state": dead["agent_state"] * 3.0}], module)
+    with torch.no_grad():
+        v2 = module.compute_values(again)
+    assert torch.equal(v[1, 0, :2], v2[1, 0, :2]) and not torch.equal(v[1, 0, 2:], v2[1, 0, 2:])
+    # GAE per agent column with the team reward: lambda 1, gamma 0.5, two steps then truncated; RLlib's
+    # layout: the last real step carries truncated, the extra row holds the bootstrap state's value
+    values = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], np.float32)           # [rows, n]
+    targets = team_value_targets(values, np.array([1.0, 1.0, 0.0]), np.zeros(3), np.array([0.0, 1.0, 0.0]),
+                                 gamma=0.5, lambda_=1.0)
+    # agent 0: y1 = 1 + .5 * 5 = 3.5, y0 = 1 + .5 * 3.5 = 2.75; agent 1: y1 = 1 + .5 * 6 = 4, y0 = 3
+    np.testing.assert_allclose(targets[:2], [[2.75, 3.0], [3.5, 4.0]], rtol=1e-6)

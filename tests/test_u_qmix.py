@@ -79,11 +79,12 @@ def test_episode_buffer_padding_and_capacity():
 
 
 def tiny(runners=0, **training):
+    training = {"batch_size_episodes": 8, "learning_starts_episodes": 4, "episodes_per_iteration": 4,
+                "buffer_size_episodes": 50, **training}
     return (UQMIXConfig()
             .environment(env_config={"map_name": "MMM"})
             .env_runners(num_env_runners=runners, num_envs_per_env_runner=4)
-            .training(batch_size_episodes=8, learning_starts_episodes=4, episodes_per_iteration=4,
-                      buffer_size_episodes=50, **training)
+            .training(**training)
             .debugging(seed=0))
 
 
@@ -127,20 +128,21 @@ def test_checkpoint_round_trip_includes_the_episode_buffer(ray_session, tmp_path
     restored = UQMIX.from_checkpoint(path)
     try:
         after = restored.episode_buffer.get_state()
-        assert len(after["episodes"]) == len(buffer_before["episodes"]) == 12
+        kept = len(buffer_before["episodes"])
+        assert len(after["episodes"]) == kept >= 12                  # >= 4 finished episodes per iteration
         assert after["num_added"] == buffer_before["num_added"]
         for a, b in zip(after["episodes"], buffer_before["episodes"]):
             assert all(np.array_equal(a[k], b[k]) for k in a)
         assert torch.equal(restored.get_module().q_head.weight, q_before)
         assert restored.iteration == 3
         restored.train()                                         # continues from the restored buffer
-        assert len(restored.episode_buffer) == 16
+        assert len(restored.episode_buffer) >= kept + 4
     finally:
         restored.stop()
     fresh = tiny().build_algo()                                  # Tune's resume path: restore_from_path
     try:
         fresh.restore_from_path(path)
-        assert len(fresh.episode_buffer) == 12 and fresh.iteration == 3
+        assert len(fresh.episode_buffer) == kept and fresh.iteration == 3
     finally:
         fresh.stop()
 
@@ -152,3 +154,107 @@ def test_config_validation():
         UQMIXConfig().training(mixer="qtran").validate()
     with pytest.raises(ValueError, match="exceeds buffer_size_episodes"):
         UQMIXConfig().training(batch_size_episodes=64, buffer_size_episodes=32).validate()
+
+
+# ---------------------------------------------------------------- PyMARL2's loss details, by hand
+def test_td_lambda_on_padded_short_truncated_and_terminal_episodes():
+    gamma, lam = 0.9, 0.6
+    # row 0: 2-step truncated episode in a 4-step batch (bootstraps from its own s_2)
+    # row 1: 3 steps, terminated at the last; row 2: 4 steps, truncated at the batch end
+    r = torch.tensor([[1.0, 2.0, 0.0, 0.0], [1.0, 1.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0]])
+    term = torch.tensor([[0.0, 0, 0, 0], [0, 0, 1, 0], [0, 0, 0, 0]])
+    filled = torch.tensor([[1.0, 1, 0, 0], [1, 1, 1, 0], [1, 1, 1, 1]])
+    q = torch.tensor([[5.0, 3.0, 7.0, -50.0, -50.0], [2.0, 2.0, 2.0, 9.0, -50.0], [1.0, 1.0, 1.0, 1.0, 4.0]])
+    y = td_lambda_targets(r, term, filled, q, gamma, 0.0)
+    assert y[0].tolist() == pytest.approx([1 + 0.9 * 3, 2 + 0.9 * 7, 0, 0])   # PyMARL2 would give 2 + 0 at t=1
+    assert y[1].tolist() == pytest.approx([1 + 0.9 * 2, 1 + 0.9 * 2, 1.0, 0])
+    assert y[2].tolist() == pytest.approx([0.9, 0.9, 0.9, 1 + 0.9 * 4])
+    y = td_lambda_targets(r, term, filled, q, gamma, lam)
+    y01 = 2 + 0.9 * 7                                  # G_1 = r_1 + g Q(s_2): the bootstrap takes all the weight
+    y00 = 1 + (1 - lam) * 0.9 * 3 + lam * 0.9 * y01
+    assert y[0, :2].tolist() == pytest.approx([y00, y01])
+    assert y[0, :2].tolist() == pytest.approx([6.562, 8.3])                    # the numbers, once
+    y12 = 1.0
+    y11 = 1 + (1 - lam) * 0.9 * 2 + lam * 0.9 * y12
+    y10 = 1 + (1 - lam) * 0.9 * 2 + lam * 0.9 * y11
+    assert y[1, :3].tolist() == pytest.approx([y10, y11, y12])
+    y23 = 1 + 0.9 * 4
+    y22 = 0 + (1 - lam) * 0.9 * 1 + lam * 0.9 * y23
+    assert y[2, 2:].tolist() == pytest.approx([y22, y23])
+
+
+def test_td_loss_is_half_the_masked_mean_square():
+    from rllib_uas.algorithms.u_qmix.learner import td_loss
+
+    q_tot = torch.tensor([[1.0, 2.0, 9.0], [0.0, 0.0, 0.0]])
+    y = torch.tensor([[0.0, 0.0, 0.0], [3.0, 0.0, 0.0]])
+    filled = torch.tensor([[1.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
+    assert float(td_loss(q_tot, y, filled)) == pytest.approx(0.5 * (1 + 4 + 9) / 3)
+
+
+def test_double_q_never_bootstraps_from_an_unavailable_action():
+    from rllib_uas.algorithms.u_qmix.learner import max_target_q
+
+    q = torch.tensor([[[10.0, 1.0, 3.0], [0.0, 5.0, 4.0]]])                   # [T=1, n=2, A=3]
+    q_target = torch.tensor([[[100.0, 7.0, 2.0], [-1.0, 8.0, 6.0]]])
+    mask = torch.tensor([[[0.0, 1.0, 1.0], [1.0, 0.0, 1.0]]])                 # the online argmax is unavailable
+    # online best available: agent 0 -> action 2 (3 > 1), agent 1 -> action 2 (4 > 0): target's values there
+    assert max_target_q(q, q_target, mask, double_q=True).tolist() == [[2.0, 6.0]]
+    assert max_target_q(q, q_target, mask, double_q=False).tolist() == [[7.0, 6.0]]
+
+
+def test_target_networks_follow_every_200_episodes(ray_session):
+    from rllib_uas.algorithms.u_qmix.learner import NUM_EPISODES_SAMPLED_LIFETIME
+    from rllib_uas.envs.team import TeamEnv
+
+    learner = UQMIXConfig().environment(env_config={"map_name": "3m"}).build_learner(env=TeamEnv({"map_name": "3m"}))
+    module = learner.module["default_policy"].unwrapped()
+    updates = []
+    for episodes in (8, 100, 199, 200, 208, 399, 400, 650):
+        with torch.no_grad():
+            module.q_head.weight.add_(1.0)                                    # the online net moves
+        learner.after_gradient_based_update(timesteps={NUM_EPISODES_SAMPLED_LIFETIME: episodes})
+        updates.append(torch.equal(module.q_head.weight, module._target_q_head.weight))
+    assert updates == [False, False, False, True, False, False, True, True]
+
+
+def test_epsilon_anneals_by_simulated_steps_inside_a_real_runner(ray_session):
+    algo = (UQMIXConfig().environment(env_config={"map_name": "3m"})
+            .env_runners(num_env_runners=0, num_envs_per_env_runner=4)
+            .training(epsilon_anneal_steps=2000, learning_starts_episodes=10_000, buffer_size_episodes=10_000)
+            .debugging(seed=0)).build_algo()
+    module = algo.env_runner.module
+    seen = []
+    explore = module._forward_exploration
+    module._forward_exploration = lambda batch, t=0, **kw: (seen.append(t), explore(batch, t=t, **kw))[1]
+    try:
+        for _ in range(8):
+            steps = int(algo.train()["num_env_steps_sampled_lifetime"])
+        # t is the simulated step count when each action is chosen: 4 envs step per call
+        assert seen[0] == 0 and seen == sorted(seen)
+        assert steps - 8 <= seen[-1] <= steps
+        from rllib_uas.modules.team_q import epsilon_at
+        assert epsilon_at(seen[-1], 1.0, 0.05, 2000) == pytest.approx(max(0.05, 1 - 0.95 * seen[-1] / 2000))
+    finally:
+        algo.stop()
+
+
+def test_training_unroll_reproduces_the_acted_greedy_actions(ray_session):
+    """The learner's unroll of buffered episodes from h0 = 0 gives the actions the runner took
+    (epsilon 0): observations, masks, last actions and memory agree between acting and training."""
+    algo = (tiny(epsilon_start=0.0, epsilon_finish=0.0, learning_starts_episodes=10_000,
+                 buffer_size_episodes=10_000)).build_algo()
+    try:
+        for _ in range(4):
+            algo.train()
+        batch = pad_episodes(algo.episode_buffer.episodes[:16])
+        module = algo.learner_group._learner.module["default_policy"].unwrapped()
+        with torch.no_grad():
+            out = module._forward_train({k: torch.as_tensor(v) for k, v in batch.items()})
+        from rllib_uas.modules.agent_network import masked_logits
+        greedy = masked_logits(out["q_values"][:, :-1], torch.as_tensor(batch["action_mask"][:, :-1])).argmax(-1)
+        filled = batch["filled"] > 0
+        assert filled.sum() > 100
+        assert np.array_equal(greedy.numpy()[filled], batch["actions"][filled])
+    finally:
+        algo.stop()

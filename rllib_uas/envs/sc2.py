@@ -70,12 +70,16 @@ class SMACAPIBatch:
                 self.last_action[e] = 0.0
         self._cache: Dict[str, np.ndarray] = {}
 
-    def step(self, actions: np.ndarray, validate: bool = True) -> StepResult:
+    def step(self, actions: np.ndarray, validate: bool = True, active: np.ndarray | None = None) -> StepResult:
+        """Step the envs (only those where `active` is True); an inactive env's row is all zeros."""
         a = check_actions(actions, self.avail_actions()) if validate else np.asarray(actions, dtype=np.int64)
         out: List[tuple] = []
-        self.last_action[...] = 0.0
-        np.put_along_axis(self.last_action, a[..., None], 1.0, 2)
         for e, env in enumerate(self.envs):
+            if active is not None and not active[e]:      # an ended SMAC battle is never stepped again
+                out.append((0.0, False, False, False, 0, 0))
+                continue
+            self.last_action[e] = 0.0
+            self.last_action[e, np.arange(self.n_agents), a[e]] = 1.0
             reward, terminated, info = env.step(a[e].tolist())
             won = bool(info.get("battle_won", False))
             dead_a, dead_e = int(info.get("dead_allies", 0)), int(info.get("dead_enemies", 0))

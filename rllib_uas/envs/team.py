@@ -129,30 +129,41 @@ class TeamVectorEnv(gym.vector.VectorEnv):
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self.map_name = cfg.get("map_name", "3m")
-        self._autoreset = np.zeros(self.num_envs, dtype=bool)
+        self._autoreset = np.zeros(self.num_envs, dtype=bool)   # ended at the last step: reset at the next
+        self._held = np.zeros(self.num_envs, dtype=bool)
 
     def reset(self, *, seed: Optional[int] = None, options: Optional[dict] = None):
         if seed is not None:
             self.backend.seed(seed)
         self.backend.reset()
         self._autoreset[:] = False
+        self._held[:] = False
         return self.view.observations(), {}
 
+    def hold(self, env_mask: np.ndarray) -> None:
+        """Hold the selected envs until the next `reset()`: they are neither stepped nor autoreset, and
+        return their current observation with reward 0 and no termination. Used to play exactly one
+        episode per env (evaluation rounds, `rllib_uas.env_runner`)."""
+        self._held |= np.asarray(env_mask, dtype=bool)
+
     def step(self, actions):
+        restart = self._autoreset & ~self._held       # envs that ended last step: only reset, not stepped
+        active = ~self._autoreset & ~self._held
+        actions = np.asarray(actions)
+        if not active.all():  # inactive envs' actions are ignored: no-op, then any available native action
+            actions = np.where(active[:, None], actions, 0)
         native = self.view.to_native(actions)
-        restart = self._autoreset.copy()
-        if restart.any():  # envs that ended last step are only reset; their actions are ignored
-            safe = self.backend.avail_actions().argmax(-1)     # no-op when dead, stop when alive
-            native = np.where(restart[:, None], safe, native)
-        res = self.backend.step(native)
+        if not active.all():
+            native = np.where(active[:, None], native, self.backend.avail_actions().argmax(-1))
+        res = self.backend.step(native, active=None if active.all() else active)
         if restart.any():
             self.backend.reset(restart)
-        done = ~restart
-        terminated = res.terminated & ~res.timeout & done
-        truncated = res.timeout & done
-        reward = np.where(done, res.reward, 0.0).astype(np.float32)
-        self._autoreset = terminated | truncated
-        return self.view.observations(), reward, terminated, truncated, _infos(res, done)
+            self._autoreset[restart] = False
+        terminated = res.terminated & ~res.timeout & active
+        truncated = res.timeout & active
+        reward = np.where(active, res.reward, 0.0).astype(np.float32)
+        self._autoreset |= terminated | truncated
+        return self.view.observations(), reward, terminated, truncated, _infos(res, active)
 
     def close_extras(self, **kwargs) -> None:
         if hasattr(self, "backend"):

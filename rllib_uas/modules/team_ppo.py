@@ -4,8 +4,16 @@ Observations come from the team view (`rllib_uas.envs.team`): obs [B, T, n, D], 
 [B, T, n, A], state [B, T, S], alive/group [B, T, n], last_action [B, T, n, A] (+ agent_state).
 
 model_config keys (set by UMAPPOConfig): fc_hidden, gru_hidden, critic_hidden, max_seq_len,
-use_agent_id, use_last_action, use_group_id, cgi, state_type ("EP" | "AS"), value_norm.
-Groups and their masks AM_g come from the observation space (`rllib_uas.envs.team.space_groups`).
+use_agent_id, use_last_action, use_group_id, cgi, state_type, value_norm, recurrent_critic,
+orthogonal_init. Groups and their masks AM_g come from the observation space
+(`rllib_uas.envs.team.space_groups`).
+
+The critic, as MAPPO's:
+- state_type "EP": one team value V(s_t) [B, T] from the environment state;
+- state_type "AS": MAPPO's agent-specific critic, one value per agent V(s_t, o_t^i) [B, T, n] from
+  the agent-specific state with death masking (a dead agent's input is zero but for its id);
+- recurrent_critic: fc -> GRU -> value (rMAPPO), its hidden state "hc" [k, H] (k = 1 or n) in
+  the module state; otherwise an MLP.
 """
 from __future__ import annotations
 
@@ -18,7 +26,7 @@ from ray.rllib.core.rl_module.apis import ValueFunctionAPI
 from ray.rllib.core.rl_module.torch import TorchRLModule
 from torch import nn
 
-from rllib_uas.modules.agent_network import agent_inputs, masked_logits, setup_team_agent
+from rllib_uas.modules.agent_network import RecurrentAgentNetwork, agent_inputs, masked_logits, setup_team_agent
 from rllib_uas.modules.cgi import CGIPredictor
 from rllib_uas.modules.distributions import TeamCategorical
 from rllib_uas.modules.value_norm import ValueNorm
@@ -28,7 +36,9 @@ VF_NORMALIZED = "vf_preds_normalized"  # the critic's raw output at sampling tim
 
 DEFAULT_MODEL_CONFIG: Dict[str, Any] = dict(
     fc_hidden=64, gru_hidden=64, critic_hidden=(64, 64), max_seq_len=20, use_agent_id=True,
-    use_last_action=True, use_group_id=False, cgi=True, state_type="EP", value_norm=True, torch_num_threads=1)
+    use_last_action=True, use_group_id=False, cgi=True, state_type="EP", value_norm=True, recurrent_critic=False,
+    orthogonal_init=True, torch_num_threads=1)
+POLICY_GAIN = 0.01  # MAPPO's gain on the policy output: a near-uniform masked policy at the start
 
 
 def _mlp(sizes, out: int) -> nn.Sequential:
@@ -48,27 +58,52 @@ class TeamPPOModule(TorchRLModule, ValueFunctionAPI):
         if cfg["state_type"] == "AS":
             if "agent_state" not in spaces:
                 raise ValueError("state_type 'AS' needs the env's agent_state observation (env_config agent_state=True)")
-            critic_in = spaces["agent_state"].shape[-1]
+            critic_in = spaces["agent_state"].shape[-1] + self.n_agents       # + agent id (kept when dead)
         elif cfg["state_type"] == "EP":
             critic_in = spaces["state"].shape[-1]
         else:
             raise ValueError(f"state_type must be 'EP' (environment state) or 'AS' (agent-specific), "
                              f"got {cfg['state_type']!r}")
-        self.critic = _mlp([critic_in, *cfg["critic_hidden"]], 1)
+        hidden = tuple(cfg["critic_hidden"])
+        self.critic_rows = self.n_agents if cfg["state_type"] == "AS" else 1
+        if cfg["recurrent_critic"]:
+            self.critic_rnn = RecurrentAgentNetwork(critic_in, hidden[0], hidden[-1])
+            self.critic = nn.Linear(hidden[-1], 1)
+        else:
+            self.critic_rnn = None
+            self.critic = _mlp([critic_in, *hidden], 1)
         self.value_norm = ValueNorm() if cfg["value_norm"] else None
         self.action_dist_cls = TeamCategorical
+        if cfg["orthogonal_init"]:
+            orthogonal_init_(self, self.policy_head, self._critic_out())
+
+    def _critic_out(self) -> nn.Linear:
+        return self.critic if isinstance(self.critic, nn.Linear) else self.critic[-1]
+
+    def actor_parameters(self):
+        return [p for name, p in self.named_parameters() if not name.startswith(("critic", "critic_rnn"))]
+
+    def critic_parameters(self):
+        return [p for name, p in self.named_parameters() if name.startswith(("critic", "critic_rnn"))]
 
     def get_initial_state(self) -> Dict[str, np.ndarray]:
-        return {"h": np.zeros((self.n_agents, self.cfg["gru_hidden"]), dtype=np.float32)}
+        state = {"h": np.zeros((self.n_agents, self.cfg["gru_hidden"]), dtype=np.float32)}
+        if self.critic_rnn is not None:
+            state["hc"] = np.zeros((self.critic_rows, self.critic_rnn.hidden), dtype=np.float32)
+        return state
 
     # ------------------------------------------------------------------ policy
     def _policy(self, batch: Dict[str, Any]) -> Dict[str, torch.Tensor]:
         obs = batch[Columns.OBS]
         x = agent_inputs(obs, self.cfg["use_last_action"], self.cfg["use_agent_id"], self.n_groups,
                          self.cfg["use_group_id"])                                          # [B, T, n, In]
-        h_seq, h_last = self.agent_net(x, batch[Columns.STATE_IN]["h"])                  # [B, T, n, H]
+        state_in = batch[Columns.STATE_IN]
+        h_seq, h_last = self.agent_net(x, state_in["h"])                                 # [B, T, n, H]
         logits = masked_logits(self.policy_head(h_seq), obs["action_mask"])              # [B, T, n, A]
-        return {Columns.ACTION_DIST_INPUTS: logits, Columns.STATE_OUT: {"h": h_last}, Columns.EMBEDDINGS: h_seq}
+        state_out = {"h": h_last}
+        if "hc" in state_in:
+            state_out["hc"] = state_in["hc"]        # the critic's memory advances only where values are computed
+        return {Columns.ACTION_DIST_INPUTS: logits, Columns.STATE_OUT: state_out, Columns.EMBEDDINGS: h_seq}
 
     def _forward_inference(self, batch: Dict[str, Any], **kwargs) -> Dict[str, Any]:
         out = self._policy(batch)
@@ -78,7 +113,9 @@ class TeamPPOModule(TorchRLModule, ValueFunctionAPI):
     def _forward_exploration(self, batch: Dict[str, Any], **kwargs) -> Dict[str, Any]:
         out = self._forward_inference(batch)
         with torch.no_grad():
-            out[VF_NORMALIZED] = self._critic(batch[Columns.OBS])
+            out[VF_NORMALIZED], hc = self._critic(batch)
+        if hc is not None:
+            out[Columns.STATE_OUT]["hc"] = hc
         return out
 
     def _forward_train(self, batch: Dict[str, Any], **kwargs) -> Dict[str, Any]:
@@ -88,20 +125,43 @@ class TeamPPOModule(TorchRLModule, ValueFunctionAPI):
         return out
 
     # ------------------------------------------------------------------ critic
-    def _critic(self, obs: Dict[str, torch.Tensor]) -> torch.Tensor:
-        """The critic's raw (normalized-space) team value [B, T]."""
+    def _critic(self, batch: Dict[str, Any]):
+        """The critic's raw (normalized-space) values: [B, T] (EP) or [B, T, n] (AS); and its last memory."""
+        obs = batch[Columns.OBS]
         if self.cfg["state_type"] == "AS":
-            v = self.critic(obs["agent_state"]).squeeze(-1)                             # [B, T, n]
-            alive = obs["alive"]
-            # the team value: the mean over alive agents (all agents once the team is wiped out)
-            w = torch.where(alive.sum(-1, keepdim=True) > 0, alive, torch.ones_like(alive))
-            return (v * w).sum(-1) / w.sum(-1)
-        return self.critic(obs["state"]).squeeze(-1)
+            alive = obs["alive"][..., None]                                               # [B, T, n, 1]
+            n = self.n_agents
+            ids = torch.eye(n, device=alive.device, dtype=alive.dtype).expand(*alive.shape[:-2], n, n)
+            x = torch.cat([obs["agent_state"] * alive, ids], -1)                          # [B, T, n, S+D+n]
+        else:
+            x = obs["state"][..., None, :]                                                # [B, T, 1, S]
+        hc = None
+        if self.critic_rnn is not None:
+            z, hc = self.critic_rnn(x, batch[Columns.STATE_IN]["hc"])                     # [B, T, k, H]
+            v = self.critic(z).squeeze(-1)                                                # [B, T, k]
+        else:
+            v = self.critic(x).squeeze(-1)
+        return (v if self.cfg["state_type"] == "AS" else v[..., 0]), hc
 
     def normalized_values(self, batch: Dict[str, Any]) -> torch.Tensor:
-        return self._critic(batch[Columns.OBS])
+        return self._critic(batch)[0]
 
     def compute_values(self, batch: Dict[str, Any], embeddings: Any = None) -> torch.Tensor:
-        """Team value in return units [B, T] (denormalized), as RLlib's GAE connector expects."""
-        v = self._critic(batch[Columns.OBS])
+        """Values in return units, [B, T] or [B, T, n] (denormalized), for the GAE connector."""
+        v = self._critic(batch)[0]
         return self.value_norm.denormalize(v) if self.value_norm is not None else v
+
+
+def orthogonal_init_(module: nn.Module, policy_out: nn.Linear, value_out: nn.Linear) -> None:
+    """MAPPO's initialization: orthogonal weights (ReLU gain), zero biases; GRUs orthogonal; the
+    policy output with gain 0.01 and the value output with gain 1."""
+    relu = nn.init.calculate_gain("relu")
+    for m in module.modules():
+        if isinstance(m, nn.Linear):
+            nn.init.orthogonal_(m.weight, gain=relu)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.GRU):
+            for name, p in m.named_parameters():
+                (nn.init.orthogonal_ if name.startswith("weight") else nn.init.zeros_)(p)
+    nn.init.orthogonal_(policy_out.weight, gain=POLICY_GAIN)
+    nn.init.orthogonal_(value_out.weight, gain=1.0)

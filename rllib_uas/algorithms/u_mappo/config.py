@@ -15,6 +15,7 @@ from ray.rllib.algorithms.ppo import PPO, PPOConfig
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
 from rllib_uas.callbacks import SMACMetricsCallback
+from rllib_uas.env_runner import TeamEnvRunner, validate_unbiased_sampling
 from rllib_uas.modules.team_ppo import TeamPPOModule
 
 STATE_TYPES = ("EP", "AS")
@@ -22,8 +23,10 @@ STATE_TYPES = ("EP", "AS")
 
 class UMAPPOConfig(PPOConfig):
     """PPOConfig + `uas`, `cgi_coeff` (lambda_I), `use_agent_id`, `use_last_action`, `use_group_id`,
-    `state_type` ("EP" env state / "AS" agent-specific), `value_norm`, `fc_hidden`, `gru_hidden`,
-    `critic_hidden`, `max_seq_len`."""
+    `state_type` ("EP" env state / "AS" MAPPO's agent-specific, per-agent values), `value_norm`,
+    `fc_hidden`, `gru_hidden`, `critic_hidden`, `max_seq_len`, and MAPPO's details: `value_loss`
+    ("huber" / "mse"), `huber_delta`, `orthogonal_init`, `adam_eps`, `separate_optimizers`,
+    `recurrent_critic`."""
 
     def __init__(self, algo_class: Optional[Type] = None):
         super().__init__(algo_class=algo_class or UMAPPO)
@@ -54,11 +57,19 @@ class UMAPPOConfig(PPOConfig):
         self.gru_hidden = 64
         self.critic_hidden: Tuple[int, ...] = (64, 64)
         self.max_seq_len = 20
+        # MAPPO's optimization details (marlbenchmark/on-policy, SMAC scripts)
+        self.value_loss = "huber"        # Huber(delta) on normalized values; "mse": 0.5 * err^2
+        self.huber_delta = 10.0
+        self.orthogonal_init = True      # orthogonal weights, gain 0.01 on the policy output
+        self.adam_eps = 1e-5
+        self.separate_optimizers = True  # actor and critic: their own Adam, each clipped to grad_clip
+        self.recurrent_critic = False    # True: fc -> GRU critic as rMAPPO's (docs/algorithms.md)
         # the team view, vectorized inside each env runner
         self.env = "smac_team"
         self.env_config = {"map_name": "3m"}
         self.num_envs_per_env_runner = 8
         self.gym_env_vectorize_mode = "vector_entry_point"
+        self.env_runner_cls = TeamEnvRunner   # unbiased evaluation rounds; training samples timesteps as PPO
         self.callbacks_class = SMACMetricsCallback
         # evaluation runners act greedily (argmax of the masked policy)
         self.evaluation_config = {"explore": False}
@@ -68,12 +79,17 @@ class UMAPPOConfig(PPOConfig):
     def training(self, *, uas: Any = NotProvided, cgi_coeff: Any = NotProvided, use_agent_id: Any = NotProvided,
                  use_last_action: Any = NotProvided, use_group_id: Any = NotProvided, state_type: Any = NotProvided,
                  value_norm: Any = NotProvided, fc_hidden: Any = NotProvided, gru_hidden: Any = NotProvided,
-                 critic_hidden: Any = NotProvided, max_seq_len: Any = NotProvided, **kwargs) -> "UMAPPOConfig":
+                 critic_hidden: Any = NotProvided, max_seq_len: Any = NotProvided, value_loss: Any = NotProvided,
+                 huber_delta: Any = NotProvided, orthogonal_init: Any = NotProvided, adam_eps: Any = NotProvided,
+                 separate_optimizers: Any = NotProvided, recurrent_critic: Any = NotProvided,
+                 **kwargs) -> "UMAPPOConfig":
         super().training(**kwargs)
         for name, value in dict(uas=uas, cgi_coeff=cgi_coeff, use_agent_id=use_agent_id,
                                 use_last_action=use_last_action, use_group_id=use_group_id, state_type=state_type,
                                 value_norm=value_norm, fc_hidden=fc_hidden, gru_hidden=gru_hidden,
-                                critic_hidden=critic_hidden, max_seq_len=max_seq_len).items():
+                                critic_hidden=critic_hidden, max_seq_len=max_seq_len, value_loss=value_loss,
+                                huber_delta=huber_delta, orthogonal_init=orthogonal_init, adam_eps=adam_eps,
+                                separate_optimizers=separate_optimizers, recurrent_critic=recurrent_critic).items():
             if value is not NotProvided:
                 setattr(self, name, value)
         return self
@@ -83,7 +99,8 @@ class UMAPPOConfig(PPOConfig):
         return dict(fc_hidden=self.fc_hidden, gru_hidden=self.gru_hidden, critic_hidden=tuple(self.critic_hidden),
                     max_seq_len=self.max_seq_len, use_agent_id=self.use_agent_id,
                     use_last_action=self.use_last_action, use_group_id=self.use_group_id,
-                    cgi=self.cgi_coeff > 0, state_type=self.state_type, value_norm=self.value_norm)
+                    cgi=self.cgi_coeff > 0, state_type=self.state_type, value_norm=self.value_norm,
+                    recurrent_critic=self.recurrent_critic, orthogonal_init=self.orthogonal_init)
 
     def get_default_rl_module_spec(self) -> RLModuleSpec:
         return RLModuleSpec(module_class=TeamPPOModule, model_config=self.model_config_for_module)
@@ -101,10 +118,17 @@ class UMAPPOConfig(PPOConfig):
                              "unified action space. For plain MAPPO set cgi_coeff=0.0.")
         if self.state_type not in STATE_TYPES:
             raise ValueError(f"state_type must be one of {STATE_TYPES}, got {self.state_type!r}")
+        if self.value_loss not in ("huber", "mse"):
+            raise ValueError(f"value_loss must be 'huber' (MAPPO) or 'mse', got {self.value_loss!r}")
+        for name in ("huber_delta", "adam_eps"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
+                raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
         if self.use_kl_loss:
             raise ValueError("U-MAPPO uses MAPPO's loss without a KL term; set use_kl_loss=False")
         if not isinstance(self.max_seq_len, int) or self.max_seq_len < 1:
             raise ValueError(f"max_seq_len must be a positive integer, got {self.max_seq_len!r}")
+        validate_unbiased_sampling(self)
         if self.env in ("smac_team", None) and isinstance(self.env_config, dict):
             # the env's action space and observations follow the algorithm's switches
             for key, want in (("uas", self.uas), ("agent_state", self.state_type == "AS")):

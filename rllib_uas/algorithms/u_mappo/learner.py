@@ -18,6 +18,7 @@ from ray.rllib.core.learner.learner import ENTROPY_KEY, POLICY_LOSS_KEY, VF_LOSS
 from ray.rllib.evaluation.postprocessing import Postprocessing
 from ray.rllib.utils.torch_utils import explained_variance
 
+from rllib_uas.algorithms.u_mappo.gae import TeamGeneralAdvantageEstimation
 from rllib_uas.modules.cgi import cgi_loss
 from rllib_uas.modules.team_ppo import CGI_LOGITS, VF_NORMALIZED
 
@@ -27,14 +28,31 @@ CGI_LOSS_KEY = "cgi_loss"
 def per_agent_clipped_surrogate(logits, old_logits, actions, advantages, clip: float, weight):
     """Mean over weighted (step, agent) of min(r A, clip(r) A) with per-agent ratios.
 
-    logits/old_logits [..., n, A]; actions [..., n]; advantages [...]; weight [..., n] (0/1).
+    logits/old_logits [..., n, A]; actions [..., n]; advantages [..., n] (or [...], shared by the
+    agents of a step); weight [..., n] (0/1).
     """
     logp = torch.log_softmax(logits, -1).gather(-1, actions[..., None].long()).squeeze(-1)       # [..., n]
     old_logp = torch.log_softmax(old_logits, -1).gather(-1, actions[..., None].long()).squeeze(-1)
     ratio = torch.exp(logp - old_logp)
-    adv = advantages[..., None]
+    adv = advantages if advantages.shape == ratio.shape else advantages[..., None]
     surrogate = torch.min(ratio * adv, torch.clamp(ratio, 1 - clip, 1 + clip) * adv)
     return (surrogate * weight).sum() / weight.sum().clamp(min=1.0), ratio
+
+
+def value_error_loss(err: torch.Tensor, kind: str, delta: float) -> torch.Tensor:
+    """Elementwise Huber(err, delta) (MAPPO's default) or 0.5 * err^2 ("mse"); the two agree inside delta."""
+    if kind == "huber":
+        a = err.abs()
+        return torch.where(a <= delta, 0.5 * err ** 2, delta * (a - 0.5 * delta))
+    return 0.5 * err ** 2
+
+
+def standardize(x: torch.Tensor, weight: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    """(x - mean) / (std + eps) with mean and std over the entries where weight > 0 (MAPPO's advantages)."""
+    n = weight.sum().clamp(min=1.0)
+    mean = (x * weight).sum() / n
+    var = (((x - mean) ** 2) * weight).sum() / n
+    return (x - mean) / (var.sqrt() + eps)
 
 
 def masked_entropy(logits, weight):
@@ -45,6 +63,25 @@ def masked_entropy(logits, weight):
 
 
 class UMAPPOTorchLearner(PPOTorchLearner):
+    def build(self) -> None:
+        super().build()
+        if self._learner_connector is not None and self.config.add_default_connectors_to_learner_pipeline:
+            # per-agent values (AS) and MAPPO's standardization in the loss instead of RLlib's GAE piece
+            self._learner_connector.remove("GeneralAdvantageEstimation")
+            self._learner_connector.append(
+                TeamGeneralAdvantageEstimation(gamma=self.config.gamma, lambda_=self.config.lambda_))
+
+    def configure_optimizers_for_module(self, module_id: str, config: Any = None) -> None:
+        module = self._module[module_id].unwrapped()
+        if config.separate_optimizers:
+            groups = (("actor", module.actor_parameters()), ("critic", module.critic_parameters()))
+        else:
+            groups = (("default_optimizer", list(module.parameters())),)
+        for name, params in groups:
+            self.register_optimizer(module_id=module_id, optimizer_name=name,
+                                    optimizer=torch.optim.Adam(params, lr=config.lr, eps=config.adam_eps),
+                                    params=params, lr_or_lr_schedule=config.lr)
+
     def compute_loss_for_module(self, *, module_id: str, config: Any, batch: Dict[str, Any],
                                 fwd_out: Dict[str, torch.Tensor]) -> torch.Tensor:
         module = self.module[module_id].unwrapped()
@@ -55,26 +92,31 @@ class UMAPPOTorchLearner(PPOTorchLearner):
         weight = alive * valid[..., None]
         logits = fwd_out[Columns.ACTION_DIST_INPUTS]                                               # [B, T, n, A]
 
+        advantages = batch[Postprocessing.ADVANTAGES]                                              # [B, T(, n)]
+        if advantages.dim() == 2:
+            advantages = advantages[..., None].expand_as(alive)                                    # [B, T, n]
+        advantages = standardize(advantages, weight)
         policy_obj, ratio = per_agent_clipped_surrogate(
-            logits, batch[Columns.ACTION_DIST_INPUTS], batch[Columns.ACTIONS], batch[Postprocessing.ADVANTAGES],
-            config.clip_param, weight)
+            logits, batch[Columns.ACTION_DIST_INPUTS], batch[Columns.ACTIONS], advantages, config.clip_param,
+            weight)
         entropy = masked_entropy(logits, weight)
 
-        # value: MAPPO's clipped loss in normalized space
-        targets = batch[Postprocessing.VALUE_TARGETS]                                              # [B, T]
-        mask = valid > 0
+        # value: MAPPO's clipped loss in normalized space; per agent over alive agents for AS
+        targets = batch[Postprocessing.VALUE_TARGETS]                                              # [B, T(, n)]
+        v_weight = weight if targets.dim() == 3 else valid
+        mask = v_weight > 0
         if module.value_norm is not None:
             module.value_norm.update(targets[mask])
             targets_n = module.value_norm.normalize(targets)
         else:
             targets_n = targets
-        values = module.normalized_values(batch)                                                   # [B, T]
-        err = (values - targets_n) ** 2
+        values = module.normalized_values(batch)                                                   # like targets
+        err = value_error_loss(values - targets_n, config.value_loss, config.huber_delta)
         old_values = batch.get(VF_NORMALIZED)
         if old_values is not None and config.vf_clip_param and config.vf_clip_param > 0:
             clipped = old_values + torch.clamp(values - old_values, -config.vf_clip_param, config.vf_clip_param)
-            err = torch.max(err, (clipped - targets_n) ** 2)
-        value_loss = (err * valid).sum() / valid.sum().clamp(min=1.0)
+            err = torch.max(err, value_error_loss(clipped - targets_n, config.value_loss, config.huber_delta))
+        value_loss = (err * v_weight).sum() / v_weight.sum().clamp(min=1.0)
 
         entropy_coeff = self.entropy_coeff_schedulers_per_module[module_id].get_current_value()
         total = -policy_obj + config.vf_loss_coeff * value_loss - entropy_coeff * entropy
@@ -96,5 +138,8 @@ class UMAPPOTorchLearner(PPOTorchLearner):
                 POLICY_LOSS_KEY: -policy_obj, VF_LOSS_KEY: value_loss, ENTROPY_KEY: entropy, CGI_LOSS_KEY: cgi,
                 "vf_explained_var": explained_variance(targets[mask], vf_pred[mask]),
                 "mean_ratio": (ratio * weight).sum() / weight.sum().clamp(min=1.0),
+                # 0 on the first minibatch of an update: acting and training see the same critic and memory
+                "value_change_abs_mean": ((values - old_values).abs() * v_weight).sum() / v_weight.sum().clamp(min=1.0)
+                if old_values is not None else torch.zeros(()),
             }, key=module_id, window=1)
         return total

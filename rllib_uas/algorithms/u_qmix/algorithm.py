@@ -1,9 +1,11 @@
-"""U-QMIX's training loop: sample whole episodes, replay them, update, sync weights.
+"""U-QMIX's training loop: sample by timesteps, stitch whole episodes, replay them, update, sync weights.
 
 The episode buffer lives on the driver (the Algorithm) and is saved in checkpoints: RLlib's
 new-stack Algorithm state does not include replay buffers, so get_state/set_state add it.
 """
 from __future__ import annotations
+
+from typing import Any, Dict, List, Tuple
 
 import tree
 from ray.rllib.algorithms.algorithm import Algorithm
@@ -15,6 +17,7 @@ from ray.rllib.utils.metrics import (ENV_RUNNER_RESULTS, ENV_RUNNER_SAMPLING_TIM
 from rllib_uas.algorithms.u_qmix.config import UQMIXConfig
 from rllib_uas.algorithms.u_qmix.episode_buffer import EpisodeBuffer
 from rllib_uas.algorithms.u_qmix.learner import NUM_EPISODES_SAMPLED_LIFETIME
+from rllib_uas.algorithms.u_qmix.stitching import EpisodeStitcher
 
 EPISODE_BUFFER = "episode_buffer"
 
@@ -27,49 +30,71 @@ class UQMIX(Algorithm):
     def setup(self, config) -> None:
         super().setup(config)
         self.episode_buffer = EpisodeBuffer(self.config.buffer_size_episodes, seed=self.config.seed)
+        self.stitcher = EpisodeStitcher()
         self._episodes_sampled = 0
         self._env_steps_sampled = 0
+        self._updates_owed = 0.0
 
-    def _sample_episodes(self):
-        runners = self.env_runner_group.num_remote_workers()
-        per_runner = max(1, -(-self.config.episodes_per_iteration // max(runners, 1)))
-        sampled = self.env_runner_group.foreach_env_runner(
-            lambda r: (r.sample(num_episodes=per_runner), r.get_metrics()),
-            local_env_runner=runners <= 0)
-        return tree.flatten([s[0] for s in sampled]), [s[1] for s in sampled]
+    def _sample_episodes(self) -> Tuple[List[Dict[str, Any]], int]:
+        """Sample by timesteps until `episodes_per_iteration` more episodes have finished.
+
+        Every simulated step is kept and counted: battles still running stay in the runners (and
+        their chunks in the stitcher) for the next call.
+        """
+        cfg = self.config
+        local = self.env_runner_group.num_remote_workers() <= 0
+        steps_per_env = cfg.rollout_fragment_length
+        finished: List[Dict[str, Any]] = []
+        steps = 0
+        while len(finished) < cfg.episodes_per_iteration:
+            sampled = self.env_runner_group.foreach_env_runner(
+                lambda r: (r.sample(num_timesteps=steps_per_env * r.num_envs, explore=True), r.get_metrics()),
+                local_env_runner=local)
+            self.metrics.aggregate([s[1] for s in sampled], key=ENV_RUNNER_RESULTS)
+            done, n = self.stitcher.add(tree.flatten([s[0] for s in sampled]))
+            finished += done
+            steps += n
+            if not sampled:
+                break
+        return finished, steps
 
     def training_step(self) -> None:
+        cfg = self.config
         with self.metrics.log_time((TIMERS, ENV_RUNNER_SAMPLING_TIMER)):
-            episodes, runner_metrics = self._sample_episodes()
-        self.metrics.aggregate(runner_metrics, key=ENV_RUNNER_RESULTS)
+            episodes, steps = self._sample_episodes()
         self.episode_buffer.add(episodes)
         self._episodes_sampled += len(episodes)
-        self._env_steps_sampled += sum(len(e) for e in episodes)
-        self.metrics.log_value(NUM_ENV_STEPS_SAMPLED_LIFETIME, sum(len(e) for e in episodes), reduce="lifetime_sum")
+        self._env_steps_sampled += steps
+        self.metrics.log_value(NUM_ENV_STEPS_SAMPLED_LIFETIME, steps, reduce="lifetime_sum")
+        self.metrics.log_value(NUM_EPISODES_SAMPLED_LIFETIME, len(episodes), reduce="lifetime_sum")
         self.metrics.log_value("episode_buffer_size", len(self.episode_buffer), window=1)
+        self.metrics.log_value("num_episodes_dropped_lifetime", self.stitcher.num_dropped_episodes, window=1)
 
-        cfg = self.config
-        if len(self.episode_buffer) >= max(cfg.learning_starts_episodes, 1):
-            with self.metrics.log_time((TIMERS, LEARNER_UPDATE_TIMER)):
-                for _ in range(cfg.updates_per_iteration):
-                    sample = self.episode_buffer.sample(cfg.batch_size_episodes)
-                    steps = int(sample["filled"].sum())
-                    batch = MultiAgentBatch({"default_policy": SampleBatch(sample)}, env_steps=steps)
-                    results = self.learner_group.update(
-                        batch=batch,
-                        timesteps={NUM_ENV_STEPS_SAMPLED_LIFETIME: self._env_steps_sampled,
-                                   NUM_EPISODES_SAMPLED_LIFETIME: self._episodes_sampled})
-                    self.metrics.aggregate(results, key=LEARNER_RESULTS)
-            with self.metrics.log_time((TIMERS, SYNCH_WORKER_WEIGHTS_TIMER)):
-                self.env_runner_group.sync_weights(from_worker_or_learner_group=self.learner_group,
-                                                   inference_only=True)
+        if len(self.episode_buffer) < max(cfg.learning_starts_episodes, 1):
+            return
+        # PyMARL2's replay ratio: updates_per_iteration updates per episodes_per_iteration new episodes
+        self._updates_owed += cfg.updates_per_iteration * len(episodes) / cfg.episodes_per_iteration
+        num_updates, self._updates_owed = int(self._updates_owed), self._updates_owed % 1.0
+        if num_updates == 0:
+            return
+        with self.metrics.log_time((TIMERS, LEARNER_UPDATE_TIMER)):
+            for _ in range(num_updates):
+                sample = self.episode_buffer.sample(cfg.batch_size_episodes)
+                batch = MultiAgentBatch({"default_policy": SampleBatch(sample)}, env_steps=int(sample["filled"].sum()))
+                results = self.learner_group.update(
+                    batch=batch,
+                    timesteps={NUM_ENV_STEPS_SAMPLED_LIFETIME: self._env_steps_sampled,
+                               NUM_EPISODES_SAMPLED_LIFETIME: self._episodes_sampled})
+                self.metrics.aggregate(results, key=LEARNER_RESULTS)
+        with self.metrics.log_time((TIMERS, SYNCH_WORKER_WEIGHTS_TIMER)):
+            self.env_runner_group.sync_weights(from_worker_or_learner_group=self.learner_group, inference_only=True)
 
     # ------------------------------------------------------------------ checkpoints with the buffer
     def get_state(self, components=None, *, not_components=None, **kwargs):
         state = super().get_state(components, not_components=not_components, **kwargs)
         if self._check_component(EPISODE_BUFFER, components, not_components):
             state[EPISODE_BUFFER] = {**self.episode_buffer.get_state(), "episodes_sampled": self._episodes_sampled,
-                                     "env_steps_sampled": self._env_steps_sampled}
+                                     "env_steps_sampled": self._env_steps_sampled, "updates_owed": self._updates_owed}
         return state
 
     def set_state(self, state) -> None:
@@ -78,4 +103,5 @@ class UQMIX(Algorithm):
             buf = dict(state[EPISODE_BUFFER])
             self._episodes_sampled = buf.pop("episodes_sampled", 0)
             self._env_steps_sampled = buf.pop("env_steps_sampled", 0)
+            self._updates_owed = buf.pop("updates_owed", 0.0)
             self.episode_buffer.set_state(buf)

@@ -15,6 +15,7 @@ from ray.rllib.algorithms.algorithm_config import AlgorithmConfig, NotProvided
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
 from rllib_uas.callbacks import SMACMetricsCallback
+from rllib_uas.env_runner import TeamEnvRunner, validate_unbiased_sampling
 
 _FIELDS = ("uas", "cgi_coeff", "mixer", "mixing_embed_dim", "hypernet_embed", "fc_hidden", "gru_hidden",
            "use_agent_id", "use_last_action", "use_group_id", "double_q", "td_lambda", "optimizer",
@@ -59,12 +60,16 @@ class UQMIXConfig(AlgorithmConfig):
         # UAS / CGI
         self.uas = True
         self.cgi_coeff = 0.1
-        # the team view, vectorized in each env runner; whole episodes
+        # the team view, vectorized in each env runner (PyMARL2's batch_size_run 8). Sampled by
+        # timesteps, rollout_fragment_length steps per sub-env and call; unfinished battles continue
+        # in the next call and are stitched into whole episodes (docs/sampling.md)
         self.env = "smac_team"
         self.env_config = {"map_name": "3m"}
         self.num_envs_per_env_runner = 8
         self.gym_env_vectorize_mode = "vector_entry_point"
-        self.batch_mode = "complete_episodes"
+        self.env_runner_cls = TeamEnvRunner
+        self.batch_mode = "truncate_episodes"
+        self.rollout_fragment_length = 8
         self.callbacks_class = SMACMetricsCallback
         self.evaluation_config = {"explore": False}
         self.evaluation_duration = 32
@@ -100,8 +105,10 @@ class UQMIXConfig(AlgorithmConfig):
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
 
         for name in ("batch_size_episodes", "buffer_size_episodes", "episodes_per_iteration",
-                     "updates_per_iteration", "target_update_interval_episodes", "gru_hidden", "fc_hidden"):
+                     "updates_per_iteration", "target_update_interval_episodes", "gru_hidden", "fc_hidden",
+                     "rollout_fragment_length"):
             positive_int(name)
+        validate_unbiased_sampling(self)
         if not isinstance(self.cgi_coeff, (int, float)) or not math.isfinite(self.cgi_coeff) or self.cgi_coeff < 0:
             raise ValueError(f"cgi_coeff (lambda_I) must be a finite number >= 0, got {self.cgi_coeff!r}")
         if self.cgi_coeff > 0 and not self.uas:

@@ -5,7 +5,7 @@ Reads like the update rule:
      double-Q action argmax_a Q_online(tau_{t+1}, a) over available actions;
   2. Q_tot = mixer(Q_i, s_t); target Q_tot = target_mixer(Q_i^target, s_{t+1});
   3. TD(lambda) targets (lambda = 0: one-step r + gamma (1 - term) Q_tot');
-  4. L = masked mean of (Q_tot - y)^2 over filled steps, + lambda_I * L_CGI with each group's
+  4. L = 0.5 * masked mean of (Q_tot - y)^2 over filled steps (PyMARL2's scale), + lambda_I * L_CGI with each group's
      "policy" = softmax of its masked Q-values (detached);
   5. the target networks follow every `target_update_interval_episodes` (hard) or by `tau` (soft).
 """
@@ -28,13 +28,39 @@ TD_LOSS_KEY, CGI_LOSS_KEY = "td_loss", "cgi_loss"
 
 
 def td_lambda_targets(rewards, terminated, filled, target_qs, gamma: float, td_lambda: float) -> torch.Tensor:
-    """PyMARL2's TD(lambda) returns. rewards/terminated/filled [B, T], target_qs [B, T+1] -> [B, T]."""
+    """TD(lambda) returns. rewards/terminated/filled [B, T], target_qs [B, T+1] -> [B, T].
+
+    PyMARL2's recursion (`build_td_lambda_targets`), except that each episode bootstraps from its own
+    last state: an episode of L < T steps that was truncated (not terminated) gets Q_tot(s_L), where
+    PyMARL2 would take (lambda gamma)^(T-L) Q_tot of the zero padding at T.
+    """
+    B, T = rewards.shape
+    lengths = filled.sum(1).long()                                                    # [B]
+    not_term = 1 - terminated.sum(1).clamp(max=1)                                     # [B]
+    bootstrap = target_qs.gather(1, lengths[:, None]).squeeze(1) * not_term          # Q_tot(s_L) or 0
     ret = torch.zeros_like(target_qs)
-    ret[:, -1] = target_qs[:, -1] * (1 - terminated.sum(1).clamp(max=1))
-    for t in range(ret.shape[1] - 2, -1, -1):
-        ret[:, t] = td_lambda * gamma * ret[:, t + 1] + filled[:, t] * (
+    ret[:, -1] = torch.where(lengths == T, bootstrap, torch.zeros_like(bootstrap))
+    for t in range(T - 1, -1, -1):
+        step = td_lambda * gamma * ret[:, t + 1] + filled[:, t] * (
             rewards[:, t] + (1 - td_lambda) * gamma * target_qs[:, t + 1] * (1 - terminated[:, t]))
-    return ret[:, :-1]
+        ret[:, t] = torch.where(lengths == t, bootstrap, step * filled[:, t])
+    return ret[:, :-1] * filled
+
+
+def max_target_q(q: torch.Tensor, q_target: torch.Tensor, mask: torch.Tensor, double_q: bool) -> torch.Tensor:
+    """Each agent's bootstrap Q [..., n] from q, q_target [..., n, A] and availability mask [..., n, A]:
+    double Q takes the target net's value at the online net's best *available* action (PyMARL2's
+    `nq_learner`); otherwise the target net's best available value."""
+    if double_q:
+        best = masked_logits(q.detach(), mask).argmax(-1, keepdim=True)                 # [..., n, 1]
+        return q_target.gather(-1, best).squeeze(-1)
+    return masked_logits(q_target, mask).max(-1).values
+
+
+def td_loss(q_tot: torch.Tensor, targets: torch.Tensor, filled: torch.Tensor) -> torch.Tensor:
+    """PyMARL2's scale: 0.5 * mean of (Q_tot - y)^2 over filled steps [B, T]."""
+    td = (q_tot - targets) * filled
+    return 0.5 * (td ** 2).sum() / filled.sum().clamp(min=1.0)
 
 
 class UQMIXTorchLearner(TorchLearner):
@@ -66,30 +92,26 @@ class UQMIXTorchLearner(TorchLearner):
         chosen = q[:, :-1].gather(-1, actions[..., None]).squeeze(-1)                  # [B, T, n]
         q_tot = module.mix(chosen, state[:, :-1])                                      # [B, T]
         with torch.no_grad():
-            if config.double_q:
-                best = masked_logits(q.detach(), mask_avail).argmax(-1, keepdim=True)   # [B, T+1, n, 1]
-                target_max = q_target.gather(-1, best).squeeze(-1)                      # [B, T+1, n]
-            else:
-                target_max = masked_logits(q_target, mask_avail).max(-1).values
+            target_max = max_target_q(q, q_target, mask_avail, config.double_q)         # [B, T+1, n]
             target_tot = module.mix(target_max, state, target=True)                    # [B, T+1]
             y = td_lambda_targets(rewards, terminated, filled, target_tot, config.gamma, config.td_lambda)
+        loss_td = td_loss(q_tot, y, filled)     # lambda_I weighs CGI against this 0.5-scaled term
         td = (q_tot - y) * filled
-        td_loss = (td ** 2).sum() / filled.sum().clamp(min=1.0)
-        total = td_loss
+        total = loss_td
 
-        cgi = torch.zeros((), device=td_loss.device)
+        cgi = torch.zeros((), device=loss_td.device)
         if CGI_LOGITS in fwd_out and config.cgi_coeff > 0:
             policy = torch.softmax(masked_logits(q[:, :-1], mask_avail[:, :-1]), -1).detach()
             cgi = cgi_loss(fwd_out[CGI_LOGITS][:, :-1], policy, module.agent_group, batch["alive"][:, :-1],
                            module.group_masks, filled)
             total = total + config.cgi_coeff * cgi
         if not torch.isfinite(total):
-            raise FloatingPointError(f"U-QMIX loss is not finite (td {float(td_loss):.4g}, cgi {float(cgi):.4g}); "
+            raise FloatingPointError(f"U-QMIX loss is not finite (td {float(loss_td):.4g}, cgi {float(cgi):.4g}); "
                                      "lower the learning rate or check the env's rewards/observations")
         with torch.no_grad():
             valid = filled > 0
             self.metrics.log_dict({
-                TD_LOSS_KEY: td_loss, CGI_LOSS_KEY: cgi,
+                TD_LOSS_KEY: loss_td, CGI_LOSS_KEY: cgi,
                 "q_taken_mean": q_tot[valid].mean(), "target_mean": y[valid].mean(),
                 "td_error_abs": td.abs().sum() / filled.sum().clamp(min=1.0),
             }, key=module_id, window=1)

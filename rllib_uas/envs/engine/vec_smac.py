@@ -104,19 +104,31 @@ class VectorizedSMAC:
     def check_actions(self, actions: np.ndarray) -> np.ndarray:
         return check_actions(actions, self.avail_actions())
 
-    def step(self, actions: np.ndarray, validate: bool = True) -> StepResult:
-        """Step every env; envs that already ended must be reset first (their results are undefined).
+    def step(self, actions: np.ndarray, validate: bool = True, active: Optional[np.ndarray] = None) -> StepResult:
+        """Step every env, or only the envs where `active` [E] is True.
 
+        An inactive env (one that ended and waits for its reset) is not simulated: its units are held
+        for the step, so it neither changes nor draws from the random stream; its result row is
+        meaningless and must be ignored. An env that ended must be reset or held, never stepped.
         `validate=False` skips the availability check: only for raw orders such as SMAC's heuristic AI.
         """
         a = self.check_actions(actions) if validate else np.asarray(actions, dtype=np.int64)
         eng = self.engine
+        held = None if active is None else ~np.asarray(active, dtype=bool)
+        if held is not None and held.any():
+            a = np.where(held[:, None], 0, a)                  # no orders for held envs
+            alive_before = eng.alive[held].copy()
+            eng.alive[held] = False                            # dead units neither move, fire nor regenerate
         prev_hs = eng.hp + eng.sh
+        last_before = self.last_action.copy() if held is not None else None
         self.last_action[...] = 0.0
         np.put_along_axis(self.last_action, a[..., None], 1.0, 2)
         eng.step(a)
+        if held is not None and held.any():
+            eng.alive[held] = alive_before
+            self.last_action[held] = last_before[held]
         self._invalidate()
-        self.episode_steps += 1
+        self.episode_steps += 1 if held is None else ~held
         cfg = self.reward_cfg
         reward = battle_reward(cfg, self.n_agents, prev_hs, eng.hp, eng.sh, self.death_tracker)
         code = game_end_code(eng.tables, eng.alive)

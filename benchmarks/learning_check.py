@@ -1,0 +1,81 @@
+"""Does a variant learn with its *default* settings? Greedy win rate vs simulated env steps.
+
+Trains one (variant, map, seed) cell in-process with the config's defaults (only the map and seed
+set), and every `--eval-every` env steps evaluates the greedy policy over `--eval-episodes`
+episodes (full rounds of one episode per env). Rows are appended to
+`<out>/<map>__<variant>__seed<k>.csv` as they come, so a killed run keeps what it measured.
+
+    python benchmarks/learning_check.py --variant QMIX --map 3m --seed 0 --steps 200000
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import time
+from pathlib import Path
+
+os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+
+VARIANTS = {"U-QMIX": ("qmix", dict(uas=True, cgi_coeff=0.1)), "QMIX": ("qmix", dict(uas=False, cgi_coeff=0.0)),
+            "U-QMIX w/o CGI": ("qmix", dict(uas=True, cgi_coeff=0.0)),
+            "VDN": ("qmix", dict(uas=False, cgi_coeff=0.0, mixer="vdn")),
+            "U-MAPPO": ("mappo", dict(uas=True, cgi_coeff=0.1)), "MAPPO": ("mappo", dict(uas=False, cgi_coeff=0.0))}
+FIELDS = ["env_steps", "wall_s", "train_win_rate", "train_return", "eval_win_rate", "eval_episodes",
+          "eval_return", "eval_battle_length"]
+
+
+def make_config(variant: str, map_name: str, seed: int, eval_episodes: int):
+    family, switches = VARIANTS[variant]
+    if family == "qmix":
+        from rllib_uas.algorithms.u_qmix import UQMIXConfig as Config
+    else:
+        from rllib_uas.algorithms.u_mappo import UMAPPOConfig as Config
+    return (Config().environment(env_config={"map_name": map_name}).env_runners(num_env_runners=0)
+            .training(**switches).evaluation(evaluation_num_env_runners=0, evaluation_duration=eval_episodes,
+                        evaluation_interval=10**9)   # a separate eval runner, run by hand
+            .debugging(seed=seed))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--variant", choices=list(VARIANTS), required=True)
+    ap.add_argument("--map", default="3m")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--steps", type=int, default=200_000)
+    ap.add_argument("--eval-every", type=int, default=10_000)
+    ap.add_argument("--eval-episodes", type=int, default=64)
+    ap.add_argument("--out", default="benchmarks/results/learning_check")
+    args = ap.parse_args()
+    import ray
+
+    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{args.map}__{args.variant.replace(' ', '_').replace('/', '')}__seed{args.seed}.csv"
+    algo = make_config(args.variant, args.map, args.seed, args.eval_episodes).build_algo()
+    t0, next_eval = time.perf_counter(), 0
+    with path.open("w", newline="") as f:
+        w = csv.DictWriter(f, FIELDS)
+        w.writeheader()
+        while True:
+            r = algo.train()
+            steps = int(r["num_env_steps_sampled_lifetime"])
+            if steps < next_eval and steps < args.steps:
+                continue
+            ev = algo.evaluate()["env_runners"]
+            er = r["env_runners"]
+            w.writerow(dict(env_steps=steps, wall_s=round(time.perf_counter() - t0, 1),
+                            train_win_rate=er.get("win_rate"), train_return=er.get("team_return_mean"),
+                            eval_win_rate=ev.get("win_rate"), eval_episodes=ev.get("num_episodes"),
+                            eval_return=ev.get("team_return_mean"), eval_battle_length=ev.get("battle_length_mean")))
+            f.flush()
+            next_eval += args.eval_every
+            if steps >= args.steps:
+                break
+    algo.stop()
+    print(path)
+
+
+if __name__ == "__main__":
+    main()
