@@ -43,7 +43,7 @@ def stitched_episodes(cfg, n: int):
     algo = cfg.build_algo()
     while len(algo.episode_buffer) < n:
         result = algo.train()
-    eps = algo.episode_buffer.episodes
+    eps = algo.episode_buffer.episodes           # compact storage: rewards float32, terminated bool
     lengths = np.array([len(e["rewards"]) for e in eps])
     timeouts = np.array([e["terminated"][-1] == 0 for e in eps])
     simulated = int(result["env_runners"]["num_env_steps_sampled_lifetime"])
@@ -77,7 +77,8 @@ def main() -> None:
                 "eval rounds": runner_episodes(TeamEnvRunner, cfg, args.episodes, envs)}
         for name, (lengths, timeouts, simulated) in rows.items():
             kept = "-" if simulated is None else f"{lengths.sum() / simulated:.3f}"
-            print(f"| {envs} | {name} | {len(lengths)} | {lengths.mean():.1f} +- {lengths.std() / len(lengths) ** 0.5:.1f} "
+            se = lengths.std() / len(lengths) ** 0.5
+            print(f"| {envs} | {name} | {len(lengths)} | {lengths.mean():.1f} +- {se:.1f} "
                   f"| {timeouts.mean():.3f} | {kept} |", flush=True)
 
 

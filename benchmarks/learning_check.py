@@ -6,6 +6,7 @@ episodes (full rounds of one episode per env). Rows are appended to
 `<out>/<map>__<variant>__seed<k>.csv` as they come, so a killed run keeps what it measured.
 
     python benchmarks/learning_check.py --variant QMIX --map 3m --seed 0 --steps 200000
+    python benchmarks/learning_check.py --summary benchmarks/results/learning_check   # the table
 """
 from __future__ import annotations
 
@@ -37,9 +38,24 @@ def make_config(variant: str, map_name: str, seed: int, eval_episodes: int):
             .debugging(seed=seed))
 
 
+def summarize(folder: Path) -> None:
+    """A markdown row per CSV: when the greedy win rate first reached 0.9, and how it held after."""
+    print("| map | variant | seed | env steps | first eval >= 0.9 at | evals >= 0.9 from then | lowest from then "
+          "| last eval |\n|---|---|---|---|---|---|---|---|")
+    for path in sorted(folder.glob("*.csv")):
+        map_name, variant, seed = path.stem.split("__")
+        rows = [(int(r["env_steps"]), float(r["eval_win_rate"])) for r in csv.DictReader(path.open())]
+        first = next((i for i, (_, w) in enumerate(rows) if w >= 0.9), None)
+        after = [w for _, w in rows[first:]] if first is not None else []
+        print(f"| {map_name} | {variant.replace('_', ' ')} | {seed[4:]} | {rows[-1][0]:,} | "
+              f"{f'{rows[first][0]:,}' if after else 'never'} | {sum(w >= 0.9 for w in after)} of {len(after)} | "
+              f"{min(after) if after else float('nan'):.2f} | {rows[-1][1]:.2f} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--variant", choices=list(VARIANTS), required=True)
+    ap.add_argument("--summary", metavar="DIR", help="print the table of the CSVs in DIR and exit")
+    ap.add_argument("--variant", choices=list(VARIANTS))
     ap.add_argument("--map", default="3m")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--steps", type=int, default=200_000)
@@ -47,6 +63,10 @@ def main() -> None:
     ap.add_argument("--eval-episodes", type=int, default=64)
     ap.add_argument("--out", default="benchmarks/results/learning_check")
     args = ap.parse_args()
+    if args.summary:
+        return summarize(Path(args.summary))
+    if args.variant is None:
+        ap.error("--variant is required (or --summary DIR)")
     import ray
 
     ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)

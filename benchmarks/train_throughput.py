@@ -1,7 +1,8 @@
 """End-to-end training throughput (env steps/s sampled and trained) on this machine.
 
 In-process sampling (num_env_runners=0) so both cores serve one run; each configuration warms up
-for 2 iterations, then is timed over `--iters` iterations.
+(U-QMIX: until its buffer holds `learning_starts_episodes`, so the timed iterations learn) plus 2
+iterations, then is timed over `--iters` iterations.
 
     python benchmarks/train_throughput.py [--map MMM2] [--iters 6]
 """
@@ -34,6 +35,8 @@ def qmix(map_name: str, envs: int, batch: int):
 def measure(config, iters: int) -> float:
     algo = config.build_algo()
     try:
+        while len(getattr(algo, "episode_buffer", ())) < getattr(config, "learning_starts_episodes", 0):
+            algo.train()
         for _ in range(2):
             algo.train()
         start = algo.train()["num_env_steps_sampled_lifetime"]

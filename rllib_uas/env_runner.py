@@ -5,7 +5,8 @@ finish and throws the running ones away: short battles are over-represented and 
 never appear (`docs/sampling.md` has the measurements). It also reseeds the env with the configured
 seed at every call. Here `sample(num_episodes=k)` plays ceil(k / num_envs) *rounds*: every sub-env
 is reset and plays exactly one episode per round, as PyMARL2's parallel runner and its test runs do.
-A sub-env whose episode ended is held (not stepped, not reset) until the round is over.
+A sub-env whose episode ended is held (not stepped, not reset) until the round is over; an env
+without `hold()` (not a `TeamVectorEnv`) falls back to RLlib's sampling, with a warning.
 
 `sample(num_timesteps=...)` is RLlib's own: unfinished episodes continue across calls as chunks
 with the same `id_` (U-QMIX stitches them, `algorithms/u_qmix/stitching.py`). The env is seeded
@@ -13,6 +14,7 @@ once, at the runner's first reset; later resets continue its random stream.
 """
 from __future__ import annotations
 
+import logging
 import math
 from typing import List, Optional
 
@@ -24,6 +26,8 @@ from ray.rllib.env.single_agent_episode import SingleAgentEpisode
 from ray.rllib.utils.metrics import ENV_TO_MODULE_CONNECTOR, MODULE_TO_ENV_CONNECTOR, RLMODULE_INFERENCE_TIMER, \
     WEIGHTS_SEQ_NO
 from ray.rllib.utils.spaces.space_utils import unbatch
+
+logger = logging.getLogger(__name__)
 
 
 class TeamEnvRunner(SingleAgentEnvRunner):
@@ -41,6 +45,13 @@ class TeamEnvRunner(SingleAgentEnvRunner):
             # the end of an iteration; several calls per iteration must not replay the same `t`s
             self.num_env_steps_sampled_lifetime += sum(len(c) for c in chunks) * (self.config.num_env_runners or 1)
             return chunks
+        if not hasattr(self.env.unwrapped, "hold"):
+            if not getattr(self, "_warned_no_hold", False):
+                logger.warning("%s has no hold(): evaluation rounds need it to keep a finished sub-env idle; "
+                               "falling back to RLlib's first-%d-to-finish episodes (biased towards short ones)",
+                               type(self.env.unwrapped).__name__, num_episodes)
+                self._warned_no_hold = True
+            return super()._sample(num_episodes=num_episodes, explore=explore, random_actions=random_actions)
         episodes: List[SingleAgentEpisode] = []
         for _ in range(math.ceil(num_episodes / self.num_envs)):
             episodes += self._sample_round(explore, random_actions)
@@ -51,8 +62,7 @@ class TeamEnvRunner(SingleAgentEnvRunner):
         """Reset every sub-env and play each for exactly one episode; returns the finished episodes."""
         # Seeds only on the runner's first reset (RLlib passes the seed while _needs_initial_reset).
         self._reset_envs_and_episodes(explore)
-        vec = self.env.unwrapped
-        hold = getattr(vec, "hold", None)        # envs without `hold` play on; their extra episodes are ignored
+        hold = self.env.unwrapped.hold
         finished = np.zeros(self.num_envs, dtype=bool)
         done_episodes: List[SingleAgentEpisode] = []
         ts = 0
@@ -98,7 +108,7 @@ class TeamEnvRunner(SingleAgentEnvRunner):
                     self._make_on_episode_callback("on_episode_end", i, self._ongoing_episodes)
                     done_episodes.append(self._ongoing_episodes[i])
                     finished[i] = True
-            if hold is not None and finished.any():
+            if finished.any():
                 hold(finished)
         if self.episodes_to_numpy:    # only now: numpy episodes no longer go through the connectors
             done_episodes = [e.to_numpy() for e in done_episodes]

@@ -85,6 +85,7 @@ class Experiment:
     num_samples: int = 1
     checkpoint_frequency: int = 0
     checkpoint_at_end: bool = True
+    num_to_keep: Optional[int] = None   # newest checkpoints kept per trial; None keeps all
     source: str = ""
     notices: List[str] = field(default_factory=list)
     scheduler: Optional[Dict[str, Any]] = None
@@ -138,6 +139,11 @@ def parse_experiments(data: Mapping[str, Any], source: str = "<dict>") -> List[E
             if k not in ("checkpoint_frequency", "checkpoint_at_end", "num_to_keep"):
                 raise ExperimentError(f"{where}: unknown checkpoint_config key '{k}'; valid: checkpoint_frequency, "
                                       "checkpoint_at_end, num_to_keep")
+        num_to_keep = ckpt.get("num_to_keep")
+        if num_to_keep is not None and (isinstance(num_to_keep, bool) or not isinstance(num_to_keep, int)
+                                        or num_to_keep < 1):
+            raise ExperimentError(f"{where}: checkpoint_config num_to_keep must be a positive integer, got "
+                                  f"{num_to_keep!r}")
         num_samples = spec.get("num_samples", 1)
         if not isinstance(num_samples, int) or num_samples < 1:
             raise ExperimentError(f"{where}: num_samples must be a positive integer, got {num_samples!r}")
@@ -145,7 +151,7 @@ def parse_experiments(data: Mapping[str, Any], source: str = "<dict>") -> List[E
             name=str(name), run=run, algo_class=algo_class, config=config, stop=stop, num_samples=num_samples,
             checkpoint_frequency=int(ckpt.get("checkpoint_frequency", spec.get("checkpoint_freq", 0))),
             checkpoint_at_end=bool(ckpt.get("checkpoint_at_end", spec.get("checkpoint_at_end", True))),
-            source=source, notices=notices + stop_notices, scheduler=spec.get("scheduler"),
+            num_to_keep=num_to_keep, source=source, notices=notices + stop_notices, scheduler=spec.get("scheduler"),
             searched_keys=_searched(spec.get("config") or {})))
     return out
 

@@ -79,7 +79,7 @@ def run_experiments(experiments: List[Experiment], *, storage_path: str, stop_ti
             name=exp.name, storage_path=storage_path, stop=stop, callbacks=callbacks, verbose=verbose,
             checkpoint_config=tune.CheckpointConfig(
                 checkpoint_frequency=checkpoint_freq if checkpoint_freq is not None else exp.checkpoint_frequency,
-                checkpoint_at_end=exp.checkpoint_at_end),
+                checkpoint_at_end=exp.checkpoint_at_end, num_to_keep=exp.num_to_keep),
             failure_config=tune.FailureConfig(max_failures=0))
         exp_path = os.path.join(storage_path, exp.name)
         if resume:

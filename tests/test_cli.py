@@ -12,7 +12,7 @@ tiny-run:
   run: UMAPPO
   env: smac_team
   stop: {training_iteration: %(iters)d}
-  checkpoint_config: {checkpoint_frequency: 1, checkpoint_at_end: true}
+  checkpoint_config: {checkpoint_frequency: 1, checkpoint_at_end: true, num_to_keep: 1}
   config:
     env_config: {map_name: 3m1m_vs_4m}
     num_workers: 0
@@ -47,6 +47,8 @@ def test_train_checkpoint_evaluate_plot(tmp_path):
     assert "notice:" in train.stdout and "num_workers" in train.stdout            # retired key mapped
     assert "best checkpoint" in train.stdout and "W&B: project 'uas-test', mode offline" in train.stdout
     assert list((tmp_path / "results").rglob("offline-run-*")), "W&B should write an offline run"
+    kept = [p for p in (tmp_path / "results").rglob("checkpoint_*") if p.is_dir()]
+    assert len(kept) == 1, kept                                                  # num_to_keep: 1 of 2
     ev = rllib("evaluate", "results/tiny-run", "--episodes", "6", "--save-gif", "replay.gif", cwd=tmp_path)
     assert ev.returncode == 0, ev.stderr[-2000:]
     assert "greedy win rate" in ev.stdout and "95% CI" in ev.stdout and "6 episodes" in ev.stdout

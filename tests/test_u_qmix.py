@@ -258,3 +258,80 @@ def test_training_unroll_reproduces_the_acted_greedy_actions(ray_session):
         assert np.array_equal(greedy.numpy()[filled], batch["actions"][filled])
     finally:
         algo.stop()
+
+
+# ---------------------------------------------------------------- the buffer's memory
+def test_compact_storage_is_exact_and_smaller():
+    from rllib_uas.algorithms.u_qmix.episode_buffer import DERIVED_LAST_ACTION, compact, episode_nbytes, expand
+
+    ep = fake_episode(5, A=4)
+    ep["actions"] = np.array([[0, 1], [2, 3], [1, 1], [3, 0], [2, 2]], np.int64)
+    ep["last_action"] = np.zeros((6, 2, 4), np.float32)
+    ep["last_action"][1:] = np.eye(4, dtype=np.float32)[ep["actions"]]
+    ep["action_mask"][2, 0, 3] = 0.0
+    stored = compact(ep)
+    assert DERIVED_LAST_ACTION in stored and "last_action" not in stored
+    assert stored["action_mask"].dtype == np.bool_ and stored["actions"].dtype == np.int16
+    assert episode_nbytes(stored) < 0.6 * episode_nbytes(ep)
+    back = expand(stored)
+    assert set(back) == set(ep) and all(np.array_equal(back[k], ep[k]) and back[k].dtype == ep[k].dtype for k in ep)
+    assert compact(stored) is stored                                          # idempotent
+    # a last action that is not the previous action (another env's convention) is kept as it is
+    odd = dict(ep, last_action=ep["last_action"][::-1].copy())
+    assert np.array_equal(expand(compact(odd))["last_action"], odd["last_action"])
+    # padded batches are the same from stored and from plain episodes
+    a, b = pad_episodes([ep, fake_episode(3, A=4)]), pad_episodes([stored, compact(fake_episode(3, A=4))])
+    assert set(a) == set(b) and all(np.array_equal(a[k], b[k]) and a[k].dtype == b[k].dtype for k in a)
+
+
+def test_buffer_capacity_in_megabytes_drops_the_oldest():
+    from rllib_uas.algorithms.u_qmix.episode_buffer import compact, episode_nbytes
+
+    size = episode_nbytes(compact(fake_episode(10)))
+    buf = EpisodeBuffer(capacity=1000, seed=0, capacity_mb=3.5 * size / 2 ** 20)
+    buf.add([fake_episode(10, reward=r) for r in range(6)])
+    assert len(buf) == 3 and buf.nbytes == 3 * size <= buf.capacity_bytes
+    assert [float(e["rewards"][0]) for e in buf.episodes] == [3.0, 4.0, 5.0]
+
+
+def test_a_buffer_that_cannot_fit_is_refused_at_start():
+    from rllib_uas.algorithms.u_qmix.algorithm import check_buffer_fits
+    from rllib_uas.envs.team import TeamEnv
+
+    space = TeamEnv({"map_name": "MMM2"}).observation_space
+    config = UQMIXConfig().environment(env_config={"map_name": "MMM2"})
+    with pytest.raises(ValueError, match=r"replay buffer can grow to .* GiB \(5000 episodes x up to 180 steps.*"
+                                         r"set buffer_size_mb"):
+        check_buffer_fits(config, space, memory=2 * 2 ** 30)                  # 2 GiB of memory
+    check_buffer_fits(config, space, memory=64 * 2 ** 30)                     # fits
+    check_buffer_fits(config.training(buffer_size_mb=1500), space, memory=2 * 2 ** 30)
+    with pytest.raises(ValueError, match="buffer_size_mb must be a number > 0"):
+        UQMIXConfig().training(buffer_size_mb=-1).validate()
+
+
+def test_checkpoints_can_leave_the_buffer_out(ray_session, tmp_path):
+    from pathlib import Path
+
+    algo = tiny().build_algo()
+    lean = tiny(checkpoint_buffer=False).build_algo()
+    try:
+        for _ in range(3):
+            algo.train()
+        steps, episodes = algo._env_steps_sampled, algo._episodes_sampled
+        full = algo.save_to_path(str(tmp_path / "full"))
+        lean.set_state(algo.get_state())                       # the same run, saved without its buffer
+        assert len(lean.episode_buffer) == len(algo.episode_buffer) >= 12
+        path = lean.save_to_path(str(tmp_path / "lean"))
+    finally:
+        algo.stop()
+        lean.stop()
+    size = lambda p: sum(f.stat().st_size for f in Path(p).rglob("*") if f.is_file())  # noqa: E731
+    assert size(path) < size(full) - 100_000                   # 12+ MMM episodes are well over 100 kB
+    restored = UQMIX.from_checkpoint(path)
+    try:
+        assert len(restored.episode_buffer) == 0 and restored.iteration == 3
+        assert (restored._env_steps_sampled, restored._episodes_sampled) == (steps, episodes)   # counting goes on
+        restored.train()
+        assert len(restored.episode_buffer) >= 4
+    finally:
+        restored.stop()

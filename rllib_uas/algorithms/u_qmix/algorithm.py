@@ -1,25 +1,62 @@
 """U-QMIX's training loop: sample by timesteps, stitch whole episodes, replay them, update, sync weights.
 
-The episode buffer lives on the driver (the Algorithm) and is saved in checkpoints: RLlib's
-new-stack Algorithm state does not include replay buffers, so get_state/set_state add it.
+The episode buffer lives on the driver (the Algorithm) and is saved in checkpoints unless
+`checkpoint_buffer=False`: RLlib's new-stack Algorithm state does not include replay buffers, so
+get_state/set_state add it. At start the buffer's largest possible size is checked against the
+memory Ray sees (`check_buffer_fits`).
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import tree
 from ray.rllib.algorithms.algorithm import Algorithm
+from ray.rllib.core import DEFAULT_MODULE_ID
 from ray.rllib.policy.sample_batch import MultiAgentBatch, SampleBatch
 from ray.rllib.utils.metrics import (ENV_RUNNER_RESULTS, ENV_RUNNER_SAMPLING_TIMER, LEARNER_RESULTS,
                                      LEARNER_UPDATE_TIMER, NUM_ENV_STEPS_SAMPLED_LIFETIME, SYNCH_WORKER_WEIGHTS_TIMER,
                                      TIMERS)
 
 from rllib_uas.algorithms.u_qmix.config import UQMIXConfig
-from rllib_uas.algorithms.u_qmix.episode_buffer import EpisodeBuffer
+from rllib_uas.algorithms.u_qmix.episode_buffer import EpisodeBuffer, stored_bytes_per_step
 from rllib_uas.algorithms.u_qmix.learner import NUM_EPISODES_SAMPLED_LIFETIME
 from rllib_uas.algorithms.u_qmix.stitching import EpisodeStitcher
 
 EPISODE_BUFFER = "episode_buffer"
+
+
+def _available_memory() -> Optional[float]:
+    """Bytes of memory Ray sees on the cluster (its 'memory' resource), or None without Ray."""
+    import ray
+
+    return ray.available_resources().get("memory") if ray.is_initialized() else None
+
+
+def episode_limit(config) -> Optional[int]:
+    """The longest episode of the configured SMAC map (embedded backend), or None when unknown."""
+    env_config = config.env_config if isinstance(config.env_config, dict) else {}
+    if config.env not in ("smac_team", None) or env_config.get("backend", "embedded") != "embedded":
+        return None
+    from rllib_uas.envs.engine.maps import get_map
+
+    return get_map(env_config.get("map_name", "3m")).limit
+
+
+def check_buffer_fits(config, observation_space, memory: Optional[float]) -> None:
+    """Refuse a replay buffer whose largest possible size exceeds the memory Ray sees."""
+    limit = episode_limit(config)
+    if memory is None or limit is None:
+        return
+    per_step = stored_bytes_per_step(observation_space)
+    worst = config.buffer_size_episodes * (limit + 1) * per_step
+    if config.buffer_size_mb is not None:
+        worst = min(worst, config.buffer_size_mb * 2 ** 20)
+    if worst > memory:
+        fit = int(memory * 0.5 / 2 ** 20)
+        raise ValueError(
+            f"U-QMIX's replay buffer can grow to {worst / 2 ** 30:.1f} GiB ({config.buffer_size_episodes} episodes x "
+            f"up to {limit} steps x {per_step:,} bytes per step), more than the {memory / 2 ** 30:.1f} GiB of memory "
+            f"Ray sees; set buffer_size_mb (for example {fit}) or lower buffer_size_episodes")
 
 
 class UQMIX(Algorithm):
@@ -29,7 +66,11 @@ class UQMIX(Algorithm):
 
     def setup(self, config) -> None:
         super().setup(config)
-        self.episode_buffer = EpisodeBuffer(self.config.buffer_size_episodes, seed=self.config.seed)
+        cfg = self.config
+        self.episode_buffer = EpisodeBuffer(cfg.buffer_size_episodes, seed=cfg.seed, capacity_mb=cfg.buffer_size_mb)
+        spaces = self.env_runner_group.get_spaces() if self.env_runner_group else {}
+        if DEFAULT_MODULE_ID in spaces:
+            check_buffer_fits(cfg, spaces[DEFAULT_MODULE_ID][0], _available_memory())
         self.stitcher = EpisodeStitcher()
         self._episodes_sampled = 0
         self._env_steps_sampled = 0
@@ -68,6 +109,7 @@ class UQMIX(Algorithm):
         self.metrics.log_value(NUM_ENV_STEPS_SAMPLED_LIFETIME, steps, reduce="lifetime_sum")
         self.metrics.log_value(NUM_EPISODES_SAMPLED_LIFETIME, len(episodes), reduce="lifetime_sum")
         self.metrics.log_value("episode_buffer_size", len(self.episode_buffer), window=1)
+        self.metrics.log_value("episode_buffer_mb", self.episode_buffer.nbytes / 2 ** 20, window=1)
         self.metrics.log_value("num_episodes_dropped_lifetime", self.stitcher.num_dropped_episodes, window=1)
 
         if len(self.episode_buffer) < max(cfg.learning_starts_episodes, 1):
@@ -93,8 +135,11 @@ class UQMIX(Algorithm):
     def get_state(self, components=None, *, not_components=None, **kwargs):
         state = super().get_state(components, not_components=not_components, **kwargs)
         if self._check_component(EPISODE_BUFFER, components, not_components):
-            state[EPISODE_BUFFER] = {**self.episode_buffer.get_state(), "episodes_sampled": self._episodes_sampled,
-                                     "env_steps_sampled": self._env_steps_sampled, "updates_owed": self._updates_owed}
+            # the counters always (a resumed run goes on counting); the episodes unless turned off
+            counters = {"episodes_sampled": self._episodes_sampled, "env_steps_sampled": self._env_steps_sampled,
+                        "updates_owed": self._updates_owed}
+            buffer = self.episode_buffer.get_state() if self.config.checkpoint_buffer else {}
+            state[EPISODE_BUFFER] = {**buffer, **counters}
         return state
 
     def set_state(self, state) -> None:
@@ -104,4 +149,5 @@ class UQMIX(Algorithm):
             self._episodes_sampled = buf.pop("episodes_sampled", 0)
             self._env_steps_sampled = buf.pop("env_steps_sampled", 0)
             self._updates_owed = buf.pop("updates_owed", 0.0)
-            self.episode_buffer.set_state(buf)
+            if "episodes" in buf:       # saved with checkpoint_buffer=False: the buffer refills
+                self.episode_buffer.set_state(buf)

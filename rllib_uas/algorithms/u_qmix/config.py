@@ -21,7 +21,7 @@ _FIELDS = ("uas", "cgi_coeff", "mixer", "mixing_embed_dim", "hypernet_embed", "f
            "use_agent_id", "use_last_action", "use_group_id", "double_q", "td_lambda", "optimizer",
            "batch_size_episodes", "buffer_size_episodes", "episodes_per_iteration", "updates_per_iteration",
            "learning_starts_episodes", "target_update_interval_episodes", "target_update_tau",
-           "epsilon_start", "epsilon_finish", "epsilon_anneal_steps")
+           "epsilon_start", "epsilon_finish", "epsilon_anneal_steps", "buffer_size_mb", "checkpoint_buffer")
 
 
 class UQMIXConfig(AlgorithmConfig):
@@ -39,6 +39,8 @@ class UQMIXConfig(AlgorithmConfig):
         self.optimizer = "adam"
         self.batch_size_episodes = 128
         self.buffer_size_episodes = 5000
+        self.buffer_size_mb = None       # a cap in MB as well (oldest episodes go first); None: episodes only
+        self.checkpoint_buffer = True    # False: checkpoints hold weights and counters, not the replay buffer
         self.episodes_per_iteration = 8
         self.updates_per_iteration = 1
         self.learning_starts_episodes = 128
@@ -114,6 +116,12 @@ class UQMIXConfig(AlgorithmConfig):
         if self.cgi_coeff > 0 and not self.uas:
             raise ValueError("cgi_coeff > 0 needs uas=True: the CGI loss predicts other groups' policies over the "
                              "unified action space. For plain QMIX set cgi_coeff=0.0.")
+        mb = self.buffer_size_mb
+        if mb is not None and (isinstance(mb, bool) or not isinstance(mb, (int, float)) or not math.isfinite(mb)
+                               or mb <= 0):
+            raise ValueError(f"buffer_size_mb must be a number > 0 (MB) or None, got {self.buffer_size_mb!r}")
+        if not isinstance(self.checkpoint_buffer, bool):
+            raise ValueError(f"checkpoint_buffer must be true or false, got {self.checkpoint_buffer!r}")
         if self.mixer not in ("qmix", "vdn"):
             raise ValueError(f"mixer must be 'qmix' or 'vdn', got {self.mixer!r}")
         if self.optimizer not in ("adam", "rmsprop"):
