@@ -33,7 +33,7 @@ def main() -> None:
     for m in args.maps.split(","):
         config = (UQMIXConfig().environment(env_config={"map_name": m}).env_runners(num_env_runners=0)
                   .training(epsilon_start=1.0, epsilon_finish=1.0, learning_starts_episodes=10 ** 6,
-                            buffer_size_episodes=10 ** 6).debugging(seed=0))
+                            buffer_size_episodes=max(200, 2 * args.episodes)).debugging(seed=0))
         algo = config.build_algo()
         while len(algo.episode_buffer) < args.episodes:
             algo.train()
