@@ -33,10 +33,15 @@ logger = logging.getLogger(__name__)
 class TeamEnvRunner(SingleAgentEnvRunner):
     """Episodes by rounds of one episode per sub-env; timesteps as RLlib samples them."""
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._fresh_after_rounds = False   # rounds left the sub-envs mid-round
+        self._warned_no_hold = False
+
     def _sample(self, *, num_timesteps: Optional[int] = None, num_episodes: Optional[int] = None,
                 explore: bool, random_actions: bool = False, force_reset: bool = False) -> List[SingleAgentEpisode]:
         if num_episodes is None:
-            if getattr(self, "_fresh_after_rounds", False):
+            if self._fresh_after_rounds:
                 # the rounds left the sub-envs mid-round: start timestep sampling from fresh battles
                 force_reset, self._fresh_after_rounds = True, False
             chunks = super()._sample(num_timesteps=num_timesteps, explore=explore, random_actions=random_actions,
@@ -46,7 +51,7 @@ class TeamEnvRunner(SingleAgentEnvRunner):
             self.num_env_steps_sampled_lifetime += sum(len(c) for c in chunks) * (self.config.num_env_runners or 1)
             return chunks
         if not hasattr(self.env.unwrapped, "hold"):
-            if not getattr(self, "_warned_no_hold", False):
+            if not self._warned_no_hold:
                 logger.warning("%s has no hold(): evaluation rounds need it to keep a finished sub-env idle; "
                                "falling back to RLlib's first-%d-to-finish episodes (biased towards short ones)",
                                type(self.env.unwrapped).__name__, num_episodes)

@@ -149,12 +149,12 @@ class TeamVectorEnv(gym.vector.VectorEnv):
     def step(self, actions):
         restart = self._autoreset & ~self._held       # envs that ended last step: only reset, not stepped
         active = ~self._autoreset & ~self._held
-        actions = np.asarray(actions)
-        if not active.all():  # inactive envs' actions are ignored: no-op, then any available native action
-            actions = np.where(active[:, None], actions, 0)
-        native = self.view.to_native(actions)
-        if not active.all():
-            native = np.where(active[:, None], native, self.backend.avail_actions().argmax(-1))
+        if active.all():
+            native = self.view.to_native(actions)
+        else:  # inactive envs' actions are ignored: a no-op for the conversion, any available one for the check
+            keep = active[:, None]
+            native = np.where(keep, self.view.to_native(np.where(keep, np.asarray(actions), 0)),
+                              self.backend.avail_actions().argmax(-1))
         res = self.backend.step(native, active=None if active.all() else active)
         if restart.any():
             self.backend.reset(restart)

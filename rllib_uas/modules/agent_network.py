@@ -21,12 +21,17 @@ def agent_inputs(obs: Dict[str, torch.Tensor], use_last_action: bool, use_agent_
     parts = [x]
     if use_last_action:
         parts.append(obs["last_action"])
-    n = x.shape[-2]
     if use_agent_id:
-        parts.append(torch.eye(n, device=x.device, dtype=x.dtype).expand(*x.shape[:-2], n, n))
+        parts.append(agent_ids(x))
     if use_group_id and n_groups > 1:
         parts.append(nn.functional.one_hot(obs["group"].long(), n_groups).to(x.dtype))
     return torch.cat(parts, -1)
+
+
+def agent_ids(x: torch.Tensor) -> torch.Tensor:
+    """Each agent's one-hot id [..., n, n] for per-agent rows x [..., n, F]."""
+    n = x.shape[-2]
+    return torch.eye(n, device=x.device, dtype=x.dtype).expand(*x.shape[:-2], n, n)
 
 
 def agent_input_size(obs_dim: int, n_agents: int, n_actions: int, n_groups: int, use_last_action: bool,

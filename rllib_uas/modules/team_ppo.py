@@ -26,7 +26,8 @@ from ray.rllib.core.rl_module.apis import ValueFunctionAPI
 from ray.rllib.core.rl_module.torch import TorchRLModule
 from torch import nn
 
-from rllib_uas.modules.agent_network import RecurrentAgentNetwork, agent_inputs, masked_logits, setup_team_agent
+from rllib_uas.modules.agent_network import (RecurrentAgentNetwork, agent_ids, agent_inputs, masked_logits,
+                                             setup_team_agent)
 from rllib_uas.modules.cgi import CGIPredictor
 from rllib_uas.modules.distributions import TeamCategorical
 from rllib_uas.modules.value_norm import ValueNorm
@@ -81,10 +82,11 @@ class TeamPPOModule(TorchRLModule, ValueFunctionAPI):
         return self.critic if isinstance(self.critic, nn.Linear) else self.critic[-1]
 
     def actor_parameters(self):
-        return [p for name, p in self.named_parameters() if not name.startswith(("critic", "critic_rnn"))]
+        return [p for name, p in self.named_parameters() if not name.startswith("critic")]
 
     def critic_parameters(self):
-        return [p for name, p in self.named_parameters() if name.startswith(("critic", "critic_rnn"))]
+        """`critic` and `critic_rnn`: the parameters the critic's optimizer steps."""
+        return [p for name, p in self.named_parameters() if name.startswith("critic")]
 
     def get_initial_state(self) -> Dict[str, np.ndarray]:
         state = {"h": np.zeros((self.n_agents, self.cfg["gru_hidden"]), dtype=np.float32)}
@@ -129,10 +131,8 @@ class TeamPPOModule(TorchRLModule, ValueFunctionAPI):
         """The critic's raw (normalized-space) values: [B, T] (EP) or [B, T, n] (AS); and its last memory."""
         obs = batch[Columns.OBS]
         if self.cfg["state_type"] == "AS":
-            alive = obs["alive"][..., None]                                               # [B, T, n, 1]
-            n = self.n_agents
-            ids = torch.eye(n, device=alive.device, dtype=alive.dtype).expand(*alive.shape[:-2], n, n)
-            x = torch.cat([obs["agent_state"] * alive, ids], -1)                          # [B, T, n, S+D+n]
+            masked = obs["agent_state"] * obs["alive"][..., None]                         # [B, T, n, S+D]
+            x = torch.cat([masked, agent_ids(masked)], -1)                                # [B, T, n, S+D+n]
         else:
             x = obs["state"][..., None, :]                                                # [B, T, 1, S]
         hc = None

@@ -68,9 +68,8 @@ class UQMIX(Algorithm):
         super().setup(config)
         cfg = self.config
         self.episode_buffer = EpisodeBuffer(cfg.buffer_size_episodes, seed=cfg.seed, capacity_mb=cfg.buffer_size_mb)
-        spaces = self.env_runner_group.get_spaces() if self.env_runner_group else {}
-        if DEFAULT_MODULE_ID in spaces:
-            check_buffer_fits(cfg, spaces[DEFAULT_MODULE_ID][0], _available_memory())
+        if self.spaces and DEFAULT_MODULE_ID in self.spaces:     # the spaces Algorithm.setup collected
+            check_buffer_fits(cfg, self.spaces[DEFAULT_MODULE_ID][0], _available_memory())
         self.stitcher = EpisodeStitcher()
         self._episodes_sampled = 0
         self._env_steps_sampled = 0

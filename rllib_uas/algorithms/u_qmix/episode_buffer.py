@@ -75,13 +75,14 @@ def _one_hot(actions: np.ndarray, n: int) -> np.ndarray:
 
 def stored_bytes_per_step(observation_space) -> int:
     """Bytes one env step takes in the buffer for a team observation space (compact storage)."""
+    def itemsize(key: str) -> int:
+        return np.dtype(_COMPACT_DTYPES.get(key, np.float32)).itemsize
+
     n = int(np.prod(observation_space["alive"].shape))
-    total = 4 + 1 + 2 * n                                          # reward, terminated, actions (int16)
+    total = itemsize("rewards") + itemsize("terminated") + n * itemsize("actions")
     for key, space in observation_space.spaces.items():
-        if key == "last_action":
-            continue                                               # derived from the actions
-        size = int(np.prod(space.shape))
-        total += size * (1 if key in ("action_mask", "alive", "group") else 4)
+        if key != "last_action":                                   # derived from the actions
+            total += int(np.prod(space.shape)) * itemsize(key)
     return total
 
 
@@ -119,13 +120,13 @@ class EpisodeBuffer:
 
     def _evict(self) -> None:
         """Drop the oldest episodes beyond the capacity in episodes or bytes (one always stays)."""
-        drop = max(0, len(self.episodes) - self.capacity)
-        while self.capacity_bytes is not None and len(self.episodes) - drop > 1 and \
-                self.nbytes - sum(episode_nbytes(e) for e in self.episodes[:drop]) > self.capacity_bytes:
+        drop, freed = 0, 0
+        while len(self.episodes) - drop > 1 and (len(self.episodes) - drop > self.capacity or (
+                self.capacity_bytes is not None and self.nbytes - freed > self.capacity_bytes)):
+            freed += episode_nbytes(self.episodes[drop])
             drop += 1
-        if drop:
-            self.nbytes -= sum(episode_nbytes(e) for e in self.episodes[:drop])
-            del self.episodes[:drop]
+        self.nbytes -= freed
+        del self.episodes[:drop]
 
     def episode(self, i: int) -> Dict[str, np.ndarray]:
         """Episode i (0 = oldest) as float32/int64 arrays."""

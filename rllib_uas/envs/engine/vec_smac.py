@@ -115,18 +115,19 @@ class VectorizedSMAC:
         a = self.check_actions(actions) if validate else np.asarray(actions, dtype=np.int64)
         eng = self.engine
         held = None if active is None else ~np.asarray(active, dtype=bool)
-        if held is not None and held.any():
+        if held is not None and not held.any():
+            held = None
+        if held is not None:
             a = np.where(held[:, None], 0, a)                  # no orders for held envs
-            alive_before = eng.alive[held].copy()
+            alive_before, last_before = eng.alive[held].copy(), self.last_action[held].copy()
             eng.alive[held] = False                            # dead units neither move, fire nor regenerate
         prev_hs = eng.hp + eng.sh
-        last_before = self.last_action.copy() if held is not None else None
         self.last_action[...] = 0.0
         np.put_along_axis(self.last_action, a[..., None], 1.0, 2)
         eng.step(a)
-        if held is not None and held.any():
+        if held is not None:
             eng.alive[held] = alive_before
-            self.last_action[held] = last_before[held]
+            self.last_action[held] = last_before
         self._invalidate()
         self.episode_steps += 1 if held is None else ~held
         cfg = self.reward_cfg
