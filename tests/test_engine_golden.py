@@ -6,8 +6,7 @@ fixtures and how to regenerate them: tests/golden_trajectories.py.
 import numpy as np
 import pytest
 
-from golden_trajectories import load, play_focus, play_random
-from rllib_uas.envs.engine import available_maps
+from golden_trajectories import GOLDEN_DIR, SHIPPED_MAPS, load, play_focus, play_random
 
 EXACT = ("avail", "terminated", "won", "dead_allies", "dead_enemies", "reset_step")
 
@@ -29,7 +28,7 @@ def _compare(kind: str, golden: dict, got: dict) -> None:
                 f"{kind}/{k} differs by {err.max():.3g} first at index {np.argwhere(err > 1e-5)[0].tolist()}"
 
 
-@pytest.mark.parametrize("map_name", available_maps())
+@pytest.mark.parametrize("map_name", SHIPPED_MAPS)
 def test_golden_trajectories(map_name):
     golden = load(map_name)
     _compare("random", golden["random"], play_random(map_name, golden["random"]["actions"]))
@@ -39,7 +38,8 @@ def test_golden_trajectories(map_name):
 def test_fixtures_cover_resets_deaths_time_outs_and_wins():
     """What the fixtures must contain for the check above to mean something."""
     no_enemy_deaths = []
-    for m in available_maps():
+    assert sorted(p.stem for p in GOLDEN_DIR.glob("*.npz")) == SHIPPED_MAPS
+    for m in SHIPPED_MAPS:
         r, f = load(m)["random"], load(m)["focus"]
         assert r["timeout"].sum() >= 1 and len(r["reset_step"]) >= 2, m        # time-outs, partial resets
         assert max(r["dead_allies"].max(), f["dead_allies"].max()) > 0, m

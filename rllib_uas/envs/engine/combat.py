@@ -1,52 +1,121 @@
 """Damage resolution: shields first, then armor per hit with SC2's 0.5 minimum (spec/smac.md §7).
 
-Hits are sparse events (env, attacker, target, per-hit damage, number of hits). Hits on the same
-target within one game loop are applied in attacker order, so shield overflow is exact.
+Hits are events (attacker, target, per-hit damage, number of hits). Hits on the same target within
+one game loop are applied in attacker order, so shield overflow is exact. The damage arithmetic is
+float64 and the result is rounded once to the float32 of the unit state.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from rllib_uas.envs.engine.jit import F32, inline, njit
+
 MIN_DAMAGE = 0.5  # SC2: a hit always does at least 0.5 damage after armor
 
 
-def _hp_part(overflow: np.ndarray, shield_part: np.ndarray, armor: np.ndarray) -> np.ndarray:
+@inline
+def _hp_part(overflow, shield_part, armor):
     """HP damage of one hit: armor applies to what passed the shield; 0.5 floor if no shield took it."""
-    after_armor = overflow - armor
-    floor = np.where(shield_part > 0, 0.0, MIN_DAMAGE)
-    return np.where(overflow > 0, np.maximum(after_armor, floor), 0.0)
+    if overflow > 0:
+        floor = 0.0 if shield_part > 0 else MIN_DAMAGE
+        return max(overflow - armor, floor)
+    return 0.0
 
 
-def hit_damage_split(per_hit: np.ndarray, hits: np.ndarray, shield: np.ndarray, armor: np.ndarray):
-    """(shield damage, hp damage) of `hits` (1 or 2) hits of `per_hit` raw damage each."""
-    sp1 = np.minimum(per_hit, shield)
+@inline
+def hit_split(per_hit, hits, shield, armor):
+    """(shield damage, hp damage) of `hits` (1 or 2) hits of `per_hit` raw damage on `shield` left."""
+    sp1 = min(per_hit, shield)
     hp1 = _hp_part(per_hit - sp1, sp1, armor)
-    second = hits >= 2
-    sp2 = np.where(second, np.minimum(per_hit, shield - sp1), 0.0)
-    hp2 = np.where(second, _hp_part(per_hit - sp2, sp2, armor), 0.0)
-    return sp1 + sp2, hp1 + hp2
+    if hits >= 2:
+        sp2 = min(per_hit, shield - sp1)
+        return sp1 + sp2, hp1 + _hp_part(per_hit - sp2, sp2, armor)
+    return sp1, hp1
+
+
+@inline
+def _sort_events(key, n, order):
+    """order[:n] = indices of key[:n] ascending (keys are unique); insertion sort for the usual few."""
+    if n > 24:
+        order[:n] = np.argsort(key[:n])
+        return
+    for i in range(n):
+        order[i] = i
+    for i in range(1, n):
+        k, j = order[i], i - 1
+        while j >= 0 and key[order[j]] > key[k]:
+            order[j + 1] = order[j]
+            j -= 1
+        order[j + 1] = k
+
+
+@inline
+def resolve_hits(hp, sh, since_damage, armor, attacker, target, per_hit, hits, n, key, order):
+    """Apply the first `n` hit events to one env's hp/sh [U] rows in place; reset hit units' regen timer.
+
+    `key` and `order` are [>= n] int64 scratch arrays.
+    """
+    U = hp.shape[0]
+    for k in range(n):
+        key[k] = target[k] * U + attacker[k]
+    _sort_events(key, n, order)
+    i = 0
+    while i < n:
+        t = target[order[i]]
+        shield0 = np.float64(sh[t])
+        before = sh_dmg = hp_dmg = 0.0          # raw damage of the earlier hits on t, damage dealt
+        while i < n and target[order[i]] == t:
+            k = order[i]
+            raw = np.float64(per_hit[k])
+            a, b = hit_split(raw, hits[k], max(shield0 - before, 0.0), armor[t])
+            sh_dmg += a
+            hp_dmg += b
+            before += raw * hits[k]
+            i += 1
+        s = sh[t] - F32(sh_dmg)
+        h = hp[t] - F32(hp_dmg)
+        sh[t] = s if s > 0 else 0
+        hp[t] = h if h > 0 else 0
+        since_damage[t] = 0
+
+
+@njit
+def _apply_hits(hp, sh, since_damage, armor, env, attacker, target, per_hit, hits):
+    n = env.size
+    key = np.empty(n, np.int64)
+    order = np.empty(n, np.int64)
+    att = np.empty(n, np.int64)
+    tgt = np.empty(n, np.int64)
+    ph = np.empty(n, np.float64)
+    nh = np.empty(n, np.float64)
+    for e in range(hp.shape[0]):
+        m = 0
+        for k in range(n):
+            if env[k] == e:
+                att[m], tgt[m], ph[m], nh[m] = attacker[k], target[k], per_hit[k], hits[k]
+                m += 1
+        if m:
+            resolve_hits(hp[e], sh[e], since_damage[e], armor, att, tgt, ph, nh, m, key, order)
 
 
 def apply_hits(hp: np.ndarray, sh: np.ndarray, since_damage: np.ndarray, armor: np.ndarray,
                env: np.ndarray, attacker: np.ndarray, target: np.ndarray,
                per_hit: np.ndarray, hits: np.ndarray) -> None:
-    """Apply hit events in place to hp/sh [E, U]; resets the shield-regen timer of hit units."""
-    if env.size == 0:
-        return
-    U = hp.shape[1]
-    flat = env * U + target
-    order = np.lexsort((attacker, flat))
-    flat, per_hit, hits = flat[order], per_hit[order].astype(np.float64), hits[order]
-    raw = per_hit * hits
-    before = np.cumsum(raw) - raw                      # raw damage of all earlier events
-    first = np.r_[True, flat[1:] != flat[:-1]]
-    group_first = np.maximum.accumulate(np.where(first, np.arange(flat.size), 0))
-    before = before - before[group_first]              # ... on the same target only
-    shield_left = np.maximum(sh.ravel()[flat] - before, 0.0)
-    sh_dmg, hp_dmg = hit_damage_split(per_hit, hits, shield_left, armor[flat % U])
-    size = hp.size
-    sh -= np.bincount(flat, sh_dmg, size).reshape(sh.shape).astype(sh.dtype)
-    hp -= np.bincount(flat, hp_dmg, size).reshape(hp.shape).astype(hp.dtype)
-    np.maximum(sh, 0, out=sh)
-    np.maximum(hp, 0, out=hp)
-    since_damage.ravel()[flat] = 0
+    """Apply hit events given per env (any order) in place to hp/sh [E, U]: the engine's resolution."""
+    _apply_hits(hp, sh, since_damage, np.asarray(armor, np.float64), np.asarray(env, np.int64),
+                np.asarray(attacker, np.int64), np.asarray(target, np.int64), np.asarray(per_hit, np.float64),
+                np.asarray(hits, np.float64))
+
+
+@njit
+def _split_many(per_hit, hits, shield, armor, sh_out, hp_out):
+    for k in range(per_hit.size):
+        sh_out[k], hp_out[k] = hit_split(per_hit[k], hits[k], shield[k], armor[k])
+
+
+def hit_damage_split(per_hit: np.ndarray, hits: np.ndarray, shield: np.ndarray, armor: np.ndarray):
+    """(shield damage, hp damage) arrays for hits given elementwise: `hit_split` over arrays."""
+    per_hit, hits, shield, armor = (np.asarray(a, np.float64).ravel() for a in (per_hit, hits, shield, armor))
+    sh_out, hp_out = np.empty_like(per_hit), np.empty_like(per_hit)
+    _split_many(per_hit, hits, shield, armor, sh_out, hp_out)
+    return sh_out, hp_out

@@ -1,16 +1,24 @@
-"""SMAC's observation, state and available-action layouts, vectorized over envs (spec/smac.md §2, §3)."""
+"""SMAC's observation, state and available-action layouts, compiled per env row (spec/smac.md §2, §3).
+
+The kernels fill preallocated [E, ...] buffers for the rows marked in `rows` only, so a partial
+reset recomputes only the envs that were reset.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
-from rllib_uas.envs.engine.battle import MOVE_DIRS, BattleEngine
+from rllib_uas.envs.engine.battle import BattleEngine
+from rllib_uas.envs.engine.jit import F32, hypot32, njit
+from rllib_uas.envs.engine.simulate import MOVE_DIRS
 
 SIGHT_RANGE = 9.0   # unit_sight_range(): always 9
 SHOOT_RANGE = 6.0   # unit_shoot_range(): always 6
 N_OBS_PATHING, N_OBS_HEIGHT = 8, 9
 PATHING_OFFSETS = np.array([(0, 4), (0, -4), (4, 0), (-4, 0), (2, 2), (-2, -2), (2, -2), (-2, 2)])
+_SIGHT, _SHOOT = F32(SIGHT_RANGE), F32(SHOOT_RANGE)
 
 
 @dataclass(frozen=True)
@@ -26,8 +34,219 @@ class FeatureFlags:
     state_timestep_number: bool = False
 
 
+class FeatTables(NamedTuple):
+    """What the feature kernels read besides the unit arrays."""
+    n_agents: int
+    n_actions: int
+    utb: int                     # unit-type bits
+    shield_ally: bool
+    shield_enemy: bool
+    all_health: bool
+    own_health: bool
+    obs_last_action: bool
+    pathing_grid: bool
+    terrain: bool
+    timestep: bool
+    state_last_action: bool
+    state_timestep: bool
+    obs_instead_of_state: bool
+    nf_en: int
+    nf_al: int
+    obs_size: int
+    st_al: int
+    st_en: int
+    half_move: float             # move_amount / 2 (f32)
+    map_x: int
+    map_y: int
+    grid: np.ndarray             # [X, Y] bool
+    terrain_height: np.ndarray   # [X, Y] f32
+    hp_max: np.ndarray           # [U] f32
+    sh_max: np.ndarray           # [U] f32, 1 where a unit has no shield
+    onehot: np.ndarray           # [U, utb] f32
+    medivac_heals: np.ndarray    # [n_a] bool: this agent's actions 6+j heal ally j
+    heal_target_ok: np.ndarray   # [n_a] bool: can be healed (not a Medivac)
+    cd_col: np.ndarray           # [n_a] f32 max cooldown for the state, NaN where energy is shown
+
+
+@njit
+def avail_rows(ft, x, y, alive, rows, out):
+    """out[e] [n_agents, n_actions] int32 for the envs where rows[e]: SMAC's action masks."""
+    # fields read once: a tuple-field read inside a loop costs a reference-count pair (docs/engine.md)
+    grid, half_move, heal_target_ok, map_x = ft.grid, ft.half_move, ft.heal_target_ok, ft.map_x
+    map_y, medivac_heals, n_agents = ft.map_y, ft.medivac_heals, ft.n_agents
+    n_a = n_agents
+    n_e = x.shape[1] - n_a
+    for e in range(x.shape[0]):
+        if not rows[e]:
+            continue
+        for i in range(n_a):
+            av = out[e, i]
+            av[:] = 0
+            if not alive[e, i]:
+                av[0] = 1
+                continue
+            av[1] = 1
+            ax, ay = x[e, i], y[e, i]
+            for k in range(4):
+                cx = np.int64(ax + MOVE_DIRS[k, 0] * half_move)
+                cy = np.int64(ay + MOVE_DIRS[k, 1] * half_move)
+                if 0 <= cx < map_x and 0 <= cy < map_y and grid[cx, cy]:
+                    av[2 + k] = 1
+            if medivac_heals[i]:
+                for j in range(n_a):
+                    if alive[e, j] and heal_target_ok[j] and hypot32(x[e, j] - ax, y[e, j] - ay) <= _SHOOT:
+                        av[6 + j] = 1
+            else:
+                for k in range(n_e):
+                    u = n_a + k
+                    if alive[e, u] and hypot32(x[e, u] - ax, y[e, u] - ay) <= _SHOOT:
+                        av[6 + k] = 1
+
+
+@njit
+def obs_rows(ft, x, y, hp, sh, alive, avail, last_action, episode_steps, episode_limit, rows, out):
+    """out[e] [n_agents, obs_size (+1)] f32 for the envs where rows[e]; dead agents' rows are zeros."""
+    # fields read once: a tuple-field read inside a loop costs a reference-count pair (docs/engine.md)
+    all_health, grid, hp_max, map_x = ft.all_health, ft.grid, ft.hp_max, ft.map_x
+    map_y, n_actions, n_agents, nf_al = ft.map_y, ft.n_actions, ft.n_agents, ft.nf_al
+    nf_en, obs_last_action, obs_size, onehot = ft.nf_en, ft.obs_last_action, ft.obs_size, ft.onehot
+    own_health, pathing_grid, sh_max, shield_ally = ft.own_health, ft.pathing_grid, ft.sh_max, ft.shield_ally
+    shield_enemy, terrain, terrain_height, timestep = ft.shield_enemy, ft.terrain, ft.terrain_height, ft.timestep
+    utb = ft.utb
+    n_a = n_agents
+    n_e = x.shape[1] - n_a
+    for e in range(x.shape[0]):
+        if not rows[e]:
+            continue
+        for i in range(n_a):
+            o = out[e, i]
+            o[:] = 0.0
+            if not alive[e, i]:
+                continue
+            ax, ay = x[e, i], y[e, i]
+            for k in range(4):
+                o[k] = avail[e, i, 2 + k]
+            c = 4
+            if pathing_grid or terrain:
+                cx, cy = np.int64(ax), np.int64(ay)
+                for k in range(N_OBS_PATHING):
+                    px, py = cx + PATHING_OFFSETS[k, 0], cy + PATHING_OFFSETS[k, 1]
+                    inside = 0 <= px < map_x and 0 <= py < map_y
+                    if pathing_grid:
+                        o[c + k] = grid[px, py] if inside else 1.0
+                    if terrain:
+                        o[c + N_OBS_PATHING * pathing_grid + k] = terrain_height[px, py] if inside else 1.0
+                if terrain:
+                    o[c + N_OBS_PATHING * pathing_grid + N_OBS_PATHING] = terrain_height[
+                        min(max(cx, 0), map_x - 1), min(max(cy, 0), map_y - 1)]
+                c += N_OBS_PATHING * pathing_grid + N_OBS_HEIGHT * terrain
+            for k in range(n_e):
+                u = n_a + k
+                dx, dy = x[e, u] - ax, y[e, u] - ay
+                d = hypot32(dx, dy)
+                b = c + k * nf_en
+                if d < _SIGHT and alive[e, u]:
+                    o[b], o[b + 1], o[b + 2], o[b + 3] = avail[e, i, 6 + k], d / _SIGHT, dx / _SIGHT, dy / _SIGHT
+                    b += 4
+                    if all_health:
+                        o[b] = hp[e, u] / hp_max[u]
+                        b += 1
+                        if shield_enemy:
+                            o[b] = sh[e, u] / sh_max[u]
+                            b += 1
+                    o[b:b + utb] = onehot[u]
+            c += n_e * nf_en
+            b = c
+            for j in range(n_a):
+                if j == i:
+                    continue
+                dx, dy = x[e, j] - ax, y[e, j] - ay
+                d = hypot32(dx, dy)
+                if d < _SIGHT and alive[e, j]:
+                    o[b], o[b + 1], o[b + 2], o[b + 3] = 1.0, d / _SIGHT, dx / _SIGHT, dy / _SIGHT
+                    f = b + 4
+                    if all_health:
+                        o[f] = hp[e, j] / hp_max[j]
+                        f += 1
+                        if shield_ally:
+                            o[f] = sh[e, j] / sh_max[j]
+                            f += 1
+                    o[f:f + utb] = onehot[j]
+                    f += utb
+                    if obs_last_action:
+                        o[f:f + n_actions] = last_action[e, j]
+                b += nf_al
+            if own_health:
+                o[b] = hp[e, i] / hp_max[i]
+                b += 1
+                if shield_ally:
+                    o[b] = sh[e, i] / sh_max[i]
+                    b += 1
+            o[b:b + utb] = onehot[i]
+            if timestep:   # SMAC's size quirk: a zero column, then the time step appended (spec §3.4)
+                o[obs_size] = F32(episode_steps[e] / episode_limit)
+
+
+@njit
+def state_rows(ft, x, y, hp, sh, energy, cd, alive, last_action, episode_steps, episode_limit, rows, out):
+    """out[e] [state_size] f32 for the envs where rows[e]: SMAC's global state."""
+    # fields read once: a tuple-field read inside a loop costs a reference-count pair (docs/engine.md)
+    cd_col, hp_max, map_x, map_y = ft.cd_col, ft.hp_max, ft.map_x, ft.map_y
+    n_actions, n_agents, onehot, sh_max = ft.n_actions, ft.n_agents, ft.onehot, ft.sh_max
+    shield_ally, shield_enemy, st_al, st_en = ft.shield_ally, ft.shield_enemy, ft.st_al, ft.st_en
+    state_last_action, state_timestep, utb = ft.state_last_action, ft.state_timestep, ft.utb
+    n_a = n_agents
+    n_e = x.shape[1] - n_a
+    cx, cy = F32(map_x / 2), F32(map_y / 2)
+    mx, my = F32(map_x), F32(map_y)
+    for e in range(x.shape[0]):
+        if not rows[e]:
+            continue
+        s = out[e]
+        s[:] = 0.0
+        for i in range(n_a):
+            b = i * st_al
+            if not alive[e, i]:
+                continue
+            cdv = energy[e, i] / F32(200.0) if np.isnan(cd_col[i]) else cd[e, i] / cd_col[i]
+            s[b], s[b + 1], s[b + 2], s[b + 3] = hp[e, i] / hp_max[i], cdv, (x[e, i] - cx) / mx, (y[e, i] - cy) / my
+            b += 4
+            if shield_ally:
+                s[b] = sh[e, i] / sh_max[i]
+                b += 1
+            s[b:b + utb] = onehot[i]
+        base = n_a * st_al
+        for k in range(n_e):
+            u, b = n_a + k, base + k * st_en
+            if not alive[e, u]:
+                continue
+            s[b], s[b + 1], s[b + 2] = hp[e, u] / hp_max[u], (x[e, u] - cx) / mx, (y[e, u] - cy) / my
+            b += 3
+            if shield_enemy:
+                s[b] = sh[e, u] / sh_max[u]
+                b += 1
+            s[b:b + utb] = onehot[u]
+        b = base + n_e * st_en
+        if state_last_action:
+            for i in range(n_a):
+                s[b:b + n_actions] = last_action[e, i]
+                b += n_actions
+        if state_timestep:
+            s[b] = F32(episode_steps[e] / episode_limit)
+
+
+@njit
+def all_rows(ft, state_f32, alive, last_action, episode_steps, episode_limit, rows, avail, obs, state):
+    """Masks, then obs (which read them), then state, for the envs where rows[e]: one call from Python."""
+    x, y, hp, sh, energy, cd = state_f32[0], state_f32[1], state_f32[2], state_f32[3], state_f32[4], state_f32[5]
+    avail_rows(ft, x, y, alive, rows, avail)
+    obs_rows(ft, x, y, hp, sh, alive, avail, last_action, episode_steps, episode_limit, rows, obs)
+    if not ft.obs_instead_of_state:
+        state_rows(ft, x, y, hp, sh, energy, cd, alive, last_action, episode_steps, episode_limit, rows, state)
+
+
 class Features:
-    """Sizes and vectorized builders of SMAC's per-agent obs, global state and action masks."""
+    """Sizes and builders of SMAC's per-agent obs, global state and action masks."""
 
     def __init__(self, engine: BattleEngine, flags: FeatureFlags):
         self.eng, self.flags = engine, flags
@@ -58,154 +277,32 @@ class Features:
         self._sh_max = np.where(t.sh_max > 0, t.sh_max, 1.0)
         self._ally_medivac_heals = spec.map_type.medivac_rules & t.is_healer[:n_a]     # [n_a]
         self._heal_target_ok = ~t.is_medivac[:n_a]                                       # [n_a]
-        # other allies of agent i in id order, skipping i: [n_a, n_a-1]
-        self._others = np.array([[j for j in range(n_a) if j != i] for i in range(n_a)], dtype=np.int64) \
-            .reshape(n_a, n_a - 1)
         self._cd_col = np.where(spec.map_type.medivac_rules & t.is_medivac[:n_a], np.nan, t.max_cd_obs[:n_a])
         self._terrain_height = np.full(engine.tables.grid.shape, 0.5, dtype=np.float32)  # flat (spec §6)
+        self.tables = FeatTables(
+            n_agents=n_a, n_actions=self.n_actions, utb=self.utb, shield_ally=bool(self.shield_bits_ally),
+            shield_enemy=bool(self.shield_bits_enemy), all_health=flags.obs_all_health, own_health=own_health,
+            obs_last_action=flags.obs_last_action, pathing_grid=flags.obs_pathing_grid,
+            terrain=flags.obs_terrain_height, timestep=flags.obs_timestep_number,
+            state_last_action=flags.state_last_action, state_timestep=flags.state_timestep_number,
+            obs_instead_of_state=flags.obs_instead_of_state,
+            nf_en=self.nf_en, nf_al=self.nf_al, obs_size=self.obs_size, st_al=self.st_al, st_en=self.st_en,
+            half_move=F32(engine.move_amount / 2), map_x=engine.map_x, map_y=engine.map_y,
+            grid=np.ascontiguousarray(t.grid), terrain_height=self._terrain_height, hp_max=t.hp_max,
+            sh_max=self._sh_max.astype(np.float32), onehot=self._onehot,
+            medivac_heals=np.ascontiguousarray(self._ally_medivac_heals),
+            heal_target_ok=np.ascontiguousarray(self._heal_target_ok), cd_col=self._cd_col.astype(np.float32))
 
-    # ------------------------------------------------------------------ masks
-    def avail_actions(self) -> np.ndarray:
-        """[E, n_agents, n_actions] int32 in SMAC's semantics."""
-        eng, n_a, n_e = self.eng, self.n_agents, self.n_enemies
-        E = eng.n_envs
-        ax, ay, alive_a = eng.x[:, :n_a], eng.y[:, :n_a], eng.alive[:, :n_a]
-        av = np.zeros((E, n_a, self.n_actions), dtype=np.int32)
-        av[..., 0] = ~alive_a
-        av[..., 1] = alive_a
-        m = eng.move_amount / 2
-        for k in range(4):
-            cx = (ax + MOVE_DIRS[k, 0] * m).astype(np.int64)
-            cy = (ay + MOVE_DIRS[k, 1] * m).astype(np.int64)
-            inside = (cx >= 0) & (cy >= 0) & (cx < eng.map_x) & (cy < eng.map_y)
-            ok = inside & eng.tables.grid[np.clip(cx, 0, eng.map_x - 1), np.clip(cy, 0, eng.map_y - 1)]
-            av[..., 2 + k] = alive_a & ok
-        d_en = np.hypot(eng.x[:, None, n_a:] - ax[..., None], eng.y[:, None, n_a:] - ay[..., None])  # [E, n_a, n_e]
-        attack = alive_a[..., None] & eng.alive[:, None, n_a:] & (d_en <= SHOOT_RANGE)
-        if self._ally_medivac_heals.any():
-            d_al = np.hypot(ax[:, None, :] - ax[..., None], ay[:, None, :] - ay[..., None])   # [E, n_a, n_a]
-            heal = alive_a[..., None] & alive_a[:, None, :] & self._heal_target_ok & (d_al <= SHOOT_RANGE)
-            heal_full = np.zeros_like(attack)
-            heal_full[..., :n_a] = heal
-            attack = np.where(self._ally_medivac_heals[None, :, None], heal_full, attack)
-        av[..., 6:6 + n_e] = attack
-        return av
-
-    # ------------------------------------------------------------------ observations
-    def observations(self, avail: np.ndarray, last_action: np.ndarray, episode_steps: np.ndarray,
-                     episode_limit: int) -> np.ndarray:
-        """[E, n_agents, obs_size] float32; rows of dead agents are zeros."""
-        eng, fl, t = self.eng, self.flags, self.eng.tables
-        n_a, n_e = self.n_agents, self.n_enemies
-        E = eng.n_envs
-        ax, ay, alive = eng.x[:, :n_a], eng.y[:, :n_a], eng.alive
-        parts = [avail[..., 2:6].astype(np.float32)]
-        if fl.obs_pathing_grid or fl.obs_terrain_height:
-            parts.extend(self._terrain_feats(ax, ay))
-
-        # enemies
-        ex, ey = eng.x[:, None, n_a:] - ax[..., None], eng.y[:, None, n_a:] - ay[..., None]   # [E, n_a, n_e]
-        d = np.hypot(ex, ey)
-        vis = (d < SIGHT_RANGE) & alive[:, None, n_a:]
-        cols = [avail[..., 6:6 + n_e].astype(np.float32), d / SIGHT_RANGE, ex / SIGHT_RANGE, ey / SIGHT_RANGE]
-        if fl.obs_all_health:
-            cols.append(np.broadcast_to((eng.hp[:, n_a:] / t.hp_max[n_a:])[:, None, :], d.shape))
-            if self.shield_bits_enemy:
-                cols.append(np.broadcast_to((eng.sh[:, n_a:] / self._sh_max[n_a:])[:, None, :], d.shape))
-        en = np.stack(cols, -1)
-        if self.utb:
-            en = np.concatenate([en, np.broadcast_to(self._onehot[n_a:], d.shape + (self.utb,))], -1)
-        parts.append((en * vis[..., None]).reshape(E, n_a, -1))
-
-        # allies (others, id order)
-        o = self._others
-        if n_a > 1:
-            ox = ax[:, o] - ax[..., None]                                                      # [E, n_a, n_a-1]
-            oy = ay[:, o] - ay[..., None]
-            d = np.hypot(ox, oy)
-            vis = (d < SIGHT_RANGE) & alive[:, :n_a][:, o]
-            cols = [np.ones_like(d), d / SIGHT_RANGE, ox / SIGHT_RANGE, oy / SIGHT_RANGE]
-            if fl.obs_all_health:
-                cols.append((eng.hp[:, :n_a] / t.hp_max[:n_a])[:, o])
-                if self.shield_bits_ally:
-                    cols.append((eng.sh[:, :n_a] / self._sh_max[:n_a])[:, o])
-            al = np.stack(cols, -1)
-            extra = []
-            if self.utb:
-                extra.append(np.broadcast_to(self._onehot[:n_a][o], d.shape + (self.utb,)))
-            if fl.obs_last_action:
-                extra.append(last_action[:, o])
-            if extra:
-                al = np.concatenate([al] + extra, -1)
-            parts.append((al * vis[..., None]).reshape(E, n_a, -1))
-
-        # own
-        own = []
-        if self.own_health:
-            own.append((eng.hp[:, :n_a] / t.hp_max[:n_a])[..., None])
-            if self.shield_bits_ally:
-                own.append((eng.sh[:, :n_a] / self._sh_max[:n_a])[..., None])
-        if self.utb:
-            own.append(np.broadcast_to(self._onehot[:n_a], (E, n_a, self.utb)))
-        if fl.obs_timestep_number:
-            own.append(np.zeros((E, n_a, 1), dtype=np.float32))  # SMAC's size quirk (spec §3.4)
-        parts.extend(own)
-        obs = np.concatenate([p.astype(np.float32, copy=False) for p in parts], -1)
-        if fl.obs_timestep_number:
-            ts = np.broadcast_to((episode_steps / episode_limit).astype(np.float32)[:, None, None], (E, n_a, 1))
-            obs = np.concatenate([obs, ts], -1)
-        obs *= alive[:, :n_a, None]
-        return obs
-
-    def _terrain_feats(self, ax, ay):
+    # ------------------------------------------------------------------ builder
+    def compute(self, last_action: np.ndarray, episode_steps: np.ndarray, episode_limit: int, rows: np.ndarray,
+                avail: np.ndarray, obs: np.ndarray, state: np.ndarray) -> None:
+        """SMAC's masks [E, n_agents, n_actions] int32, obs [E, n_agents, obs_size (+1)] and state
+        [E, state_size] float32, into the given arrays for the envs where `rows` [E]."""
         eng = self.eng
-        cx, cy = ax.astype(np.int64), ay.astype(np.int64)
-        out = []
-        px = cx[..., None] + PATHING_OFFSETS[:, 0]
-        py = cy[..., None] + PATHING_OFFSETS[:, 1]
-        inside = (px >= 0) & (py >= 0) & (px < eng.map_x) & (py < eng.map_y)
-        pxc, pyc = np.clip(px, 0, eng.map_x - 1), np.clip(py, 0, eng.map_y - 1)
-        if self.flags.obs_pathing_grid:
-            out.append(np.where(inside, eng.tables.grid[pxc, pyc], 1.0).astype(np.float32))
-        if self.flags.obs_terrain_height:
-            h = np.where(inside, self._terrain_height[pxc, pyc], 1.0)
-            own = self._terrain_height[np.clip(cx, 0, eng.map_x - 1), np.clip(cy, 0, eng.map_y - 1)][..., None]
-            out.append(np.concatenate([h, own], -1).astype(np.float32))
-        return out
-
-    # ------------------------------------------------------------------ state
-    def state(self, obs: np.ndarray, last_action: np.ndarray, episode_steps: np.ndarray,
-              episode_limit: int) -> np.ndarray:
-        """[E, state_size] float32."""
-        eng, fl, t = self.eng, self.flags, self.eng.tables
-        n_a = self.n_agents
-        E = eng.n_envs
-        if fl.obs_instead_of_state:
-            return obs.reshape(E, -1)
-        cx, cy = eng.map_x / 2, eng.map_y / 2
-        rx, ry = (eng.x - cx) / eng.map_x, (eng.y - cy) / eng.map_y                          # max_distance = map size
-        hp = eng.hp / t.hp_max
-        cd = np.where(np.isnan(self._cd_col), eng.energy[:, :n_a] / 200.0, eng.cd[:, :n_a] / np.nan_to_num(self._cd_col, nan=1.0))
-        al = [hp[:, :n_a], cd, rx[:, :n_a], ry[:, :n_a]]
-        if self.shield_bits_ally:
-            al.append(eng.sh[:, :n_a] / self._sh_max[:n_a])
-        al = np.stack(al, -1)
-        if self.utb:
-            al = np.concatenate([al, np.broadcast_to(self._onehot[:n_a], (E, n_a, self.utb))], -1)
-        en = [hp[:, n_a:], rx[:, n_a:], ry[:, n_a:]]
-        if self.shield_bits_enemy:
-            en.append(eng.sh[:, n_a:] / self._sh_max[n_a:])
-        en = np.stack(en, -1)
-        if self.utb:
-            en = np.concatenate([en, np.broadcast_to(self._onehot[n_a:], (E, self.n_enemies, self.utb))], -1)
-        al = al * eng.alive[:, :n_a, None]
-        en = en * eng.alive[:, n_a:, None]
-        parts = [al.reshape(E, -1), en.reshape(E, -1)]
-        if fl.state_last_action:
-            parts.append(last_action.reshape(E, -1))
-        if fl.state_timestep_number:
-            parts.append((episode_steps / episode_limit)[:, None])
-        return np.concatenate([p.astype(np.float32, copy=False) for p in parts], -1)
+        all_rows(self.tables, eng._state_f32, eng.alive, last_action, episode_steps, episode_limit, rows, avail, obs,
+                 state)
+        if self.flags.obs_instead_of_state:
+            state[rows] = obs[rows].reshape(int(rows.sum()), -1)
 
     def visibility_matrix(self) -> np.ndarray:
         """[E, n_agents, n_agents + n_enemies] bool: alive units within sight of an alive agent."""

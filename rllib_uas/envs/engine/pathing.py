@@ -13,6 +13,7 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import shortest_path
 
+from rllib_uas.envs.engine.jit import inline
 from rllib_uas.envs.engine.maps import load_terrain
 
 NEIGHBOURS = np.array([(1, 0), (-1, 0), (0, 1), (0, -1), (1, 1), (1, -1), (-1, 1), (-1, -1)])
@@ -66,22 +67,25 @@ def build_geodesic(grid: np.ndarray) -> Optional[Geodesic]:
     return Geodesic(padded, nbr, Y)
 
 
-def steer(geo: Geodesic, x: np.ndarray, y: np.ndarray, gx: np.ndarray, gy: np.ndarray):
-    """Direction (dx, dy) for units at (x, y) heading to (gx, gy): straight, or along the geodesic."""
-    Y = geo.size_y
-    X = geo.nbr.shape[0] // Y
-    cx, cy = np.clip(x.astype(np.int64), 0, X - 1), np.clip(y.astype(np.int64), 0, Y - 1)
-    tx, ty = np.clip(gx.astype(np.int64), 0, X - 1), np.clip(gy.astype(np.int64), 0, Y - 1)
-    c, g = cx * Y + cy, tx * Y + ty
-    d = geo.dist[g, c]
-    detour = np.isfinite(d) & (d > _octile(cx - tx, cy - ty) + DETOUR_SLACK)
-    dx, dy = gx - x, gy - y
-    if detour.any():
-        nb = geo.nbr[c[detour]]                                      # [K, 8]
-        best = nb[np.arange(nb.shape[0]), geo.dist[g[detour][:, None], nb].argmin(1)]
-        dx[detour] = best // Y + 0.5 - x[detour]
-        dy[detour] = best % Y + 0.5 - y[detour]
-    return dx, dy
+@inline
+def steer(dist, nbr, size_y, x, y, gx, gy, dx, dy):
+    """Direction (dx, dy) for a unit at (x, y) heading to (gx, gy): straight, or to the next cell of the
+    geodesic when the straight line is blocked. `dist`, `nbr`, `size_y` are a Geodesic's fields."""
+    X = nbr.shape[0] // size_y
+    cx, cy = min(max(np.int64(x), 0), X - 1), min(max(np.int64(y), 0), size_y - 1)
+    tx, ty = min(max(np.int64(gx), 0), X - 1), min(max(np.int64(gy), 0), size_y - 1)
+    c, g = cx * size_y + cy, tx * size_y + ty
+    d = dist[g, c]
+    ox, oy = abs(cx - tx), abs(cy - ty)
+    octile = max(ox, oy) + (np.sqrt(2.0) - 1) * min(ox, oy)
+    if not (np.isfinite(d) and d > octile + DETOUR_SLACK):
+        return dx, dy
+    best, best_d = nbr[c, 0], dist[g, nbr[c, 0]]
+    for k in range(1, 8):
+        v = dist[g, nbr[c, k]]
+        if v < best_d:
+            best, best_d = nbr[c, k], v
+    return (np.float32(best // size_y + 0.5 - np.float64(x)), np.float32(best % size_y + 0.5 - np.float64(y)))
 
 
 @lru_cache(maxsize=None)

@@ -1,10 +1,12 @@
-"""SMAC's reward and termination rules, vectorized over envs (spec/smac.md §4, §5)."""
+"""SMAC's reward and termination rules per env, compiled (spec/smac.md §4, §5)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
+from rllib_uas.envs.engine.jit import njit, pairwise_sum
 from rllib_uas.envs.engine.tables import UnitTables
 
 WON, LOST, DRAW, RUNNING = 1, -1, 0, 2
@@ -29,6 +31,46 @@ def max_reward(tables: UnitTables, cfg: RewardConfig) -> float:
                  + (tables.hp_max[n_a:] + tables.sh_max[n_a:]).sum())
 
 
+@njit
+def _battle_reward(n_agents, sparse, only_positive, death_value, negative_scale, prev_hs, hp, sh, death_tracker,
+                   rows, out):
+    """SMAC's reward_battle() per env where rows[e], into out [E] (float64); updates death_tracker."""
+    U, n_e = hp.shape[1], hp.shape[1] - n_agents
+    # the reference sums died and surviving units' losses separately, over whole rows with zeros
+    died_e, live_e, died_a, live_a = np.zeros(n_e), np.zeros(n_e), np.zeros(n_agents), np.zeros(n_agents)
+    for e in range(hp.shape[0]):
+        if not rows[e]:
+            continue
+        if sparse:
+            for u in range(U):
+                death_tracker[e, u] |= hp[e, u] <= 0
+            out[e] = 0.0
+            continue
+        dead_e = dead_a = 0
+        for u in range(U):
+            prev = np.float64(prev_hs[e, u])
+            died = hp[e, u] <= 0 and not death_tracker[e, u]
+            live = not death_tracker[e, u] and not died
+            d = prev if died else 0.0
+            v = prev - np.float64(hp[e, u] + sh[e, u]) if live else 0.0
+            if u < n_agents:
+                died_a[u], live_a[u] = d, v
+                dead_a += died
+            else:
+                died_e[u - n_agents], live_e[u - n_agents] = d, v
+                dead_e += died
+            death_tracker[e, u] |= died
+        delta_deaths = death_value * dead_e
+        if not only_positive:
+            delta_deaths = delta_deaths - death_value * negative_scale * dead_a
+        delta_enemy = pairwise_sum(died_e) + pairwise_sum(live_e)
+        if only_positive:
+            out[e] = abs(delta_enemy + delta_deaths)
+        else:
+            delta_ally = negative_scale * (pairwise_sum(died_a) + pairwise_sum(live_a))
+            out[e] = delta_enemy + delta_deaths - delta_ally
+
+
 def battle_reward(cfg: RewardConfig, n_agents: int, prev_hs: np.ndarray, hp: np.ndarray, sh: np.ndarray,
                   death_tracker: np.ndarray) -> np.ndarray:
     """SMAC's reward_battle(): per-env reward [E] before the win bonus and scaling.
@@ -36,43 +78,88 @@ def battle_reward(cfg: RewardConfig, n_agents: int, prev_hs: np.ndarray, hp: np.
     `death_tracker` [E, U] marks units already counted dead and is updated in place. Anything whose
     health hits 0 counts as dead, so an exploding enemy Baneling yields its health + the death value.
     """
-    E = hp.shape[0]
-    if cfg.reward_sparse:
-        newly = (hp <= 0) & ~death_tracker
-        death_tracker |= newly
-        return np.zeros(E, dtype=np.float64)
-    neg = cfg.reward_negative_scale
-    now = (hp + sh).astype(np.float64)
-    prev = prev_hs.astype(np.float64)
-    counted = death_tracker
-    died = (hp <= 0) & ~counted
-    live = ~counted & ~died
-    a, e = slice(0, n_agents), slice(n_agents, None)
-    delta_deaths = cfg.reward_death_value * died[:, e].sum(1)
-    delta_enemy = np.where(died[:, e], prev[:, e], 0).sum(1) + np.where(live[:, e], prev[:, e] - now[:, e], 0).sum(1)
-    delta_ally = neg * (np.where(died[:, a], prev[:, a], 0).sum(1) + np.where(live[:, a], prev[:, a] - now[:, a], 0).sum(1))
-    if not cfg.reward_only_positive:
-        delta_deaths = delta_deaths - cfg.reward_death_value * neg * died[:, a].sum(1)
-    death_tracker |= died
-    if cfg.reward_only_positive:
-        return np.abs(delta_enemy + delta_deaths)
-    return delta_enemy + delta_deaths - delta_ally
+    out = np.zeros(hp.shape[0])
+    _battle_reward(n_agents, cfg.reward_sparse, cfg.reward_only_positive, float(cfg.reward_death_value),
+                   float(cfg.reward_negative_scale), np.asarray(prev_hs, np.float32), np.asarray(hp, np.float32),
+                   np.asarray(sh, np.float32), death_tracker, np.ones(hp.shape[0], bool), out)
+    return out
+
+
+@njit
+def _game_end_code(n_agents, medivac_rules, is_medivac, alive, rows, out):
+    """[E] WON/LOST/DRAW/RUNNING where rows[e], evaluated in SMAC's order (loss first, MMM Medivac rules)."""
+    U = alive.shape[1]
+    for e in range(alive.shape[0]):
+        if not rows[e]:
+            continue
+        n_al = n_en = al_not_med = en_med = 0
+        for u in range(U):
+            if alive[e, u]:
+                if u < n_agents:
+                    n_al += 1
+                    al_not_med += not is_medivac[u]
+                else:
+                    n_en += 1
+                    en_med += is_medivac[u]
+        lost = n_al == 0 and n_en > 0
+        won = n_al > 0 and n_en == 0
+        if medivac_rules:
+            lost |= al_not_med == 0               # only Medivacs (or nothing) left
+            won |= n_en == 1 and en_med > 0
+        out[e] = LOST if lost else (WON if won else (DRAW if n_al == 0 and n_en == 0 else RUNNING))
 
 
 def game_end_code(tables: UnitTables, alive: np.ndarray) -> np.ndarray:
     """[E] WON/LOST/DRAW/RUNNING, evaluated in SMAC's order (loss first, MMM Medivac rules)."""
-    n_a = tables.n_agents
-    ally_alive, enemy_alive = alive[:, :n_a], alive[:, n_a:]
-    n_al, n_en = ally_alive.sum(1), enemy_alive.sum(1)
-    lost = (n_al == 0) & (n_en > 0)
-    won = (n_al > 0) & (n_en == 0)
-    if tables.spec.map_type.medivac_rules:
-        ally_med = tables.is_medivac[:n_a]
-        lost |= (ally_alive & ~ally_med).sum(1) == 0             # only Medivacs (or nothing) left
-        enemy_med = tables.is_medivac[n_a:]
-        won |= (enemy_alive.sum(1) == 1) & (enemy_alive & enemy_med).any(1)
-    code = np.full(alive.shape[0], RUNNING, dtype=np.int64)
-    code[(n_al == 0) & (n_en == 0)] = DRAW
-    code[won] = WON
-    code[lost] = LOST
-    return code
+    out = np.zeros(alive.shape[0], np.int64)
+    _game_end_code(tables.n_agents, bool(tables.spec.map_type.medivac_rules), tables.is_medivac,
+                   np.ascontiguousarray(alive, bool), np.ones(alive.shape[0], bool), out)
+    return out
+
+
+class OutcomeConsts(NamedTuple):
+    """The scalars `step_outcome` needs: the map's and the reward config's."""
+    n_agents: int
+    medivac_rules: bool
+    sparse: bool
+    only_positive: bool
+    death_value: float
+    negative_scale: float
+    reward_win: float
+    reward_defeat: float
+    divisor: float       # max_reward / reward_scale_rate, 0 when rewards are not scaled
+    episode_limit: int
+
+
+@njit
+def step_outcome(c, is_medivac, prev_hs, hp, sh, alive, death_tracker, episode_steps, active, reward, terminated,
+                 won, timeout, dead_allies, dead_enemies):
+    """Everything `VectorizedSMAC.step` reports, for the active envs: the scaled reward, termination
+    (win, loss, draw or time limit), win, time-out and dead counts; episode_steps advance."""
+    U, n_agents, sparse, episode_limit = hp.shape[1], c.n_agents, c.sparse, c.episode_limit
+    reward_win, reward_defeat, scale = c.reward_win, c.reward_defeat, c.divisor
+    code = np.zeros(hp.shape[0], np.int64)
+    _battle_reward(n_agents, sparse, c.only_positive, c.death_value, c.negative_scale, prev_hs, hp, sh,
+                   death_tracker, active, reward)
+    _game_end_code(n_agents, c.medivac_rules, is_medivac, alive, active, code)
+    for e in range(hp.shape[0]):
+        if not active[e]:
+            continue
+        episode_steps[e] += 1
+        w, lo = code[e] == WON, code[e] == LOST
+        if sparse:
+            r = 1.0 if w else (-1.0 if lo else reward[e])
+        else:
+            r = reward[e] + (reward_win if w else 0.0) + (reward_defeat if lo else 0.0)
+        ended = code[e] != RUNNING
+        timeout[e] = not ended and episode_steps[e] >= episode_limit
+        terminated[e] = ended or timeout[e]
+        won[e] = w
+        reward[e] = r / scale if scale > 0 else r
+        da = 0
+        for u in range(n_agents):
+            da += not alive[e, u]
+        de = 0
+        for u in range(n_agents, U):
+            de += not alive[e, u]
+        dead_allies[e], dead_enemies[e] = da, de

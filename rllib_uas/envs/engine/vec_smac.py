@@ -12,8 +12,9 @@ import numpy as np
 
 from rllib_uas.envs.engine.battle import BattleEngine
 from rllib_uas.envs.engine.features import FeatureFlags, Features
-from rllib_uas.envs.engine.rules import DRAW, LOST, RUNNING, WON, RewardConfig, battle_reward, game_end_code, \
-    max_reward
+from rllib_uas.envs.engine.jit import njit
+from rllib_uas.envs.engine.rules import DRAW, LOST, RUNNING, WON, OutcomeConsts, RewardConfig, max_reward, \
+    step_outcome
 
 
 @dataclass
@@ -26,6 +27,29 @@ class StepResult:
     dead_enemies: np.ndarray  # [E] int
 
 
+@njit
+def _first_unavailable(a, avail):
+    """Flat index (env * n_agents + agent) of the first action outside the mask, or -1."""
+    n_actions = avail.shape[2]
+    for e in range(a.shape[0]):
+        for i in range(a.shape[1]):
+            if not (0 <= a[e, i] < n_actions and avail[e, i, a[e, i]] == 1):
+                return e * a.shape[1] + i
+    return -1
+
+
+@njit
+def _before_step(a, active, hp, sh, last_action, prev_hs):
+    """Health + shields before the step, and the one-hot last action of the active envs."""
+    for e in range(a.shape[0]):
+        for u in range(hp.shape[1]):
+            prev_hs[e, u] = hp[e, u] + sh[e, u]
+        if active[e]:
+            last_action[e] = 0.0
+            for i in range(a.shape[1]):
+                last_action[e, i, a[e, i]] = 1.0
+
+
 def check_actions(actions: np.ndarray, avail: np.ndarray) -> np.ndarray:
     """Validate SMAC actions [E, n_agents] against availability [E, n_agents, n_actions]; int64 actions."""
     a = np.asarray(actions)
@@ -35,11 +59,10 @@ def check_actions(actions: np.ndarray, avail: np.ndarray) -> np.ndarray:
     if not np.issubdtype(a.dtype, np.integer):
         if not np.all(np.equal(np.mod(a, 1), 0)):
             raise ValueError(f"actions must be integers, got {a.dtype} values {a.ravel()[:8]}")
-    a = a.astype(np.int64)
-    in_range = (a >= 0) & (a < n_actions)
-    ok = in_range & (np.take_along_axis(avail, np.clip(a, 0, n_actions - 1)[..., None], 2)[..., 0] == 1)
-    if not ok.all():
-        e, i = map(int, np.argwhere(~ok)[0])
+    a = np.ascontiguousarray(a, dtype=np.int64)
+    bad = _first_unavailable(a, avail)
+    if bad >= 0:
+        e, i = divmod(bad, n_agents)
         allowed = np.flatnonzero(avail[e, i]).tolist()
         where = f"env {e}, agent {i}" if n_envs > 1 else f"agent {i}"
         raise ValueError(f"{where}: action {int(a[e, i])} is not available; available actions: {allowed} "
@@ -57,6 +80,42 @@ def split_kwargs(kwargs: Dict[str, Any]):
     return flags, reward, rest
 
 
+class FeatureCache:
+    """The masks, obs and state arrays [E, ...], kept between calls and recomputed together (one
+    compiled call) only for the rows marked stale.
+
+    An array once returned is never written again (the next recompute goes to a fresh array, copying
+    the rows that did not change), so callers may keep what they were given, as with NumPy results.
+    """
+    NAMES = ("avail", "obs", "state")
+
+    def __init__(self, shapes, dtypes, compute):
+        self._bufs = {k: np.zeros(shapes[k], dtype=dtypes[k]) for k in self.NAMES}
+        self._stale = np.ones(shapes["avail"][0], dtype=bool)
+        self._handed_out = dict.fromkeys(self.NAMES, False)
+        self._compute = compute  # compute(rows [E] bool, avail_out, obs_out, state_out)
+
+    def mark(self, rows: Optional[np.ndarray] = None) -> None:
+        if rows is None:
+            self._stale[:] = True
+        else:
+            self._stale |= rows
+
+    def get(self, name: str, hand_out: bool = True) -> np.ndarray:
+        stale = self._stale
+        if stale.any():
+            for k in self.NAMES:
+                if self._handed_out[k]:
+                    fresh = np.empty_like(self._bufs[k])
+                    if not stale.all():
+                        fresh[~stale] = self._bufs[k][~stale]
+                    self._bufs[k], self._handed_out[k] = fresh, False
+            self._compute(stale, self._bufs["avail"], self._bufs["obs"], self._bufs["state"])
+            stale[:] = False
+        self._handed_out[name] |= hand_out
+        return self._bufs[name]
+
+
 class VectorizedSMAC:
     def __init__(self, map_name: str, n_envs: int = 1, seed: Optional[int] = None, step_mul: int = 8,
                  move_amount: float = 2.0, continuing_episode: bool = False,
@@ -69,6 +128,13 @@ class VectorizedSMAC:
         self.n_actions = self.engine.n_actions
         self.episode_limit = self.engine.spec.limit
         self.max_reward = max_reward(self.engine.tables, reward)
+        self._outcome_consts = OutcomeConsts(
+            n_agents=self.engine.n_agents, medivac_rules=bool(self.engine.spec.map_type.medivac_rules),
+            sparse=reward.reward_sparse, only_positive=reward.reward_only_positive,
+            death_value=float(reward.reward_death_value), negative_scale=float(reward.reward_negative_scale),
+            reward_win=float(reward.reward_win), reward_defeat=float(reward.reward_defeat),
+            divisor=self.max_reward / reward.reward_scale_rate if reward.reward_scale else 0.0,
+            episode_limit=int(self.engine.spec.limit))
         self.obs_size = self.features.obs_size + int(flags.obs_timestep_number)  # SMAC's size quirk
         self.state_size = self.features.state_size
         t = self.engine.tables
@@ -78,9 +144,12 @@ class VectorizedSMAC:
         self.death_tracker = np.zeros((E, U), dtype=bool)
         self.last_action = np.zeros((E, self.n_agents, self.n_actions), dtype=np.float32)
         self.episode_steps = np.zeros(E, dtype=np.int64)
-        self._avail: Optional[np.ndarray] = None
-        self._obs: Optional[np.ndarray] = None
-        self._state: Optional[np.ndarray] = None
+        n_a = self.n_agents
+        self._features = FeatureCache(
+            {"avail": (E, n_a, self.n_actions), "obs": (E, n_a, self.obs_size), "state": (E, self.state_size)},
+            {"avail": np.int32, "obs": np.float32, "state": np.float32},
+            lambda rows, avail, obs, state: self.features.compute(
+                self.last_action, self.episode_steps, self.episode_limit, rows, avail, obs, state))
 
     # ------------------------------------------------------------------ episode control
     def reset(self, env_mask: Optional[np.ndarray] = None) -> None:
@@ -89,7 +158,7 @@ class VectorizedSMAC:
         self.death_tracker[m] = False
         self.last_action[m] = 0.0
         self.episode_steps[m] = 0
-        self._invalidate()
+        self._invalidate(m)
 
     def seed(self, seed: Optional[int]) -> None:
         """Reseed the engine's random stream (cooldown jitter, random attack points)."""
@@ -98,11 +167,12 @@ class VectorizedSMAC:
     def close(self) -> None:
         pass
 
-    def _invalidate(self) -> None:
-        self._avail = self._obs = self._state = None
+    def _invalidate(self, rows: Optional[np.ndarray] = None) -> None:
+        """Mark the features of `rows` [E] bool (all by default) stale, e.g. after editing unit arrays."""
+        self._features.mark(rows)
 
     def check_actions(self, actions: np.ndarray) -> np.ndarray:
-        return check_actions(actions, self.avail_actions())
+        return check_actions(actions, self._features.get("avail", hand_out=False))
 
     def step(self, actions: np.ndarray, validate: bool = True, active: Optional[np.ndarray] = None) -> StepResult:
         """Step every env, or only the envs where `active` [E] is True.
@@ -114,56 +184,32 @@ class VectorizedSMAC:
         """
         a = self.check_actions(actions) if validate else np.asarray(actions, dtype=np.int64)
         eng = self.engine
-        held = None if active is None else ~np.asarray(active, dtype=bool)
-        if held is not None and not held.any():
-            held = None
-        if held is not None:
-            a = np.where(held[:, None], 0, a)                  # no orders for held envs
-            alive_before, last_before = eng.alive[held].copy(), self.last_action[held].copy()
-            eng.alive[held] = False                            # dead units neither move, fire nor regenerate
-        prev_hs = eng.hp + eng.sh
-        self.last_action[...] = 0.0
-        np.put_along_axis(self.last_action, a[..., None], 1.0, 2)
-        eng.step(a)
-        if held is not None:
-            eng.alive[held] = alive_before
-            self.last_action[held] = last_before
-        self._invalidate()
-        self.episode_steps += 1 if held is None else ~held
-        cfg = self.reward_cfg
-        reward = battle_reward(cfg, self.n_agents, prev_hs, eng.hp, eng.sh, self.death_tracker)
-        code = game_end_code(eng.tables, eng.alive)
-        won, lost = code == WON, code == LOST
-        ended = code != RUNNING
-        if cfg.reward_sparse:
-            reward = np.where(won, 1.0, np.where(lost, -1.0, reward))
-        else:
-            reward = reward + np.where(won, cfg.reward_win, 0.0) + np.where(lost, cfg.reward_defeat, 0.0)
-        timeout = ~ended & (self.episode_steps >= self.episode_limit)
-        if cfg.reward_scale:
-            reward = reward / (self.max_reward / cfg.reward_scale_rate)
-        n_a = self.n_agents
-        return StepResult(
-            reward=reward, terminated=ended | timeout, battle_won=won, timeout=timeout,
-            dead_allies=(~eng.alive[:, :n_a]).sum(1), dead_enemies=(~eng.alive[:, n_a:]).sum(1))
+        act = np.ones(self.n_envs, dtype=bool) if active is None else np.asarray(active, dtype=bool)
+        a = np.ascontiguousarray(a, dtype=np.int64)
+        prev_hs = np.empty_like(eng.hp)
+        _before_step(a, act, eng.hp, eng.sh, self.last_action, prev_hs)   # held envs keep their last action
+        eng.step(a, act)
+        self._invalidate(act)
+        t, E = eng.tables, self.n_envs
+        reward, terminated, won, timeout = np.zeros(E), np.zeros(E, bool), np.zeros(E, bool), np.zeros(E, bool)
+        dead_allies, dead_enemies = np.zeros(E, np.int64), np.zeros(E, np.int64)
+        step_outcome(self._outcome_consts, t.is_medivac, prev_hs, eng.hp, eng.sh, eng.alive, self.death_tracker,
+                     self.episode_steps, act, reward, terminated, won, timeout, dead_allies, dead_enemies)
+        return StepResult(reward=reward, terminated=terminated, battle_won=won, timeout=timeout,
+                          dead_allies=dead_allies, dead_enemies=dead_enemies)
 
     # ------------------------------------------------------------------ features (cached per step)
     def avail_actions(self) -> np.ndarray:
-        if self._avail is None:
-            self._avail = self.features.avail_actions()
-        return self._avail
+        """[E, n_agents, n_actions] int32; never changed after it is returned."""
+        return self._features.get("avail")
 
     def observations(self) -> np.ndarray:
-        if self._obs is None:
-            self._obs = self.features.observations(self.avail_actions(), self.last_action, self.episode_steps,
-                                                   self.episode_limit)
-        return self._obs
+        """[E, n_agents, obs_size] float32; never changed after it is returned."""
+        return self._features.get("obs")
 
     def states(self) -> np.ndarray:
-        if self._state is None:
-            obs = self.observations() if self.flags.obs_instead_of_state else None
-            self._state = self.features.state(obs, self.last_action, self.episode_steps, self.episode_limit)
-        return self._state
+        """[E, state_size] float32; never changed after it is returned."""
+        return self._features.get("state")
 
 
 __all__ = ["VectorizedSMAC", "StepResult", "check_actions", "split_kwargs", "WON", "LOST", "DRAW", "RUNNING"]
