@@ -3,7 +3,7 @@
 Every timestep is one row with all agents, the global state and the team reward (DESIGN.md: what
 the CGI loss, the QMIX mixer and a centralized V(s) need). `TeamVectorEnv` is a native gymnasium
 VectorEnv over the batched backend, so an RLlib `SingleAgentEnvRunner` with
-`gym_env_vectorize_mode="vector_entry_point"` steps all its battles in one NumPy call.
+`gym_env_vectorize_mode="vector_entry_point"` steps all its battles in one compiled call.
 
 Observation (per env): Dict(obs [n, D], action_mask [n, A], state [S], alive [n], group [n],
 last_action [n, A] [, agent_state [n, S + D]]); action: MultiDiscrete([A] * n), UAS indices when `uas` is on (default).
