@@ -36,8 +36,9 @@ ENV_BLOCK = 16                 # envs per block of the kernel's phases (see step
 MOVE_DIRS = np.array([[0, 1], [0, -1], [1, 0], [-1, 0]], dtype=np.float32)
 
 
-# Per-unit tables travel to the kernel packed in a few arrays: each array argument of a compiled
-# call costs about 0.2 us to unbox, which at one env was most of a step. Rows of UNIT_F32 / UNIT_BOOL:
+# Per-unit tables travel to the kernel packed in a few arrays: every array argument of a compiled
+# call from Python is unboxed on each call, which at one env cost more than the step itself.
+# Rows of UNIT_F32 / UNIT_BOOL / STATE_F32:
 UNIT_F32 = ("radius", "speed", "reach", "cd_loops", "hits", "splash_radius", "armor", "hp_max", "sh_max",
             "heal_per_loop", "energy_per_hp", "energy_max", "energy_regen", "hp_regen",
             "enemy_scan", "no_weapon_penalty", "enemy_heal_scan")
