@@ -25,7 +25,6 @@ def _worker(path: str, map_name: str, n_envs: int, seconds: float, api: bool, ou
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
     if path:
         sys.path.insert(0, path)
-    t0 = time.perf_counter()
     from rllib_uas.envs.engine import bench
 
     if hasattr(bench, "engine_throughput"):
@@ -33,18 +32,23 @@ def _worker(path: str, map_name: str, n_envs: int, seconds: float, api: bool, ou
     else:                                   # versions before the compiled engine report wall time only
         wall = bench.engine_steps_per_second(map_name, n_envs, seconds, api=api)
         cpu = float("nan")
-    out.put((wall, cpu, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, time.perf_counter() - t0))
+    out.put((wall, cpu, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
 
 
-def measure(map_name: str, n_envs: int, seconds: float, api: bool = False, path: str = ""):
-    """(wall steps/s, CPU steps/s, peak RSS MiB, process seconds) of one row in a fresh process."""
+def _in_fresh_process(target, *args):
+    """Run target(*args, queue) in a spawned process and return what it puts on the queue."""
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
-    p = ctx.Process(target=_worker, args=(path, map_name, n_envs, seconds, api, q))
+    p = ctx.Process(target=target, args=(*args, q))
     p.start()
     result = q.get()
     p.join()
     return result
+
+
+def measure(map_name: str, n_envs: int, seconds: float, api: bool = False, path: str = ""):
+    """(wall steps/s, CPU steps/s, peak RSS MiB) of one row in a fresh process."""
+    return _in_fresh_process(_worker, path, map_name, n_envs, seconds, api)
 
 
 def _first_step(out) -> None:
@@ -63,18 +67,12 @@ def first_step_seconds(cache_dir: str) -> float:
     previous = os.environ.get("NUMBA_CACHE_DIR")
     os.environ["NUMBA_CACHE_DIR"] = cache_dir          # the spawned process inherits it
     try:
-        ctx = mp.get_context("spawn")
-        q = ctx.Queue()
-        p = ctx.Process(target=_first_step, args=(q,))
-        p.start()
-        result = q.get()
-        p.join()
+        return _in_fresh_process(_first_step)
     finally:
         if previous is None:
             os.environ.pop("NUMBA_CACHE_DIR")
         else:
             os.environ["NUMBA_CACHE_DIR"] = previous
-    return result
 
 
 def main() -> None:
@@ -99,7 +97,7 @@ def main() -> None:
     print("|---" * (6 + 2 * base) + "|")
     rows = [r for m in args.maps.split(",") for r in [(m, 1, True)] + [(m, int(n), False) for n in args.envs.split(",")]]
     for m, n, api in rows:
-        wall, cpu, rss, _ = measure(m, n, args.seconds, api)
+        wall, cpu, rss = measure(m, n, args.seconds, api)
         line = f"| {m} | {'StarCraft2Env' if api else 'VectorizedSMAC'} | {n} | {wall:,.0f} | {cpu:,.0f} | {rss:.0f} |"
         if base:
             b_wall = measure(m, n, args.seconds, api, path=os.path.abspath(args.baseline))[0]

@@ -60,3 +60,11 @@ def test_an_edited_unit_array_shows_after_invalidate():
     vec._invalidate()
     own_health = vec.observations()[1, 1, -1]                   # 3m: own health is the last obs column
     assert own_health == pytest.approx(20.0 / 45.0)
+
+
+def test_raw_actions_out_of_range_are_refused_before_the_kernel_reads_them():
+    vec = VectorizedSMAC("3m", n_envs=1, seed=0)
+    vec.reset()
+    with pytest.raises(ValueError, match="lie in 0..8"):
+        vec.step(np.array([[1, 1, 9]]), validate=False)
+    vec.step(np.array([[1, 1, 7]]), validate=False)     # in range, unavailable: a raw order, accepted

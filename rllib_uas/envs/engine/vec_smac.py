@@ -134,7 +134,7 @@ class VectorizedSMAC:
             death_value=float(reward.reward_death_value), negative_scale=float(reward.reward_negative_scale),
             reward_win=float(reward.reward_win), reward_defeat=float(reward.reward_defeat),
             divisor=self.max_reward / reward.reward_scale_rate if reward.reward_scale else 0.0,
-            episode_limit=int(self.engine.spec.limit))
+            episode_limit=int(self.episode_limit))
         self.obs_size = self.features.obs_size + int(flags.obs_timestep_number)  # SMAC's size quirk
         self.state_size = self.features.state_size
         t = self.engine.tables
@@ -182,7 +182,13 @@ class VectorizedSMAC:
         meaningless and must be ignored. An env that ended must be reset or held, never stepped.
         `validate=False` skips the availability check: only for raw orders such as SMAC's heuristic AI.
         """
-        a = self.check_actions(actions) if validate else np.asarray(actions, dtype=np.int64)
+        if validate:
+            a = self.check_actions(actions)
+        else:   # raw orders still index the action tables: out-of-range ones would read past them
+            a = np.asarray(actions, dtype=np.int64)
+            if a.shape != (self.n_envs, self.n_agents) or ((a < 0) | (a >= self.n_actions)).any():
+                raise ValueError(f"raw actions must have shape ({self.n_envs}, {self.n_agents}) and lie in "
+                                 f"0..{self.n_actions - 1}, got shape {a.shape}")
         eng = self.engine
         act = np.ones(self.n_envs, dtype=bool) if active is None else np.asarray(active, dtype=bool)
         a = np.ascontiguousarray(a, dtype=np.int64)
