@@ -1,69 +1,222 @@
-"""End-to-end training throughput (env steps/s sampled and trained) on this machine.
+"""End-to-end training throughput (env steps/s sampled and trained), where the time goes, and how
+well the learner uses the CPU.
 
-In-process sampling (num_env_runners=0) so both cores serve one run; each configuration warms up
-(U-QMIX: until its buffer holds `learning_starts_episodes`, so the timed iterations learn) plus 2
-iterations, then is timed over `--iters` iterations.
+Every row runs in its own process with `ray.init(num_cpus=2)`, in-process sampling
+(`num_env_runners=0`, so sampling and learning alternate on this machine's 2 cores) and
+`num_cpus_per_learner` (default 2) for the learner's update. Each row warms up (U-QMIX: until its
+buffer holds `learning_starts_episodes`, so timed iterations learn; then 2 iterations for all)
+and is timed over `--iters` iterations. Per iteration it reports sampling, split into the engine
+(the vector env's step), the module forward, the env-runner connectors and the rest (episodes,
+metrics), the learner update, and the rest (weight sync, metrics, callbacks; for U-QMIX, building
+the padded batch from its buffer, shown apart). Then it runs one more update recording every
+matrix product (shapes and FLOPs) and replays those products alone at the same thread count:
+`matmul share` is that replay's time over the update's time, the fraction of what the same matrix
+work reaches on this CPU. Runs are seeded, so both versions start from the same episodes. RSS is the process's peak (driver, learner and
+env runner are one process here).
 
-    python benchmarks/train_throughput.py [--map MMM2] [--iters 6]
+With --baseline DIR (a checkout of an earlier version, e.g. `git worktree add /tmp/prev <commit>`),
+each row also runs that version right after, with the same settings, and the ratio is printed.
+
+    python benchmarks/train_throughput.py [--rows quickstart,u_mappo,u_qmix] [--iters 5]
+        [--learner-cpus 2] [--baseline DIR]
 """
 from __future__ import annotations
 
 import argparse
+import json
+import multiprocessing as mp
 import os
+import resource
+import sys
 import time
+from collections import defaultdict
 
-os.environ.setdefault("RAY_DEDUP_LOGS", "0")
-
-
-def mappo(map_name: str, envs: int, batch: int):
-    from rllib_uas.algorithms.u_mappo import UMAPPOConfig
-
-    return (UMAPPOConfig().environment(env_config={"map_name": map_name})
-            .env_runners(num_env_runners=0, num_envs_per_env_runner=envs)
-            .training(train_batch_size_per_learner=batch, minibatch_size=batch, num_epochs=5))
-
-
-def qmix(map_name: str, envs: int, batch: int):
-    from rllib_uas.algorithms.u_qmix import UQMIXConfig
-
-    return (UQMIXConfig().environment(env_config={"map_name": map_name})
-            .env_runners(num_env_runners=0, num_envs_per_env_runner=envs)
-            .training(batch_size_episodes=batch, learning_starts_episodes=batch, episodes_per_iteration=envs,
-                      buffer_size_episodes=1000))
+ROWS = {
+    # the README's quick start (tuned_examples/quickstart.yaml)
+    "quickstart": dict(algo="U-MAPPO", map="3m1m_vs_4m", envs=16, batch=1600, epochs=10),
+    # U-MAPPO on MMM2: MAPPO's SMAC batch (3,200 steps, one minibatch, 5 epochs)
+    "u_mappo": dict(algo="U-MAPPO", map="MMM2", envs=16, batch=3200, epochs=5),
+    # U-QMIX on MMM2: PyMARL2's ratio (128-episode batches, one update per 8 finished episodes)
+    "u_qmix": dict(algo="U-QMIX", map="MMM2", envs=8, batch=128),
+}
 
 
-def measure(config, iters: int) -> float:
-    algo = config.build_algo()
+def build_config(row: dict, learner_cpus: int):
+    if row["algo"] == "U-MAPPO":
+        from rllib_uas.algorithms.u_mappo import UMAPPOConfig
+
+        cfg = UMAPPOConfig().training(train_batch_size_per_learner=row["batch"], minibatch_size=row["batch"],
+                                      num_epochs=row["epochs"])
+    else:
+        from rllib_uas.algorithms.u_qmix import UQMIXConfig
+
+        cfg = UQMIXConfig().training(batch_size_episodes=row["batch"], learning_starts_episodes=row["batch"],
+                                     episodes_per_iteration=row["envs"], buffer_size_episodes=1000)
+    return (cfg.environment(env_config={"map_name": row["map"]})
+            .env_runners(num_env_runners=0, num_envs_per_env_runner=row["envs"])
+            .learners(num_cpus_per_learner=learner_cpus)
+            .debugging(seed=0))        # both versions sample the same first episodes
+
+
+class _Timed:
+    """A callable's stand-in that adds its wall time to `totals[name]`; other attributes pass through."""
+
+    def __init__(self, fn, totals, name):
+        self._fn, self._totals, self._name = fn, totals, name
+
+    def __call__(self, *args, **kwargs):
+        t0 = time.perf_counter()
+        try:
+            return self._fn(*args, **kwargs)
+        finally:
+            self._totals[self._name] += time.perf_counter() - t0
+
+    def __getattr__(self, item):
+        return getattr(self._fn, item)
+
+
+def _instrument(algo, totals) -> None:
+    runner = algo.env_runner
+    runner.sample = _Timed(runner.sample, totals, "sample")
+    runner._env_to_module = _Timed(runner._env_to_module, totals, "connectors")
+    runner._module_to_env = _Timed(runner._module_to_env, totals, "connectors")
+    runner.module.forward_exploration = _Timed(runner.module.forward_exploration, totals, "module forward")
+    env = runner.env.unwrapped
+    env.step = _Timed(env.step, totals, "engine")
+    learner = algo.learner_group._learner
+    learner.update = _Timed(learner.update, totals, "learner")
+    buffer = getattr(algo, "episode_buffer", None)
+    if buffer is not None:                                       # U-QMIX: padded batches from the buffer
+        buffer.sample = _Timed(buffer.sample, totals, "buffer")
+
+
+def _matmul_share(learner, update) -> dict:
+    """Run `update()` recording matrix products, then replay them alone: (GFLOP, replay seconds)."""
+    import torch
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    aten = torch.ops.aten
+    shapes = []
+
+    class Record(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if func in (aten.mm.default, aten.addmm.default, aten.bmm.default, aten.baddbmm.default):
+                a, b = (args[1], args[2]) if func in (aten.addmm.default, aten.baddbmm.default) else args[:2]
+                shapes.append((tuple(a.shape), tuple(b.shape)))
+            return func(*args, **(kwargs or {}))
+
+    with Record():
+        update()
+    flops = sum(2 * a[-2] * a[-1] * b[-1] * (a[0] if len(a) == 3 else 1) for a, b in shapes)
+    threads = learner.config.num_cpus_per_learner if learner.config.num_cpus_per_learner != "auto" else 1
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(threads))
+    operands = {s: (torch.randn(*s[0]), torch.randn(*s[1])) for s in set(shapes)}
+    for a, b in operands.values():
+        a @ b                                                         # warm caches and kernels
+    t0 = time.perf_counter()
+    for s in shapes:
+        a, b = operands[s]
+        a @ b
+    replay = time.perf_counter() - t0
+    torch.set_num_threads(before)
+    return {"gflop": flops / 1e9, "replay_s": replay}
+
+
+def _worker(path: str, name: str, iters: int, learner_cpus: int, out) -> None:
+    if path:
+        sys.path.insert(0, path)
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    row = ROWS[name]
+    algo = build_config(row, learner_cpus).build_algo()
     try:
-        while len(getattr(algo, "episode_buffer", ())) < getattr(config, "learning_starts_episodes", 0):
+        while len(getattr(algo, "episode_buffer", ())) < getattr(algo.config, "learning_starts_episodes", 0):
             algo.train()
         for _ in range(2):
             algo.train()
+        totals = defaultdict(float)
+        _instrument(algo, totals)
         start = algo.train()["num_env_steps_sampled_lifetime"]
+        totals.clear()
         t0 = time.perf_counter()
         for _ in range(iters):
             end = algo.train()["num_env_steps_sampled_lifetime"]
-        return (end - start) / (time.perf_counter() - t0)
+        wall = time.perf_counter() - t0
+        per_iter = {k: v / iters for k, v in totals.items()}
+        learner = algo.learner_group._learner
+        # one more iteration, its update timed alone and then re-run under the recorder
+        calls = []
+        orig = learner.update._fn
+
+        def keep(*args, **kwargs):
+            calls.append((args, kwargs))
+            return orig(*args, **kwargs)
+
+        learner.update._fn = keep
+        algo.train()
+        learner.update._fn = orig
+        args, kwargs = calls[-1]
+        t1 = time.perf_counter()
+        orig(*args, **kwargs)
+        update_s = time.perf_counter() - t1
+        mm = _matmul_share(learner, lambda: orig(*args, **kwargs))
     finally:
         algo.stop()
+        ray.shutdown()
+    out.put(dict(sps=(end - start) / wall, iter_s=wall / iters, steps_per_iter=(end - start) / iters,
+                 per_iter=per_iter, update_s=update_s, **mm,
+                 rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
+
+
+def measure(name: str, iters: int, learner_cpus: int, path: str = "") -> dict:
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    p = ctx.Process(target=_worker, args=(path, name, iters, learner_cpus, q))
+    p.start()
+    result = q.get()
+    p.join()
+    return result
+
+
+def _breakdown(r: dict) -> str:
+    it = r["per_iter"]
+    sample = it.get("sample", 0.0)
+    parts = [it.get("engine", 0.0), it.get("module forward", 0.0), it.get("connectors", 0.0)]
+    rest = sample - sum(parts)
+    other = r["iter_s"] - sample - it.get("learner", 0.0)
+    buffer = f" (buffer {it['buffer']:.2f})" if "buffer" in it else ""
+    return (f"{sample:.2f} ({parts[0]:.2f} / {parts[1]:.2f} / {parts[2]:.2f} / {rest:.2f}) | "
+            f"{it.get('learner', 0.0):.2f} | {other:.2f}{buffer}")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--map", default="MMM2")
-    ap.add_argument("--iters", type=int, default=6)
+    ap.add_argument("--rows", default=",".join(ROWS))
+    ap.add_argument("--iters", type=int, default=5)
+    ap.add_argument("--learner-cpus", type=int, default=2)
+    ap.add_argument("--baseline", default="", help="a checkout of an earlier version to run side by side")
     args = ap.parse_args()
-    import ray
-
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    print("| algorithm | map | envs per runner | batch | env steps/s end to end |\n|---|---|---|---|---|")
-    for envs, batch in ((16, 3200), (64, 6400)):
-        sps = measure(mappo(args.map, envs, batch), args.iters)
-        print(f"| U-MAPPO | {args.map} | {envs} | {batch} steps, 5 epochs | {sps:,.0f} |", flush=True)
-    for envs, batch in ((8, 32), (8, 128)):
-        sps = measure(qmix(args.map, envs, batch), args.iters)
-        print(f"| U-QMIX | {args.map} | {envs} | {batch} episodes, 1 update / {envs} episodes | {sps:,.0f} |",
-              flush=True)
+    print("| row | algorithm | map | envs | batch | version | env steps/s | s per iteration: sampling "
+          "(engine / module / connectors / rest) | learner | other | learner GFLOP/s | matmul share "
+          "| peak RSS MiB | env steps per iteration |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for name in args.rows.split(","):
+        row = ROWS[name]
+        batch = f"{row['batch']} steps, {row['epochs']} epochs" if row["algo"] == "U-MAPPO" else \
+            f"{row['batch']} episodes, 1 update / {row['envs']} episodes"
+        results = [("this", measure(name, args.iters, args.learner_cpus))]
+        if args.baseline:
+            results.append(("baseline", measure(name, args.iters, args.learner_cpus, args.baseline)))
+        for version, r in results:
+            print(f"| {name} | {row['algo']} | {row['map']} | {row['envs']} | {batch} | {version} | {r['sps']:,.0f} | "
+                  f"{_breakdown(r)} | {r['gflop'] / r['update_s']:.1f} | {r['replay_s'] / r['update_s']:.0%} | "
+                  f"{r['rss_mib']:.0f} | {r['steps_per_iter']:,.0f} |", flush=True)
+        if args.baseline:
+            print(f"| {name} | | | | | ratio | {results[0][1]['sps'] / results[1][1]['sps']:.2f}x | | | | | | | |",
+                  flush=True)
+        print(json.dumps({name: dict(results)}), file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,8 @@ def _add_train(sub) -> None:
     p.add_argument("--checkpoint-freq", type=int, help="checkpoint every N iterations (0: only at the end)")
     p.add_argument("--resume", action="store_true", help="continue the experiment from its last checkpoint")
     p.add_argument("--storage-path", default=DEFAULT_STORAGE, help="where runs are written (default: ./results)")
-    p.add_argument("--ray-address", help="connect to a running Ray cluster (e.g. auto)")
+    p.add_argument("--ray-address", help="connect to a running Ray cluster (e.g. auto); without it, a new "
+                   "local Ray is started even when another one runs on this machine")
     p.add_argument("--num-cpus", type=int, help="CPUs for a local Ray instance")
     p.add_argument("--wandb-project", help="log to Weights & Biases (offline without an API key)")
     p.add_argument("-v", "--verbose", action="count", default=0)

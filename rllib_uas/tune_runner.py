@@ -56,7 +56,9 @@ def run_experiments(experiments: List[Experiment], *, storage_path: str, stop_ti
     # every >= 10 s, so a killed driver resumes from its last checkpoint, not from scratch
     os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "1")
     if not ray.is_initialized():
-        ray.init(address=ray_address, num_cpus=num_cpus, include_dashboard=False, log_to_driver=verbose > 0,
+        # without an address, a Ray of our own: address=None would join any cluster already running
+        # on this machine (another job's), where our trial competes for its CPUs or dies with it
+        ray.init(address=ray_address or "local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=verbose > 0,
                  logging_level="WARNING" if verbose == 0 else "INFO")
     register_envs()
     failures = 0

@@ -133,3 +133,17 @@ def test_lambda_grid_search_ends_with_a_summary_table(tmp_path):
     assert table[1].split()[0] == "cgi_coeff"
     assert sorted(row.split()[0] for row in table[2:4]) == ["0", "0.2"]
     assert "best checkpoint" in out
+
+
+def test_without_an_address_a_run_starts_its_own_ray(monkeypatch):
+    """address=None would attach to any Ray already running on the machine (another job's)."""
+    import ray
+
+    from rllib_uas import tune_runner
+
+    seen = []
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", lambda **kw: seen.append(kw["address"]))
+    for given, expected in ((None, "local"), ("auto", "auto"), ("ray://head:10001", "ray://head:10001")):
+        assert tune_runner.run_experiments([], storage_path="/tmp/unused", ray_address=given) == 0
+        assert seen[-1] == expected

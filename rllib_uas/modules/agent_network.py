@@ -1,8 +1,10 @@
 """The shared recurrent agent network: every agent's row goes through the same fc -> GRU."""
 from __future__ import annotations
 
-from typing import Dict, Tuple
+import contextlib
+from typing import Dict, Iterator, List, Optional, Tuple
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -63,7 +65,13 @@ def setup_team_agent(module, defaults: Dict) -> Dict:
 
 
 class RecurrentAgentNetwork(nn.Module):
-    """fc -> ReLU -> GRU over time, the same weights for every agent (global parameter sharing)."""
+    """fc -> ReLU -> GRU over time, the same weights for every agent (global parameter sharing).
+
+    Training batches are zero-padded: PPO's chunks end early where an episode ends, and U-QMIX's
+    episodes are padded to the longest in the batch (about 60% padding on MMM2 early in training).
+    Given each sequence's valid length, the unroll runs sequences in a few buckets of similar length,
+    each only as long as its longest (`length_buckets`): the same values at every valid step, zeros
+    after a sequence's end (where every loss masks), and a fraction of the work."""
 
     def __init__(self, in_dim: int, fc_hidden: int, gru_hidden: int):
         super().__init__()
@@ -71,13 +79,77 @@ class RecurrentAgentNetwork(nn.Module):
         self.gru = nn.GRU(fc_hidden, gru_hidden, batch_first=True)
         self.hidden = gru_hidden
 
-    def forward(self, x: torch.Tensor, h0: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        """x [B, T, n, In], h0 [B, n, H] -> (h_seq [B, T, n, H], h_last [B, n, H])."""
+    def _unroll(self, x: torch.Tensor, h0: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         B, T, n, _ = x.shape
         z = self.fc(x).permute(0, 2, 1, 3).reshape(B * n, T, -1)          # [B*n, T, F]
         out, h = self.gru(z, h0.reshape(1, B * n, self.hidden))
         h_seq = out.reshape(B, n, T, self.hidden).permute(0, 2, 1, 3)     # [B, T, n, H]
         return h_seq, h.reshape(B, n, self.hidden)
+
+    def forward(self, x: torch.Tensor, h0: torch.Tensor,
+                lengths: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+        """x [B, T, n, In], h0 [B, n, H] -> (h_seq [B, T, n, H], h_last [B, n, H]).
+
+        lengths [B] (valid steps per sequence, the rest zero padding): h_seq is zero after each
+        sequence's end and h_last is the state after its last valid step."""
+        B, T = x.shape[:2]
+        plan = length_buckets(lengths.detach().cpu().numpy(), T, x.shape[2]) if lengths is not None else None
+        if plan is None:
+            return self._unroll(x, h0)
+        parts, order = [], []
+        for rows, steps in plan:
+            idx = torch.as_tensor(rows, device=x.device)
+            h_b, _ = self._unroll(x[idx, :steps], h0[idx])                 # [b, steps, n, H]
+            parts.append(nn.functional.pad(h_b, (0, 0, 0, 0, 0, T - steps)))
+            order.append(idx)
+        inverse = torch.argsort(torch.cat(order))
+        lengths = lengths.to(x.device).long()
+        valid = torch.arange(T, device=x.device)[None] < lengths[:, None]  # [B, T]
+        h_seq = torch.cat(parts)[inverse] * valid[..., None, None]        # [B, T, n, H], 0 after each end
+        last = (lengths - 1).clamp(min=0)
+        h_last = h_seq[torch.arange(B, device=x.device), last]             # [B, n, H]
+        return h_seq, h_last
+
+
+BUCKET_STEP_OVERHEAD = 32   # per unrolled step, a bucket's fixed cost is about this many GRU rows' work
+MAX_BUCKETS = 4
+# bucket only when the model saves a quarter of the work: at U-MAPPO's ~25% chunk padding the
+# extra indexing ate the gain (benchmarks/train_throughput.py), at U-QMIX's ~60% it did not
+MIN_SAVING = 0.75
+
+
+def length_buckets(lengths: np.ndarray, T: int, width: int = 1, max_buckets: int = MAX_BUCKETS,
+                   step_overhead: int = BUCKET_STEP_OVERHEAD) -> Optional[List[Tuple[np.ndarray, int]]]:
+    """Split sequences of valid `lengths` [B] (padded to T) into at most `max_buckets` groups of
+    neighbouring lengths, each unrolled for its longest: [(row indices, steps)], minimising the
+    modelled cost sum(steps * (rows * width + step_overhead)) exactly (dynamic programme over
+    distinct lengths); `width` is the GRU rows per sequence (the agents).
+    None when one bucket of all rows (the plain padded unroll) is as cheap."""
+    lengths = np.minimum(np.maximum(np.asarray(lengths, np.int64), 1), T)
+    values, counts = np.unique(lengths, return_counts=True)           # ascending distinct lengths
+    m = len(values)
+    prefix = np.concatenate([[0], np.cumsum(counts)])
+    full = T * (len(lengths) * width + step_overhead)                       # the plain unroll
+    # best[k, j]: cheapest cover of values[:j+1] with k+1 buckets; cut[k, j]: where the last one starts
+    best = np.full((max_buckets, m), np.inf)
+    cut = np.zeros((max_buckets, m), np.int64)
+    best[0] = (prefix[1:] * width + step_overhead) * values
+    for k in range(1, max_buckets):
+        for j in range(k, m):
+            i = np.arange(k, j + 1)                                    # last bucket is values[i..j]
+            cost = best[k - 1, i - 1] + ((prefix[j + 1] - prefix[i]) * width + step_overhead) * values[j]
+            a = int(np.argmin(cost))
+            best[k, j], cut[k, j] = cost[a], i[a]
+    k = int(np.argmin(best[:, m - 1]))
+    if best[k, m - 1] > MIN_SAVING * full:                            # not worth the extra calls
+        return None
+    plan, j = [], m - 1
+    while k >= 0:
+        i = cut[k, j] if k > 0 else 0
+        rows = np.flatnonzero((lengths >= values[i]) & (lengths <= values[j]))
+        plan.append((rows, int(values[j])))
+        j, k = i - 1, k - 1
+    return plan[::-1]
 
 
 def configure_torch_threads(n: int | None) -> None:
@@ -89,3 +161,17 @@ def configure_torch_threads(n: int | None) -> None:
     """
     if n is not None and torch.get_num_threads() != n:
         torch.set_num_threads(int(n))
+
+
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run a block with `n` torch intra-op threads, then restore the previous count.
+
+    The learners use it to give their update the CPUs RLlib reserved for them
+    (`num_cpus_per_learner`) while acting, in the same process, stays on one thread."""
+    before = torch.get_num_threads()
+    configure_torch_threads(n)
+    try:
+        yield
+    finally:
+        configure_torch_threads(before)

@@ -100,7 +100,8 @@ class TeamPPOModule(TorchRLModule, ValueFunctionAPI):
         x = agent_inputs(obs, self.cfg["use_last_action"], self.cfg["use_agent_id"], self.n_groups,
                          self.cfg["use_group_id"])                                          # [B, T, n, In]
         state_in = batch[Columns.STATE_IN]
-        h_seq, h_last = self.agent_net(x, state_in["h"])                                 # [B, T, n, H]
+        # training batches carry each chunk's valid length: the unroll skips the zero padding
+        h_seq, h_last = self.agent_net(x, state_in["h"], batch.get(Columns.SEQ_LENS))     # [B, T, n, H]
         logits = masked_logits(self.policy_head(h_seq), obs["action_mask"])              # [B, T, n, A]
         state_out = {"h": h_last}
         if "hc" in state_in:

@@ -47,6 +47,13 @@ def masked_epsilon_greedy(q: torch.Tensor, mask: torch.Tensor, epsilon: float,
     return torch.where(explore, random, greedy)
 
 
+def episode_rows(batch: Dict[str, Any]) -> torch.Tensor | None:
+    """[B] valid observation rows per padded episode (its steps + the final observation), from
+    `filled` [B, T]; None without it. Rows after them are padding, masked by every U-QMIX term."""
+    filled = batch.get("filled")
+    return None if filled is None else filled.sum(1).long() + 1
+
+
 class TeamQModule(TorchRLModule, TargetNetworkAPI):
     def setup(self) -> None:
         cfg = setup_team_agent(self, DEFAULT_MODEL_CONFIG)
@@ -65,10 +72,11 @@ class TeamQModule(TorchRLModule, TargetNetworkAPI):
         return {"h": np.zeros((self.n_agents, self.cfg["gru_hidden"]), dtype=np.float32)}
 
     # ------------------------------------------------------------------ acting
-    def _q(self, obs: Dict[str, torch.Tensor], h0: torch.Tensor, net: nn.Module, head: nn.Module):
+    def _q(self, obs: Dict[str, torch.Tensor], h0: torch.Tensor, net: nn.Module, head: nn.Module,
+           lengths: torch.Tensor | None = None):
         x = agent_inputs(obs, self.cfg["use_last_action"], self.cfg["use_agent_id"], self.n_groups,
                          self.cfg["use_group_id"])                                          # [B, T, n, In]
-        h_seq, h_last = net(x, h0)                                                        # [B, T, n, H]
+        h_seq, h_last = net(x, h0, lengths)                                               # [B, T, n, H]
         return head(h_seq), h_seq, h_last                                                 # q [B, T, n, A]
 
     def _forward_inference(self, batch: Dict[str, Any], **kwargs) -> Dict[str, Any]:
@@ -91,10 +99,11 @@ class TeamQModule(TorchRLModule, TargetNetworkAPI):
             return {}
         B = obs["obs"].shape[0]
         h0 = torch.zeros(B, self.n_agents, self.cfg["gru_hidden"], device=obs["obs"].device)
-        q, h_seq, _ = self._q(obs, h0, self.agent_net, self.q_head)
+        lengths = episode_rows(batch)
+        q, h_seq, _ = self._q(obs, h0, self.agent_net, self.q_head, lengths)
         out = {Q_VALUES: q, HIDDEN: h_seq}
         with torch.no_grad():
-            out[TARGET_Q_VALUES], _, _ = self._q(obs, h0, self._target_agent_net, self._target_q_head)
+            out[TARGET_Q_VALUES], _, _ = self._q(obs, h0, self._target_agent_net, self._target_q_head, lengths)
         if self.cgi_head is not None:
             out[CGI_LOGITS] = self.cgi_head(h_seq)
         return out
@@ -115,7 +124,7 @@ class TeamQModule(TorchRLModule, TargetNetworkAPI):
     def forward_target(self, batch: Dict[str, Any], **kwargs) -> Dict[str, Any]:
         obs = {k: batch[k] for k in OBS_KEYS if k in batch}
         h0 = torch.zeros(obs["obs"].shape[0], self.n_agents, self.cfg["gru_hidden"], device=obs["obs"].device)
-        q, _, _ = self._q(obs, h0, self._target_agent_net, self._target_q_head)
+        q, _, _ = self._q(obs, h0, self._target_agent_net, self._target_q_head, episode_rows(batch))
         return {TARGET_Q_VALUES: q}
 
 

@@ -14,6 +14,7 @@ from ray.rllib.algorithms.algorithm_config import NotProvided
 from ray.rllib.algorithms.ppo import PPO, PPOConfig
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
+from rllib_uas.algorithms.team_config import TeamConnectorsMixin
 from rllib_uas.callbacks import SMACMetricsCallback
 from rllib_uas.env_runner import TeamEnvRunner, validate_unbiased_sampling
 from rllib_uas.modules.team_ppo import TeamPPOModule
@@ -21,7 +22,7 @@ from rllib_uas.modules.team_ppo import TeamPPOModule
 STATE_TYPES = ("EP", "AS")
 
 
-class UMAPPOConfig(PPOConfig):
+class UMAPPOConfig(TeamConnectorsMixin, PPOConfig):
     """PPOConfig + `uas`, `cgi_coeff` (lambda_I), `use_agent_id`, `use_last_action`, `use_group_id`,
     `state_type` ("EP" env state / "AS" MAPPO's agent-specific, per-agent values), `value_norm`,
     `fc_hidden`, `gru_hidden`, `critic_hidden`, `max_seq_len`, and MAPPO's details: `value_loss`

@@ -18,6 +18,7 @@ from ray.rllib.core.learner.learner import ENTROPY_KEY, POLICY_LOSS_KEY, VF_LOSS
 from ray.rllib.evaluation.postprocessing import Postprocessing
 from ray.rllib.utils.torch_utils import explained_variance
 
+from rllib_uas.algorithms.team_learner import TeamLearnerThreadsMixin
 from rllib_uas.algorithms.u_mappo.gae import TeamGeneralAdvantageEstimation
 from rllib_uas.modules.cgi import cgi_loss
 from rllib_uas.modules.team_ppo import CGI_LOGITS, VF_NORMALIZED
@@ -62,7 +63,7 @@ def masked_entropy(logits, weight):
     return (ent * weight).sum() / weight.sum().clamp(min=1.0)
 
 
-class UMAPPOTorchLearner(PPOTorchLearner):
+class UMAPPOTorchLearner(TeamLearnerThreadsMixin, PPOTorchLearner):
     def build(self) -> None:
         super().build()
         if self._learner_connector is not None and self.config.add_default_connectors_to_learner_pipeline:

@@ -14,6 +14,7 @@ from typing import Optional, Type
 from ray.rllib.algorithms.algorithm_config import AlgorithmConfig, NotProvided
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
+from rllib_uas.algorithms.team_config import TeamConnectorsMixin
 from rllib_uas.callbacks import SMACMetricsCallback
 from rllib_uas.env_runner import TeamEnvRunner, validate_unbiased_sampling
 
@@ -24,7 +25,7 @@ _FIELDS = ("uas", "cgi_coeff", "mixer", "mixing_embed_dim", "hypernet_embed", "f
            "epsilon_start", "epsilon_finish", "epsilon_anneal_steps", "buffer_size_mb", "checkpoint_buffer")
 
 
-class UQMIXConfig(AlgorithmConfig):
+class UQMIXConfig(TeamConnectorsMixin, AlgorithmConfig):
     """Typed U-QMIX settings; see the module docstring for the baselines."""
 
     def __init__(self, algo_class: Optional[Type] = None):

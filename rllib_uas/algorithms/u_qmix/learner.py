@@ -19,6 +19,7 @@ from ray.rllib.core.learner.utils import update_target_network
 from ray.rllib.core.rl_module.apis import TargetNetworkAPI
 from ray.rllib.utils.metrics import NUM_ENV_STEPS_SAMPLED_LIFETIME
 
+from rllib_uas.algorithms.team_learner import TeamLearnerThreadsMixin
 from rllib_uas.modules.agent_network import masked_logits
 from rllib_uas.modules.cgi import cgi_loss
 from rllib_uas.modules.team_q import CGI_LOGITS, Q_VALUES, TARGET_Q_VALUES
@@ -63,7 +64,7 @@ def td_loss(q_tot: torch.Tensor, targets: torch.Tensor, filled: torch.Tensor) ->
     return 0.5 * (td ** 2).sum() / filled.sum().clamp(min=1.0)
 
 
-class UQMIXTorchLearner(TorchLearner):
+class UQMIXTorchLearner(TeamLearnerThreadsMixin, TorchLearner):
     def build(self) -> None:
         super().build()
         for module in self.module._rl_modules.values():
