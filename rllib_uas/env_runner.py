@@ -125,6 +125,9 @@ class TeamEnvRunner(SingleAgentEnvRunner):
 
 def validate_unbiased_sampling(config) -> None:
     """Reject settings under which collected or evaluated episodes would be length-biased."""
+    envs = config.num_envs_per_env_runner
+    if isinstance(envs, bool) or not isinstance(envs, int) or envs < 1:
+        raise ValueError(f"num_envs_per_env_runner must be a positive integer (battles per env runner), got {envs!r}")
     cls = config.env_runner_cls
     if cls is not None and not (isinstance(cls, type) and issubclass(cls, TeamEnvRunner)):
         raise ValueError(f"env_runner_cls={cls!r} is not a rllib_uas.env_runner.TeamEnvRunner: RLlib's stock runner "

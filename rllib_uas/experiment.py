@@ -5,6 +5,8 @@ of valid ones (and the closest match).
 """
 from __future__ import annotations
 
+import copy
+
 import difflib
 import logging
 from dataclasses import dataclass, field
@@ -187,7 +189,56 @@ def build_config(algo_class: Type, raw: Mapping[str, Any], env: Optional[str] = 
             raise ExperimentError(f"{where}: unknown map {map_name!r}{_closest(str(map_name), available_maps())}; "
                                   f"available maps: {', '.join(available_maps())}")
     config.update_from_dict(_resolve_searches(clean))
+    _preflight(algo_class, clean, where)
     return config, notices
+
+
+def _preflight(algo_class: Type, clean: Mapping[str, Any], where: str) -> None:
+    """Run the config's own `validate()` now, before Ray and Tune start, on the first value of every
+    search: a bad value fails in a second with one line, not inside the trial after a minute."""
+    defaults = algo_class.get_default_config()
+    for key, value in _first_of_searches(clean).items():
+        default = getattr(defaults, key, None)
+        if isinstance(default, (int, float)) and not isinstance(default, bool) and isinstance(value, str):
+            raise ExperimentError(f"{where}: config key '{key}' must be a number (default {default!r}), "
+                                  f"got {value!r}")
+    for variant in _search_variants(clean):          # every searched value once, the others at their first
+        probe = algo_class.get_default_config()
+        probe.update_from_dict(variant)
+        try:
+            probe.validate()
+        except Exception as err:  # noqa: BLE001 - RLlib raises ValueError, TypeError, KeyError ...
+            lines = str(err).strip().splitlines()
+            raise ExperimentError(f"{where}: invalid config: {lines[0] if lines else type(err).__name__}") from None
+
+
+def _search_variants(config: Mapping[str, Any]) -> List[Dict[str, Any]]:
+    """The config with every search at its first value, then once per other value of each search."""
+    first = _first_of_searches(config)
+    variants = [first]
+    for path in _searched(config):
+        node: Any = config
+        for part in path.split("."):
+            node = node[part]
+        for value in list(node["grid_search"])[1:]:
+            variant = copy.deepcopy(first)
+            target = variant
+            *parents, leaf = path.split(".")
+            for part in parents:
+                target = target[part]
+            target[leaf] = _first_of_searches(value)
+            variants.append(variant)
+    return variants
+
+
+def _first_of_searches(value: Any) -> Any:
+    """{grid_search: [a, ...]} -> a anywhere in the config (what the first trial will see)."""
+    if _is_search(value):
+        values = list(value["grid_search"])
+        return _first_of_searches(values[0]) if values else None
+    if isinstance(value, dict):
+        return {k: _first_of_searches(v) for k, v in value.items()}
+    return value
 
 
 def _valid_keys(config) -> set:

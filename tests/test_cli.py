@@ -90,6 +90,11 @@ def test_killed_driver_resumes_from_the_last_checkpoint(tmp_path):
     ("x: {run: PPOO, config: {}}\n", "unknown algorithm run: 'PPOO'"),
     ("x: {run: UMAPPO, env: smac_team, config: {env_config: {map_name: MMM3}}}\n", "unknown map 'MMM3'"),
     ("x: {run: UMAPPO, config: {lrr: 0.1}}\n", "unknown config key 'lrr'"),
+    # the config's own checks and types, before Ray starts
+    ("x: {run: UMAPPO, config: {cgi_coeff: -1}}\n", "cgi_coeff (lambda_I) must be a finite number >= 0"),
+    ("x: {run: UQMIX, config: {cgi_coeff: {grid_search: [0.1, -2]}}}\n", "got -2"),
+    ("x: {run: UMAPPO, config: {minibatch_size: abc}}\n", "'minibatch_size' must be a number"),
+    ("x: {run: UMAPPO, config: {num_envs_per_env_runner: 0}}\n", "num_envs_per_env_runner must be a positive"),
 ])
 def test_bad_input_exits_nonzero_with_one_line(tmp_path, content, message):
     (tmp_path / "bad.yaml").write_text(content)
@@ -98,6 +103,7 @@ def test_bad_input_exits_nonzero_with_one_line(tmp_path, content, message):
     assert "Traceback" not in res.stderr and "Traceback" not in res.stdout
     errors = [ln for ln in res.stderr.splitlines() if ln.startswith("rllib: error:")]
     assert len(errors) == 1 and message in errors[0] and "bad.yaml" in errors[0]
+    assert not (tmp_path / "results").exists()                      # nothing half-written
 
 
 def test_maps_and_unknown_checkpoint(tmp_path):

@@ -34,7 +34,9 @@ class TeamConnectorsMixin:
 
     `team_connectors=False` (a config attribute, also from YAML) keeps RLlib's default pieces."""
 
-    team_connectors: bool = True
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.team_connectors = True     # an instance attribute, so `update_from_dict` and YAML accept it
 
     def _team_pipelines(self, custom) -> bool:
         return bool(self.team_connectors) and custom is None and not self.is_multi_agent
