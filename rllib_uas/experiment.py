@@ -274,11 +274,34 @@ def _resolve_searches(value: Any) -> Any:
     return value
 
 
+# result keys a stop criterion usually names: Tune's and RLlib's top level, the env runners' metrics
+# (RLlib's and `rllib_uas.callbacks`'), also under evaluation/
+TOP_LEVEL_RESULTS = ("training_iteration", "num_env_steps_sampled_lifetime", "num_episodes_lifetime",
+                     "num_env_steps_trained_lifetime", "time_total_s", "time_this_iter_s")
+ENV_RUNNER_RESULTS = ("win_rate", "team_return_mean", "dead_allies_mean", "dead_enemies_mean", "battle_length_mean",
+                      "episode_return_mean", "episode_return_max", "episode_return_min", "episode_len_mean",
+                      "episode_len_max", "episode_len_min", "num_episodes", "num_env_steps_sampled",
+                      "num_env_steps_sampled_lifetime", "num_episodes_lifetime")
+KNOWN_STOP_KEYS = (*TOP_LEVEL_RESULTS, *(f"env_runners/{k}" for k in ENV_RUNNER_RESULTS),
+                   *(f"evaluation/env_runners/{k}" for k in ENV_RUNNER_RESULTS))
+
+
 def normalize_stop(stop: Mapping[str, Any], where: str) -> Tuple[Dict[str, Any], List[str]]:
+    """Retired keys renamed (with a notice); a key one typo away from a known result key is an error
+    (Tune would silently never stop on it); other unknown keys pass with a notice."""
     out, notices = {}, []
     for key, value in stop.items():
         if key in RETIRED_STOP_KEYS and RETIRED_STOP_KEYS[key] != key:
             notices.append(f"{where}: stop key '{key}' is retired; using '{RETIRED_STOP_KEYS[key]}'")
             key = RETIRED_STOP_KEYS[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ExperimentError(f"{where}: stop {key} must be a number, got {value!r}")
+        if key not in KNOWN_STOP_KEYS:
+            close = difflib.get_close_matches(str(key), KNOWN_STOP_KEYS, n=1, cutoff=0.85)
+            if close:
+                raise ExperimentError(f"{where}: unknown stop key '{key}'; did you mean '{close[0]}'? (a run "
+                                      "would never stop on a key its results do not have)")
+            notices.append(f"{where}: stop key '{key}' is not a result this package knows; the run stops on it "
+                           "only if the algorithm reports it")
         out[key] = value
     return out, notices

@@ -111,7 +111,9 @@ def print_summary(exp: Experiment, results, metric: str) -> int:
     for r in results:
         if r.error:
             errors += 1
-            print(f"trial {r.path} failed: {str(r.error).splitlines()[0][:300]}")
+            # the error's last line is the exception itself (its first is Ray's "The actor died ...")
+            lines = [ln.strip() for ln in str(r.error).splitlines() if ln.strip()] or [type(r.error).__name__]
+            print(f"trial {r.path} failed: {lines[-1][:300]}")
             continue
         m = r.metrics or {}
         value = m

@@ -95,6 +95,7 @@ def test_killed_driver_resumes_from_the_last_checkpoint(tmp_path):
     ("x: {run: UQMIX, config: {cgi_coeff: {grid_search: [0.1, -2]}}}\n", "got -2"),
     ("x: {run: UMAPPO, config: {minibatch_size: abc}}\n", "'minibatch_size' must be a number"),
     ("x: {run: UMAPPO, config: {num_envs_per_env_runner: 0}}\n", "num_envs_per_env_runner must be a positive"),
+    ("x: {run: UMAPPO, stop: {env_runners/win_rat: 0.9}, config: {}}\n", "did you mean 'env_runners/win_rate'"),
 ])
 def test_bad_input_exits_nonzero_with_one_line(tmp_path, content, message):
     (tmp_path / "bad.yaml").write_text(content)
@@ -153,3 +154,19 @@ def test_without_an_address_a_run_starts_its_own_ray(monkeypatch):
     for given, expected in ((None, "local"), ("auto", "auto"), ("ray://head:10001", "ray://head:10001")):
         assert tune_runner.run_experiments([], storage_path="/tmp/unused", ray_address=given) == 0
         assert seen[-1] == expected
+
+
+def test_a_failed_trial_is_reported_by_its_exception_line(capsys):
+    """Ray's error text starts with "The actor died ..." and ends with the exception that killed it."""
+    from types import SimpleNamespace
+
+    from rllib_uas.tune_runner import print_summary
+
+    error = RuntimeError("The actor died unexpectedly before finishing this task.\n  Traceback ...\n"
+                         "    raise ValueError(...)\nValueError: minibatch_size 0 must be positive\n")
+    failed = SimpleNamespace(error=error, path="/tmp/results/x/trial_0")
+    exp = SimpleNamespace(searched_keys=[], name="x")
+    assert print_summary(exp, [failed], "env_runners/win_rate") == 1
+    out = capsys.readouterr().out
+    assert "trial /tmp/results/x/trial_0 failed: ValueError: minibatch_size 0 must be positive" in out
+    assert "actor died" not in out
