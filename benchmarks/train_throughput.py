@@ -90,27 +90,28 @@ def _instrument(algo, totals) -> None:
         buffer.sample = _Timed(buffer.sample, totals, "buffer")
 
 
-def _matmul_share(learner, update) -> dict:
-    """Run `update()` recording matrix products, then replay them alone: (GFLOP, replay seconds)."""
+def _matmul_share(update) -> dict:
+    """Run `update()` recording matrix products and the thread count they ran on, then replay them
+    alone on that many threads: (GFLOP, replay seconds)."""
     import torch
     from torch.utils._python_dispatch import TorchDispatchMode
 
     aten = torch.ops.aten
-    shapes = []
+    shapes, threads = [], []
 
     class Record(TorchDispatchMode):
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):
             if func in (aten.mm.default, aten.addmm.default, aten.bmm.default, aten.baddbmm.default):
                 a, b = (args[1], args[2]) if func in (aten.addmm.default, aten.baddbmm.default) else args[:2]
                 shapes.append((tuple(a.shape), tuple(b.shape)))
+                threads.append(torch.get_num_threads())
             return func(*args, **(kwargs or {}))
 
     with Record():
         update()
     flops = sum(2 * a[-2] * a[-1] * b[-1] * (a[0] if len(a) == 3 else 1) for a, b in shapes)
-    threads = learner.config.num_cpus_per_learner if learner.config.num_cpus_per_learner != "auto" else 1
     before = torch.get_num_threads()
-    torch.set_num_threads(int(threads))
+    torch.set_num_threads(max(threads))        # what the update ran on (the baseline: 1 thread)
     operands = {s: (torch.randn(*s[0]), torch.randn(*s[1])) for s in set(shapes)}
     for a, b in operands.values():
         a @ b                                                         # warm caches and kernels
@@ -162,7 +163,7 @@ def _worker(path: str, name: str, iters: int, learner_cpus: int, out) -> None:
         t1 = time.perf_counter()
         orig(*args, **kwargs)
         update_s = time.perf_counter() - t1
-        mm = _matmul_share(learner, lambda: orig(*args, **kwargs))
+        mm = _matmul_share(lambda: orig(*args, **kwargs))
     finally:
         algo.stop()
         ray.shutdown()

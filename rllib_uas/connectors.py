@@ -44,6 +44,11 @@ def _stack(items: List[Dict[str, np.ndarray]], device) -> Dict[str, torch.Tensor
     return {k: torch.from_numpy(np.stack([it[k] for it in items])).to(device) for k in items[0]}
 
 
+def _initial_state(module: RLModule) -> Dict[str, np.ndarray]:
+    """The module's initial recurrent state {k: [...]} as numpy (RLlib's rule for a fresh episode)."""
+    return {k: np.asarray(v) for k, v in module.get_initial_state().items()}
+
+
 class TeamEpisodesToModule(ConnectorV2):
     """Each env's latest team observation [E, 1, ...] and its recurrent state [E, ...] as tensors.
 
@@ -70,7 +75,7 @@ class TeamEpisodesToModule(ConnectorV2):
         for ep in episodes:
             if (ep.t_started == 0 and len(ep) == 0) or Columns.STATE_OUT not in ep.extra_model_outputs:
                 if initial is None:
-                    initial = {k: np.asarray(v) for k, v in rl_module.get_initial_state().items()}
+                    initial = _initial_state(rl_module)
                 states.append(initial)
             else:
                 states.append(ep.get_extra_model_outputs(key=Columns.STATE_OUT, indices=-1))
@@ -176,7 +181,7 @@ class TeamEpisodesToTrainBatch(ConnectorV2):
     def _states_in(module: RLModule, eps: List[SingleAgentEpisode], T: int) -> Dict[str, np.ndarray]:
         """{k: [B, ...]}: for each chunk, the state before its first row (RLlib's rule: the initial
         state at an episode's start, else the STATE_OUT before the chunk, the lookback for the first)."""
-        initial = {k: np.asarray(v) for k, v in module.get_initial_state().items()}
+        initial = _initial_state(module)
         parts: Dict[str, List[np.ndarray]] = {k: [] for k in initial}
         for ep in eps:
             has = Columns.STATE_OUT in ep.extra_model_outputs

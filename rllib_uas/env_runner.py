@@ -124,7 +124,8 @@ class TeamEnvRunner(SingleAgentEnvRunner):
 
 
 def validate_unbiased_sampling(config) -> None:
-    """Reject settings under which collected or evaluated episodes would be length-biased."""
+    """Reject settings under which the team env runner cannot sample (no battles per runner) or
+    collected or evaluated episodes would be length-biased."""
     envs = config.num_envs_per_env_runner
     if isinstance(envs, bool) or not isinstance(envs, int) or envs < 1:
         raise ValueError(f"num_envs_per_env_runner must be a positive integer (battles per env runner), got {envs!r}")

@@ -70,6 +70,23 @@ def test_bucketed_unroll_equals_the_padded_one_on_valid_steps():
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
 
 
+def test_without_buckets_the_lengths_contract_still_holds():
+    """Little padding: one plain unroll, yet zeros after each end and the last valid state."""
+    torch.manual_seed(1)
+    B, T, n = 12, 20, 3
+    net = RecurrentAgentNetwork(6, 8, 8)
+    lengths = torch.full((B,), T)
+    lengths[0] = T - 2
+    assert length_buckets(lengths.numpy(), T, n) is None
+    x, h0 = torch.randn(B, T, n, 6), torch.zeros(B, n, 8)
+    h_seq, h_last = net(x, h0, lengths)
+    h_ref, _ = net(x, h0)
+    torch.testing.assert_close(h_seq[1:], h_ref[1:])
+    torch.testing.assert_close(h_seq[0, :T - 2], h_ref[0, :T - 2])
+    assert not h_seq[0, T - 2:].any()
+    torch.testing.assert_close(h_last[0], h_ref[0, T - 3])
+
+
 def test_u_qmix_update_is_the_same_with_and_without_buckets(ray_session, monkeypatch):
     from rllib_uas.algorithms.u_qmix import UQMIXConfig
 

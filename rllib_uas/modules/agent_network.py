@@ -93,21 +93,24 @@ class RecurrentAgentNetwork(nn.Module):
         lengths [B] (valid steps per sequence, the rest zero padding): h_seq is zero after each
         sequence's end and h_last is the state after its last valid step."""
         B, T = x.shape[:2]
-        plan = length_buckets(lengths.detach().cpu().numpy(), T, x.shape[2]) if lengths is not None else None
-        if plan is None:
+        if lengths is None:
             return self._unroll(x, h0)
-        parts, order = [], []
-        for rows, steps in plan:
-            idx = torch.as_tensor(rows, device=x.device)
-            h_b, _ = self._unroll(x[idx, :steps], h0[idx])                 # [b, steps, n, H]
-            parts.append(nn.functional.pad(h_b, (0, 0, 0, 0, 0, T - steps)))
-            order.append(idx)
-        inverse = torch.argsort(torch.cat(order))
+        plan = length_buckets(lengths.detach().cpu().numpy(), T, x.shape[2])
+        if plan is None:                                                   # little padding: one unroll
+            h_seq, _ = self._unroll(x, h0)
+        else:
+            parts, order = [], []
+            for rows, steps in plan:
+                idx = torch.as_tensor(rows, device=x.device)
+                h_b, _ = self._unroll(x[idx, :steps], h0[idx])             # [b, steps, n, H]
+                parts.append(nn.functional.pad(h_b, (0, 0, 0, 0, 0, T - steps)))
+                order.append(idx)
+            h_seq = torch.cat(parts)[torch.argsort(torch.cat(order))]      # [B, T, n, H]
+        # one contract whichever way it ran: zeros after each end, the state at the last valid step
         lengths = lengths.to(x.device).long()
         valid = torch.arange(T, device=x.device)[None] < lengths[:, None]  # [B, T]
-        h_seq = torch.cat(parts)[inverse] * valid[..., None, None]        # [B, T, n, H], 0 after each end
-        last = (lengths - 1).clamp(min=0)
-        h_last = h_seq[torch.arange(B, device=x.device), last]             # [B, n, H]
+        h_seq = h_seq * valid[..., None, None]
+        h_last = h_seq[torch.arange(B, device=x.device), (lengths - 1).clamp(min=0)]   # [B, n, H]
         return h_seq, h_last
 
 
