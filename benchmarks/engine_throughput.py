@@ -95,7 +95,8 @@ def main() -> None:
     head = "| map | path | n_envs | env steps/s (wall) | per CPU-second | peak RSS MiB |"
     print(head + (" baseline steps/s (wall) | ratio |" if base else ""))
     print("|---" * (6 + 2 * base) + "|")
-    rows = [r for m in args.maps.split(",") for r in [(m, 1, True)] + [(m, int(n), False) for n in args.envs.split(",")]]
+    rows = [r for m in args.maps.split(",")
+            for r in [(m, 1, True)] + [(m, int(n), False) for n in args.envs.split(",")]]
     for m, n, api in rows:
         wall, cpu, rss = measure(m, n, args.seconds, api)
         line = f"| {m} | {'StarCraft2Env' if api else 'VectorizedSMAC'} | {n} | {wall:,.0f} | {cpu:,.0f} | {rss:.0f} |"

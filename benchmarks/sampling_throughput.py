@@ -67,8 +67,8 @@ def main() -> None:
     args = ap.parse_args()
     print("| env runner | map | envs per runner | env steps/s |\n|---|---|---|---|")
     for n in map(int, args.envs.split(",")):
-        print(f"| per-agent MultiAgentEnv | {args.map} | {n} | {measure(per_agent_runner(args.map, n), args.steps):,.0f} |",
-              flush=True)
+        sps = measure(per_agent_runner(args.map, n), args.steps)
+        print(f"| per-agent MultiAgentEnv | {args.map} | {n} | {sps:,.0f} |", flush=True)
         print(f"| TeamVectorEnv | {args.map} | {n} | {measure(team_runner(args.map, n), args.steps):,.0f} |",
               flush=True)
 

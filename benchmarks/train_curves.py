@@ -102,7 +102,8 @@ def main() -> None:
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    print("| map | variant | env steps | wall s | env steps/s | final win rate | final return |\n|---|---|---|---|---|---|---|")
+    print("| map | variant | env steps | wall s | env steps/s | final win rate | final return |\n"
+          "|---|---|---|---|---|---|---|")
     for m in args.maps.split(","):
         for v in args.variants.split(","):
             rows = list(csv.DictReader(run(m, v, args.steps, out).open()))

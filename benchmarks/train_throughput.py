@@ -11,8 +11,8 @@ metrics), the learner update, and the rest (weight sync, metrics, callbacks; for
 the padded batch from its buffer, shown apart). Then it runs one more update recording every
 matrix product (shapes and FLOPs) and replays those products alone at the same thread count:
 `matmul share` is that replay's time over the update's time, the fraction of what the same matrix
-work reaches on this CPU. Runs are seeded, so both versions start from the same episodes. RSS is the process's peak (driver, learner and
-env runner are one process here).
+work reaches on this CPU. Runs are seeded, so both versions start from the same episodes. RSS is the
+process's peak (driver, learner and env runner are one process here).
 
 With --baseline DIR (a checkout of an earlier version, e.g. `git worktree add /tmp/prev <commit>`),
 each row also runs that version right after, with the same settings, and the ratio is printed.

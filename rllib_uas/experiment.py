@@ -6,7 +6,6 @@ of valid ones (and the closest match).
 from __future__ import annotations
 
 import copy
-
 import difflib
 import logging
 from dataclasses import dataclass, field
@@ -176,8 +175,9 @@ def build_config(algo_class: Type, raw: Mapping[str, Any], env: Optional[str] = 
             notices.append(f"{where}: config key '{key}' is retired; using '{new}'")
             key = new
         if key not in valid:
+            some = ", ".join(sorted(valid)[:12])
             raise ExperimentError(f"{where}: unknown config key '{key}'{_closest(key, valid)}; valid keys are "
-                                  f"{algo_class.__name__}'s config attributes, e.g. {', '.join(sorted(valid)[:12])}, ...")
+                                  f"{algo_class.__name__}'s config attributes, e.g. {some}, ...")
         clean[key] = value
     if env is not None:
         clean.setdefault("env", env)

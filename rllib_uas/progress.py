@@ -21,10 +21,11 @@ def _get(result: Mapping[str, Any], path: str, default=float("nan")):
 def format_progress(trial_name: str, result: Mapping[str, Any], steps_per_s: float) -> str:
     learner = _get(result, "learners/default_policy", {}) or {}
     loss = learner.get("total_loss", learner.get("td_loss", learner.get("policy_loss", float("nan"))))
+    ret = _get(result, "env_runners/episode_return_mean")
     parts = [f"{trial_name}", f"iter {int(_get(result, 'training_iteration', 0)):>4}",
              f"steps {int(_get(result, 'num_env_steps_sampled_lifetime', 0)):>9,}",
              f"win {float(_get(result, 'env_runners/win_rate')):.2f}",
-             f"return {float(_get(result, 'env_runners/team_return_mean', _get(result, 'env_runners/episode_return_mean'))):.2f}",
+             f"return {float(_get(result, 'env_runners/team_return_mean', ret)):.2f}",
              f"loss {float(loss):.4f}"]
     if "cgi_loss" in learner:
         parts.append(f"cgi {float(learner['cgi_loss']):.4f}")

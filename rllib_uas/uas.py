@@ -1,7 +1,7 @@
 """The Unified Action Space (UAS): one action space, aligned by meaning, for heterogeneous agents.
 
 Each agent type declares what its native actions *mean* (a semantics table). The UAS is the union
-of those meanings, ordered self actions, then enemy actions, then ally actions (spec/method.md):
+of those meanings, ordered self actions, then enemy actions, then ally actions (docs/method.md):
 for SMAC `[no-op, stop, N, S, E, W] + [attack enemy 0..m-1] + [heal ally 0..n-1]`. Agents whose
 types share the same meanings form a group; a group's mask AM_g marks the UAS entries it can use.
 

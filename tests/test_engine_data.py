@@ -1,16 +1,15 @@
-"""Map registry, shapes and max_reward against spec/smac.md §3c and §4; data-file validation."""
+"""Map registry, shapes and max_reward against SMAC's reference sizes and max_reward values; data-file validation."""
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import rllib_uas.envs.engine.units
-
 from rllib_uas.envs.engine import UnitDataError, UnknownMapError, available_maps, load_map_file, load_unit_file
 from rllib_uas.envs.engine.maps import map_layout
 from rllib_uas.envs.smac_api import StarCraft2Env
 
-# map: (n_agents, n_enemies, n_actions, obs_shape, state_shape) from spec/smac.md §3c
+# map: (n_agents, n_enemies, n_actions, obs_shape, state_shape) as SMAC reports them (docs/smac.md)
 SPEC_SHAPES = {
     "3m": (3, 3, 9, 30, 48), "8m": (8, 8, 14, 80, 168), "25m": (25, 25, 31, 250, 950),
     "5m_vs_6m": (5, 6, 12, 55, 98), "8m_vs_9m": (8, 9, 15, 85, 179), "10m_vs_11m": (10, 11, 17, 105, 243),
@@ -21,7 +20,7 @@ SPEC_SHAPES = {
     "6h_vs_8z": (6, 8, 14, 78, 140), "2s_vs_1sc": (2, 1, 7, 17, 27), "so_many_baneling": (7, 32, 38, 202, 397),
     "bane_vs_bane": (24, 24, 30, 336, 984), "2c_vs_64zg": (2, 64, 70, 332, 342),
 }
-# spec/smac.md §4
+# SMAC's max_reward per map
 SPEC_MAX_REWARD = {
     "3m": 365, "10m_vs_11m": 805, "27m_vs_30m": 1850, "MMM": 1015, "MMM2": 1205, "2s3z": 1020, "3s5z": 1510,
     "3s5z_vs_3s6z": 1670, "1c3s5z": 1870, "3s_vs_5z": 1000, "6h_vs_8z": 1480, "corridor": 1280,

@@ -5,7 +5,6 @@ fixtures and how to regenerate them: tests/golden_trajectories.py.
 """
 import numpy as np
 import pytest
-
 from golden_trajectories import GOLDEN_DIR, SHIPPED_MAPS, load, play_focus, play_random
 
 EXACT = ("avail", "terminated", "won", "dead_allies", "dead_enemies", "reset_step")

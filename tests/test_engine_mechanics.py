@@ -1,12 +1,14 @@
-"""Hand-computed SC2 mechanics (spec/smac.md §7): damage, shields, armor, heals, splash, regen."""
+"""Hand-computed SC2 mechanics: damage, shields, armor, heals, splash, regen.
+
+The stats are SC2's normal-speed values (docs/smac.md, "Time")."""
 import numpy as np
 import pytest
 
 from rllib_uas.envs.engine.ai import IDLE
 from rllib_uas.envs.engine.battle import BattleEngine
 from rllib_uas.envs.engine.combat import apply_hits, hit_damage_split
-from rllib_uas.envs.engine.tables import build_tables
 from rllib_uas.envs.engine.maps import get_map
+from rllib_uas.envs.engine.tables import build_tables
 
 
 def idle_duel(map_name, placements):
@@ -141,8 +143,6 @@ def test_idle_allies_never_fire_back():
     assert eng.hp[0, 0] < 45 and eng.hp[0, 3] == 45
 
 
-@pytest.mark.xfail(strict=True, reason="known engine bug kept for now (the golden fixtures pin it): the heal "
-                   "phase reads reach from before fire, so a Medivac heals a unit shot dead in the same loop")
 def test_a_unit_killed_in_a_loop_is_not_healed_in_that_loop():
     # MMM: agent 2 is a marine, agent 9 the medivac healing it; enemy marine 10 shoots it dead
     eng = idle_duel("MMM", {2: (10.0, 16.0), 9: (11.0, 16.0), 10: (14.0, 16.0)})

@@ -202,7 +202,8 @@ def test_pettingzoo_env_becomes_a_team_env():
 def test_pettingzoo_semantics_table_gives_uas_groups():
     # SMAC's native MMM space through PettingZoo, re-aligned with a user semantics table
     pz = SMACParallelEnv({"map_name": "MMM", "uas": False})
-    attack = ["noop", "stop", "move_north", "move_south", "move_east", "move_west"] + [f"attack:enemy:{j}" for j in range(10)]
+    moves = ["noop", "stop", "move_north", "move_south", "move_east", "move_west"]
+    attack = moves + [f"attack:enemy:{j}" for j in range(10)]
     heal = attack[:6] + [f"heal:ally:{j}" for j in range(10)]
     team = PettingZooTeamEnv(pz, semantics={"marine": attack, "medivac": heal},
                              agent_types={f"agent_{i}": "medivac" if i == 9 else "marine" for i in range(10)})

@@ -24,6 +24,14 @@ MAP = "3m1m_vs_4m"
 LIMIT = TeamVectorEnv({"map_name": MAP}).backend.episode_limit   # an episode this long timed out
 
 
+def _logging_reset(reset, log):
+    """`reset` that first appends the seed it was called with to `log`."""
+    def logged(**kw):
+        log.append(kw.get("seed"))
+        return reset(**kw)
+    return logged
+
+
 def assert_same_distribution(lengths, timeouts, ref_lengths, ref_timeouts, z: float = 3.5):
     """Means and time-out shares agree within z standard errors of their difference."""
     se_len = math.sqrt(lengths.var() / len(lengths) + ref_lengths.var() / len(ref_lengths))
@@ -115,8 +123,7 @@ def test_a_seeded_run_seeds_each_env_once(ray_session):
     seeds = {"train": [], "eval": []}
     for name, runner in (("train", algo.env_runner), ("eval", algo.eval_env_runner)):
         env = runner.env.unwrapped
-        orig = env.reset
-        env.reset = (lambda orig, log: lambda **kw: (log.append(kw.get("seed")), orig(**kw))[1])(orig, seeds[name])
+        env.reset = _logging_reset(env.reset, seeds[name])
     try:
         for _ in range(3):
             algo.train()

@@ -2,12 +2,12 @@
 import numpy as np
 import pytest
 
+from rllib_uas.envs.engine import available_maps
 from rllib_uas.envs.engine.maps import get_map
 from rllib_uas.envs.engine.rules import DRAW, LOST, RUNNING, WON, RewardConfig, battle_reward, game_end_code
 from rllib_uas.envs.engine.tables import build_tables
 from rllib_uas.envs.scripted import random_policy, run_episode
 from rllib_uas.envs.smac_api import StarCraft2Env
-from rllib_uas.envs.engine import available_maps
 
 
 def test_reward_formula_hand_computed():
@@ -210,3 +210,39 @@ def test_pymarl_style_loop_runs_full_episodes(name):
     assert steps <= info["episode_limit"]
     assert {"battle_won", "dead_allies", "dead_enemies"} <= set(step_info)
     env.close()
+
+
+def test_a_pymarl_env_registry_runs_on_the_swapped_imports():
+    """oxwhirl/pymarl's, PyMARL2's and EPyMARL's src/envs/__init__.py, with `smac.env` swapped for ours."""
+    from functools import partial
+
+    from rllib_uas.envs.smac_api import MultiAgentEnv, get_map_params
+
+    def env_fn(env, **kwargs) -> MultiAgentEnv:
+        return env(**kwargs)
+
+    registry = {"sc2": partial(env_fn, env=StarCraft2Env)}
+    env = registry["sc2"](map_name="MMM2", seed=0)
+    assert isinstance(env, MultiAgentEnv)
+    for name, member in vars(MultiAgentEnv).items():           # every abstract method is implemented
+        if callable(member) and not name.startswith("_"):
+            assert getattr(StarCraft2Env, name) is not member or name == "get_env_info", name
+    params = get_map_params("MMM2")
+    info = env.get_env_info()
+    assert (params["n_agents"], params["n_enemies"], params["limit"]) == (10, 12, 180)
+    assert info["n_agents"] == params["n_agents"] and info["episode_limit"] == params["limit"]
+    assert params["unit_type_bits"] == env.unit_type_bits and params["map_type"] == env.map_type
+
+
+def test_save_replay_says_once_that_there_are_no_sc2_replays():
+    import warnings
+
+    import rllib_uas.envs.smac_api as smac_api
+
+    smac_api._REPLAY_NOTICE_GIVEN = False
+    env = StarCraft2Env(map_name="3m", seed=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        env.save_replay()
+        env.save_replay()
+    assert len(caught) == 1 and "save_gif" in str(caught[0].message)

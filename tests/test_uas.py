@@ -4,8 +4,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rllib_uas.uas import UnifiedActionSpace, smac_uas
 from rllib_uas.envs.smac_api import StarCraft2Env
+from rllib_uas.uas import UnifiedActionSpace, smac_uas
 
 
 def test_smac_layout_mmm():

@@ -43,13 +43,15 @@ class TeamConnectorsMixin:
 
     def build_env_to_module_connector(self, env=None, spaces=None, device=None) -> ConnectorV2:
         pipeline = super().build_env_to_module_connector(env=env, spaces=spaces, device=device)
-        if self.add_default_connectors_to_env_to_module_pipeline and self._team_pipelines(self._env_to_module_connector):
+        if (self.add_default_connectors_to_env_to_module_pipeline
+                and self._team_pipelines(self._env_to_module_connector)):
             return _swap(pipeline, ENV_TO_MODULE_DEFAULTS, TeamEpisodesToModule())
         return pipeline
 
     def build_module_to_env_connector(self, env=None, spaces=None) -> ConnectorV2:
         pipeline = super().build_module_to_env_connector(env=env, spaces=spaces)
-        if self.add_default_connectors_to_module_to_env_pipeline and self._team_pipelines(self._module_to_env_connector):
+        if (self.add_default_connectors_to_module_to_env_pipeline
+                and self._team_pipelines(self._module_to_env_connector)):
             return _swap(pipeline, MODULE_TO_ENV_DEFAULTS, TeamActionsToEnv())
         return pipeline
 

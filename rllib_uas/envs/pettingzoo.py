@@ -9,7 +9,6 @@
 """
 from __future__ import annotations
 
-import functools
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 import gymnasium as gym
@@ -36,11 +35,9 @@ class SMACParallelEnv(ParallelEnv):
             "action_mask": gym.spaces.Box(0, 1, (n_a,), np.int8)})
         self._act_space = gym.spaces.Discrete(n_a)
 
-    @functools.lru_cache(maxsize=None)
     def observation_space(self, agent: str) -> gym.Space:
         return self._obs_space
 
-    @functools.lru_cache(maxsize=None)
     def action_space(self, agent: str) -> gym.Space:
         return self._act_space
 

@@ -1,12 +1,14 @@
-"""`StarCraft2Env` with SMAC v1's API and semantics, over the embedded engine (spec/smac.md §1-§5).
+"""`StarCraft2Env` with SMAC v1's API and semantics, over the embedded engine (docs/smac.md).
 
-A pymarl-style program runs on it by changing only its import::
+A pymarl-style program runs on it by changing only its imports::
 
-    from rllib_uas.envs.smac_api import StarCraft2Env   # instead of smac.env.StarCraft2Env
+    from rllib_uas.envs.smac_api import MultiAgentEnv, StarCraft2Env   # instead of smac.env
+    from rllib_uas.envs.smac_api import get_map_params                 # instead of smac.env.starcraft2.maps
 """
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
@@ -15,7 +17,11 @@ import numpy as np
 
 from rllib_uas.envs.engine.features import SHOOT_RANGE, SIGHT_RANGE
 from rllib_uas.envs.engine.render import render_frame, save_gif
-from rllib_uas.envs.engine.vec_smac import VectorizedSMAC, split_kwargs
+from rllib_uas.envs.engine.vec_smac import VectorizedSMAC, integral_actions, split_kwargs
+from rllib_uas.envs.pymarl_env import MultiAgentEnv, get_map_params
+from rllib_uas.envs.smac_heuristic import SmacHeuristic
+
+__all__ = ["MultiAgentEnv", "StarCraft2Env", "get_map_params"]
 
 _DEFAULTS: Dict[str, Any] = dict(
     step_mul=8, move_amount=2, difficulty="7", game_version=None, seed=None, continuing_episode=False,
@@ -25,6 +31,7 @@ _DEFAULTS: Dict[str, Any] = dict(
     reward_win=200, reward_defeat=0, reward_negative_scale=0.5, reward_scale=True, reward_scale_rate=20,
     replay_dir="", replay_prefix="", window_size_x=1920, window_size_y=1200, heuristic_ai=False,
     heuristic_rest=False, debug=False)
+_REPLAY_NOTICE_GIVEN = False
 # SC2-process options that have no meaning for the embedded engine; accepted for compatibility
 _IGNORED = ("difficulty", "game_version", "replay_dir", "replay_prefix", "window_size_x", "window_size_y", "debug")
 
@@ -49,7 +56,7 @@ class UnitRecord:
     pos: Point
 
 
-class StarCraft2Env:
+class StarCraft2Env(MultiAgentEnv):
     """The SMAC v1 multi-agent env on the embedded battle engine; same constructor and methods."""
 
     def __init__(self, map_name: str = "8m", **kwargs: Any):
@@ -96,10 +103,12 @@ class StarCraft2Env:
         self.win_counted = self.defeat_counted = False
         self._frames: List[np.ndarray] = []
         self._recording = False
+        self._heuristic = SmacHeuristic(eng, self.heuristic_rest)
 
     # ------------------------------------------------------------------ episode
     def reset(self) -> Tuple[List[np.ndarray], np.ndarray]:
         self._vec.reset()
+        self._heuristic.reset()
         self._episode_steps = 0
         self.win_counted = self.defeat_counted = False
         if self._recording:
@@ -107,12 +116,13 @@ class StarCraft2Env:
         return self.get_obs(), self.get_state()
 
     def step(self, actions) -> Tuple[float, bool, Dict[str, Any]]:
-        acts = np.asarray([int(a) for a in actions], dtype=np.int64)[None, :]
-        if acts.shape[1] != self.n_agents:
-            raise ValueError(f"step() needs one action per agent ({self.n_agents}), got {acts.shape[1]}")
+        acts = self._action_row(actions)
         if self.heuristic_ai:
-            acts = self._heuristic_actions()
-        res = self._vec.step(acts, validate=not self.heuristic_ai)
+            orders = self._heuristic.actions(self._vec.avail_actions()[0])
+            _write_back(actions, orders)
+            res = self._vec.step(orders[None, :], validate=False, recorded=acts[None, :])
+        else:
+            res = self._vec.step(acts[None, :])
         self._total_steps += 1
         self._episode_steps += 1
         info: Dict[str, Any] = {"battle_won": False, "dead_allies": int(res.dead_allies[0]),
@@ -133,26 +143,21 @@ class StarCraft2Env:
             self._frames.append(self.render())
         return float(res.reward[0]), terminated, info
 
-    def _heuristic_actions(self) -> np.ndarray:
-        """SMAC's heuristic_ai: each agent attacks the nearest enemy (a Medivac heals the nearest ally),
-        sent as a raw unit-targeted order whatever the range, as SMAC does."""
-        eng, t, n_a = self._eng, self._tables, self.n_agents
-        acts = np.zeros((1, n_a), dtype=np.int64)
-        for i in range(n_a):
-            if not eng.alive[0, i]:
-                continue
-            heals = t.is_healer[i] and t.spec.map_type.medivac_rules
-            cur = int(eng.tgt[0, i])
-            if self.heuristic_rest and cur >= 0 and eng.alive[0, cur]:
-                acts[0, i] = 6 + (cur if heals else cur - n_a)
-                continue
-            pool = [u for u in (range(n_a) if heals else range(n_a, eng.n_units))
-                    if eng.alive[0, u] and not (heals and t.is_medivac[u])]
-            if not pool:
-                acts[0, i] = 1
-                continue
-            target = min(pool, key=lambda u: math.hypot(eng.x[0, u] - eng.x[0, i], eng.y[0, u] - eng.y[0, i]))
-            acts[0, i] = 6 + (target if heals else target - n_a)
+    def _action_row(self, actions) -> np.ndarray:
+        """[n_agents] int64 from any sequence of integral numbers; one clear ValueError otherwise."""
+        try:
+            n = len(actions)
+        except TypeError:
+            raise ValueError(f"step() needs a sequence of {self.n_agents} actions, got "
+                             f"{type(actions).__name__}") from None
+        if n != self.n_agents or np.ndim(actions) != 1:
+            raise ValueError(f"step() needs one action per agent ({self.n_agents}), got shape {np.shape(actions)}")
+        acts = integral_actions([_scalar(a) for a in actions])
+        if not self.heuristic_ai:
+            return acts         # availability is checked, with the agent named, by VectorizedSMAC.step
+        bad = np.flatnonzero((acts < 0) | (acts >= self.n_actions))
+        if bad.size:            # SMAC records even the ignored actions as one-hot last actions
+            raise ValueError(f"agent {bad[0]}: action {acts[bad[0]]} is outside 0..{self.n_actions - 1}")
         return acts
 
     # ------------------------------------------------------------------ observations
@@ -320,7 +325,12 @@ class StarCraft2Env:
         return save_gif(self._frames, path, fps)
 
     def save_replay(self) -> None:
-        """SC2 replays need the game; record frames with start_recording()/save_gif() instead."""
+        """SC2 replays need the game; says so once per process and points to the GIF recorder."""
+        global _REPLAY_NOTICE_GIVEN
+        if not _REPLAY_NOTICE_GIVEN:
+            _REPLAY_NOTICE_GIVEN = True
+            warnings.warn("save_replay(): the embedded engine writes no SC2 replays; record frames with "
+                          "env.start_recording() and write them with env.save_gif(path)", stacklevel=2)
 
     def full_restart(self) -> None:
         self.force_restarts += 1
@@ -328,3 +338,17 @@ class StarCraft2Env:
 
     def close(self) -> None:
         self._frames = []
+
+
+def _scalar(a: Any) -> Any:
+    """One action as a plain number: 0-d arrays and tensors (`.item()`), numbers as they are."""
+    return a.item() if hasattr(a, "item") and np.ndim(a) == 0 else a
+
+
+def _write_back(actions: Any, orders: np.ndarray) -> None:
+    """SMAC writes the heuristic's action numbers into the caller's array; immutable sequences are left."""
+    try:
+        for i, a in enumerate(orders):
+            actions[i] = int(a)
+    except TypeError:
+        pass

@@ -1,6 +1,6 @@
 """The team view of SMAC: one RLlib agent whose observation holds every SMAC agent.
 
-Every timestep is one row with all agents, the global state and the team reward (DESIGN.md: what
+Every timestep is one row with all agents, the global state and the team reward (docs/architecture.md: what
 the CGI loss, the QMIX mixer and a centralized V(s) need). `TeamVectorEnv` is a native gymnasium
 VectorEnv over the batched backend, so an RLlib `SingleAgentEnvRunner` with
 `gym_env_vectorize_mode="vector_entry_point"` steps all its battles in one compiled call.

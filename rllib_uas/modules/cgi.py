@@ -1,4 +1,4 @@
-"""The Cross-Group Inverse (CGI) predictor and loss (spec/method.md).
+"""The Cross-Group Inverse (CGI) predictor and loss (docs/method.md).
 
 From its GRU state h_i, each agent predicts a distribution over the UAS; masking it with another
 group g's mask AM_g gives agent i's prediction of group g's policy. The loss is the squared L2

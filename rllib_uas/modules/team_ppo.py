@@ -26,8 +26,13 @@ from ray.rllib.core.rl_module.apis import ValueFunctionAPI
 from ray.rllib.core.rl_module.torch import TorchRLModule
 from torch import nn
 
-from rllib_uas.modules.agent_network import (RecurrentAgentNetwork, agent_ids, agent_inputs, masked_logits,
-                                             setup_team_agent)
+from rllib_uas.modules.agent_network import (
+    RecurrentAgentNetwork,
+    agent_ids,
+    agent_inputs,
+    masked_logits,
+    setup_team_agent,
+)
 from rllib_uas.modules.cgi import CGIPredictor
 from rllib_uas.modules.distributions import TeamCategorical
 from rllib_uas.modules.value_norm import ValueNorm
@@ -58,7 +63,8 @@ class TeamPPOModule(TorchRLModule, ValueFunctionAPI):
         self.cgi_head = CGIPredictor(cfg["gru_hidden"], self.n_actions) if cfg["cgi"] else None
         if cfg["state_type"] == "AS":
             if "agent_state" not in spaces:
-                raise ValueError("state_type 'AS' needs the env's agent_state observation (env_config agent_state=True)")
+                raise ValueError("state_type 'AS' needs the env's agent_state observation "
+                                 "(env_config agent_state=True)")
             critic_in = spaces["agent_state"].shape[-1] + self.n_agents       # + agent id (kept when dead)
         elif cfg["state_type"] == "EP":
             critic_in = spaces["state"].shape[-1]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import torch
+import torch.distributed as dist
 from torch import nn
 
 
@@ -23,10 +24,16 @@ class ValueNorm(nn.Module):
 
     @torch.no_grad()
     def update(self, values: torch.Tensor) -> None:
-        if values.numel() == 0:
+        """One running update from the batch's targets; with data-parallel learners (torch.distributed
+        initialized), from all learners' targets together, so every learner keeps the same statistics."""
+        v = values.detach().to(self.running_mean.dtype)
+        stats = torch.stack([v.sum(), (v ** 2).sum(), torch.tensor(float(v.numel()), device=v.device)])
+        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+            dist.all_reduce(stats)          # every learner calls update once per minibatch: no learner waits alone
+        if stats[2] == 0:
             return
-        self.running_mean.mul_(self.beta).add_(values.mean() * (1 - self.beta))
-        self.running_mean_sq.mul_(self.beta).add_((values ** 2).mean() * (1 - self.beta))
+        self.running_mean.mul_(self.beta).add_(stats[0] / stats[2] * (1 - self.beta))
+        self.running_mean_sq.mul_(self.beta).add_(stats[1] / stats[2] * (1 - self.beta))
         self.debiasing_term.mul_(self.beta).add_(1 - self.beta)
 
     def normalize(self, values: torch.Tensor) -> torch.Tensor:

@@ -31,7 +31,7 @@ class UMAPPOConfig(TeamConnectorsMixin, PPOConfig):
 
     def __init__(self, algo_class: Optional[Type] = None):
         super().__init__(algo_class=algo_class or UMAPPO)
-        # MAPPO's SMAC settings (spec/method.md); RLlib's PPO defaults differ
+        # MAPPO's SMAC settings (docs/method.md); RLlib's PPO defaults differ
         self.lr = 5e-4
         self.gamma = 0.99
         self.lambda_ = 0.95

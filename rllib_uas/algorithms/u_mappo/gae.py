@@ -62,14 +62,15 @@ class TeamGeneralAdvantageEstimation(GeneralAdvantageEstimation):
             lens = [len(e) for e in sa_episodes if e.module_id in (None, mid)]
             stateful = module.is_stateful()         # stateful: [B, T(, n)] padded chunks, else [rows(, n)]
             values = unpad(lens, convert_to_numpy(preds)) if stateful else convert_to_numpy(preds)
-            col = lambda key: unpad_data_if_necessary(lens, convert_to_numpy(batch[mid][key]))  # noqa: E731
-            targets = team_value_targets(values, col(Columns.REWARDS), col(Columns.TERMINATEDS),
-                                         col(Columns.TRUNCATEDS), self.gamma, self.lambda_).astype(np.float32)
+            rewards, terms, truncs = (unpad_data_if_necessary(lens, convert_to_numpy(batch[mid][key]))
+                                      for key in (Columns.REWARDS, Columns.TERMINATEDS, Columns.TRUNCATEDS))
+            targets = team_value_targets(values, rewards, terms, truncs, self.gamma, self.lambda_).astype(np.float32)
             advantages = targets - values
             if stateful:
-                pad = lambda a: np.stack(split_and_zero_pad_n_episodes(  # noqa: E731
-                    a, episode_lens=lens, max_seq_len=module.model_config["max_seq_len"]), axis=0)
-                advantages, targets = pad(advantages), pad(targets)
+                max_len = module.model_config["max_seq_len"]
+                advantages, targets = (np.stack(split_and_zero_pad_n_episodes(a, episode_lens=lens,
+                                                                              max_seq_len=max_len), axis=0)
+                                       for a in (advantages, targets))
             batch[mid][Postprocessing.ADVANTAGES] = advantages
             batch[mid][Postprocessing.VALUE_TARGETS] = targets
         if device is None:

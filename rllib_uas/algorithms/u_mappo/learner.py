@@ -1,4 +1,4 @@
-"""The U-MAPPO learner: MAPPO's loss on the team batch, plus lambda_I * CGI (spec/method.md).
+"""The U-MAPPO learner: MAPPO's loss on the team batch, plus lambda_I * CGI (docs/method.md).
 
 L = L_clip - c_e * entropy + c_v * L_value + lambda_I * L_CGI, where
 - L_clip uses per-agent ratios r_i = pi(a_i) / pi_old(a_i), clipped per agent, averaged over

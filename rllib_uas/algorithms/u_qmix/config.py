@@ -1,4 +1,4 @@
-"""U-QMIX's configuration: an AlgorithmConfig with PyMARL2's tuned QMIX defaults (spec/method.md).
+"""U-QMIX's configuration: an AlgorithmConfig with PyMARL2's tuned QMIX defaults (docs/method.md).
 
 Baselines by flags, on the same module and learner:
 - U-QMIX:             uas=True,  cgi_coeff=0.1 (lambda_I), mixer="qmix"
@@ -130,7 +130,8 @@ class UQMIXConfig(TeamConnectorsMixin, AlgorithmConfig):
         if not 0.0 <= self.td_lambda <= 1.0:
             raise ValueError(f"td_lambda must lie in [0, 1], got {self.td_lambda!r}")
         if self.target_update_tau is not None and not 0.0 < self.target_update_tau <= 1.0:
-            raise ValueError(f"target_update_tau must be None (hard updates) or in (0, 1], got {self.target_update_tau!r}")
+            raise ValueError(f"target_update_tau must be None (hard updates) or in (0, 1], "
+                             f"got {self.target_update_tau!r}")
         if not 0.0 <= self.epsilon_finish <= self.epsilon_start <= 1.0:
             raise ValueError("epsilon needs 0 <= epsilon_finish <= epsilon_start <= 1")
         if self.batch_size_episodes > self.buffer_size_episodes:

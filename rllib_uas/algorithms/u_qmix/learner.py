@@ -1,4 +1,4 @@
-"""The U-QMIX learner: QMIX's TD loss on whole episodes, plus lambda_I * CGI (spec/method.md).
+"""The U-QMIX learner: QMIX's TD loss on whole episodes, plus lambda_I * CGI (docs/method.md).
 
 Reads like the update rule:
   1. Q_i(tau_t, a_t) from the online agent net; targets from the target agent net, with the
@@ -115,6 +115,8 @@ class UQMIXTorchLearner(TeamLearnerThreadsMixin, TorchLearner):
                 TD_LOSS_KEY: loss_td, CGI_LOSS_KEY: cgi,
                 "q_taken_mean": q_tot[valid].mean(), "target_mean": y[valid].mean(),
                 "td_error_abs": td.abs().sum() / filled.sum().clamp(min=1.0),
+                # episodes this learner updated on: the replay batch split across num_learners
+                "batch_episodes": float(filled.shape[0]),
             }, key=module_id, window=1)
         return total
 

@@ -1,4 +1,4 @@
-"""The built-in enemy AI: SC2 attack-move unit behaviour (spec/smac.md §8).
+"""The built-in enemy AI: SC2 attack-move unit behaviour (docs/smac.md, "The enemy").
 
 Damage dealers auto-acquire allies within their scan distance (plus any ally attacking them:
 retaliation), preferring units with weapons, then the nearest. A target is kept while it is in

@@ -1,7 +1,7 @@
 """The vectorized battle engine: struct-of-arrays over [n_envs, n_units], stepped by a compiled kernel.
 
 One `step` issues the agents' SMAC actions as SC2 orders and simulates `step_mul` (8) game loops
-for every env at once, with normal-speed unit stats converted to per-loop values (spec/smac.md §0).
+for every env at once, with normal-speed unit stats converted to per-loop values (docs/smac.md, "Time").
 The battle semantics live in `simulate.py` (compiled with numba); this class owns the arrays, the
 per-map constants and the resets.
 """
@@ -14,8 +14,15 @@ import numpy as np
 from rllib_uas.envs.engine.ai import AMOVE, IDLE
 from rllib_uas.envs.engine.maps import get_map
 from rllib_uas.envs.engine.pathing import geodesic_for_terrain
-from rllib_uas.envs.engine.simulate import SHIELD_REGEN_DELAY, STATE_F32, UNIT_BOOL, UNIT_F32, PackedTables, \
-    SimConsts, step_envs
+from rllib_uas.envs.engine.simulate import (
+    SHIELD_REGEN_DELAY,
+    STATE_F32,
+    UNIT_BOOL,
+    UNIT_F32,
+    PackedTables,
+    SimConsts,
+    step_envs,
+)
 from rllib_uas.envs.engine.tables import UnitTables, build_tables
 
 

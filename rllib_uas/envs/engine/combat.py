@@ -1,4 +1,4 @@
-"""Damage resolution: shields first, then armor per hit with SC2's 0.5 minimum (spec/smac.md §7).
+"""Damage resolution: shields first, then armor per hit with SC2's 0.5 minimum (docs/smac.md).
 
 Hits are events (attacker, target, per-hit damage, number of hits). Hits on the same target within
 one game loop are applied in attacker order, so shield overflow is exact. The damage arithmetic is

@@ -1,4 +1,4 @@
-"""SMAC's observation, state and available-action layouts, compiled per env row (spec/smac.md §2, §3).
+"""SMAC's observation, state and available-action layouts, compiled per env row (docs/smac.md).
 
 The kernels fill preallocated [E, ...] buffers for the rows marked in `rows` only, so a partial
 reset recomputes only the envs that were reset.

@@ -1,4 +1,4 @@
-"""Maps as data: the registry, terrain (pathing grids) and spawn layout (spec/smac.md §6)."""
+"""Maps as data: the registry, terrain (pathing grids) and spawn layout (SMAC's map registry; docs/smac.md)."""
 from __future__ import annotations
 
 import os

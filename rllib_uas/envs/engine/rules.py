@@ -1,4 +1,4 @@
-"""SMAC's reward and termination rules per env, compiled (spec/smac.md §4, §5)."""
+"""SMAC's reward and termination rules per env, compiled (docs/smac.md, "Rewards" and "Ends")."""
 from __future__ import annotations
 
 from dataclasses import dataclass

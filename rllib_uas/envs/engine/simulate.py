@@ -406,8 +406,9 @@ def _heal(tb, st, active, tc, in_reach, amount):
         for u in range(U):
             amount[u] = -1.0
             t = tc[e, u]
+            # alive[e, t]: in_reach was computed before this loop's fire, which may have killed the target
             if order[e, u] == HEAL and in_reach[e, u] and alive[e, u] and is_healer[u] and energy[e, u] > 0 \
-                    and is_bio[t]:
+                    and is_bio[t] and alive[e, t]:
                 a = min(min(heal_per_loop[u], hp_max[t] - hp[e, t]), energy[e, u] / per_hp[u])
                 amount[u] = max(a, F32(0.0))
                 any_heal = True

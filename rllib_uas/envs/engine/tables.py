@@ -1,7 +1,7 @@
 """Static per-map unit tables: every stat as an array over the map's units (allies first).
 
 Converting once to per-game-loop units here keeps the hot loop free of unit conversions
-(spec/smac.md §0: per-loop distance = speed/16, cooldown loops = period*16).
+(docs/smac.md, "Time": per-loop distance = speed/16, cooldown loops = period*16).
 """
 from __future__ import annotations
 

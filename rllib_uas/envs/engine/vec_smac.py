@@ -13,8 +13,7 @@ import numpy as np
 from rllib_uas.envs.engine.battle import BattleEngine
 from rllib_uas.envs.engine.features import FeatureFlags, Features
 from rllib_uas.envs.engine.jit import njit
-from rllib_uas.envs.engine.rules import DRAW, LOST, RUNNING, WON, OutcomeConsts, RewardConfig, max_reward, \
-    step_outcome
+from rllib_uas.envs.engine.rules import DRAW, LOST, RUNNING, WON, OutcomeConsts, RewardConfig, max_reward, step_outcome
 
 
 @dataclass
@@ -52,14 +51,11 @@ def _before_step(a, active, hp, sh, last_action, prev_hs):
 
 def check_actions(actions: np.ndarray, avail: np.ndarray) -> np.ndarray:
     """Validate SMAC actions [E, n_agents] against availability [E, n_agents, n_actions]; int64 actions."""
-    a = np.asarray(actions)
     n_envs, n_agents, n_actions = avail.shape
-    if a.shape != (n_envs, n_agents):
-        raise ValueError(f"actions must have shape (n_envs={n_envs}, n_agents={n_agents}), got {a.shape}")
-    if not np.issubdtype(a.dtype, np.integer):
-        if not np.all(np.equal(np.mod(a, 1), 0)):
-            raise ValueError(f"actions must be integers, got {a.dtype} values {a.ravel()[:8]}")
-    a = np.ascontiguousarray(a, dtype=np.int64)
+    shape = np.shape(actions)
+    if shape != (n_envs, n_agents):
+        raise ValueError(f"actions must have shape (n_envs={n_envs}, n_agents={n_agents}), got {shape}")
+    a = integral_actions(actions)
     bad = _first_unavailable(a, avail)
     if bad >= 0:
         e, i = divmod(bad, n_agents)
@@ -68,6 +64,25 @@ def check_actions(actions: np.ndarray, avail: np.ndarray) -> np.ndarray:
         raise ValueError(f"{where}: action {int(a[e, i])} is not available; available actions: {allowed} "
                          f"(see get_avail_agent_actions)")
     return a
+
+
+def integral_actions(actions) -> np.ndarray:
+    """Actions as contiguous int64; integral floats pass (a runner may hand float tensors), anything else
+    (fractions, NaN, inf, bools, strings, None) is a ValueError naming the first bad entry."""
+    try:
+        a = np.asarray(actions)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"actions must be an array of integers, got {type(actions).__name__}: {err}") from None
+    if np.issubdtype(a.dtype, np.integer) and a.dtype != np.bool_:
+        return np.ascontiguousarray(a, dtype=np.int64)
+    if not np.issubdtype(a.dtype, np.floating):
+        raise ValueError(f"actions must be integers, got dtype {a.dtype}: {a.ravel()[:8].tolist()}")
+    bad = ~np.isfinite(a) | (a != np.round(a))
+    if bad.any():
+        idx = np.unravel_index(int(np.flatnonzero(bad)[0]), a.shape)
+        where = f"env {idx[0]}, agent {idx[1]}" if a.ndim == 2 else f"agent {idx[-1]}" if a.ndim else "the action"
+        raise ValueError(f"{where}: action {a[idx].item()!r} is not an integer action number")
+    return np.ascontiguousarray(a, dtype=np.int64)
 
 
 def split_kwargs(kwargs: Dict[str, Any]):
@@ -119,7 +134,8 @@ class FeatureCache:
 class VectorizedSMAC:
     def __init__(self, map_name: str, n_envs: int = 1, seed: Optional[int] = None, step_mul: int = 8,
                  move_amount: float = 2.0, continuing_episode: bool = False,
-                 flags: FeatureFlags = FeatureFlags(), reward: RewardConfig = RewardConfig()):
+                 flags: Optional[FeatureFlags] = None, reward: Optional[RewardConfig] = None):
+        flags, reward = flags or FeatureFlags(), reward or RewardConfig()
         self.engine = BattleEngine(map_name, n_envs=n_envs, seed=seed, step_mul=step_mul, move_amount=move_amount)
         self.features = Features(self.engine, flags)
         self.flags, self.reward_cfg = flags, reward
@@ -174,26 +190,35 @@ class VectorizedSMAC:
     def check_actions(self, actions: np.ndarray) -> np.ndarray:
         return check_actions(actions, self._features.get("avail", hand_out=False))
 
-    def step(self, actions: np.ndarray, validate: bool = True, active: Optional[np.ndarray] = None) -> StepResult:
+    def _raw_actions(self, actions: np.ndarray) -> np.ndarray:
+        """Raw orders still index the action tables: out-of-range ones would read past them."""
+        a = integral_actions(actions)
+        if a.shape != (self.n_envs, self.n_agents) or ((a < 0) | (a >= self.n_actions)).any():
+            raise ValueError(f"raw actions must have shape ({self.n_envs}, {self.n_agents}) and lie in "
+                             f"0..{self.n_actions - 1}, got shape {a.shape}")
+        return a
+
+    def step(self, actions: np.ndarray, validate: bool = True, active: Optional[np.ndarray] = None,
+             recorded: Optional[np.ndarray] = None) -> StepResult:
         """Step every env, or only the envs where `active` [E] is True.
 
         An inactive env (one that ended and waits for its reset) is not simulated: its units are held
         for the step, so it neither changes nor draws from the random stream; its result row is
         meaningless and must be ignored. An env that ended must be reset or held, never stepped.
         `validate=False` skips the availability check: only for raw orders such as SMAC's heuristic AI.
+        `recorded` [E, n_agents]: the actions kept as last actions when they differ from the orders sent
+        (SMAC's heuristic records the caller's actions); default `actions`.
         """
         if validate:
             a = self.check_actions(actions)
-        else:   # raw orders still index the action tables: out-of-range ones would read past them
-            a = np.asarray(actions, dtype=np.int64)
-            if a.shape != (self.n_envs, self.n_agents) or ((a < 0) | (a >= self.n_actions)).any():
-                raise ValueError(f"raw actions must have shape ({self.n_envs}, {self.n_agents}) and lie in "
-                                 f"0..{self.n_actions - 1}, got shape {a.shape}")
+        else:
+            a = self._raw_actions(actions)
         eng = self.engine
         act = np.ones(self.n_envs, dtype=bool) if active is None else np.asarray(active, dtype=bool)
         a = np.ascontiguousarray(a, dtype=np.int64)
         prev_hs = np.empty_like(eng.hp)
-        _before_step(a, act, eng.hp, eng.sh, self.last_action, prev_hs)   # held envs keep their last action
+        rec = a if recorded is None else self._raw_actions(recorded)
+        _before_step(rec, act, eng.hp, eng.sh, self.last_action, prev_hs)   # held envs keep their last action
         eng.step(a, act)
         self._invalidate(act)
         t, E = eng.tables, self.n_envs
@@ -218,4 +243,5 @@ class VectorizedSMAC:
         return self._features.get("state")
 
 
-__all__ = ["VectorizedSMAC", "StepResult", "check_actions", "split_kwargs", "WON", "LOST", "DRAW", "RUNNING"]
+__all__ = ["VectorizedSMAC", "StepResult", "check_actions", "integral_actions", "split_kwargs", "WON", "LOST", "DRAW",
+           "RUNNING"]
