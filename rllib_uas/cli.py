@@ -112,6 +112,7 @@ def cmd_evaluate(args) -> int:
 
 def cmd_maps(args) -> int:
     from rllib_uas.envs.engine import available_maps, get_map
+    from rllib_uas.envs.engine.actions import healing_agents
     from rllib_uas.envs.engine.maps import map_layout
     from rllib_uas.uas import smac_uas
 
@@ -119,7 +120,7 @@ def cmd_maps(args) -> int:
     for name in available_maps():
         spec = get_map(name)
         lay = map_layout(name)
-        healers = [u.is_healer and spec.map_type.medivac_rules for u in lay.ally_units]
+        healers = healing_agents([u.is_healer for u in lay.ally_units], spec.map_type.medivac_rules)
         groups = smac_uas(spec.n_agents, spec.n_enemies, healers).n_groups
         allies = ", ".join(f"{c} {u}" for u, c, _ in spec.allies)
         enemies = ", ".join(f"{c} {u}" for u, c, _ in spec.enemies)

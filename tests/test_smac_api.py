@@ -246,3 +246,20 @@ def test_save_replay_says_once_that_there_are_no_sc2_replays():
         env.save_replay()
         env.save_replay()
     assert len(caught) == 1 and "save_gif" in str(caught[0].message)
+
+
+def test_one_rule_says_which_agents_heal_for_the_engine_and_for_real_smac():
+    from types import SimpleNamespace
+
+    from rllib_uas.envs.engine.actions import smac_healing_agents
+    from rllib_uas.envs.engine.vec_smac import VectorizedSMAC
+
+    for name in ("MMM", "MMM2", "6m2m_vs_15m", "3m", "2s3z"):
+        env = StarCraft2Env(map_name=name, seed=0)
+        assert (smac_healing_agents(env) == VectorizedSMAC(name).healer_agents).all(), name
+    # oxwhirl/smac gives agents custom unit ids on MMM maps and names the Medivac's medivac_id
+    units = [SimpleNamespace(unit_type=t) for t in (1970, 1971, 1972)]
+    real = SimpleNamespace(map_type="MMM", n_agents=3, medivac_id=1972, get_unit_by_id=lambda i: units[i])
+    assert smac_healing_agents(real).tolist() == [False, False, True]
+    real.map_type = "marines"                       # outside MMM maps nobody heals, as in SMAC
+    assert not smac_healing_agents(real).any()

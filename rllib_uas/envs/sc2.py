@@ -10,13 +10,13 @@ from typing import Any, Callable, Dict, List, Sequence
 
 import numpy as np
 
+from rllib_uas.envs.engine.actions import N_ACTIONS_NO_ATTACK, smac_healing_agents
 from rllib_uas.envs.engine.vec_smac import StepResult, check_actions
 
 SMAC_INSTALL_HINT = (
     "Install SMAC from its repository: pip install git+https://github.com/oxwhirl/smac.git "
     "and install StarCraft II (set SC2PATH), see the SMAC README. Or use env_config "
     "backend='embedded' (the default), which needs neither.")
-MEDIVAC_TYPE_ID = 54
 
 
 class SMACNotInstalledError(ImportError):
@@ -52,16 +52,13 @@ class SMACAPIBatch:
         info = first.get_env_info()
         self.n_envs = len(self.envs)
         self.n_agents, self.n_actions = info["n_agents"], info["n_actions"]
-        self.n_enemies = self.n_actions - 6
+        self.n_enemies = self.n_actions - N_ACTIONS_NO_ATTACK
         self.episode_limit = info["episode_limit"]
         self.obs_size, self.state_size = info["obs_shape"], info["state_shape"]
         self.map_type = getattr(first, "map_type", "")
         self.last_action = np.zeros((self.n_envs, self.n_agents, self.n_actions), dtype=np.float32)
         self.reset()
-        medivac_id = getattr(first, "medivac_id", MEDIVAC_TYPE_ID)
-        self.healer_agents = np.array(
-            [self.map_type == "MMM" and first.get_unit_by_id(i).unit_type in (medivac_id, MEDIVAC_TYPE_ID)
-             for i in range(self.n_agents)])
+        self.healer_agents = smac_healing_agents(first)
 
     def reset(self, env_mask: np.ndarray | None = None) -> None:
         for e, env in enumerate(self.envs):

@@ -5,6 +5,18 @@ from typing import Callable, List
 
 import numpy as np
 
+from rllib_uas.envs.engine.actions import (
+    MOVE_EAST,
+    MOVE_NORTH,
+    MOVE_SOUTH,
+    MOVE_WEST,
+    N_ACTIONS_NO_ATTACK,
+    NOOP,
+    STOP,
+    smac_healing_agents,
+    target_action,
+)
+
 Policy = Callable[["object", np.random.Generator], List[int]]
 
 
@@ -25,17 +37,17 @@ def focus_fire_policy(env, rng: np.random.Generator) -> List[int]:
     enemy_hp = np.array([u.health + u.shield for u in env.enemies.values()])
     allies = list(env.agents.values())
     frac = np.array([u.health / u.health_max for u in allies])
-    healer = np.array([env.map_type == "MMM" and u.unit_type == 54 for u in allies])
+    healer = smac_healing_agents(env)
     actions = []
     for i, avail in enumerate(env.get_avail_actions()):
-        targets = np.flatnonzero(np.asarray(avail[6:]))
-        if not avail[1]:
-            actions.append(0)
+        targets = np.flatnonzero(np.asarray(avail[N_ACTIONS_NO_ATTACK:]))
+        if not avail[STOP]:
+            actions.append(NOOP)
         elif healer[i]:
             pool = targets[targets < n_a]
-            actions.append(6 + int(pool[np.argmin(frac[pool])]) if pool.size else 1)
+            actions.append(target_action(int(pool[np.argmin(frac[pool])])) if pool.size else STOP)
         elif targets.size:
-            actions.append(6 + int(targets[np.argmin(enemy_hp[targets])]))
+            actions.append(target_action(int(targets[np.argmin(enemy_hp[targets])])))
         else:
             actions.append(_toward_nearest_enemy(env, allies[i], avail))
     return actions
@@ -45,11 +57,11 @@ def _toward_nearest_enemy(env, unit, avail) -> int:
     """The available move (N, S, E, W) that best heads to the nearest alive enemy; stop if none."""
     foes = [(u.pos.x - unit.pos.x, u.pos.y - unit.pos.y) for u in env.enemies.values() if u.health > 0]
     if not foes:
-        return 1
+        return STOP
     dx, dy = min(foes, key=lambda d: d[0] ** 2 + d[1] ** 2)
-    gains = {2: dy, 3: -dy, 4: dx, 5: -dx}
+    gains = {MOVE_NORTH: dy, MOVE_SOUTH: -dy, MOVE_EAST: dx, MOVE_WEST: -dx}
     best = max((a for a in gains if avail[a]), key=gains.get, default=None)
-    return best if best is not None and gains[best] > 0 else 1
+    return best if best is not None and gains[best] > 0 else STOP
 
 
 def run_episode(env, policy: Policy, rng: np.random.Generator) -> dict:

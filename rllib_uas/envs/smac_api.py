@@ -15,6 +15,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
+from rllib_uas.envs.engine.actions import N_ACTIONS_MOVE, N_ACTIONS_NO_ATTACK
 from rllib_uas.envs.engine.features import SHOOT_RANGE, SIGHT_RANGE
 from rllib_uas.envs.engine.render import render_frame, save_gif
 from rllib_uas.envs.engine.vec_smac import VectorizedSMAC, integral_actions, split_kwargs
@@ -86,7 +87,7 @@ class StarCraft2Env(MultiAgentEnv):
         self._agent_race, self._bot_race = spec.a_race, spec.b_race
         self.shield_bits_ally = int(spec.a_race == "P")
         self.shield_bits_enemy = int(spec.b_race == "P")
-        self.n_actions_no_attack, self.n_actions_move = 6, 4
+        self.n_actions_no_attack, self.n_actions_move = N_ACTIONS_NO_ATTACK, N_ACTIONS_MOVE
         self.n_actions = eng.n_actions
         self.n_obs_pathing, self.n_obs_height = 8, 9
         self.max_reward = self._vec.max_reward

@@ -19,10 +19,16 @@ from typing import List, Optional
 
 import numpy as np
 
+from rllib_uas.envs.engine.actions import (
+    MOVE_EAST,
+    MOVE_NORTH,
+    MOVE_SOUTH,
+    MOVE_WEST,
+    NOOP,
+    healing_agents,
+    target_action,
+)
 from rllib_uas.envs.engine.maps import map_layout
-
-N_ACTIONS_NO_ATTACK = 6
-MOVE_EAST, MOVE_WEST, MOVE_NORTH, MOVE_SOUTH = 4, 5, 2, 3
 
 
 class SmacHeuristic:
@@ -38,7 +44,7 @@ class SmacHeuristic:
         self._is_medivac = np.asarray(t.is_medivac, dtype=bool)
         self._is_marauder = np.array([n == "marauder" for n in names], dtype=bool)
         # SMAC knows medivac_id only on MMM maps; elsewhere no unit heals through this heuristic
-        self._heals = self._is_medivac & bool(engine.spec.map_type.medivac_rules)
+        self._heals = healing_agents(t.is_healer, engine.spec.map_type.medivac_rules)
         self._max_dist = math.hypot(engine.map_x, engine.map_y)
         self.targets: List[Optional[int]] = [None] * self._n_agents
 
@@ -74,8 +80,8 @@ class SmacHeuristic:
                 found = self._nearest(i, pool)
                 self.targets[i] = target = None if found < 0 else found
             if target is None:
-                return 0
-            action = N_ACTIONS_NO_ATTACK + target
+                return NOOP
+            action = target_action(target)
         else:
             if target is None or self._hp(n_a + target) == 0:
                 pool = [u for u in range(n_a, self._eng.n_units)
@@ -83,8 +89,8 @@ class SmacHeuristic:
                 found = self._nearest(i, pool)
                 self.targets[i] = target = None if found < 0 else found - n_a
             if target is None:
-                return 0
-            action = N_ACTIONS_NO_ATTACK + target
+                return NOOP
+            action = target_action(target)
         if self._rest and avail[i, action] == 0:
             u = target if self._heals[i] else n_a + target
             dx = float(self._eng.x[0, u]) - float(self._eng.x[0, i])

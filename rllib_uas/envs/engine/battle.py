@@ -11,6 +11,7 @@ from typing import Optional
 
 import numpy as np
 
+from rllib_uas.envs.engine.actions import n_actions
 from rllib_uas.envs.engine.ai import AMOVE, IDLE
 from rllib_uas.envs.engine.maps import get_map
 from rllib_uas.envs.engine.pathing import geodesic_for_terrain
@@ -36,7 +37,7 @@ class BattleEngine:
         self.n_envs, self.step_mul, self.move_amount = int(n_envs), int(step_mul), float(move_amount)
         self.n_agents, self.n_enemies = self.tables.n_agents, self.tables.n_enemies
         self.n_units = self.n_agents + self.n_enemies
-        self.n_actions = 6 + self.n_enemies
+        self.n_actions = n_actions(self.n_enemies)
         self.map_x, self.map_y = self.tables.grid.shape
         self.rng = np.random.default_rng(seed)
         self._precompute()

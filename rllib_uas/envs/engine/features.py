@@ -10,9 +10,17 @@ from typing import NamedTuple
 
 import numpy as np
 
+from rllib_uas.envs.engine.actions import (
+    MOVE_DIRS,
+    MOVE_NORTH,
+    N_ACTIONS_MOVE,
+    N_ACTIONS_NO_ATTACK,
+    NOOP,
+    STOP,
+    healing_agents,
+)
 from rllib_uas.envs.engine.battle import BattleEngine
 from rllib_uas.envs.engine.jit import F32, hypot32, njit
-from rllib_uas.envs.engine.simulate import MOVE_DIRS
 
 SIGHT_RANGE = 9.0   # unit_sight_range(): always 9
 SHOOT_RANGE = 6.0   # unit_shoot_range(): always 6
@@ -83,24 +91,24 @@ def avail_rows(ft, x, y, alive, rows, out):
             av = out[e, i]
             av[:] = 0
             if not alive[e, i]:
-                av[0] = 1
+                av[NOOP] = 1
                 continue
-            av[1] = 1
+            av[STOP] = 1
             ax, ay = x[e, i], y[e, i]
-            for k in range(4):
+            for k in range(N_ACTIONS_MOVE):
                 cx = np.int64(ax + MOVE_DIRS[k, 0] * half_move)
                 cy = np.int64(ay + MOVE_DIRS[k, 1] * half_move)
                 if 0 <= cx < map_x and 0 <= cy < map_y and grid[cx, cy]:
-                    av[2 + k] = 1
+                    av[MOVE_NORTH + k] = 1
             if medivac_heals[i]:
                 for j in range(n_a):
                     if alive[e, j] and heal_target_ok[j] and hypot32(x[e, j] - ax, y[e, j] - ay) <= _SHOOT:
-                        av[6 + j] = 1
+                        av[N_ACTIONS_NO_ATTACK + j] = 1
             else:
                 for k in range(n_e):
                     u = n_a + k
                     if alive[e, u] and hypot32(x[e, u] - ax, y[e, u] - ay) <= _SHOOT:
-                        av[6 + k] = 1
+                        av[N_ACTIONS_NO_ATTACK + k] = 1
 
 
 @njit
@@ -146,7 +154,8 @@ def obs_rows(ft, x, y, hp, sh, alive, avail, last_action, episode_steps, episode
                 d = hypot32(dx, dy)
                 b = c + k * nf_en
                 if d < _SIGHT and alive[e, u]:
-                    o[b], o[b + 1], o[b + 2], o[b + 3] = avail[e, i, 6 + k], d / _SIGHT, dx / _SIGHT, dy / _SIGHT
+                    o[b] = avail[e, i, N_ACTIONS_NO_ATTACK + k]     # a healer's reads its heal slot (SMAC)
+                    o[b + 1], o[b + 2], o[b + 3] = d / _SIGHT, dx / _SIGHT, dy / _SIGHT
                     b += 4
                     if all_health:
                         o[b] = hp[e, u] / hp_max[u]
@@ -275,9 +284,10 @@ class Features:
         if self.utb:
             self._onehot[np.arange(engine.n_units), t.type_onehot_idx] = 1.0
         self._sh_max = np.where(t.sh_max > 0, t.sh_max, 1.0)
-        self._ally_medivac_heals = spec.map_type.medivac_rules & t.is_healer[:n_a]     # [n_a]
+        self._ally_medivac_heals = healing_agents(t.is_healer[:n_a], spec.map_type.medivac_rules)   # [n_a]
         self._heal_target_ok = ~t.is_medivac[:n_a]                                       # [n_a]
-        self._cd_col = np.where(spec.map_type.medivac_rules & t.is_medivac[:n_a], np.nan, t.max_cd_obs[:n_a])
+        # SMAC's state shows energy / 200 instead of the cooldown for the agents that heal
+        self._cd_col = np.where(self._ally_medivac_heals, np.nan, t.max_cd_obs[:n_a])
         self._terrain_height = np.full(engine.tables.grid.shape, 0.5, dtype=np.float32)  # flat (spec §6)
         self.tables = FeatTables(
             n_agents=n_a, n_actions=self.n_actions, utb=self.utb, shield_ally=bool(self.shield_bits_ally),

@@ -16,6 +16,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from rllib_uas.envs.engine.actions import MOVE_DIRS, MOVE_NORTH, MOVE_WEST, N_ACTIONS_NO_ATTACK, STOP
 from rllib_uas.envs.engine.ai import AMOVE, ATTACK, FOLLOW, FOLLOW_DISTANCE, HEAL, IDLE, MOVE, enemy_decide
 from rllib_uas.envs.engine.combat import resolve_hits
 from rllib_uas.envs.engine.jit import F32, hypot32, inline, njit
@@ -33,7 +34,6 @@ APPROACH_MARGIN = F32(0.05)    # units chasing a target stop this far inside the
 EDGE_LIMIT = F32(1e-3)         # positions stay this far inside the map's far edges
 ENV_BLOCK = 16                 # envs per block of the kernel's phases (see step_envs)
 # move N, S, E, W as SMAC actions 2..5
-MOVE_DIRS = np.array([[0, 1], [0, -1], [1, 0], [-1, 0]], dtype=np.float32)
 
 
 # Per-unit tables travel to the kernel packed in a few arrays: every array argument of a compiled
@@ -161,17 +161,18 @@ def issue_orders(tb, st, actions, active, move_amount):
             a = actions[e, i]
             if not alive[e, i]:
                 continue
-            if a == 1:
+            if a == STOP:
                 order[e, i], tgt[e, i] = IDLE, -1
-            elif 2 <= a <= 5:
-                gx[e, i] = x[e, i] + MOVE_DIRS[a - 2, 0] * move_amount
-                gy[e, i] = y[e, i] + MOVE_DIRS[a - 2, 1] * move_amount
+            elif MOVE_NORTH <= a <= MOVE_WEST:
+                gx[e, i] = x[e, i] + MOVE_DIRS[a - MOVE_NORTH, 0] * move_amount
+                gy[e, i] = y[e, i] + MOVE_DIRS[a - MOVE_NORTH, 1] * move_amount
                 order[e, i], tgt[e, i] = MOVE, -1
-            elif a >= 6:
-                if is_healer[i] and medivac_rules:
-                    order[e, i], tgt[e, i] = HEAL, a - 6
-                elif can_hit[i, min(a - 6 + n_a, last)]:
-                    order[e, i], tgt[e, i] = ATTACK, a - 6 + n_a
+            elif a >= N_ACTIONS_NO_ATTACK:
+                j = a - N_ACTIONS_NO_ATTACK
+                if is_healer[i] and medivac_rules:      # actions.healing_agents, per unit
+                    order[e, i], tgt[e, i] = HEAL, j
+                elif can_hit[i, min(j + n_a, last)]:
+                    order[e, i], tgt[e, i] = ATTACK, j + n_a
                 else:
                     order[e, i] = IDLE      # a rejected order idles the unit and keeps its old target
 

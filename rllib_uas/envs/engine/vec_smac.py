@@ -10,6 +10,7 @@ from typing import Any, Dict, Optional
 
 import numpy as np
 
+from rllib_uas.envs.engine.actions import healing_agents
 from rllib_uas.envs.engine.battle import BattleEngine
 from rllib_uas.envs.engine.features import FeatureFlags, Features
 from rllib_uas.envs.engine.jit import njit
@@ -155,7 +156,7 @@ class VectorizedSMAC:
         self.state_size = self.features.state_size
         t = self.engine.tables
         # Medivacs heal (not attack) with actions 6+j only under the MMM map rules
-        self.healer_agents = t.is_healer[:self.n_agents] & self.engine.spec.map_type.medivac_rules
+        self.healer_agents = healing_agents(t.is_healer[:self.n_agents], self.engine.spec.map_type.medivac_rules)
         E, U = n_envs, self.engine.n_units
         self.death_tracker = np.zeros((E, U), dtype=bool)
         self.last_action = np.zeros((E, self.n_agents, self.n_actions), dtype=np.float32)
