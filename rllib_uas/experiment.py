@@ -157,6 +157,26 @@ def parse_experiments(data: Mapping[str, Any], source: str = "<dict>") -> List[E
     return out
 
 
+def restated_defaults(spec: Mapping[str, Any]) -> List[str]:
+    """The settings of one experiment spec that only repeat its variant's defaults (config keys, `env`,
+    `checkpoint_config`); a tuned example states only what differs."""
+    loader, overrides = algorithm_registry()[spec["run"]]
+    defaults = loader().get_default_config()
+    defaults.update_from_dict(dict(overrides))
+    same = []
+    for key, value in (spec.get("config") or {}).items():
+        if not _is_search(value) and key not in IGNORED_CONFIG_KEYS and key not in RETIRED_CONFIG_KEYS \
+                and getattr(defaults, key, object()) == value:
+            same.append(f"config.{key}")
+    if "env" in spec and spec["env"] == defaults.env:
+        same.append("env")
+    ckpt = spec.get("checkpoint_config") or {}
+    for key, default in (("checkpoint_frequency", 0), ("checkpoint_at_end", True)):
+        if key in ckpt and ckpt[key] == default:
+            same.append(f"checkpoint_config.{key}")
+    return same
+
+
 def load_experiments(path: str | Path) -> List[Experiment]:
     return parse_experiments(load_yaml(path), source=str(path))
 

@@ -73,3 +73,22 @@ def test_malformed_yaml_names_file_and_line(tmp_path):
     f.write_text("x:\n  run: UMAPPO\n  config: {lr: [1, 2\n")
     with pytest.raises(ExperimentError, match=r"broken.yaml: malformed YAML at line \d+"):
         load_experiments(f)
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_tuned_examples_state_only_what_differs_from_the_defaults(path):
+    import yaml
+
+    from rllib_uas.experiment import restated_defaults
+
+    for name, spec in yaml.safe_load(path.read_text()).items():
+        assert spec["run"] in ("U-MAPPO", "MAPPO", "U-QMIX", "QMIX", "VDN"), f"{name}: use the variant's name"
+        assert restated_defaults(spec) == [], f"{path.name}: {name} restates defaults"
+
+
+def test_restating_a_default_is_caught():
+    from rllib_uas.experiment import restated_defaults
+
+    spec = {"run": "QMIX", "env": "smac_team", "checkpoint_config": {"checkpoint_at_end": True},
+            "config": {"uas": False, "lr": 0.001, "env_config": {"map_name": "MMM"}, "seed": {"grid_search": [0]}}}
+    assert restated_defaults(spec) == ["config.uas", "config.lr", "env", "checkpoint_config.checkpoint_at_end"]
