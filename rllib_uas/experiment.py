@@ -201,16 +201,70 @@ def build_config(algo_class: Type, raw: Mapping[str, Any], env: Optional[str] = 
         clean[key] = value
     if env is not None:
         clean.setdefault("env", env)
-    if clean.get("env") == "smac_team" or clean.get("env") == "smac":
-        from rllib_uas.envs.engine import available_maps
-
-        map_name = (clean.get("env_config") or {}).get("map_name")
-        if map_name is not None and not _is_search(map_name) and map_name not in available_maps():
-            raise ExperimentError(f"{where}: unknown map {map_name!r}{_closest(str(map_name), available_maps())}; "
-                                  f"available maps: {', '.join(available_maps())}")
+    env_name = clean.get("env", config.env)
+    _check_env_name(env_name, where)
+    if env_name in ("smac_team", "smac"):
+        _check_smac_env_config(clean.get("env_config") or {}, where)
     config.update_from_dict(_resolve_searches(clean))
     _preflight(algo_class, clean, where)
     return config, notices
+
+
+def _check_env_name(env: Any, where: str) -> None:
+    """An env given by name must be ours, registered with Tune, a gymnasium id or an importable path."""
+    if not isinstance(env, str) or _is_search(env):
+        return
+    from rllib_uas.envs.registry import ENV_NAMES
+
+    if env in ENV_NAMES:
+        return
+    import gymnasium
+    from ray.tune.registry import ENV_CREATOR, _global_registry
+
+    if _global_registry.contains(ENV_CREATOR, env) or env in gymnasium.envs.registry:
+        return
+    if "." in env:
+        module, _, attr = env.rpartition(".")
+        try:
+            import importlib
+
+            if hasattr(importlib.import_module(module), attr):
+                return
+        except ImportError:
+            pass
+    raise ExperimentError(f"{where}: unknown env {env!r}{_closest(env, ENV_NAMES)}; use smac_team (the team view "
+                          "both algorithms train on), smac, an env registered with ray.tune.register_env, a "
+                          "gymnasium id or a 'module.Class' path")
+
+
+def _check_smac_env_config(env_config: Mapping[str, Any], where: str) -> None:
+    """The SMAC envs' env_config: known keys ("did you mean"), a known map, a usable backend."""
+    from rllib_uas.envs.backend import BACKENDS, WRAPPER_KEYS
+    from rllib_uas.envs.engine import available_maps
+    from rllib_uas.envs.smac_api import SMAC_KWARGS
+
+    valid = sorted(set(WRAPPER_KEYS) | set(SMAC_KWARGS))
+    for key in env_config:
+        if key not in valid:
+            raise ExperimentError(f"{where}: unknown env_config key {key!r}{_closest(str(key), valid)}; valid: "
+                                  f"{', '.join(valid)}")
+    map_name = env_config.get("map_name")
+    backend = env_config.get("backend", "embedded")
+    if _is_search(backend):
+        return
+    if backend not in BACKENDS:
+        raise ExperimentError(f"{where}: unknown env_config backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if backend == "sc2":
+        from rllib_uas.envs.sc2 import SMACNotInstalledError, import_smac_env_class
+
+        try:
+            import_smac_env_class()
+        except SMACNotInstalledError as err:
+            raise ExperimentError(f"{where}: {err}") from None
+        return          # real SMAC knows its own maps
+    if map_name is not None and not _is_search(map_name) and map_name not in available_maps():
+        raise ExperimentError(f"{where}: unknown map {map_name!r}{_closest(str(map_name), available_maps())}; "
+                              f"available maps: {', '.join(available_maps())}")
 
 
 def _preflight(algo_class: Type, clean: Mapping[str, Any], where: str) -> None:

@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 from typing import Any, Dict, List, Optional
+
+from ray.tune import Callback
 
 from rllib_uas.experiment import Experiment
 
@@ -37,6 +40,32 @@ def scheduler_for(spec: Optional[Dict[str, Any]], metric: str):
     return ASHAScheduler(metric=metric, mode="max", **spec)
 
 
+EXIT_INTERRUPTED = 130     # the shell's code for a run ended by SIGINT
+
+
+class InterruptSeen(Callback):
+    """Notes a Ctrl-C during `Tuner.fit`. Tune catches the first SIGINT itself, ends the run gracefully
+    and returns normally; its handler is installed before the callbacks' `setup`, so this wraps it."""
+
+    def __init__(self):
+        self.seen = False
+
+    def setup(self, **info) -> None:
+        try:
+            tune_handler = signal.getsignal(signal.SIGINT)
+        except ValueError:
+            return
+
+        def note_then_tune(sig, frame):
+            self.seen = True
+            if callable(tune_handler):
+                tune_handler(sig, frame)
+        try:
+            signal.signal(signal.SIGINT, note_then_tune)
+        except ValueError:          # not the main thread: Tune's handler stays, the flag is not set
+            pass
+
+
 def run_experiments(experiments: List[Experiment], *, storage_path: str, stop_timesteps: Optional[int] = None,
                     stop_iters: Optional[int] = None, checkpoint_freq: Optional[int] = None, resume: bool = False,
                     ray_address: Optional[str] = None, num_cpus: Optional[int] = None,
@@ -45,6 +74,7 @@ def run_experiments(experiments: List[Experiment], *, storage_path: str, stop_ti
     from ray import tune
 
     from rllib_uas.envs.registry import register_envs
+    from rllib_uas.fit_resources import fit_trial
     from rllib_uas.progress import ProgressLine
 
     storage_path = str(Path(storage_path).expanduser().resolve())
@@ -55,11 +85,18 @@ def run_experiments(experiments: List[Experiment], *, storage_path: str, stop_ti
     # Tune's experiment state (which checkpoint each trial reached) is saved every second instead of
     # every >= 10 s, so a killed driver resumes from its last checkpoint, not from scratch
     os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "1")
+    own_ray = not ray.is_initialized() and not ray_address
     if not ray.is_initialized():
         # without an address, a Ray of our own: address=None would join any cluster already running
         # on this machine (another job's), where our trial competes for its CPUs or dies with it
         ray.init(address=ray_address or "local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=verbose > 0,
                  logging_level="WARNING" if verbose == 0 else "INFO")
+    if own_ray:     # a cluster may autoscale: only our own Ray's resources are what a trial gets
+        seen = ray.cluster_resources()
+        for exp in experiments:
+            notice = fit_trial(exp, cpus=seen.get("CPU", 0.0), gpus=seen.get("GPU", 0.0))
+            if notice:
+                exp.notices.append(notice)
     register_envs()
     failures = 0
     for exp in experiments:
@@ -71,7 +108,8 @@ def run_experiments(experiments: List[Experiment], *, storage_path: str, stop_ti
         if stop_iters is not None:
             stop["training_iteration"] = stop_iters
         metric = metric_for(exp)
-        callbacks: list = [ProgressLine()]
+        interrupted = InterruptSeen()
+        callbacks: list = [ProgressLine(), interrupted]
         if wandb_project:
             from ray.air.integrations.wandb import WandbLoggerCallback
 
@@ -95,6 +133,10 @@ def run_experiments(experiments: List[Experiment], *, storage_path: str, stop_ti
                                                            scheduler=scheduler_for(exp.scheduler, metric)))
         results = tuner.fit()
         failures += print_summary(exp, results, metric)
+        if interrupted.seen:
+            # Tune ends the loop on the first Ctrl-C and saves the experiment's state: say how to go on
+            print(f"interrupted; resume with: rllib train file {exp.source} --resume")
+            return EXIT_INTERRUPTED
     return 1 if failures else 0
 
 

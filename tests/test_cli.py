@@ -85,6 +85,30 @@ def test_killed_driver_resumes_from_the_last_checkpoint(tmp_path):
     assert steps[0] > 400 * (iters[0] - 1)
 
 
+@pytest.mark.slow
+def test_ctrl_c_says_how_to_resume_and_exits_130(tmp_path):
+    (tmp_path / "tiny.yaml").write_text(TINY % {"iters": 50})
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB")}
+    proc = subprocess.Popen([sys.executable, "-c", "from rllib_uas.cli import rllib; rllib()", "train", "file",
+                             "tiny.yaml", "--storage-path", "results"], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+    seen = []
+    deadline = time.time() + 240
+    for line in proc.stdout:
+        seen.append(line)
+        if "| iter    2" in line or time.time() > deadline:
+            break
+    assert any("| iter    2" in ln for ln in seen), "".join(seen)[-2000:]
+    os.kill(proc.pid, signal.SIGINT)                                     # Ctrl-C reaches the driver
+    try:
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, "".join(seen)[-1000:] + out[-2000:]
+    assert "interrupted; resume with: rllib train file tiny.yaml --resume" in out
+
+
 @pytest.mark.parametrize("content, message", [
     ("x:\n  run: UMAPPO\n  config: {lr: [1, 2\n", "malformed YAML at line"),
     ("x: {run: PPOO, config: {}}\n", "unknown algorithm run: 'PPOO'"),
@@ -96,6 +120,12 @@ def test_killed_driver_resumes_from_the_last_checkpoint(tmp_path):
     ("x: {run: UMAPPO, config: {minibatch_size: abc}}\n", "'minibatch_size' must be a number"),
     ("x: {run: UMAPPO, config: {num_envs_per_env_runner: 0}}\n", "num_envs_per_env_runner must be a positive"),
     ("x: {run: UMAPPO, stop: {env_runners/win_rat: 0.9}, config: {}}\n", "did you mean 'env_runners/win_rate'"),
+    # the env, its env_config keys and its backend, before Ray starts
+    ("x: {run: UMAPPO, env: smac_teams, config: {}}\n", "unknown env 'smac_teams' (did you mean 'smac_team'?)"),
+    ("x: {run: UMAPPO, config: {env_config: {reward_sparce: true}}}\n",
+     "unknown env_config key 'reward_sparce' (did you mean 'reward_sparse'?)"),
+    ("x: {run: UMAPPO, config: {env_config: {backend: sc2, map_name: MMM2}}}\n", "needs the SMAC package"),
+    ("x: {run: UMAPPO, config: {env_config: {backend: starcraft}}}\n", "unknown env_config backend 'starcraft'"),
 ])
 def test_bad_input_exits_nonzero_with_one_line(tmp_path, content, message):
     (tmp_path / "bad.yaml").write_text(content)

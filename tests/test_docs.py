@@ -26,3 +26,18 @@ def test_every_repository_path_a_doc_names_exists(path):
     missing = [m for m in REPO_PATH.findall(path.read_text())
                if "<" not in m and "*" not in m and not (ROOT / m).exists() and not (ROOT / m.rstrip(".")).exists()]
     assert not missing, f"{path.relative_to(ROOT)} names paths that do not exist: {missing}"
+
+
+def test_the_readme_adding_a_map_snippet_runs_as_written(tmp_path, monkeypatch):
+    """The YAML and Python blocks under "Adding a map or a unit type", verbatim, in a fresh directory."""
+    section = (ROOT / "README.md").read_text().split("#### Adding a map or a unit type", 1)[1]
+    yaml_block = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    py_block = section.split("```python\n", 1)[1].split("```", 1)[0]
+    name = yaml_block.splitlines()[0].lstrip("# ").strip()           # the block says its file name
+    (tmp_path / name).write_text(yaml_block)
+    monkeypatch.chdir(tmp_path)
+    scope: dict = {}
+    exec(compile(py_block, "README snippet", "exec"), scope)
+    env = scope["env"]
+    env.reset()
+    assert env.n_agents == 4 and env.n_enemies == 3

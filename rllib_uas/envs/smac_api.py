@@ -32,6 +32,7 @@ _DEFAULTS: Dict[str, Any] = dict(
     reward_win=200, reward_defeat=0, reward_negative_scale=0.5, reward_scale=True, reward_scale_rate=20,
     replay_dir="", replay_prefix="", window_size_x=1920, window_size_y=1200, heuristic_ai=False,
     heuristic_rest=False, debug=False)
+SMAC_KWARGS = tuple(_DEFAULTS)      # StarCraft2Env's keyword arguments, for config checks
 _REPLAY_NOTICE_GIVEN = False
 # SC2-process options that have no meaning for the embedded engine; accepted for compatibility
 _IGNORED = ("difficulty", "game_version", "replay_dir", "replay_prefix", "window_size_x", "window_size_y", "debug")

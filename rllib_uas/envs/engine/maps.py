@@ -181,6 +181,8 @@ def _parse_map(name: str, raw: Any, source: str) -> MapSpec:
 def load_map_file(path: str | os.PathLike) -> Dict[str, MapSpec]:
     """Register the maps (and map types) of a YAML file; returns the maps it defined."""
     path = Path(path)
+    if path.resolve() != (DATA_DIR / "maps.yaml").resolve():
+        _ensure_loaded()        # a user's file may use the built-in map types (marines, MMM, ...)
     raw = read_data_file(path, "map")
     if not isinstance(raw, dict) or "maps" not in raw:
         raise UnitDataError(f"{path}: must be a mapping with a 'maps:' section")
