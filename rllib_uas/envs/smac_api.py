@@ -154,7 +154,13 @@ class StarCraft2Env(MultiAgentEnv):
                              f"{type(actions).__name__}") from None
         if n != self.n_agents or np.ndim(actions) != 1:
             raise ValueError(f"step() needs one action per agent ({self.n_agents}), got shape {np.shape(actions)}")
-        acts = integral_actions([_scalar(a) for a in actions])
+        try:
+            raw = np.asarray(actions)           # lists of ints, arrays and CPU tensors in one call
+        except (TypeError, ValueError, RuntimeError):
+            raw = np.asarray([_scalar(a) for a in actions])
+        if raw.dtype == object:                 # e.g. a list of 0-d tensors
+            raw = np.asarray([_scalar(a) for a in actions])
+        acts = integral_actions(raw)
         if not self.heuristic_ai:
             return acts         # availability is checked, with the agent named, by VectorizedSMAC.step
         bad = np.flatnonzero((acts < 0) | (acts >= self.n_actions))
