@@ -113,14 +113,15 @@ def cmd_evaluate(args) -> int:
 def cmd_maps(args) -> int:
     from rllib_uas.envs.engine import available_maps, get_map
     from rllib_uas.envs.engine.actions import healing_agents
-    from rllib_uas.envs.engine.maps import map_layout
+    from rllib_uas.envs.engine.units import get_unit_type
     from rllib_uas.uas import smac_uas
 
     print(f"{'map':<16} {'agents':>6} {'enemies':>7} {'limit':>5}  {'UAS groups':<10} units")
     for name in available_maps():
         spec = get_map(name)
-        lay = map_layout(name)
-        healers = healing_agents([u.is_healer for u in lay.ally_units], spec.map_type.medivac_rules)
+        # the unit groups are enough to count action groups: no spawn layout (pathing) to build
+        healers = healing_agents([get_unit_type(u).is_healer for u, count, _ in spec.allies for _ in range(count)],
+                                 spec.map_type.medivac_rules)
         groups = smac_uas(spec.n_agents, spec.n_enemies, healers).n_groups
         allies = ", ".join(f"{c} {u}" for u, c, _ in spec.allies)
         enemies = ", ".join(f"{c} {u}" for u, c, _ in spec.enemies)
@@ -153,13 +154,12 @@ COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "maps": cmd_maps, "ben
 def _run(prog: str, extras: bool, argv: Optional[List[str]]) -> int:
     args = build_parser(prog, extras).parse_args(argv)
     from rllib_uas.envs.engine import UnitDataError, UnknownMapError
-    from rllib_uas.evaluation import CheckpointError
     from rllib_uas.experiment import ExperimentError
 
     try:
         return COMMANDS[args.command](args)
-    except (UsageError, ExperimentError, UnknownMapError, UnitDataError, CheckpointError, FileNotFoundError,
-            ValueError) as err:
+    # ValueError covers evaluation.CheckpointError, whose module would import torch and RLlib up front
+    except (UsageError, ExperimentError, UnknownMapError, UnitDataError, FileNotFoundError, ValueError) as err:
         if getattr(args, "verbose", 0) > 1:
             raise
         print(f"{prog}: error: {err}", file=sys.stderr)
