@@ -112,17 +112,12 @@ def cmd_evaluate(args) -> int:
 
 def cmd_maps(args) -> int:
     from rllib_uas.envs.engine import available_maps, get_map
-    from rllib_uas.envs.engine.actions import healing_agents
-    from rllib_uas.envs.engine.units import get_unit_type
-    from rllib_uas.uas import smac_uas
+    from rllib_uas.uas import smac_map_action_groups
 
     print(f"{'map':<16} {'agents':>6} {'enemies':>7} {'limit':>5}  {'UAS groups':<10} units")
     for name in available_maps():
         spec = get_map(name)
-        # the unit groups are enough to count action groups: no spawn layout (pathing) to build
-        healers = healing_agents([get_unit_type(u).is_healer for u, count, _ in spec.allies for _ in range(count)],
-                                 spec.map_type.medivac_rules)
-        groups = smac_uas(spec.n_agents, spec.n_enemies, healers).n_groups
+        groups = smac_map_action_groups(name)      # from the unit groups: no spawn layout to build
         allies = ", ".join(f"{c} {u}" for u, c, _ in spec.allies)
         enemies = ", ".join(f"{c} {u}" for u, c, _ in spec.enemies)
         print(f"{name:<16} {spec.n_agents:>6} {spec.n_enemies:>7} {spec.limit:>5}  {groups:<10} {allies} vs {enemies}")

@@ -205,9 +205,26 @@ def build_config(algo_class: Type, raw: Mapping[str, Any], env: Optional[str] = 
     _check_env_name(env_name, where)
     if env_name in ("smac_team", "smac"):
         _check_smac_env_config(clean.get("env_config") or {}, where)
+        notices += _cgi_notice(config, clean, where)
     config.update_from_dict(_resolve_searches(clean))
     _preflight(algo_class, clean, where)
     return config, notices
+
+
+def _cgi_notice(defaults: Any, clean: Mapping[str, Any], where: str) -> List[str]:
+    """CGI on a map with one action group predicts no other group: say so rather than let it look tested."""
+    env_config = clean.get("env_config") or {}
+    map_name, cgi = env_config.get("map_name"), clean.get("cgi_coeff", getattr(defaults, "cgi_coeff", 0.0))
+    uas = clean.get("uas", getattr(defaults, "uas", False))
+    if (env_config.get("backend", "embedded") != "embedded" or not isinstance(map_name, str) or uas is not True
+            or not isinstance(cgi, (int, float)) or cgi <= 0):
+        return []
+    from rllib_uas.uas import smac_map_action_groups
+
+    if smac_map_action_groups(map_name) > 1:
+        return []
+    return [f"{where}: {map_name} has one action group (no Medivac), so the CGI loss has no other group to "
+            f"predict and cgi_coeff={cgi:g} only adds compute; this run is UAS without CGI in effect"]
 
 
 def _check_env_name(env: Any, where: str) -> None:

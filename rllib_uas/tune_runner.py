@@ -91,7 +91,7 @@ def run_experiments(experiments: List[Experiment], *, storage_path: str, stop_ti
         # on this machine (another job's), where our trial competes for its CPUs or dies with it
         ray.init(address=ray_address or "local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=verbose > 0,
                  logging_level="WARNING" if verbose == 0 else "INFO")
-    if own_ray:     # a cluster may autoscale: only our own Ray's resources are what a trial gets
+    if own_ray and experiments:     # a cluster may autoscale: only our own Ray's resources are what a trial gets
         seen = ray.cluster_resources()
         for exp in experiments:
             notice = fit_trial(exp, cpus=seen.get("CPU", 0.0), gpus=seen.get("GPU", 0.0))
@@ -109,7 +109,7 @@ def run_experiments(experiments: List[Experiment], *, storage_path: str, stop_ti
             stop["training_iteration"] = stop_iters
         metric = metric_for(exp)
         interrupted = InterruptSeen()
-        callbacks: list = [ProgressLine(), interrupted]
+        callbacks: list = [ProgressLine(stop=stop, searched=exp.searched_keys), interrupted]
         if wandb_project:
             from ray.air.integrations.wandb import WandbLoggerCallback
 
@@ -137,6 +137,9 @@ def run_experiments(experiments: List[Experiment], *, storage_path: str, stop_ti
             # Tune ends the loop on the first Ctrl-C and saves the experiment's state: say how to go on
             print(f"interrupted; resume with: rllib train file {exp.source} --resume")
             return EXIT_INTERRUPTED
+    if wandb_project and os.environ.get("WANDB_MODE") == "offline":
+        runs = Path(os.environ.get("WANDB_DIR", storage_path)) / "wandb"
+        print(f"W&B runs were written offline under {runs}; upload them with: wandb sync {runs}/offline-run-*")
     return 1 if failures else 0
 
 

@@ -145,3 +145,16 @@ def smac_semantics(n_agents: int, n_enemies: int, healer_agents: Sequence[bool])
 def smac_uas(n_agents: int, n_enemies: int, healer_agents: Sequence[bool]) -> UnifiedActionSpace:
     semantics, types = smac_semantics(n_agents, n_enemies, healer_agents)
     return UnifiedActionSpace(semantics, types)
+
+
+def smac_map_action_groups(map_name: str) -> int:
+    """How many action groups the UAS forms on a SMAC map (2 with Medivacs under MMM rules, else 1): with
+    one group the CGI loss has no other group to predict."""
+    from rllib_uas.envs.engine.actions import healing_agents
+    from rllib_uas.envs.engine.maps import get_map
+    from rllib_uas.envs.engine.units import get_unit_type
+
+    spec = get_map(map_name)
+    healers = healing_agents([get_unit_type(u).is_healer for u, count, _ in spec.allies for _ in range(count)],
+                             spec.map_type.medivac_rules)
+    return smac_uas(spec.n_agents, spec.n_enemies, healers).n_groups

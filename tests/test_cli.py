@@ -47,6 +47,8 @@ def test_train_checkpoint_evaluate_plot(tmp_path):
     assert "notice:" in train.stdout and "num_workers" in train.stdout            # retired key mapped
     assert "best checkpoint" in train.stdout and "W&B: project 'uas-test', mode offline" in train.stdout
     assert list((tmp_path / "results").rglob("offline-run-*")), "W&B should write an offline run"
+    assert "upload them with: wandb sync " in train.stdout and "offline-run-*" in train.stdout
+    assert "elapsed " in lines[1] and "100% of stop, eta 0:00" in lines[1]        # 2 of 2 iterations
     kept = [p for p in (tmp_path / "results").rglob("checkpoint_*") if p.is_dir()]
     assert len(kept) == 1, kept                                                  # num_to_keep: 1 of 2
     ev = rllib("evaluate", "results/tiny-run", "--episodes", "6", "--save-gif", "replay.gif", cwd=tmp_path)
@@ -200,3 +202,21 @@ def test_a_failed_trial_is_reported_by_its_exception_line(capsys):
     out = capsys.readouterr().out
     assert "trial /tmp/results/x/trial_0 failed: ValueError: minibatch_size 0 must be positive" in out
     assert "actor died" not in out
+
+
+def test_progress_line_parts():
+    from types import SimpleNamespace
+
+    from rllib_uas.progress import format_progress, trial_label
+
+    result = {"training_iteration": 3, "num_env_steps_sampled_lifetime": 30_000, "episode_buffer_size": 40,
+              "env_runners": {"win_rate": 0.5, "team_return_mean": 10.0}, "learners": {"default_policy": {}}}
+    line = format_progress("t", result, 1000.0, elapsed_s=60.0, stop={"num_env_steps_sampled_lifetime": 120_000},
+                           warmup=(40, 128))
+    assert "warm-up 40/128 episodes" in line and "loss" not in line             # U-QMIX filling its buffer
+    assert "elapsed 1:00" in line and "25% of stop, eta 3:00" in line
+    assert "eval win" not in line                                                # not an evaluating iteration
+    result["learners"]["default_policy"] = {"td_loss": 0.5}
+    assert "loss 0.5000" in format_progress("t", result, 1.0, warmup=(128, 128))
+    trial = SimpleNamespace(config={"cgi_coeff": 0.5, "seed": 1, "env_config": {"map_name": "MMM"}})
+    assert trial_label(trial, ["cgi_coeff", "seed", "env_config.map_name"]) == "cgi_coeff=0.5 seed=1 map_name=MMM"

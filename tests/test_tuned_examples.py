@@ -92,3 +92,12 @@ def test_restating_a_default_is_caught():
     spec = {"run": "QMIX", "env": "smac_team", "checkpoint_config": {"checkpoint_at_end": True},
             "config": {"uas": False, "lr": 0.001, "env_config": {"map_name": "MMM"}, "seed": {"grid_search": [0]}}}
     assert restated_defaults(spec) == ["config.uas", "config.lr", "env", "checkpoint_config.checkpoint_at_end"]
+
+
+@pytest.mark.parametrize("path", PER_MAP, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_cgi_on_a_one_group_map_is_announced(path):
+    (exp,) = load_experiments(path)
+    one_group = path.stem in ("1c3s5z", "3s5z", "3s5z_vs_3s6z")             # no Medivac on these maps
+    announced = any("has one action group" in n for n in exp.notices)
+    assert announced == (one_group and path.parent.name in ("u_mappo", "u_qmix"))
+    assert ("One action group on this map" in path.read_text()) == announced
