@@ -1,7 +1,9 @@
 """The `rllib` and `rllib-uas` commands.
 
-    rllib train file tuned_examples/u_mappo/MMM.yaml [--stop-timesteps N] [--stop-iters N]
-          [--checkpoint-freq N] [--resume] [--ray-address ADDR] [--num-cpus N] [--wandb-project P] [-v]
+    rllib train file tuned_examples/u_mappo/MMM.yaml [KEY=VALUE ...] [--config JSON] [--seed N]
+          [--num-env-runners N] [--stop-timesteps N] [--stop-iters N] [--checkpoint-freq N] [--resume]
+          [--ray-address ADDR] [--num-cpus N] [--wandb-project P] [-v]
+    rllib train --algo U-QMIX [--env smac_team] env_config.map_name=3m --stop-timesteps 200000
     rllib evaluate CHECKPOINT [--episodes 32] [--map M] [--save-gif out.gif]
     rllib-uas {train, evaluate, maps, bench, plot}
 
@@ -26,6 +28,14 @@ def _add_train(sub) -> None:
                        description="Train from a classic RLlib experiment YAML: {name: {run, env, stop, config}}.")
     p.add_argument("file_kw", nargs="?", help=argparse.SUPPRESS)  # the word "file" (rllib train file X.yaml)
     p.add_argument("file", nargs="?", help="experiment YAML")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                   help="config overrides for every experiment of the file, e.g. lr=1e-4 env_config.map_name=MMM2")
+    p.add_argument("--config", help='config overrides as JSON, e.g. \'{"lr": 1e-4, "num_epochs": 5}\'')
+    p.add_argument("--num-env-runners", type=int, help="config num_env_runners (overrides the file)")
+    p.add_argument("--seed", type=int, help="config seed (overrides the file)")
+    p.add_argument("--algo", help="quick mode without a file: the variant to train (U-MAPPO, MAPPO, U-QMIX, "
+                   "QMIX, VDN); with --env and KEY=VALUE settings, e.g. env_config.map_name=3m")
+    p.add_argument("--env", help="quick mode: the env (default smac_team)")
     p.add_argument("--stop-timesteps", type=int, help="stop at this many env steps (overrides the file)")
     p.add_argument("--stop-iters", type=int, help="stop after this many training iterations")
     p.add_argument("--checkpoint-freq", type=int, help="checkpoint every N iterations (0: only at the end)")
@@ -71,16 +81,60 @@ def build_parser(prog: str, extras: bool) -> argparse.ArgumentParser:
     return parser
 
 
+def parse_overrides(args) -> dict:
+    """The config overrides of the command line: --config JSON, then KEY=VALUE words, then the flags."""
+    import json
+
+    import yaml
+
+    out: dict = {}
+    if args.config:
+        try:
+            given = json.loads(args.config)
+        except json.JSONDecodeError as err:
+            raise UsageError(f"--config is not valid JSON ({err.msg} at column {err.colno}); "
+                             """e.g. --config '{"lr": 0.0001}'""") from None
+        if not isinstance(given, dict):
+            raise UsageError("--config must be a JSON object, e.g. --config '{\"lr\": 0.0001}'")
+        out.update(given)
+    for word in args.overrides:
+        key, eq, text = word.partition("=")
+        if not eq or not key:
+            raise UsageError(f"override {word!r} is not KEY=VALUE (e.g. lr=1e-4 or env_config.map_name=MMM2)")
+        try:
+            value = json.loads(text)            # numbers as JSON reads them (1e-4), true/false, lists
+        except json.JSONDecodeError:
+            value = yaml.safe_load(text) if text else ""
+        out[key] = value
+    for key, value in (("num_env_runners", args.num_env_runners), ("seed", args.seed)):
+        if value is not None:
+            out[key] = value
+    return out
+
+
 def cmd_train(args) -> int:
-    from rllib_uas.experiment import load_experiments
+    from rllib_uas.experiment import apply_overrides, load_yaml, parse_experiments
     from rllib_uas.tune_runner import run_experiments
 
-    path = args.file if args.file_kw == "file" else (args.file_kw if args.file is None else None)
-    if args.file_kw not in (None, "file") and args.file is not None:
-        raise UsageError(f"unexpected argument {args.file_kw!r}; usage: rllib train file EXPERIMENT.yaml")
-    if not path:
-        raise UsageError("missing the experiment file; usage: rllib train file EXPERIMENT.yaml")
-    experiments = load_experiments(path)
+    words = [w for w in (args.file_kw, args.file) if w is not None]
+    if words[:1] == ["file"]:
+        words = words[1:]
+    path = words[0] if words and "=" not in words[0] else None
+    args.overrides = [w for w in words if w is not path] + list(args.overrides)
+    overrides = parse_overrides(args)
+    if args.algo:
+        if path:
+            raise UsageError("give an experiment file or --algo, not both")
+        name = f"{args.algo}-{overrides.get('env_config.map_name', 'default')}"
+        data, source = {name: {"run": args.algo, "env": args.env or "smac_team", "config": {}}}, "<command line>"
+    elif not path:
+        raise UsageError("missing the experiment file; usage: rllib train file EXPERIMENT.yaml [KEY=VALUE ...], "
+                         "or rllib train --algo U-MAPPO [KEY=VALUE ...]")
+    else:
+        if args.env:
+            raise UsageError("--env is for quick mode (--algo); set env in the experiment file")
+        data, source = load_yaml(path), str(path)
+    experiments = parse_experiments(apply_overrides(data, overrides), source=source)
     return run_experiments(experiments, storage_path=args.storage_path, stop_timesteps=args.stop_timesteps,
                            stop_iters=args.stop_iters, checkpoint_freq=args.checkpoint_freq, resume=args.resume,
                            ray_address=args.ray_address, num_cpus=args.num_cpus,

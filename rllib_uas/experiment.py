@@ -177,6 +177,26 @@ def restated_defaults(spec: Mapping[str, Any]) -> List[str]:
     return same
 
 
+def apply_overrides(data: Mapping[str, Any], overrides: Mapping[str, Any]) -> Dict[str, Any]:
+    """A copy of the experiments with `overrides` ({"lr": 1e-4, "env_config.map_name": "MMM2"}) set in
+    every experiment's config; dotted keys reach into nested dicts."""
+    import copy
+
+    out = copy.deepcopy(dict(data))
+    for spec in out.values():
+        if not isinstance(spec, dict):
+            continue                          # parse_experiments names the problem
+        config = spec.setdefault("config", {})
+        for key, value in overrides.items():
+            node, parts = config, key.split(".")
+            for part in parts[:-1]:
+                if not isinstance(node.get(part), dict):
+                    node[part] = {}
+                node = node[part]
+            node[parts[-1]] = value
+    return out
+
+
 def load_experiments(path: str | Path) -> List[Experiment]:
     return parse_experiments(load_yaml(path), source=str(path))
 

@@ -220,3 +220,47 @@ def test_progress_line_parts():
     assert "loss 0.5000" in format_progress("t", result, 1.0, warmup=(128, 128))
     trial = SimpleNamespace(config={"cgi_coeff": 0.5, "seed": 1, "env_config": {"map_name": "MMM"}})
     assert trial_label(trial, ["cgi_coeff", "seed", "env_config.map_name"]) == "cgi_coeff=0.5 seed=1 map_name=MMM"
+
+
+def test_command_line_overrides_reach_every_experiment():
+    from rllib_uas.cli import build_parser, parse_overrides
+    from rllib_uas.experiment import apply_overrides
+
+    args = build_parser("rllib", False).parse_args(
+        ["train", "file", "x.yaml", "lr=1e-4", "env_config.map_name=MMM2", "uas=false", "--config",
+         '{"num_epochs": 3}', "--seed", "7", "--num-env-runners", "0"])
+    over = parse_overrides(args)
+    assert over == {"num_epochs": 3, "lr": 1e-4, "env_config.map_name": "MMM2", "uas": False, "seed": 7,
+                    "num_env_runners": 0}
+    data = {"a": {"run": "U-MAPPO", "config": {"env_config": {"map_name": "3m", "seed": 1}, "lr": 0.1}},
+            "b": {"run": "QMIX"}}
+    out = apply_overrides(data, over)
+    assert out["a"]["config"]["env_config"] == {"map_name": "MMM2", "seed": 1} and out["a"]["config"]["lr"] == 1e-4
+    assert out["b"]["config"]["seed"] == 7 and data["a"]["config"]["lr"] == 0.1     # the input is not changed
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "file", "bad.yaml", "lr"], "override 'lr' is not KEY=VALUE"),
+    (["train", "file", "bad.yaml", "--config", "{lr: 1}"], "--config is not valid JSON"),
+    (["train", "--algo", "U-MAPPO", "lrr=0.1"], "unknown config key 'lrr' (did you mean 'lr'?)"),
+    (["train", "--algo", "U-MAPOO"], "unknown algorithm run: 'U-MAPOO'"),
+    (["train", "--algo", "U-MAPPO", "env_config.map_name=MMM3"], "unknown map 'MMM3'"),
+])
+def test_bad_command_line_overrides_exit_2_with_one_line(tmp_path, argv, message):
+    (tmp_path / "bad.yaml").write_text("x: {run: U-MAPPO, config: {env_config: {map_name: 3m}}}\n")
+    res = rllib(*argv, cwd=tmp_path, timeout=120)
+    assert res.returncode == 2, res.stdout[-1000:] + res.stderr[-1000:]
+    errors = [ln for ln in res.stderr.splitlines() if ln.startswith("rllib: error:")]
+    assert len(errors) == 1 and message in errors[0], res.stderr[-1000:]
+    assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.slow
+def test_quick_mode_trains_without_a_file(tmp_path):
+    res = rllib("train", "--algo", "U-MAPPO", "env_config.map_name=3m", "train_batch_size_per_learner=400",
+                "minibatch_size=400", "num_epochs=1", "num_envs_per_env_runner=4", "--num-env-runners", "0",
+                "--seed", "3", "--stop-iters", "1", "--storage-path", "results", cwd=tmp_path, timeout=300)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    lines = [ln for ln in res.stdout.splitlines() if "| iter    1" in ln]
+    assert len(lines) == 1 and int(lines[0].split("| steps")[1].split("|")[0].replace(",", "")) >= 400
+    assert (tmp_path / "results" / "U-MAPPO-3m").is_dir()
