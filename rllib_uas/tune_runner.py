@@ -1,6 +1,7 @@
 """Running parsed experiments through Ray Tune: stops, checkpoints, resume, W&B, a summary table."""
 from __future__ import annotations
 
+import math
 import os
 import signal
 from pathlib import Path
@@ -151,7 +152,7 @@ def _short(value: Any) -> str:
 
 def print_summary(exp: Experiment, results, metric: str) -> int:
     """A table of trials (searched params, env steps, metric) and the best checkpoint; returns #errors."""
-    rows, errors = [], 0
+    rows, errors, per_trial = [], 0, []
     searched = sorted(exp.searched_keys)
     for r in results:
         if r.error:
@@ -164,16 +165,26 @@ def print_summary(exp: Experiment, results, metric: str) -> int:
         value = m
         for part in metric.split("/"):
             value = value.get(part, float("nan")) if isinstance(value, dict) else float("nan")
-        params = [_short(_lookup(r.config or {}, k)) for k in searched]
+        raw = {k: _lookup(r.config or {}, k) for k in searched}
+        per_trial.append((raw, float(value)))
+        params = [_short(raw[k]) for k in searched]
         ckpt = r.checkpoint.path if r.checkpoint else "-"
-        rows.append(params + [f"{int(m.get('num_env_steps_sampled_lifetime', 0)):,}", f"{float(value):.3f}", ckpt])
+        rows.append(params + [f"{int(m.get('num_env_steps_sampled_lifetime', 0)):,}", f"{float(value):.3f}", ckpt,
+                              float(value)])
     header = searched + ["env steps", metric, "checkpoint"]
     if rows:
         widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(header)]
+        from rllib_uas.search_summary import SEED_KEYS, format_table, group_by_value
         print(f"\nSummary of {exp.name}:")
         print("  ".join(h.ljust(w) for h, w in zip(header, widths)))
-        for row in sorted(rows, key=lambda r: r[-2], reverse=True):
-            print("  ".join(c.ljust(w) for c, w in zip(row, widths)))
+        # best first by the number itself; trials without a finite result last
+        for row in sorted(rows, key=lambda r: (not math.isfinite(r[-1]), -r[-1] if math.isfinite(r[-1]) else 0)):
+            print("  ".join(c.ljust(w) for c, w in zip(row[:-1], widths)))
+        by = [k for k in searched if k not in SEED_KEYS]
+        if by and len(per_trial) > len({tuple(t[0][k] for k in by) for t in per_trial}):   # seeds to pool
+            print(f"\nPer searched value, over seeds ({exp.name}):")
+            for line in format_table(group_by_value(per_trial, by), metric):
+                print(line)
         best = results.get_best_result(metric=metric, mode="max", filter_nan_and_inf=False)
         if best is not None and best.checkpoint:
             print(f"best checkpoint ({metric}): {best.checkpoint.path}")

@@ -264,3 +264,26 @@ def test_quick_mode_trains_without_a_file(tmp_path):
     lines = [ln for ln in res.stdout.splitlines() if "| iter    1" in ln]
     assert len(lines) == 1 and int(lines[0].split("| steps")[1].split("|")[0].replace(",", "")) >= 400
     assert (tmp_path / "results" / "U-MAPPO-3m").is_dir()
+
+
+def test_search_summary_per_value_over_seeds():
+    import math
+
+    from rllib_uas.search_summary import format_table, group_by_value, mean_interval
+
+    mean, low, high = mean_interval([0.2, 0.4, 0.6])
+    # mean 0.4, sd 0.2, t(0.975, 2) = 4.3027: half-width 4.3027 * 0.2 / sqrt(3) = 0.4968
+    assert mean == pytest.approx(0.4) and (low, high) == pytest.approx((0.4 - 0.49683, 0.4 + 0.49683), abs=1e-4)
+    trials = [({"cgi_coeff": 0.0, "seed": s}, v) for s, v in enumerate([0.5, 0.7])] + \
+             [({"cgi_coeff": 0.1, "seed": s}, v) for s, v in enumerate([0.6, 0.6])] + \
+             [({"cgi_coeff": 1.0, "seed": s}, float("nan")) for s in range(2)] + \
+             [({"cgi_coeff": 0.5, "seed": s}, v) for s, v in enumerate([0.9, float("nan")])]
+    rows = group_by_value(trials, ["cgi_coeff"])
+    assert [r["value"]["cgi_coeff"] for r in rows] == [0.5, 0.1, 0.0, 1.0]     # NaN-only value last
+    assert rows[0]["finite"] == 1 and math.isnan(rows[0]["low"])              # one finite seed: no interval
+    # 0.1 and 0.0 tie on the mean 0.6: 0.1's interval (zero width) has the higher lower bound
+    lines = format_table(rows, "win")
+    assert lines[-1].startswith("best: cgi_coeff=0.5, mean win 0.900 over 1 seed(s)")
+    assert "1/2" in lines[1] and lines[-2].split()[0] == "1" and "nan" in lines[-2]
+    tie = format_table(group_by_value(trials[:4], ["cgi_coeff"]), "win")
+    assert tie[-1].startswith("best: cgi_coeff=0.1") and "tied on the mean" in tie[-1]
