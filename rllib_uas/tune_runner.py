@@ -26,7 +26,9 @@ def configure_wandb_env(storage_path: str) -> str:
 
 
 def metric_for(exp: Experiment) -> str:
-    return "env_runners/win_rate" if exp.algo_class.__name__ in OUR_ALGORITHMS else "env_runners/episode_return_mean"
+    """SMAC's win rate where the env reports battles, the mean episode return elsewhere."""
+    smac = exp.algo_class.__name__ in OUR_ALGORITHMS and getattr(exp.config, "env", None) in ("smac_team", "smac")
+    return "env_runners/win_rate" if smac else "env_runners/episode_return_mean"
 
 
 def scheduler_for(spec: Optional[Dict[str, Any]], metric: str):

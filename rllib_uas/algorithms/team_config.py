@@ -22,6 +22,18 @@ MODULE_TO_ENV_DEFAULTS = ("RemoveSingleTsTimeRankFromBatch", "GetActions", "Tens
                           "UnBatchToIndividualItems", "NormalizeAndClipActions", "ListifyDataForVectorEnv")
 
 
+def _has_vector_entry_point(env) -> bool:
+    """True for the SMAC team env and for gymnasium ids registered with a vector entry point."""
+    if env == "smac_team":
+        return True
+    if not isinstance(env, str):
+        return False
+    import gymnasium
+
+    spec = gymnasium.envs.registry.get(env)
+    return spec is not None and spec.vector_entry_point is not None
+
+
 def _swap(pipeline: ConnectorV2, defaults, piece: ConnectorV2) -> ConnectorV2:
     for name in defaults:
         pipeline.remove(name)
@@ -37,6 +49,18 @@ class TeamConnectorsMixin:
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.team_connectors = True     # an instance attribute, so `update_from_dict` and YAML accept it
+
+    def validate(self) -> None:
+        # the configs default to the SMAC team env's own batched vector env; any other env (a
+        # PettingZooTeamEnv, a user's gym env) has no vector entry point and is vectorized by gymnasium
+        if str(self.gym_env_vectorize_mode).lower().endswith("vector_entry_point") \
+                and not _has_vector_entry_point(self.env):
+            self.gym_env_vectorize_mode = "sync"
+        if getattr(self, "uas", True) is False and self.env not in ("smac_team", None):
+            raise ValueError(f"uas=False needs an env with a native action space to fall back to, which only SMAC's "
+                             f"team env (smac_team) has; {self.env!r} acts in its unified space. Set uas=True "
+                             "(cgi_coeff=0.0 for the ablation without CGI)")
+        super().validate()
 
     def _team_pipelines(self, custom) -> bool:
         return bool(self.team_connectors) and custom is None and not self.is_multi_agent

@@ -130,10 +130,22 @@ class PettingZooTeamEnv(gym.Env):
         return space
 
     def _state_dim(self, D: int) -> int:
-        try:
-            return int(np.prod(np.asarray(self.env.state()).shape))
-        except (NotImplementedError, AttributeError, Exception):
-            return D * len(self.agent_ids)
+        """The global state's size: the env's `state_space`, else its `state()`; many envs answer `state()`
+        only after a reset, so one reset probes it. Without a state, the agents' observations stand in
+        (decided here once, so the space and every observation agree)."""
+        self._has_state = True
+        space = getattr(self.env, "state_space", None)
+        if isinstance(space, gym.spaces.Box):
+            return int(np.prod(space.shape))
+        for probe in (False, True):
+            try:
+                if probe:
+                    self.env.reset(seed=0)
+                return int(np.prod(np.asarray(self.env.state()).shape))
+            except Exception:   # NotImplementedError, AttributeError, or the env's own "reset first"
+                continue
+        self._has_state = False
+        return D * len(self.agent_ids)
 
     def _team_obs(self, obs: Mapping[str, Any], infos: Mapping[str, Any]) -> Dict[str, np.ndarray]:
         n, D = len(self.agent_ids), self.observation_space["obs"].shape[1]
@@ -155,10 +167,7 @@ class PettingZooTeamEnv(gym.Env):
             flat[i, :self._dims[i]] = np.asarray(o, np.float32).ravel()
             native[i, :len(mask)] = np.asarray(mask, np.int8)
             alive[i] = 1.0
-        try:
-            state = np.asarray(self.env.state(), np.float32).ravel()
-        except (NotImplementedError, AttributeError, Exception):
-            state = flat.ravel()
+        state = np.asarray(self.env.state(), np.float32).ravel() if self._has_state else flat.ravel()
         return {"obs": flat, "action_mask": self.uas.uas_mask(native).astype(np.float32), "state": state,
                 "alive": alive, "group": self.uas.agent_group.astype(np.float32),
                 "last_action": self._last_action.copy()}
