@@ -61,19 +61,25 @@ def test_train_checkpoint_evaluate_plot(tmp_path):
     assert (tmp_path / "curve.png").read_bytes()[:4] == b"\x89PNG"
 
 
-@pytest.mark.slow
-def test_killed_driver_resumes_from_the_last_checkpoint(tmp_path):
-    (tmp_path / "tiny.yaml").write_text(TINY % {"iters": 6})
+def train_until(tmp_path, iters: int, until: int, deadline_s: float = 240):
+    """Start `rllib train file` on TINY in its own session; read its output until iteration `until`
+    (or the deadline) and return the running process and the lines seen."""
+    (tmp_path / "tiny.yaml").write_text(TINY % {"iters": iters})
     env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB")}
     proc = subprocess.Popen([sys.executable, "-c", "from rllib_uas.cli import rllib; rllib()", "train", "file",
                              "tiny.yaml", "--storage-path", "results"], cwd=tmp_path, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True)
-    seen = []
-    deadline = time.time() + 240
+    seen, deadline, mark = [], time.time() + deadline_s, f"| iter {until:>4}"
     for line in proc.stdout:
         seen.append(line)
-        if "| iter    3" in line or time.time() > deadline:
+        if mark in line or time.time() > deadline:
             break
+    return proc, seen
+
+
+@pytest.mark.slow
+def test_killed_driver_resumes_from_the_last_checkpoint(tmp_path):
+    proc, seen = train_until(tmp_path, iters=6, until=3)
     os.killpg(proc.pid, signal.SIGKILL)                                          # the driver dies mid-run
     proc.wait()
     assert any("| iter    3" in ln for ln in seen), "".join(seen)[-2000:]
@@ -89,17 +95,7 @@ def test_killed_driver_resumes_from_the_last_checkpoint(tmp_path):
 
 @pytest.mark.slow
 def test_ctrl_c_says_how_to_resume_and_exits_130(tmp_path):
-    (tmp_path / "tiny.yaml").write_text(TINY % {"iters": 50})
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB")}
-    proc = subprocess.Popen([sys.executable, "-c", "from rllib_uas.cli import rllib; rllib()", "train", "file",
-                             "tiny.yaml", "--storage-path", "results"], cwd=tmp_path, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True)
-    seen = []
-    deadline = time.time() + 240
-    for line in proc.stdout:
-        seen.append(line)
-        if "| iter    2" in line or time.time() > deadline:
-            break
+    proc, seen = train_until(tmp_path, iters=50, until=2)
     assert any("| iter    2" in ln for ln in seen), "".join(seen)[-2000:]
     os.kill(proc.pid, signal.SIGINT)                                     # Ctrl-C reaches the driver
     try:

@@ -155,7 +155,9 @@ class StarCraft2Env(MultiAgentEnv):
         if n != self.n_agents or np.ndim(actions) != 1:
             raise ValueError(f"step() needs one action per agent ({self.n_agents}), got shape {np.shape(actions)}")
         try:
-            raw = np.asarray(actions)           # lists of ints, arrays and CPU tensors in one call
+            # a copy: the heuristic writes its actions back into the caller's array, and the caller's
+            # own actions are what the step records
+            raw = np.array(actions)             # lists of ints, arrays and CPU tensors in one call
         except (TypeError, ValueError, RuntimeError):
             raw = np.asarray([_scalar(a) for a in actions])
         if raw.dtype == object:                 # e.g. a list of 0-d tensors
