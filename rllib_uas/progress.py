@@ -38,11 +38,12 @@ def format_progress(trial_name: str, result: Mapping[str, Any], steps_per_s: flo
              f"steps {steps:>9,}",
              f"win {float(_get(result, 'env_runners/win_rate')):.2f}",
              f"return {float(_get(result, 'env_runners/team_return_mean', ret)):.2f}"]
-    if warmup is not None and not math.isfinite(float(loss)):
+    warming = warmup is not None and not math.isfinite(float(loss))
+    if warming:
         parts.append(f"warm-up {warmup[0]}/{warmup[1]} episodes")      # no update yet: no loss to show
     else:
         parts.append(f"loss {float(loss):.4f}")
-    if "cgi_loss" in learner:
+    if "cgi_loss" in learner and not warming:
         parts.append(f"cgi {float(learner['cgi_loss']):.4f}")
     eval_win = _get(result, "evaluation/env_runners/win_rate", None)
     if eval_win is not None and math.isfinite(float(eval_win)):  # only iterations that evaluated

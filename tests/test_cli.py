@@ -61,10 +61,25 @@ def test_train_checkpoint_evaluate_plot(tmp_path):
     assert (tmp_path / "curve.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def train_until(tmp_path, iters: int, until: int, deadline_s: float = 240):
-    """Start `rllib train file` on TINY in its own session; read its output until iteration `until`
+TINY_QMIX = """
+tiny-run:
+  run: U-QMIX
+  stop: {training_iteration: %(iters)d}
+  checkpoint_config: {checkpoint_frequency: 1, num_to_keep: 1}
+  config:
+    env_config: {map_name: 3m1m_vs_4m}
+    num_envs_per_env_runner: 4
+    batch_size_episodes: 8
+    learning_starts_episodes: 8
+    episodes_per_iteration: 4
+    buffer_size_episodes: 50
+"""
+
+
+def train_until(tmp_path, iters: int, until: int, deadline_s: float = 240, template: str = TINY):
+    """Start `rllib train file` on `template` in its own session; read its output until iteration `until`
     (or the deadline) and return the running process and the lines seen."""
-    (tmp_path / "tiny.yaml").write_text(TINY % {"iters": iters})
+    (tmp_path / "tiny.yaml").write_text(template % {"iters": iters})
     env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB")}
     proc = subprocess.Popen([sys.executable, "-c", "from rllib_uas.cli import rllib; rllib()", "train", "file",
                              "tiny.yaml", "--storage-path", "results"], cwd=tmp_path, env=env,
@@ -91,6 +106,28 @@ def test_killed_driver_resumes_from_the_last_checkpoint(tmp_path):
     # continues from the last checkpoint Tune recorded (iteration 1-3), with its env step count
     assert iters and 2 <= iters[0] <= 4 and iters[-1] == 6, iters
     assert steps[0] > 400 * (iters[0] - 1)
+
+
+@pytest.mark.slow
+def test_killed_u_qmix_driver_resumes_with_its_buffer_and_counts(tmp_path):
+    proc, seen = train_until(tmp_path, iters=6, until=3, template=TINY_QMIX)
+    os.killpg(proc.pid, signal.SIGKILL)                                          # the driver dies mid-run
+    proc.wait()
+    before = [ln for ln in seen if "| iter" in ln]
+    assert any("| iter    3" in ln for ln in before), "".join(seen)[-2000:]
+    resumed = rllib("train", "file", "tiny.yaml", "--storage-path", "results", "--resume", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
+    lines = [ln for ln in resumed.stdout.splitlines() if "| iter" in ln]
+    iters = [int(ln.split("| iter")[1].split("|")[0]) for ln in lines]
+    steps = [int(ln.split("| steps")[1].split("|")[0].replace(",", "")) for ln in lines]
+    old_steps = {int(ln.split("| iter")[1].split("|")[0]): int(ln.split("| steps")[1].split("|")[0].replace(",", ""))
+                 for ln in before}
+    # resumes after the last checkpoint Tune recorded (iteration 1-3): the step count goes on from it
+    # (the buffer's counters are in the checkpoint), and learning goes on at once: 4 new episodes alone
+    # would be below learning_starts_episodes (8), so the restored buffer's episodes are there too
+    assert iters and 2 <= iters[0] <= 4 and iters[-1] == 6, iters
+    assert steps[0] > old_steps[iters[0] - 1], (steps, old_steps)
+    assert "warm-up" not in lines[0] and "loss nan" not in lines[0], lines[0]
 
 
 @pytest.mark.slow
@@ -210,6 +247,8 @@ def test_progress_line_parts():
     line = format_progress("t", result, 1000.0, elapsed_s=60.0, stop={"num_env_steps_sampled_lifetime": 120_000},
                            warmup=(40, 128))
     assert "warm-up 40/128 episodes" in line and "loss" not in line             # U-QMIX filling its buffer
+    result["learners"]["default_policy"] = {"cgi_loss": float("nan")}
+    assert "cgi" not in format_progress("t", result, 1.0, warmup=(40, 128))      # nor a CGI loss
     assert "elapsed 1:00" in line and "25% of stop, eta 3:00" in line
     assert "eval win" not in line                                                # not an evaluating iteration
     result["learners"]["default_policy"] = {"td_loss": 0.5}
