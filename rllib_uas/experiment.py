@@ -221,9 +221,11 @@ def build_config(algo_class: Type, raw: Mapping[str, Any], env: Optional[str] = 
         clean[key] = value
     if env is not None:
         clean.setdefault("env", env)
+    from rllib_uas.envs.registry import ENV_NAMES
+
     env_name = clean.get("env", config.env)
     _check_env_name(env_name, where)
-    if env_name in ("smac_team", "smac"):
+    if env_name in ENV_NAMES:
         _check_smac_env_config(clean.get("env_config") or {}, where)
         notices += _cgi_notice(config, clean, where)
     config.update_from_dict(_resolve_searches(clean))
@@ -276,11 +278,10 @@ def _check_env_name(env: Any, where: str) -> None:
 
 def _check_smac_env_config(env_config: Mapping[str, Any], where: str) -> None:
     """The SMAC envs' env_config: known keys ("did you mean"), a known map, a usable backend."""
-    from rllib_uas.envs.backend import BACKENDS, WRAPPER_KEYS
+    from rllib_uas.envs.backend import BACKENDS, ENV_CONFIG_KEYS
     from rllib_uas.envs.engine import available_maps
-    from rllib_uas.envs.smac_api import SMAC_KWARGS
 
-    valid = sorted(set(WRAPPER_KEYS) | set(SMAC_KWARGS))
+    valid = list(ENV_CONFIG_KEYS)
     for key in env_config:
         if key not in valid:
             raise ExperimentError(f"{where}: unknown env_config key {key!r}{_closest(str(key), valid)}; valid: "

@@ -27,7 +27,9 @@ def configure_wandb_env(storage_path: str) -> str:
 
 def metric_for(exp: Experiment) -> str:
     """SMAC's win rate where the env reports battles, the mean episode return elsewhere."""
-    smac = exp.algo_class.__name__ in OUR_ALGORITHMS and getattr(exp.config, "env", None) in ("smac_team", "smac")
+    from rllib_uas.envs.registry import ENV_NAMES
+
+    smac = exp.algo_class.__name__ in OUR_ALGORITHMS and getattr(exp.config, "env", None) in ENV_NAMES
     return "env_runners/win_rate" if smac else "env_runners/episode_return_mean"
 
 

@@ -5,10 +5,13 @@ from typing import Any, Callable, Dict, Mapping, Optional
 
 from rllib_uas.envs.engine.vec_smac import VectorizedSMAC, split_kwargs
 from rllib_uas.envs.sc2 import SMACAPIBatch, import_smac_env_class
+from rllib_uas.envs.smac_api import SMAC_KWARGS
 
 BACKENDS = ("embedded", "sc2")
 # env_config keys consumed by our env wrappers; everything else goes to StarCraft2Env
 WRAPPER_KEYS = ("backend", "map_name", "uas", "agent_state", "num_envs", "seed", "env_factory")
+# every key a SMAC env_config may hold: the wrappers' and StarCraft2Env's keyword arguments
+ENV_CONFIG_KEYS = tuple(sorted(set(WRAPPER_KEYS) | set(SMAC_KWARGS)))
 
 
 def smac_kwargs(env_config: Mapping[str, Any]) -> Dict[str, Any]:
@@ -22,10 +25,8 @@ def make_backend(env_config: Mapping[str, Any], n_envs: int = 1, seed: Optional[
     kwargs = smac_kwargs(env_config)
     if backend == "embedded":
         flags, reward, rest = split_kwargs(kwargs)
-        known = {"step_mul", "move_amount", "continuing_episode"}
-        unknown = sorted(set(rest) - known - {"difficulty", "game_version", "replay_dir", "replay_prefix",
-                                               "window_size_x", "window_size_y", "debug", "heuristic_ai",
-                                               "heuristic_rest"})
+        known = {"step_mul", "move_amount", "continuing_episode"}    # the rest of SMAC_KWARGS have no effect here
+        unknown = sorted(set(env_config) - set(ENV_CONFIG_KEYS))
         if unknown:
             raise ValueError(f"unknown env_config key(s) {unknown}; valid: StarCraft2Env's keyword arguments and "
                              f"{list(WRAPPER_KEYS)}")

@@ -147,28 +147,22 @@ class StarCraft2Env(MultiAgentEnv):
 
     def _action_row(self, actions) -> np.ndarray:
         """[n_agents] int64 from any sequence of integral numbers; one clear ValueError otherwise."""
+        if not hasattr(actions, "__len__"):
+            raise ValueError(f"step() needs a sequence of {self.n_agents} actions, got {type(actions).__name__}")
         try:
-            n = len(actions)
-        except TypeError:
-            raise ValueError(f"step() needs a sequence of {self.n_agents} actions, got "
-                             f"{type(actions).__name__}") from None
-        if n != self.n_agents or np.ndim(actions) != 1:
-            raise ValueError(f"step() needs one action per agent ({self.n_agents}), got shape {np.shape(actions)}")
-        try:
-            # a copy: the heuristic writes its actions back into the caller's array, and the caller's
-            # own actions are what the step records
-            raw = np.array(actions)             # lists of ints, arrays and CPU tensors in one call
+            # one conversion, and a copy: the heuristic writes its actions back into the caller's array,
+            # and the caller's own actions are what the step records
+            raw = np.array(actions)             # lists of ints, arrays and CPU tensors
         except (TypeError, ValueError, RuntimeError):
             raw = np.asarray([_scalar(a) for a in actions])
         if raw.dtype == object:                 # e.g. a list of 0-d tensors
             raw = np.asarray([_scalar(a) for a in actions])
+        if raw.shape != (self.n_agents,):
+            raise ValueError(f"step() needs one action per agent ({self.n_agents}), got shape {raw.shape}")
         acts = integral_actions(raw)
-        if not self.heuristic_ai:
-            return acts         # availability is checked, with the agent named, by VectorizedSMAC.step
-        bad = np.flatnonzero((acts < 0) | (acts >= self.n_actions))
-        if bad.size:            # SMAC records even the ignored actions as one-hot last actions
-            raise ValueError(f"agent {bad[0]}: action {acts[bad[0]]} is outside 0..{self.n_actions - 1}")
-        return acts
+        if self.heuristic_ai:   # checked before the heuristic writes back: SMAC records even ignored actions
+            self._vec.check_raw_actions(acts[None, :])
+        return acts             # otherwise availability is checked, agent named, by VectorizedSMAC.step
 
     # ------------------------------------------------------------------ observations
     def get_obs(self) -> List[np.ndarray]:

@@ -191,12 +191,17 @@ class VectorizedSMAC:
     def check_actions(self, actions: np.ndarray) -> np.ndarray:
         return check_actions(actions, self._features.get("avail", hand_out=False))
 
-    def _raw_actions(self, actions: np.ndarray) -> np.ndarray:
-        """Raw orders still index the action tables: out-of-range ones would read past them."""
+    def check_raw_actions(self, actions: np.ndarray) -> np.ndarray:
+        """Raw orders [E, n_agents] as int64, shape and range checked but not availability: they still
+        index the action tables, so out-of-range ones would read past them."""
         a = integral_actions(actions)
-        if a.shape != (self.n_envs, self.n_agents) or ((a < 0) | (a >= self.n_actions)).any():
-            raise ValueError(f"raw actions must have shape ({self.n_envs}, {self.n_agents}) and lie in "
-                             f"0..{self.n_actions - 1}, got shape {a.shape}")
+        if a.shape != (self.n_envs, self.n_agents):
+            raise ValueError(f"raw actions must have shape ({self.n_envs}, {self.n_agents}), got {a.shape}")
+        bad = np.flatnonzero(((a < 0) | (a >= self.n_actions)).ravel())
+        if bad.size:
+            e, i = divmod(int(bad[0]), self.n_agents)
+            where = f"env {e}, agent {i}" if self.n_envs > 1 else f"agent {i}"
+            raise ValueError(f"{where}: action {int(a[e, i])} is outside 0..{self.n_actions - 1}")
         return a
 
     def step(self, actions: np.ndarray, validate: bool = True, active: Optional[np.ndarray] = None,
@@ -213,12 +218,12 @@ class VectorizedSMAC:
         if validate:
             a = self.check_actions(actions)
         else:
-            a = self._raw_actions(actions)
+            a = self.check_raw_actions(actions)
         eng = self.engine
         act = np.ones(self.n_envs, dtype=bool) if active is None else np.asarray(active, dtype=bool)
         a = np.ascontiguousarray(a, dtype=np.int64)
         prev_hs = np.empty_like(eng.hp)
-        rec = a if recorded is None else self._raw_actions(recorded)
+        rec = a if recorded is None else self.check_raw_actions(recorded)
         _before_step(rec, act, eng.hp, eng.sh, self.last_action, prev_hs)   # held envs keep their last action
         eng.step(a, act)
         self._invalidate(act)
