@@ -92,25 +92,16 @@ def train_until(tmp_path, iters: int, until: int, deadline_s: float = 240, templ
     return proc, seen
 
 
-@pytest.mark.slow
-def test_killed_driver_resumes_from_the_last_checkpoint(tmp_path):
-    proc, seen = train_until(tmp_path, iters=6, until=3)
-    os.killpg(proc.pid, signal.SIGKILL)                                          # the driver dies mid-run
-    proc.wait()
-    assert any("| iter    3" in ln for ln in seen), "".join(seen)[-2000:]
-    resumed = rllib("train", "file", "tiny.yaml", "--storage-path", "results", "--resume", cwd=tmp_path)
-    assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
-    lines = [ln for ln in resumed.stdout.splitlines() if "| iter" in ln]
-    iters = [int(ln.split("| iter")[1].split("|")[0]) for ln in lines]
-    steps = [int(ln.split("| steps")[1].split("|")[0].replace(",", "")) for ln in lines]
-    # continues from the last checkpoint Tune recorded (iteration 1-3), with its env step count
-    assert iters and 2 <= iters[0] <= 4 and iters[-1] == 6, iters
-    assert steps[0] > 400 * (iters[0] - 1)
+def iter_and_steps(line: str):
+    """(iteration, env steps) of one progress line."""
+    return (int(line.split("| iter")[1].split("|")[0]),
+            int(line.split("| steps")[1].split("|")[0].replace(",", "")))
 
 
-@pytest.mark.slow
-def test_killed_u_qmix_driver_resumes_with_its_buffer_and_counts(tmp_path):
-    proc, seen = train_until(tmp_path, iters=6, until=3, template=TINY_QMIX)
+def kill_at_3_and_resume(tmp_path, template: str):
+    """Kill the driver of a 6-iteration run at iteration 3, resume it to the end; the progress lines
+    before the kill and after the resume."""
+    proc, seen = train_until(tmp_path, iters=6, until=3, template=template)
     os.killpg(proc.pid, signal.SIGKILL)                                          # the driver dies mid-run
     proc.wait()
     before = [ln for ln in seen if "| iter" in ln]
@@ -118,10 +109,24 @@ def test_killed_u_qmix_driver_resumes_with_its_buffer_and_counts(tmp_path):
     resumed = rllib("train", "file", "tiny.yaml", "--storage-path", "results", "--resume", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
     lines = [ln for ln in resumed.stdout.splitlines() if "| iter" in ln]
-    iters = [int(ln.split("| iter")[1].split("|")[0]) for ln in lines]
-    steps = [int(ln.split("| steps")[1].split("|")[0].replace(",", "")) for ln in lines]
-    old_steps = {int(ln.split("| iter")[1].split("|")[0]): int(ln.split("| steps")[1].split("|")[0].replace(",", ""))
-                 for ln in before}
+    assert lines, resumed.stdout[-2000:]
+    return before, lines
+
+
+@pytest.mark.slow
+def test_killed_driver_resumes_from_the_last_checkpoint(tmp_path):
+    _, lines = kill_at_3_and_resume(tmp_path, TINY)
+    iters, steps = zip(*map(iter_and_steps, lines))
+    # continues from the last checkpoint Tune recorded (iteration 1-3), with its env step count
+    assert iters and 2 <= iters[0] <= 4 and iters[-1] == 6, iters
+    assert steps[0] > 400 * (iters[0] - 1)
+
+
+@pytest.mark.slow
+def test_killed_u_qmix_driver_resumes_with_its_buffer_and_counts(tmp_path):
+    before, lines = kill_at_3_and_resume(tmp_path, TINY_QMIX)
+    iters, steps = zip(*map(iter_and_steps, lines))
+    old_steps = dict(map(iter_and_steps, before))
     # resumes after the last checkpoint Tune recorded (iteration 1-3): the step count goes on from it
     # (the buffer's counters are in the checkpoint), and learning goes on at once: 4 new episodes alone
     # would be below learning_starts_episodes (8), so the restored buffer's episodes are there too
