@@ -196,12 +196,13 @@ class VectorizedSMAC:
         index the action tables, so out-of-range ones would read past them."""
         a = integral_actions(actions)
         if a.shape != (self.n_envs, self.n_agents):
-            raise ValueError(f"raw actions must have shape ({self.n_envs}, {self.n_agents}), got {a.shape}")
+            raise ValueError(f"raw actions must have shape ({self.n_envs}, {self.n_agents}) and lie in "
+                             f"0..{self.n_actions - 1}, got shape {a.shape}")
         bad = np.flatnonzero(((a < 0) | (a >= self.n_actions)).ravel())
         if bad.size:
             e, i = divmod(int(bad[0]), self.n_agents)
             where = f"env {e}, agent {i}" if self.n_envs > 1 else f"agent {i}"
-            raise ValueError(f"{where}: action {int(a[e, i])} is outside 0..{self.n_actions - 1}")
+            raise ValueError(f"{where}: raw actions must lie in 0..{self.n_actions - 1}, got {int(a[e, i])}")
         return a
 
     def step(self, actions: np.ndarray, validate: bool = True, active: Optional[np.ndarray] = None,
