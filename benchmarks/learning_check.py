@@ -18,22 +18,15 @@ from pathlib import Path
 
 os.environ.setdefault("RAY_DEDUP_LOGS", "0")
 
-VARIANTS = {"U-QMIX": ("qmix", dict(uas=True, cgi_coeff=0.1)), "QMIX": ("qmix", dict(uas=False, cgi_coeff=0.0)),
-            "U-QMIX w/o CGI": ("qmix", dict(uas=True, cgi_coeff=0.0)),
-            "VDN": ("qmix", dict(uas=False, cgi_coeff=0.0, mixer="vdn")),
-            "U-MAPPO": ("mappo", dict(uas=True, cgi_coeff=0.1)), "MAPPO": ("mappo", dict(uas=False, cgi_coeff=0.0))}
+from rllib_uas.variants import VARIANTS  # noqa: E402
+
 FIELDS = ["env_steps", "wall_s", "train_win_rate", "train_return", "eval_win_rate", "eval_episodes",
           "eval_return", "eval_battle_length"]
 
 
 def make_config(variant: str, map_name: str, seed: int, eval_episodes: int):
-    family, switches = VARIANTS[variant]
-    if family == "qmix":
-        from rllib_uas.algorithms.u_qmix import UQMIXConfig as Config
-    else:
-        from rllib_uas.algorithms.u_mappo import UMAPPOConfig as Config
-    return (Config().environment(env_config={"map_name": map_name}).env_runners(num_env_runners=0)
-            .training(**switches).evaluation(evaluation_num_env_runners=0, evaluation_duration=eval_episodes,
+    return (VARIANTS[variant].config().environment(env_config={"map_name": map_name})
+            .env_runners(num_env_runners=0).evaluation(evaluation_num_env_runners=0, evaluation_duration=eval_episodes,
                         evaluation_interval=10**9)   # a separate eval runner, run by hand
             .debugging(seed=seed))
 
@@ -72,7 +65,7 @@ def main() -> None:
     ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    path = out / f"{args.map}__{args.variant.replace(' ', '_').replace('/', '')}__seed{args.seed}.csv"
+    path = out / f"{args.map}__{VARIANTS[args.variant].slug}__seed{args.seed}.csv"
     algo = make_config(args.variant, args.map, args.seed, args.eval_episodes).build_algo()
     t0, next_eval = time.perf_counter(), 0
     with path.open("w", newline="") as f:

@@ -16,33 +16,33 @@ from pathlib import Path
 
 os.environ.setdefault("RAY_DEDUP_LOGS", "0")
 
-VARIANTS = {"U-MAPPO": dict(uas=True, cgi_coeff=0.1), "U-MAPPO w/o CGI": dict(uas=True, cgi_coeff=0.0),
-            "MAPPO": dict(uas=False, cgi_coeff=0.0),
-            "U-QMIX": dict(uas=True, cgi_coeff=0.1), "U-QMIX w/o CGI": dict(uas=True, cgi_coeff=0.0),
-            "QMIX": dict(uas=False, cgi_coeff=0.0)}
+from rllib_uas.variants import VARIANTS  # noqa: E402
+
+CURVE_VARIANTS = ("U-MAPPO", "U-MAPPO w/o CGI", "MAPPO", "U-QMIX", "U-QMIX w/o CGI", "QMIX")
 
 
 def make_config(map_name: str, variant: str, seed: int):
-    if "QMIX" in variant:
+    switches = VARIANTS[variant].switches
+    if VARIANTS[variant].algorithm == "qmix":
         from rllib_uas.algorithms.u_qmix import UQMIXConfig
 
         return (UQMIXConfig().environment(env_config={"map_name": map_name})
                 .env_runners(num_env_runners=0, num_envs_per_env_runner=8)
                 .training(batch_size_episodes=64, learning_starts_episodes=64, episodes_per_iteration=8,
                           updates_per_iteration=2, epsilon_anneal_steps=50_000, buffer_size_episodes=2000,
-                          **VARIANTS[variant])
+                          **switches)
                 .debugging(seed=seed))
     from rllib_uas.algorithms.u_mappo import UMAPPOConfig
 
     return (UMAPPOConfig().environment(env_config={"map_name": map_name})
             .env_runners(num_env_runners=0, num_envs_per_env_runner=16)
-            .training(train_batch_size_per_learner=3200, minibatch_size=3200, num_epochs=5, **VARIANTS[variant])
+            .training(train_batch_size_per_learner=3200, minibatch_size=3200, num_epochs=5, **switches)
             .debugging(seed=seed))
 
 
 def run(map_name: str, variant: str, steps: int, out: Path, seed: int = 0) -> Path:
     algo = make_config(map_name, variant, seed).build_algo()
-    path = out / f"{map_name}__{variant.replace(' ', '_').replace('/', '')}__seed{seed}.csv"
+    path = out / f"{map_name}__{VARIANTS[variant].slug}__seed{seed}.csv"
     t0 = time.perf_counter()
     with path.open("w", newline="") as f:
         w = csv.writer(f)
@@ -93,7 +93,7 @@ def plot(out: Path) -> Path:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--maps", default="MMM2,6m2m_vs_15m")
-    ap.add_argument("--variants", default=",".join(VARIANTS))
+    ap.add_argument("--variants", default=",".join(CURVE_VARIANTS))
     ap.add_argument("--steps", type=int, default=150_000)
     ap.add_argument("--out", default="benchmarks/results")
     args = ap.parse_args()

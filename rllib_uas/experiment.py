@@ -49,14 +49,9 @@ EXPERIMENT_KEYS = ("run", "env", "stop", "config", "checkpoint_config", "num_sam
 
 
 def algorithm_registry() -> Dict[str, Tuple[Callable[[], Type], Dict[str, Any]]]:
-    """name -> (lazy class loader, config overrides). Our algorithms first, then RLlib's own."""
-    def umappo():
-        from rllib_uas.algorithms.u_mappo import UMAPPO
-        return UMAPPO
-
-    def uqmix():
-        from rllib_uas.algorithms.u_qmix import UQMIX
-        return UQMIX
+    """name -> (lazy class loader, config overrides). Our variants (`rllib_uas.variants`) whose names
+    are run names, the aliases UMAPPO / UQMIX, then RLlib's own algorithms."""
+    from rllib_uas.variants import VARIANTS
 
     def rllib(name: str):
         def load():
@@ -64,13 +59,9 @@ def algorithm_registry() -> Dict[str, Tuple[Callable[[], Type], Dict[str, Any]]]
             return _get_algorithm_class(name)
         return load
 
-    reg = {
-        "UMAPPO": (umappo, {}), "U-MAPPO": (umappo, {}),
-        "MAPPO": (umappo, {"uas": False, "cgi_coeff": 0.0}),
-        "UQMIX": (uqmix, {}), "U-QMIX": (uqmix, {}),
-        "QMIX": (uqmix, {"uas": False, "cgi_coeff": 0.0}),
-        "VDN": (uqmix, {"uas": False, "cgi_coeff": 0.0, "mixer": "vdn"}),
-    }
+    reg = {name: (VARIANTS[name].algo_class, dict(VARIANTS[name].switches))
+           for name in ("U-MAPPO", "MAPPO", "U-QMIX", "QMIX", "VDN")}
+    reg["UMAPPO"], reg["UQMIX"] = reg["U-MAPPO"], reg["U-QMIX"]
     for name in ("PPO", "APPO", "IMPALA", "DQN", "SAC", "BC", "MARWIL", "CQL", "IQL"):
         reg.setdefault(name, (rllib(name), {}))
     return reg

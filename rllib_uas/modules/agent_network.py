@@ -1,14 +1,17 @@
-"""The shared recurrent agent network: every agent's row goes through the same fc -> GRU."""
+"""The recurrent agent network: every agent's row goes through the same fc -> GRU (global parameter
+sharing), or through its action group's own copy (`parameter_sharing="group"`, as Mava and BenchMARL
+share per agent type)."""
 from __future__ import annotations
 
 import contextlib
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 import torch
 from torch import nn
 
 MASKED_LOGIT = -1e9  # exp() underflows to exactly 0 in float32, and 0 * MASKED_LOGIT is not NaN
+PARAMETER_SHARING = ("global", "group")
 
 
 def masked_logits(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -60,8 +63,73 @@ def setup_team_agent(module, defaults: Dict) -> Dict:
     module.register_buffer("agent_group", torch.as_tensor(agent_group), persistent=False)
     in_dim = agent_input_size(obs_dim, module.n_agents, module.n_actions, module.n_groups, cfg["use_last_action"],
                               cfg["use_agent_id"], cfg["use_group_id"])
-    module.agent_net = RecurrentAgentNetwork(in_dim, cfg["fc_hidden"], cfg["gru_hidden"])
+    sharing = cfg.get("parameter_sharing", "global")
+    if sharing not in PARAMETER_SHARING:
+        raise ValueError(f"parameter_sharing must be one of {PARAMETER_SHARING}, got {sharing!r}")
+    def make_net():
+        return RecurrentAgentNetwork(in_dim, cfg["fc_hidden"], cfg["gru_hidden"])
+    module.agent_net = make_net() if sharing == "global" else GroupedAgentNetwork(make_net, agent_group)
     return cfg
+
+
+def agent_head(module, make: Callable[[], nn.Module]) -> nn.Module:
+    """A per-agent head on the GRU state ([..., n, H] -> [..., n, out]) shared as the module's agent
+    network is: one for all agents, or one per action group. Same inputs and sizes either way."""
+    if module.cfg.get("parameter_sharing", "global") == "global":
+        return make()
+    return GroupedHead(make, module.agent_group.cpu().numpy())
+
+
+def output_layers(head: nn.Module) -> List[nn.Module]:
+    """A head's copies: [head] when shared globally, one per group otherwise."""
+    return list(head.copies) if isinstance(head, GroupedHead) else [head]
+
+
+class _PerGroup(nn.Module):
+    """One copy of a per-agent module per group; copy g sees only the rows of group g's agents."""
+
+    def __init__(self, make: Callable[[], nn.Module], agent_group: np.ndarray):
+        super().__init__()
+        agent_group = np.asarray(agent_group, np.int64)
+        groups = np.unique(agent_group)
+        self.copies = nn.ModuleList(make() for _ in groups)
+        order = np.concatenate([np.flatnonzero(agent_group == g) for g in groups])
+        for k, g in enumerate(groups):
+            self.register_buffer(f"_members{k}", torch.as_tensor(np.flatnonzero(agent_group == g)),
+                                 persistent=False)
+        # rows come back grouped; this permutation puts them in agent order again
+        self.register_buffer("_restore", torch.as_tensor(np.argsort(order)), persistent=False)
+
+    def _member(self, k: int) -> torch.Tensor:
+        return getattr(self, f"_members{k}")
+
+
+class GroupedHead(_PerGroup):
+    """h [..., n, H] -> [..., n, A], each group through its own head."""
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        parts = [head(h.index_select(-2, self._member(k))) for k, head in enumerate(self.copies)]
+        return torch.cat(parts, -2).index_select(-2, self._restore)
+
+
+class GroupedAgentNetwork(_PerGroup):
+    """RecurrentAgentNetwork's contract, each group's agents through the group's own fc -> GRU."""
+
+    def __init__(self, make: Callable[[], nn.Module], agent_group: np.ndarray):
+        super().__init__(make, agent_group)
+        self.hidden = self.copies[0].hidden
+
+    def forward(self, x: torch.Tensor, h0: torch.Tensor,
+                lengths: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+        """x [B, T, n, In], h0 [B, n, H] -> (h_seq [B, T, n, H], h_last [B, n, H])."""
+        seqs, lasts = [], []
+        for k, net in enumerate(self.copies):
+            idx = self._member(k)
+            h_seq, h_last = net(x.index_select(2, idx), h0.index_select(1, idx), lengths)
+            seqs.append(h_seq)
+            lasts.append(h_last)
+        return (torch.cat(seqs, 2).index_select(2, self._restore),
+                torch.cat(lasts, 1).index_select(1, self._restore))
 
 
 class RecurrentAgentNetwork(nn.Module):

@@ -4,8 +4,8 @@ Observations come from the team view (`rllib_uas.envs.team`): obs [B, T, n, D], 
 [B, T, n, A], state [B, T, S], alive/group [B, T, n], last_action [B, T, n, A] (+ agent_state).
 
 model_config keys (set by UMAPPOConfig): fc_hidden, gru_hidden, critic_hidden, max_seq_len,
-use_agent_id, use_last_action, use_group_id, cgi, state_type, value_norm, recurrent_critic,
-orthogonal_init. Groups and their masks AM_g come from the observation space
+use_agent_id, use_last_action, use_group_id, parameter_sharing ("global" / "group"), cgi, state_type,
+value_norm, recurrent_critic, orthogonal_init. Groups and their masks AM_g come from the observation space
 (`rllib_uas.envs.team.space_groups`).
 
 The critic, as MAPPO's:
@@ -17,7 +17,7 @@ The critic, as MAPPO's:
 """
 from __future__ import annotations
 
-from typing import Any, Dict
+from typing import Any, Dict, List
 
 import numpy as np
 import torch
@@ -28,9 +28,11 @@ from torch import nn
 
 from rllib_uas.modules.agent_network import (
     RecurrentAgentNetwork,
+    agent_head,
     agent_ids,
     agent_inputs,
     masked_logits,
+    output_layers,
     setup_team_agent,
 )
 from rllib_uas.modules.cgi import CGIPredictor
@@ -42,8 +44,8 @@ VF_NORMALIZED = "vf_preds_normalized"  # the critic's raw output at sampling tim
 
 DEFAULT_MODEL_CONFIG: Dict[str, Any] = dict(
     fc_hidden=64, gru_hidden=64, critic_hidden=(64, 64), max_seq_len=20, use_agent_id=True,
-    use_last_action=True, use_group_id=False, cgi=True, state_type="EP", value_norm=True, recurrent_critic=False,
-    orthogonal_init=True, torch_num_threads=1)
+    use_last_action=True, use_group_id=False, parameter_sharing="global", cgi=True, state_type="EP",
+    value_norm=True, recurrent_critic=False, orthogonal_init=True, torch_num_threads=1)
 POLICY_GAIN = 0.01  # MAPPO's gain on the policy output: a near-uniform masked policy at the start
 
 
@@ -59,8 +61,9 @@ class TeamPPOModule(TorchRLModule, ValueFunctionAPI):
     def setup(self) -> None:
         cfg = setup_team_agent(self, DEFAULT_MODEL_CONFIG)
         spaces = self.observation_space.spaces
-        self.policy_head = nn.Linear(cfg["gru_hidden"], self.n_actions)
-        self.cgi_head = CGIPredictor(cfg["gru_hidden"], self.n_actions) if cfg["cgi"] else None
+        self.policy_head = agent_head(self, lambda: nn.Linear(cfg["gru_hidden"], self.n_actions))
+        self.cgi_head = (agent_head(self, lambda: CGIPredictor(cfg["gru_hidden"], self.n_actions))
+                         if cfg["cgi"] else None)
         if cfg["state_type"] == "AS":
             if "agent_state" not in spaces:
                 raise ValueError("state_type 'AS' needs the env's agent_state observation "
@@ -82,7 +85,7 @@ class TeamPPOModule(TorchRLModule, ValueFunctionAPI):
         self.value_norm = ValueNorm() if cfg["value_norm"] else None
         self.action_dist_cls = TeamCategorical
         if cfg["orthogonal_init"]:
-            orthogonal_init_(self, self.policy_head, self._critic_out())
+            orthogonal_init_(self, output_layers(self.policy_head), self._critic_out())
 
     def _critic_out(self) -> nn.Linear:
         return self.critic if isinstance(self.critic, nn.Linear) else self.critic[-1]
@@ -159,9 +162,9 @@ class TeamPPOModule(TorchRLModule, ValueFunctionAPI):
         return self.value_norm.denormalize(v) if self.value_norm is not None else v
 
 
-def orthogonal_init_(module: nn.Module, policy_out: nn.Linear, value_out: nn.Linear) -> None:
+def orthogonal_init_(module: nn.Module, policy_outs: List[nn.Linear], value_out: nn.Linear) -> None:
     """MAPPO's initialization: orthogonal weights (ReLU gain), zero biases; GRUs orthogonal; the
-    policy output with gain 0.01 and the value output with gain 1."""
+    policy output(s) (one per group with group sharing) with gain 0.01 and the value output with gain 1."""
     relu = nn.init.calculate_gain("relu")
     for m in module.modules():
         if isinstance(m, nn.Linear):
@@ -170,5 +173,6 @@ def orthogonal_init_(module: nn.Module, policy_out: nn.Linear, value_out: nn.Lin
         elif isinstance(m, nn.GRU):
             for name, p in m.named_parameters():
                 (nn.init.orthogonal_ if name.startswith("weight") else nn.init.zeros_)(p)
-    nn.init.orthogonal_(policy_out.weight, gain=POLICY_GAIN)
+    for policy_out in policy_outs:
+        nn.init.orthogonal_(policy_out.weight, gain=POLICY_GAIN)
     nn.init.orthogonal_(value_out.weight, gain=1.0)

@@ -17,7 +17,7 @@ from ray.rllib.core.rl_module.apis import TargetNetworkAPI
 from ray.rllib.core.rl_module.torch import TorchRLModule
 from torch import nn
 
-from rllib_uas.modules.agent_network import MASKED_LOGIT, agent_inputs, masked_logits, setup_team_agent
+from rllib_uas.modules.agent_network import MASKED_LOGIT, agent_head, agent_inputs, masked_logits, setup_team_agent
 from rllib_uas.modules.cgi import CGIPredictor
 from rllib_uas.modules.mixers import QMixer, VDNMixer
 
@@ -26,7 +26,7 @@ Q_VALUES, TARGET_Q_VALUES, HIDDEN, CGI_LOGITS = "q_values", "target_q_values", "
 
 DEFAULT_MODEL_CONFIG: Dict[str, Any] = dict(
     fc_hidden=64, gru_hidden=64, max_seq_len=400, use_agent_id=True, use_last_action=True, use_group_id=False,
-    cgi=True, mixer="qmix", mixing_embed_dim=32, hypernet_embed=64,
+    parameter_sharing="global", cgi=True, mixer="qmix", mixing_embed_dim=32, hypernet_embed=64,
     epsilon_start=1.0, epsilon_finish=0.05, epsilon_anneal_steps=100_000, torch_num_threads=1)
 
 
@@ -58,8 +58,9 @@ class TeamQModule(TorchRLModule, TargetNetworkAPI):
     def setup(self) -> None:
         cfg = setup_team_agent(self, DEFAULT_MODEL_CONFIG)
         spaces = self.observation_space.spaces
-        self.q_head = nn.Linear(cfg["gru_hidden"], self.n_actions)
-        self.cgi_head = CGIPredictor(cfg["gru_hidden"], self.n_actions) if cfg["cgi"] else None
+        self.q_head = agent_head(self, lambda: nn.Linear(cfg["gru_hidden"], self.n_actions))
+        self.cgi_head = (agent_head(self, lambda: CGIPredictor(cfg["gru_hidden"], self.n_actions))
+                         if cfg["cgi"] else None)
         state_dim = spaces["state"].shape[-1]
         if cfg["mixer"] == "qmix":
             self.mixer = QMixer(self.n_agents, state_dim, cfg["mixing_embed_dim"], cfg["hypernet_embed"])

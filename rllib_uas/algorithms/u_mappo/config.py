@@ -4,6 +4,7 @@ Baselines by flags, on the same module and learner:
 - U-MAPPO:            uas=True,  cgi_coeff=0.1 (lambda_I)
 - U-MAPPO without CGI: uas=True,  cgi_coeff=0.0
 - MAPPO:              uas=False, cgi_coeff=0.0 (SMAC's native action space, global sharing)
+- parameter_sharing="group" on any of them: one agent network per action group
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from ray.rllib.algorithms.algorithm_config import NotProvided
 from ray.rllib.algorithms.ppo import PPO, PPOConfig
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
-from rllib_uas.algorithms.team_config import TeamConnectorsMixin
+from rllib_uas.algorithms.team_config import TeamConnectorsMixin, validate_parameter_sharing
 from rllib_uas.callbacks import SMACMetricsCallback
 from rllib_uas.env_runner import TeamEnvRunner, validate_unbiased_sampling
 from rllib_uas.modules.team_ppo import TeamPPOModule
@@ -24,6 +25,7 @@ STATE_TYPES = ("EP", "AS")
 
 class UMAPPOConfig(TeamConnectorsMixin, PPOConfig):
     """PPOConfig + `uas`, `cgi_coeff` (lambda_I), `use_agent_id`, `use_last_action`, `use_group_id`,
+    `parameter_sharing` ("global": one agent network; "group": one per action group),
     `state_type` ("EP" env state / "AS" MAPPO's agent-specific, per-agent values), `value_norm`,
     `fc_hidden`, `gru_hidden`, `critic_hidden`, `max_seq_len`, and MAPPO's details: `value_loss`
     ("huber" / "mse"), `huber_delta`, `orthogonal_init`, `adam_eps`, `separate_optimizers`,
@@ -52,6 +54,7 @@ class UMAPPOConfig(TeamConnectorsMixin, PPOConfig):
         self.use_agent_id = True
         self.use_last_action = True
         self.use_group_id = False
+        self.parameter_sharing = "global"
         self.state_type = "EP"
         self.value_norm = True
         self.fc_hidden = 64
@@ -78,7 +81,8 @@ class UMAPPOConfig(TeamConnectorsMixin, PPOConfig):
         self.evaluation_duration_unit = "episodes"
 
     def training(self, *, uas: Any = NotProvided, cgi_coeff: Any = NotProvided, use_agent_id: Any = NotProvided,
-                 use_last_action: Any = NotProvided, use_group_id: Any = NotProvided, state_type: Any = NotProvided,
+                 use_last_action: Any = NotProvided, use_group_id: Any = NotProvided,
+                 parameter_sharing: Any = NotProvided, state_type: Any = NotProvided,
                  value_norm: Any = NotProvided, fc_hidden: Any = NotProvided, gru_hidden: Any = NotProvided,
                  critic_hidden: Any = NotProvided, max_seq_len: Any = NotProvided, value_loss: Any = NotProvided,
                  huber_delta: Any = NotProvided, orthogonal_init: Any = NotProvided, adam_eps: Any = NotProvided,
@@ -86,7 +90,8 @@ class UMAPPOConfig(TeamConnectorsMixin, PPOConfig):
                  **kwargs) -> "UMAPPOConfig":
         super().training(**kwargs)
         for name, value in dict(uas=uas, cgi_coeff=cgi_coeff, use_agent_id=use_agent_id,
-                                use_last_action=use_last_action, use_group_id=use_group_id, state_type=state_type,
+                                use_last_action=use_last_action, use_group_id=use_group_id,
+                                parameter_sharing=parameter_sharing, state_type=state_type,
                                 value_norm=value_norm, fc_hidden=fc_hidden, gru_hidden=gru_hidden,
                                 critic_hidden=critic_hidden, max_seq_len=max_seq_len, value_loss=value_loss,
                                 huber_delta=huber_delta, orthogonal_init=orthogonal_init, adam_eps=adam_eps,
@@ -100,8 +105,9 @@ class UMAPPOConfig(TeamConnectorsMixin, PPOConfig):
         return dict(fc_hidden=self.fc_hidden, gru_hidden=self.gru_hidden, critic_hidden=tuple(self.critic_hidden),
                     max_seq_len=self.max_seq_len, use_agent_id=self.use_agent_id,
                     use_last_action=self.use_last_action, use_group_id=self.use_group_id,
-                    cgi=self.cgi_coeff > 0, state_type=self.state_type, value_norm=self.value_norm,
-                    recurrent_critic=self.recurrent_critic, orthogonal_init=self.orthogonal_init)
+                    parameter_sharing=self.parameter_sharing, cgi=self.cgi_coeff > 0, state_type=self.state_type,
+                    value_norm=self.value_norm, recurrent_critic=self.recurrent_critic,
+                    orthogonal_init=self.orthogonal_init)
 
     def get_default_rl_module_spec(self) -> RLModuleSpec:
         return RLModuleSpec(module_class=TeamPPOModule, model_config=self.model_config_for_module)
@@ -117,6 +123,7 @@ class UMAPPOConfig(TeamConnectorsMixin, PPOConfig):
         if self.cgi_coeff > 0 and not self.uas:
             raise ValueError("cgi_coeff > 0 needs uas=True: the CGI loss predicts other groups' policies over the "
                              "unified action space. For plain MAPPO set cgi_coeff=0.0.")
+        validate_parameter_sharing(self.parameter_sharing)
         if self.state_type not in STATE_TYPES:
             raise ValueError(f"state_type must be one of {STATE_TYPES}, got {self.state_type!r}")
         if self.value_loss not in ("huber", "mse"):

@@ -5,6 +5,7 @@ Baselines by flags, on the same module and learner:
 - U-QMIX without CGI: uas=True,  cgi_coeff=0.0
 - QMIX:               uas=False, cgi_coeff=0.0
 - VDN:                mixer="vdn"
+- parameter_sharing="group" on any of them: one agent network per action group
 """
 from __future__ import annotations
 
@@ -14,12 +15,12 @@ from typing import Optional, Type
 from ray.rllib.algorithms.algorithm_config import AlgorithmConfig, NotProvided
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
-from rllib_uas.algorithms.team_config import TeamConnectorsMixin
+from rllib_uas.algorithms.team_config import TeamConnectorsMixin, validate_parameter_sharing
 from rllib_uas.callbacks import SMACMetricsCallback
 from rllib_uas.env_runner import TeamEnvRunner, validate_unbiased_sampling
 
 _FIELDS = ("uas", "cgi_coeff", "mixer", "mixing_embed_dim", "hypernet_embed", "fc_hidden", "gru_hidden",
-           "use_agent_id", "use_last_action", "use_group_id", "double_q", "td_lambda", "optimizer",
+           "use_agent_id", "use_last_action", "use_group_id", "parameter_sharing", "double_q", "td_lambda", "optimizer",
            "batch_size_episodes", "buffer_size_episodes", "episodes_per_iteration", "updates_per_iteration",
            "learning_starts_episodes", "target_update_interval_episodes", "target_update_tau",
            "epsilon_start", "epsilon_finish", "epsilon_anneal_steps", "buffer_size_mb", "checkpoint_buffer")
@@ -60,6 +61,7 @@ class UQMIXConfig(TeamConnectorsMixin, AlgorithmConfig):
         self.use_agent_id = True
         self.use_last_action = True
         self.use_group_id = False
+        self.parameter_sharing = "global"   # "group": one agent network per action group
         # UAS / CGI
         self.uas = True
         self.cgi_coeff = 0.1
@@ -91,7 +93,8 @@ class UQMIXConfig(TeamConnectorsMixin, AlgorithmConfig):
 
         return RLModuleSpec(module_class=TeamQModule, model_config=dict(
             fc_hidden=self.fc_hidden, gru_hidden=self.gru_hidden, use_agent_id=self.use_agent_id,
-            use_last_action=self.use_last_action, use_group_id=self.use_group_id, cgi=self.cgi_coeff > 0,
+            use_last_action=self.use_last_action, use_group_id=self.use_group_id,
+            parameter_sharing=self.parameter_sharing, cgi=self.cgi_coeff > 0,
             mixer=self.mixer, mixing_embed_dim=self.mixing_embed_dim, hypernet_embed=self.hypernet_embed,
             epsilon_start=self.epsilon_start, epsilon_finish=self.epsilon_finish,
             epsilon_anneal_steps=self.epsilon_anneal_steps, max_seq_len=400))
@@ -123,6 +126,7 @@ class UQMIXConfig(TeamConnectorsMixin, AlgorithmConfig):
             raise ValueError(f"buffer_size_mb must be a number > 0 (MB) or None, got {self.buffer_size_mb!r}")
         if not isinstance(self.checkpoint_buffer, bool):
             raise ValueError(f"checkpoint_buffer must be true or false, got {self.checkpoint_buffer!r}")
+        validate_parameter_sharing(self.parameter_sharing)
         if self.mixer not in ("qmix", "vdn"):
             raise ValueError(f"mixer must be 'qmix' or 'vdn', got {self.mixer!r}")
         if self.optimizer not in ("adam", "rmsprop"):

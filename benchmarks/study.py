@@ -1,0 +1,72 @@
+"""The multi-seed study of UAS and CGI (docs/results.md): run its grid, show where it stands, report.
+
+    python benchmarks/study.py run --maps 3m1m_vs_4m --seeds 0-4 --sweep      # resumable; skips finished cells
+    python benchmarks/study.py status                                          # finished / missing cells
+    python benchmarks/study.py report                                          # docs/results.md + plots
+
+Cells run through Ray Tune, one CPU each, `--concurrent` at a time; each finished cell's curve is a
+CSV under benchmarks/results/study/ (commit them: the results page is generated from them).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import List
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "benchmarks" / "results" / "study"
+
+
+def seeds(text: str) -> List[int]:
+    """'0-4' or '0,2,5'."""
+    if "-" in text:
+        a, b = text.split("-")
+        return list(range(int(a), int(b) + 1))
+    return [int(s) for s in text.split(",")]
+
+
+def main(argv=None) -> int:
+    from rllib_uas.study.grid import MAIN_VARIANTS, STUDY_MAPS, grid
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="command", required=True)
+    for name in ("run", "status"):
+        p = sub.add_parser(name)
+        p.add_argument("--maps", default=",".join(STUDY_MAPS[:1]), help=f"comma-separated, of {', '.join(STUDY_MAPS)}")
+        p.add_argument("--variants", default=",".join(MAIN_VARIANTS))
+        p.add_argument("--seeds", default="0-4", type=seeds)
+        p.add_argument("--sweep", action="store_true", help="add the lambda_I sweep (0, 0.01, 0.1, 0.5, 1) on "
+                       "3m1m_vs_4m for U-MAPPO and U-QMIX")
+        p.add_argument("--out", default=str(OUT))
+    sub.choices["run"].add_argument("--concurrent", type=int, default=2, help="cells at a time (one CPU each)")
+    rep = sub.add_parser("report")
+    rep.add_argument("--out", default=str(OUT))
+    rep.add_argument("--page", default=str(ROOT / "docs" / "results.md"))
+    args = ap.parse_args(argv)
+
+    if args.command == "report":
+        from rllib_uas.study.report import write_report
+
+        print(write_report(Path(args.out), Path(args.page)))
+        return 0
+    try:
+        cells = grid(args.maps.split(","), args.variants.split(","), args.seeds, sweep=args.sweep)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    from rllib_uas.study.run import finished, run_study
+
+    if args.command == "status":
+        done = {c.name for c in finished(cells, Path(args.out))}
+        for c in cells:
+            print(f"{'done   ' if c.name in done else 'missing'}  {c.map_name}  {c.variant}  seed {c.seed}")
+        print(f"{len(done)} of {len(cells)} cells finished")
+        return 0
+    counts = run_study(cells, args.out, concurrent=args.concurrent)
+    print(f"study: {counts['finished']} cells finished now, {counts['skipped']} before, {counts['failed']} failed")
+    return 1 if counts["failed"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
