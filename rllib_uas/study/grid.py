@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence
 
 from rllib_uas.variants import VARIANTS, Variant, variant
 
@@ -123,15 +123,21 @@ def grid(maps: Sequence[str], variants: Sequence[str], seeds: Sequence[int], swe
     return cells
 
 
-def parse_cell(name: str) -> Optional[Cell]:
-    """The cell a CSV file stem names, or None."""
+class CellKey(NamedTuple):
+    map_name: str
+    variant: str
+    seed: int
+
+
+def parse_cell(name: str) -> Optional[CellKey]:
+    """(map, variant, seed) of the cell a CSV file stem names, or None."""
     parts = name.split("__")
     if len(parts) != 3 or not parts[2].startswith("seed"):
         return None
     by_slug = {sweep_variant(v).slug: v for v in all_variant_names()}
     if parts[1] not in by_slug:
         return None
-    return Cell(parts[0], by_slug[parts[1]], int(parts[2][4:]))
+    return CellKey(parts[0], by_slug[parts[1]], int(parts[2][4:]))
 
 
 def all_variant_names() -> List[str]:

@@ -1,0 +1,224 @@
+"""docs/results.md and its plots, generated from the study's committed CSVs (never typed by hand).
+
+    python benchmarks/study.py report
+
+Every number on the page comes from `rllib_uas.study.stats` over the finished cells; the sentences
+that read the comparisons are chosen by where the intervals lie, so a null or negative result reads
+as one.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from rllib_uas.study import stats
+from rllib_uas.study.grid import LAMBDAS, MAIN_VARIANTS, PLANS, SWEEP_MAP, MapPlan, grid, sweep_name
+from rllib_uas.study.run import finished
+
+# (X, Y): is X better than Y? The method against each baseline, per algorithm
+COMPARISONS = [(f"U-{a}", a) for a in ("MAPPO", "QMIX")] + \
+    [(f"U-{a}", f"U-{a} w/o CGI") for a in ("MAPPO", "QMIX")] + \
+    [(f"U-{a} w/o CGI", a) for a in ("MAPPO", "QMIX")] + \
+    [(f"U-{a}", f"{a} group") for a in ("MAPPO", "QMIX")] + \
+    [(f"{a} group", a) for a in ("MAPPO", "QMIX")]
+
+
+def _ci(t: Tuple[float, float, float], n: int = 2) -> str:
+    """'IQM [low, high]'; one seed has no interval."""
+    return f"{t[0]:.2f} [{t[1]:.2f}, {t[2]:.2f}]" if n >= 2 else f"{t[0]:.2f} (1 seed, no interval)"
+
+
+def variant_rows(runs: Sequence[stats.Run], map_name: str, names: Sequence[str]) -> List[str]:
+    rows = stats.variant_table([r for r in runs if r.variant in names], map_name, names)
+    out = []
+    for row in rows:
+        n = len(row["seeds"])
+        out.append(f"| {row['variant']} | {n} ({_seeds(row['seeds'])}) | {_ci(row['final'], n)} | {_ci(row['auc'], n)} "
+                   f"| `{command(map_name, row['variant'], row['seeds'])}` |")
+    return out
+
+
+TABLE_HEAD = ["| variant | seeds | final win rate, IQM [95% CI] | AUC, IQM [95% CI] | reproduce |",
+              "|---|---|---|---|---|"]
+
+
+def _seeds(seeds: Sequence[int]) -> str:
+    s = sorted(seeds)
+    if s == list(range(s[0], s[-1] + 1)) and len(s) > 1:
+        return f"{s[0]}-{s[-1]}"
+    return ",".join(map(str, s))
+
+
+def command(map_name: str, variant: str, seeds: Sequence[int]) -> str:
+    return f'python benchmarks/study.py run --maps {map_name} --variants "{variant}" --seeds {_seeds(seeds)}'
+
+
+def reading(x: str, y: str, p: Tuple[float, float, float], metric: str) -> str:
+    """A plain sentence for P(X > Y) with its interval."""
+    point, low, high = p
+    if low > 0.5:
+        verdict = f"{x} is better than {y}"
+    elif high < 0.5:
+        verdict = f"{x} is worse than {y}"
+    else:
+        verdict = f"these seeds do not separate {x} from {y}"
+    return f"{metric}: P({x} > {y}) = {point:.2f} [{low:.2f}, {high:.2f}]: {verdict}."
+
+
+def comparison_rows(runs: Sequence[stats.Run], map_name: str) -> List[Dict]:
+    groups = stats.by_variant(runs, map_name)
+    rows = []
+    for x, y in COMPARISONS:
+        if x not in groups or y not in groups:
+            continue
+        a, b = stats.shared_seeds(groups[x], groups[y])
+        if len(a) < 2:
+            continue
+        rows.append(dict(x=x, y=y, n=len(a),
+                         final=stats.probability_of_improvement([r.final for r in a], [r.final for r in b]),
+                         auc=stats.probability_of_improvement([r.auc for r in a], [r.auc for r in b])))
+    return rows
+
+
+def plot_map(runs: Sequence[stats.Run], map_name: str, path: Path, plan: MapPlan) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups = stats.by_variant(runs, map_name)
+    x = np.arange(0, plan.budget + 1, plan.eval_every)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), sharey=True)
+    for ax, algo in zip(axes, ("MAPPO", "QMIX")):
+        for name in MAIN_VARIANTS:
+            if algo not in name or name not in groups:
+                continue
+            mean, low, high = stats.mean_band(groups[name], x)
+            line, = ax.plot(x, mean, label=f"{name} ({len(groups[name])} seeds)")
+            ax.fill_between(x, low, high, color=line.get_color(), alpha=0.15)
+        ax.set(title=f"{map_name}: {algo} family", xlabel="env steps", ylim=(-0.02, 1.02))
+        ax.grid(alpha=0.3)
+        if ax.lines:
+            ax.legend(fontsize=8, loc="lower right")
+    axes[0].set_ylabel("greedy win rate (mean, 95% bootstrap band)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def sweep_points(runs: Sequence[stats.Run]) -> Dict[str, List[Tuple[float, List[stats.Run]]]]:
+    groups = stats.by_variant(runs, SWEEP_MAP)
+    out: Dict[str, List[Tuple[float, List[stats.Run]]]] = {}
+    for base in ("U-MAPPO", "U-QMIX"):
+        pts = [(lam, groups[sweep_name(base, lam)]) for lam in LAMBDAS if sweep_name(base, lam) in groups]
+        if pts:
+            out[base] = pts
+    return out
+
+
+def plot_sweep(points, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
+    for ax, key in zip(axes, ("final", "auc")):
+        for base, pts in points.items():
+            est = stats.iqm_interval({str(lam): [getattr(r, key) for r in rs] for lam, rs in pts})
+            xs = np.arange(len(pts))
+            mid = np.array([est[str(lam)][0] for lam, _ in pts])
+            err = np.array([[mid[i] - est[str(lam)][1], est[str(lam)][2] - mid[i]] for i, (lam, _) in enumerate(pts)])
+            ax.errorbar(xs, mid, yerr=err.T, marker="o", capsize=3, label=base)
+            ax.set_xticks(xs, [f"{lam:g}" for lam, _ in pts])
+        ax.set(title=f"{SWEEP_MAP}: {'final win rate' if key == 'final' else 'AUC'} (IQM, 95% CI)",
+               xlabel="lambda_I", ylim=(-0.02, 1.02))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def render(out: Path, plots_dir: Optional[Path], plot_link: str = "results",
+           plans: Optional[Dict[str, MapPlan]] = None) -> str:
+    """The page's markdown; draws the plots into `plots_dir` unless it is None. `plans` replaces the
+    study's maps and plans (tests)."""
+    plans = plans or PLANS
+    runs = stats.load_runs(out)
+    commits = sorted({r.commit for r in runs})
+    lines = [
+        "# Results: does a unified action space help global parameter sharing?",
+        "",
+        "Generated by `python benchmarks/study.py report` from the finished cells' CSVs in",
+        "`benchmarks/results/study/` (one per map, variant and seed); do not edit by hand: a test",
+        "regenerates this page from the committed CSVs and compares. How the study runs, its settings and",
+        "its statistics: `docs/study.md`.",
+        "",
+        f"Cells finished: {len(runs)}; code version(s) they ran on: {', '.join(commits) or 'none'}.",
+        "",
+        "**What these numbers are.** The embedded engine's battles (not StarCraft II's); the greedy",
+        "policy's win rate over 32 evaluation episodes (whole rounds, one episode per env); final =",
+        "the evaluation at the map's budget of simulated env steps; AUC = the area under the win-rate",
+        "curve over the budget (1.0: every evaluation won from step 0). Per variant, the interquartile",
+        "mean (IQM) over seeds with a 95% stratified-bootstrap interval (rliable). P(X > Y) is the",
+        "probability that a run of X beats a run of Y, over the seeds both have, with its 95% interval;",
+        "an interval that contains 0.5 does not separate the two.",
+        "",
+    ]
+    for map_name, plan in plans.items():
+        groups = stats.by_variant(runs, map_name)
+        planned = grid([map_name], MAIN_VARIANTS, range(5), sweep=map_name == SWEEP_MAP, plans=plans)
+        done = len(finished(planned, out))
+        if not groups:
+            lines += [f"## {map_name}", "", f"Not run yet (0 of {len(planned)} planned cells).", ""]
+            continue
+        lines += [f"## {map_name}", "",
+                  f"{done} of {len(planned)} planned cells finished (8 variants x 5 seeds"
+                  + (", and the lambda_I sweep" if map_name == SWEEP_MAP else "") + f"); budget "
+                  f"{plan.budget:,} env steps, greedy evaluation every {plan.eval_every:,}.", "", *TABLE_HEAD,
+                  *variant_rows(runs, map_name, MAIN_VARIANTS), ""]
+        comps = comparison_rows(runs, map_name)
+        if comps:
+            lines += ["| comparison | shared seeds | P(X > Y), final | P(X > Y), AUC |", "|---|---|---|---|"]
+            for c in comps:
+                lines.append(f"| {c['x']} > {c['y']} | {c['n']} | {_ci(c['final'])} | {_ci(c['auc'])} |")
+            lines += ["", "What the data shows on this map:", ""]
+            for c in comps:
+                lines.append(f"- {reading(c['x'], c['y'], c['final'], 'final')} "
+                             f"{reading(c['x'], c['y'], c['auc'], 'AUC')}")
+            lines.append("")
+        else:
+            lines += ["No comparison yet: a comparison needs at least 2 seeds of both variants.", ""]
+        if plots_dir is not None:
+            plot_map(runs, map_name, plots_dir / f"{map_name}.png", plan)
+        lines += [f"![{map_name}: greedy win rate vs env steps]({plot_link}/{map_name}.png)", ""]
+    points = sweep_points(runs)
+    if points:
+        names = list(dict.fromkeys(sweep_name(b, lam) for b in points for lam in LAMBDAS))
+        lines += [f"## lambda_I sweep on {SWEEP_MAP}", "",
+                  "lambda_I 0 is the variant without CGI and 0.1 the default; both are the main table's cells.", "",
+                  *TABLE_HEAD, *variant_rows(runs, SWEEP_MAP, names), ""]
+        if plots_dir is not None:
+            plot_sweep(points, plots_dir / "lambda_sweep.png")
+        lines += [f"![lambda_I sweep]({plot_link}/lambda_sweep.png)", ""]
+    lines += [
+        "## What this does not show",
+        "",
+        "- StarCraft II: every battle here is the embedded engine's. Its rules follow SMAC's, but",
+        "  policies and win rates on StarCraft II can differ.",
+        "- Larger budgets: the papers train 2-10M env steps on the harder maps; a map's row says",
+        "  nothing past its budget.",
+        "- Other settings: every variant of an algorithm uses the same settings (`docs/study.md`),",
+        "  tuned for none of them; another setting could rank them differently.",
+        "- Maps not yet run: a map without rows has no result, not a null result.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_report(out: Path, page: Path) -> Path:
+    plots = page.parent / "results"
+    plots.mkdir(parents=True, exist_ok=True)
+    page.write_text(render(out, plots))
+    return page
