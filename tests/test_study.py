@@ -53,6 +53,10 @@ def test_statistics_hand_computed():
     iqm = stats.iqm_interval({"a": [0.0, 0.2, 0.4, 0.6, 1.0]})["a"]
     assert iqm[0] == pytest.approx(0.4)                                     # mean of the middle 0.2, 0.4, 0.6
     assert iqm[1] <= 0.4 <= iqm[2]
+    # the intervals are the same on every call (rliable resamples from numpy's global RNG)
+    scores = [0.1, 0.5, 0.3, 0.9, 0.2]
+    assert len({stats.iqm_interval({"a": scores})["a"] for _ in range(3)}) == 1
+    assert len({stats.probability_of_improvement(scores, [0.2, 0.2, 0.4, 0.1, 0.0]) for _ in range(3)}) == 1
     assert stats.probability_of_improvement([1.0, 1.0], [0.0, 0.0])[0] == 1.0
     assert stats.probability_of_improvement([0.5, 0.5], [0.5, 0.5])[0] == 0.5      # ties count half
     assert "worse than" in reading("X", "Y", (0.1, 0.0, 0.3), "final")

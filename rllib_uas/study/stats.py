@@ -72,16 +72,24 @@ def by_variant(runs: Sequence[Run], map_name: str) -> Dict[str, List[Run]]:
     return out
 
 
-def _bootstrap(*args, **kwargs):
-    """rliable's stratified bootstrap with a fixed RandomState (arch, underneath, warns that it
-    prefers a Generator; rliable 1.2 passes a RandomState)."""
-    import warnings
+def _bootstrap(score_dict, func):
+    """rliable's stratified bootstrap (percentile 95% intervals), reproducible: rliable 1.2 draws its
+    resampling indices from numpy's global RNG (not the random state it hands arch), so each
+    estimate seeds that RNG and restores it afterwards."""
+    from rliable.library import StratifiedBootstrap
 
-    from rliable import library as rly
-
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="random_state is deprecated", category=FutureWarning)
-        return rly.get_interval_estimates(*args, reps=REPS, random_state=np.random.RandomState(SEED), **kwargs)
+    point, interval = {}, {}
+    saved = np.random.get_state()
+    try:
+        for key, scores in score_dict.items():
+            args = scores if isinstance(scores, tuple) else (scores,)
+            point[key] = func(*args)
+            np.random.seed(SEED)
+            bs = StratifiedBootstrap(*args, seed=np.random.default_rng(SEED))
+            interval[key] = bs.conf_int(func, reps=REPS, size=0.95, method="percentile")
+    finally:
+        np.random.set_state(saved)
+    return point, interval
 
 
 def iqm_interval(scores: Dict[str, np.ndarray]) -> Dict[str, Tuple[float, float, float]]:
