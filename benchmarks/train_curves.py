@@ -22,22 +22,14 @@ CURVE_VARIANTS = ("U-MAPPO", "U-MAPPO w/o CGI", "MAPPO", "U-QMIX", "U-QMIX w/o C
 
 
 def make_config(map_name: str, variant: str, seed: int):
-    switches = VARIANTS[variant].switches
-    if VARIANTS[variant].algorithm == "qmix":
-        from rllib_uas.algorithms.u_qmix import UQMIXConfig
-
-        return (UQMIXConfig().environment(env_config={"map_name": map_name})
-                .env_runners(num_env_runners=0, num_envs_per_env_runner=8)
+    v = VARIANTS[variant]
+    config = v.config().environment(env_config={"map_name": map_name}).debugging(seed=seed)
+    if v.algorithm == "qmix":
+        return (config.env_runners(num_env_runners=0, num_envs_per_env_runner=8)
                 .training(batch_size_episodes=64, learning_starts_episodes=64, episodes_per_iteration=8,
-                          updates_per_iteration=2, epsilon_anneal_steps=50_000, buffer_size_episodes=2000,
-                          **switches)
-                .debugging(seed=seed))
-    from rllib_uas.algorithms.u_mappo import UMAPPOConfig
-
-    return (UMAPPOConfig().environment(env_config={"map_name": map_name})
-            .env_runners(num_env_runners=0, num_envs_per_env_runner=16)
-            .training(train_batch_size_per_learner=3200, minibatch_size=3200, num_epochs=5, **switches)
-            .debugging(seed=seed))
+                          updates_per_iteration=2, epsilon_anneal_steps=50_000, buffer_size_episodes=2000))
+    return (config.env_runners(num_env_runners=0, num_envs_per_env_runner=16)
+            .training(train_batch_size_per_learner=3200, minibatch_size=3200, num_epochs=5))
 
 
 def run(map_name: str, variant: str, steps: int, out: Path, seed: int = 0) -> Path:

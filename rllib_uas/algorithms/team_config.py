@@ -22,14 +22,6 @@ MODULE_TO_ENV_DEFAULTS = ("RemoveSingleTsTimeRankFromBatch", "GetActions", "Tens
                           "UnBatchToIndividualItems", "NormalizeAndClipActions", "ListifyDataForVectorEnv")
 
 
-def validate_parameter_sharing(value) -> None:
-    from rllib_uas.modules.agent_network import PARAMETER_SHARING
-
-    if value not in PARAMETER_SHARING:
-        raise ValueError(f"parameter_sharing must be 'global' (one agent network for all agents) or 'group' "
-                         f"(one per action group), got {value!r}")
-
-
 def _has_vector_entry_point(env) -> bool:
     """True for the SMAC team env and for gymnasium ids registered with a vector entry point."""
     if env == "smac_team":

@@ -14,6 +14,13 @@ MASKED_LOGIT = -1e9  # exp() underflows to exactly 0 in float32, and 0 * MASKED_
 PARAMETER_SHARING = ("global", "group")
 
 
+def validate_parameter_sharing(value) -> None:
+    """The one check of the setting, for the configs (at validate) and the modules (at setup)."""
+    if value not in PARAMETER_SHARING:
+        raise ValueError(f"parameter_sharing must be 'global' (one agent network for all agents) or 'group' "
+                         f"(one per action group), got {value!r}")
+
+
 def masked_logits(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Unavailable actions get MASKED_LOGIT: probability 0, never sampled, never the argmax."""
     return torch.where(mask > 0, logits, torch.full_like(logits, MASKED_LOGIT))
@@ -63,19 +70,19 @@ def setup_team_agent(module, defaults: Dict) -> Dict:
     module.register_buffer("agent_group", torch.as_tensor(agent_group), persistent=False)
     in_dim = agent_input_size(obs_dim, module.n_agents, module.n_actions, module.n_groups, cfg["use_last_action"],
                               cfg["use_agent_id"], cfg["use_group_id"])
-    sharing = cfg.get("parameter_sharing", "global")
-    if sharing not in PARAMETER_SHARING:
-        raise ValueError(f"parameter_sharing must be one of {PARAMETER_SHARING}, got {sharing!r}")
+    validate_parameter_sharing(cfg["parameter_sharing"])
+
     def make_net():
         return RecurrentAgentNetwork(in_dim, cfg["fc_hidden"], cfg["gru_hidden"])
-    module.agent_net = make_net() if sharing == "global" else GroupedAgentNetwork(make_net, agent_group)
+    grouped = cfg["parameter_sharing"] == "group"
+    module.agent_net = GroupedAgentNetwork(make_net, agent_group) if grouped else make_net()
     return cfg
 
 
 def agent_head(module, make: Callable[[], nn.Module]) -> nn.Module:
     """A per-agent head on the GRU state ([..., n, H] -> [..., n, out]) shared as the module's agent
     network is: one for all agents, or one per action group. Same inputs and sizes either way."""
-    if module.cfg.get("parameter_sharing", "global") == "global":
+    if not isinstance(module.agent_net, GroupedAgentNetwork):
         return make()
     return GroupedHead(make, module.agent_group.cpu().numpy())
 
@@ -91,14 +98,12 @@ class _PerGroup(nn.Module):
     def __init__(self, make: Callable[[], nn.Module], agent_group: np.ndarray):
         super().__init__()
         agent_group = np.asarray(agent_group, np.int64)
-        groups = np.unique(agent_group)
-        self.copies = nn.ModuleList(make() for _ in groups)
-        order = np.concatenate([np.flatnonzero(agent_group == g) for g in groups])
-        for k, g in enumerate(groups):
-            self.register_buffer(f"_members{k}", torch.as_tensor(np.flatnonzero(agent_group == g)),
-                                 persistent=False)
+        members = [np.flatnonzero(agent_group == g) for g in np.unique(agent_group)]
+        self.copies = nn.ModuleList(make() for _ in members)
+        for k, idx in enumerate(members):
+            self.register_buffer(f"_members{k}", torch.as_tensor(idx), persistent=False)
         # rows come back grouped; this permutation puts them in agent order again
-        self.register_buffer("_restore", torch.as_tensor(np.argsort(order)), persistent=False)
+        self.register_buffer("_restore", torch.as_tensor(np.argsort(np.concatenate(members))), persistent=False)
 
     def _member(self, k: int) -> torch.Tensor:
         return getattr(self, f"_members{k}")

@@ -6,6 +6,7 @@ the same change applies to all its variants on that map.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -42,11 +43,17 @@ PLANS: Dict[str, MapPlan] = {
 STUDY_MAPS = tuple(PLANS)
 
 
+@functools.lru_cache(maxsize=None)
+def _default_lambda(base: str) -> float:
+    """The variant's lambda_I, from its algorithm's defaults (building a config costs milliseconds)."""
+    return VARIANTS[base].config().cgi_coeff
+
+
 def sweep_name(base: str, lam: float) -> str:
     """The lambda_I sweep reuses the main cells at 0 (w/o CGI) and 0.1 (the default)."""
     if lam == 0.0:
         return f"{base} w/o CGI"
-    if lam == VARIANTS[base].config().cgi_coeff:
+    if lam == _default_lambda(base):
         return base
     return f"{base} lambda_I={lam:g}"
 
@@ -69,9 +76,7 @@ class Cell:
 
     def __post_init__(self):
         if self.plan is None:
-            if self.map_name not in PLANS:
-                raise ValueError(f"map {self.map_name!r} has no study plan; study maps: {', '.join(PLANS)}")
-            object.__setattr__(self, "plan", PLANS[self.map_name])
+            object.__setattr__(self, "plan", plan_for(self.map_name, PLANS))
 
     @property
     def name(self) -> str:
@@ -102,14 +107,19 @@ class Cell:
         return hashlib.sha1(blob.encode()).hexdigest()[:12]
 
 
+def plan_for(map_name: str, plans: Dict[str, MapPlan]) -> MapPlan:
+    if map_name not in plans:
+        raise ValueError(f"map {map_name!r} has no study plan; study maps: {', '.join(plans)}")
+    return plans[map_name]
+
+
 def grid(maps: Sequence[str], variants: Sequence[str], seeds: Sequence[int], sweep: bool = False,
          plans: Optional[Dict[str, MapPlan]] = None) -> List[Cell]:
     """Seed-major order: every variant's seed k before any seed k+1, so a partial grid compares
     variants on the same seeds. `plans` replaces the study's map plans (tests)."""
     plans = plans or PLANS
     for m in maps:
-        if m not in plans:
-            raise ValueError(f"map {m!r} has no study plan; study maps: {', '.join(plans)}")
+        plan_for(m, plans)                                    # unknown maps fail before any cell
     names = list(variants)
     for name in names:
         sweep_variant(name)                                   # unknown names fail here
@@ -134,11 +144,14 @@ def parse_cell(name: str) -> Optional[CellKey]:
     parts = name.split("__")
     if len(parts) != 3 or not parts[2].startswith("seed"):
         return None
-    by_slug = {sweep_variant(v).slug: v for v in all_variant_names()}
+    by_slug = _variants_by_slug()
     if parts[1] not in by_slug:
         return None
     return CellKey(parts[0], by_slug[parts[1]], int(parts[2][4:]))
 
 
-def all_variant_names() -> List[str]:
-    return list(VARIANTS) + [sweep_name(b, lam) for b in ("U-MAPPO", "U-QMIX") for lam in LAMBDAS]
+@functools.lru_cache(maxsize=None)
+def _variants_by_slug() -> Dict[str, str]:
+    """File-name slug -> variant name, for every named variant and sweep point."""
+    names = list(VARIANTS) + [sweep_name(b, lam) for b in ("U-MAPPO", "U-QMIX") for lam in LAMBDAS]
+    return {sweep_variant(v).slug: v for v in names}

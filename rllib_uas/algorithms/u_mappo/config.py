@@ -15,9 +15,10 @@ from ray.rllib.algorithms.algorithm_config import NotProvided
 from ray.rllib.algorithms.ppo import PPO, PPOConfig
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
-from rllib_uas.algorithms.team_config import TeamConnectorsMixin, validate_parameter_sharing
+from rllib_uas.algorithms.team_config import TeamConnectorsMixin
 from rllib_uas.callbacks import SMACMetricsCallback
 from rllib_uas.env_runner import TeamEnvRunner, validate_unbiased_sampling
+from rllib_uas.modules.agent_network import validate_parameter_sharing
 from rllib_uas.modules.team_ppo import TeamPPOModule
 
 STATE_TYPES = ("EP", "AS")

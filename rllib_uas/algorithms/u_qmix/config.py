@@ -15,7 +15,7 @@ from typing import Optional, Type
 from ray.rllib.algorithms.algorithm_config import AlgorithmConfig, NotProvided
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
-from rllib_uas.algorithms.team_config import TeamConnectorsMixin, validate_parameter_sharing
+from rllib_uas.algorithms.team_config import TeamConnectorsMixin
 from rllib_uas.callbacks import SMACMetricsCallback
 from rllib_uas.env_runner import TeamEnvRunner, validate_unbiased_sampling
 
@@ -126,6 +126,8 @@ class UQMIXConfig(TeamConnectorsMixin, AlgorithmConfig):
             raise ValueError(f"buffer_size_mb must be a number > 0 (MB) or None, got {self.buffer_size_mb!r}")
         if not isinstance(self.checkpoint_buffer, bool):
             raise ValueError(f"checkpoint_buffer must be true or false, got {self.checkpoint_buffer!r}")
+        from rllib_uas.modules.agent_network import validate_parameter_sharing  # torch: imported when used
+
         validate_parameter_sharing(self.parameter_sharing)
         if self.mixer not in ("qmix", "vdn"):
             raise ValueError(f"mixer must be 'qmix' or 'vdn', got {self.mixer!r}")
