@@ -114,7 +114,6 @@ def parse_overrides(args) -> dict:
 
 def cmd_train(args) -> int:
     from rllib_uas.experiment import apply_overrides, load_yaml, parse_experiments
-    from rllib_uas.tune_runner import run_experiments
 
     words = [w for w in (args.file_kw, args.file) if w is not None]
     if words[:1] == ["file"]:
@@ -135,6 +134,8 @@ def cmd_train(args) -> int:
             raise UsageError("--env is for quick mode (--algo); set env in the experiment file")
         data, source = load_yaml(path), str(path)
     experiments = parse_experiments(apply_overrides(data, overrides), source=source)
+    from rllib_uas.tune_runner import run_experiments  # Ray Tune: imported once the file is known good
+
     return run_experiments(experiments, storage_path=args.storage_path, stop_timesteps=args.stop_timesteps,
                            stop_iters=args.stop_iters, checkpoint_freq=args.checkpoint_freq, resume=args.resume,
                            ray_address=args.ray_address, num_cpus=args.num_cpus,

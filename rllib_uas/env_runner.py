@@ -130,9 +130,9 @@ class TeamEnvRunner(SingleAgentEnvRunner):
 def validate_unbiased_sampling(config) -> None:
     """Reject settings under which the team env runner cannot sample (no battles per runner) or
     collected or evaluated episodes would be length-biased."""
-    envs = config.num_envs_per_env_runner
-    if isinstance(envs, bool) or not isinstance(envs, int) or envs < 1:
-        raise ValueError(f"num_envs_per_env_runner must be a positive integer (battles per env runner), got {envs!r}")
+    from rllib_uas.algorithms.checks import check_sampling_settings
+
+    check_sampling_settings(config)
     cls = config.env_runner_cls
     if cls is not None and not (isinstance(cls, type) and issubclass(cls, TeamEnvRunner)):
         raise ValueError(f"env_runner_cls={cls!r} is not a rllib_uas.env_runner.TeamEnvRunner: RLlib's stock runner "

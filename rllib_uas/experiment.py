@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import difflib
 import logging
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Type
@@ -44,6 +45,7 @@ RETIRED_STOP_KEYS = {
 }
 # config keys that only affected the old stack; they are dropped with a notice
 IGNORED_CONFIG_KEYS = {"framework", "log_level", "model"}
+RUN_ALIASES = {"UMAPPO": "U-MAPPO", "UQMIX": "U-QMIX"}   # run names of earlier releases
 EXPERIMENT_KEYS = ("run", "env", "stop", "config", "checkpoint_config", "num_samples", "scheduler",
                    "checkpoint_freq", "checkpoint_at_end")
 
@@ -61,7 +63,8 @@ def algorithm_registry() -> Dict[str, Tuple[Callable[[], Type], Dict[str, Any]]]
 
     reg = {name: (VARIANTS[name].algo_class, dict(VARIANTS[name].switches))
            for name in ("U-MAPPO", "MAPPO", "U-QMIX", "QMIX", "VDN")}
-    reg["UMAPPO"], reg["UQMIX"] = reg["U-MAPPO"], reg["U-QMIX"]
+    for alias, name in RUN_ALIASES.items():
+        reg[alias] = reg[name]
     for name in ("PPO", "APPO", "IMPALA", "DQN", "SAC", "BC", "MARWIL", "CQL", "IQL"):
         reg.setdefault(name, (rllib(name), {}))
     return reg
@@ -107,45 +110,95 @@ def load_yaml(path: str | Path) -> Dict[str, Any]:
 
 
 def parse_experiments(data: Mapping[str, Any], source: str = "<dict>") -> List[Experiment]:
+    """Typed experiments from the file's mapping. Every check that needs no RLlib runs first, for all
+    experiments (about a second: `precheck_experiment`); then each config is built and validated."""
     registry = algorithm_registry()
+    checked = [precheck_experiment(str(name), spec, source, registry) for name, spec in data.items()]
     out = []
-    for name, spec in data.items():
-        where = f"{source}: experiment '{name}'"
-        if not isinstance(spec, dict):
-            raise ExperimentError(f"{where}: must be a mapping with run, env, stop and config")
-        unknown = sorted(set(spec) - set(EXPERIMENT_KEYS))
-        if unknown:
-            raise ExperimentError(f"{where}: unknown key '{unknown[0]}'{_closest(unknown[0], EXPERIMENT_KEYS)}; "
-                                  f"valid keys: {', '.join(EXPERIMENT_KEYS)}")
-        run = spec.get("run")
-        if run not in registry:
-            raise ExperimentError(f"{where}: unknown algorithm run: {run!r}{_closest(str(run), registry)}; "
-                                  f"available: {', '.join(sorted(registry))}")
-        loader, overrides = registry[run]
+    for name, spec, where, stop, notices in checked:
+        loader, overrides = registry[spec["run"]]
         algo_class = loader()
-        config, notices = build_config(algo_class, {**overrides, **dict(spec.get("config") or {})},
-                                       env=spec.get("env"), where=where)
-        stop, stop_notices = normalize_stop(spec.get("stop") or {}, where)
+        config, config_notices = build_config(algo_class, {**overrides, **dict(spec.get("config") or {})},
+                                              env=spec.get("env"), where=where)
         ckpt = dict(spec.get("checkpoint_config") or {})
-        for k in ckpt:
-            if k not in ("checkpoint_frequency", "checkpoint_at_end", "num_to_keep"):
-                raise ExperimentError(f"{where}: unknown checkpoint_config key '{k}'; valid: checkpoint_frequency, "
-                                      "checkpoint_at_end, num_to_keep")
-        num_to_keep = ckpt.get("num_to_keep")
-        if num_to_keep is not None and (isinstance(num_to_keep, bool) or not isinstance(num_to_keep, int)
-                                        or num_to_keep < 1):
-            raise ExperimentError(f"{where}: checkpoint_config num_to_keep must be a positive integer, got "
-                                  f"{num_to_keep!r}")
-        num_samples = spec.get("num_samples", 1)
-        if not isinstance(num_samples, int) or num_samples < 1:
-            raise ExperimentError(f"{where}: num_samples must be a positive integer, got {num_samples!r}")
         out.append(Experiment(
-            name=str(name), run=run, algo_class=algo_class, config=config, stop=stop, num_samples=num_samples,
+            name=name, run=spec["run"], algo_class=algo_class, config=config, stop=stop,
+            num_samples=spec.get("num_samples", 1),
             checkpoint_frequency=int(ckpt.get("checkpoint_frequency", spec.get("checkpoint_freq", 0))),
             checkpoint_at_end=bool(ckpt.get("checkpoint_at_end", spec.get("checkpoint_at_end", True))),
-            num_to_keep=num_to_keep, source=source, notices=notices + stop_notices, scheduler=spec.get("scheduler"),
-            searched_keys=_searched(spec.get("config") or {})))
+            num_to_keep=ckpt.get("num_to_keep"), source=source, notices=config_notices + notices,
+            scheduler=spec.get("scheduler"), searched_keys=_searched(spec.get("config") or {})))
     return out
+
+
+def precheck_experiment(name: str, spec: Any, source: str, registry: Mapping[str, Any]):
+    """The checks of one experiment that need no RLlib: its keys, algorithm, stop criteria and checkpoint
+    settings; for our variants also the config keys, types and values (`config_manifest`, `checks`) and
+    the env. Returns (name, spec, where, stop, notices)."""
+    where = f"{source}: experiment '{name}'"
+    if not isinstance(spec, dict):
+        raise ExperimentError(f"{where}: must be a mapping with run, env, stop and config")
+    unknown = sorted(set(spec) - set(EXPERIMENT_KEYS))
+    if unknown:
+        raise ExperimentError(f"{where}: unknown key '{unknown[0]}'{_closest(unknown[0], EXPERIMENT_KEYS)}; "
+                              f"valid keys: {', '.join(EXPERIMENT_KEYS)}")
+    run = spec.get("run")
+    if not isinstance(run, str) or run not in registry:
+        raise ExperimentError(f"{where}: unknown algorithm run: {run!r}{_closest(str(run), registry)}; "
+                              f"available: {', '.join(sorted(registry))}")
+    config = spec.get("config") or {}
+    if not isinstance(config, dict):
+        raise ExperimentError(f"{where}: config must be a mapping of config keys, got {config!r}")
+    stop, notices = normalize_stop(spec.get("stop") or {}, where)
+    ckpt = spec.get("checkpoint_config") or {}
+    if not isinstance(ckpt, dict):
+        raise ExperimentError(f"{where}: checkpoint_config must be a mapping, got {ckpt!r}")
+    for k in ckpt:
+        if k not in ("checkpoint_frequency", "checkpoint_at_end", "num_to_keep"):
+            raise ExperimentError(f"{where}: unknown checkpoint_config key '{k}'; valid: checkpoint_frequency, "
+                                  "checkpoint_at_end, num_to_keep")
+    num_to_keep = ckpt.get("num_to_keep")
+    if num_to_keep is not None and (isinstance(num_to_keep, bool) or not isinstance(num_to_keep, int)
+                                    or num_to_keep < 1):
+        raise ExperimentError(f"{where}: checkpoint_config num_to_keep must be a positive integer, got "
+                              f"{num_to_keep!r}")
+    num_samples = spec.get("num_samples", 1)
+    if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
+        raise ExperimentError(f"{where}: num_samples must be a positive integer, got {num_samples!r}")
+    algorithm = _variant_algorithm(run)
+    if algorithm is not None:
+        _precheck_variant_config(algorithm, {**registry[run][1], **config}, spec.get("env"), where)
+    return name, spec, where, stop, notices
+
+
+def _variant_algorithm(run: str) -> Optional[str]:
+    """'mappo' / 'qmix' for our variants and their aliases; None for RLlib's own algorithms."""
+    from rllib_uas.variants import VARIANTS
+
+    name = RUN_ALIASES.get(run, run)
+    return VARIANTS[name].algorithm if name in VARIANTS else None
+
+
+def _precheck_variant_config(algorithm: str, raw: Mapping[str, Any], env: Any, where: str) -> None:
+    """Keys, types and our settings' values against the stored manifest of the config class, so the
+    common mistakes answer before RLlib is imported; `build_config` checks the same on the live class."""
+    from types import SimpleNamespace
+
+    from rllib_uas.algorithms.checks import CHECKS
+    from rllib_uas.algorithms.config_manifest import load_manifest
+
+    entry = load_manifest()["configs"][algorithm]
+    clean, _ = normalize_config_keys(raw, entry["keys"], where, entry["class"])
+    if env is not None:
+        clean.setdefault("env", env)
+    defaults = entry["defaults"]
+    _check_env(clean, defaults.get("env"), where)
+    _check_number_types(clean, defaults, where)
+    for variant in _search_variants(clean):
+        try:
+            CHECKS[algorithm](SimpleNamespace(**{**defaults, **variant}))
+        except ValueError as err:
+            raise ExperimentError(f"{where}: invalid config: {err}") from None
 
 
 def restated_defaults(spec: Mapping[str, Any]) -> List[str]:
@@ -194,8 +247,23 @@ def load_experiments(path: str | Path) -> List[Experiment]:
 
 def build_config(algo_class: Type, raw: Mapping[str, Any], env: Optional[str] = None, where: str = ""):
     """The algorithm's default config updated from a flat dict of (possibly retired) keys."""
+    from rllib_uas.algorithms.config_manifest import valid_config_keys
+
     config = algo_class.get_default_config()
-    valid = _valid_keys(config)
+    clean, notices = normalize_config_keys(raw, valid_config_keys(config), where, algo_class.__name__)
+    if env is not None:
+        clean.setdefault("env", env)
+    if _check_env(clean, config.env, where):
+        notices += _cgi_notice(config, clean, where)
+    config.update_from_dict(_resolve_searches(clean))
+    _preflight(algo_class, clean, where)
+    return config, notices
+
+
+def normalize_config_keys(raw: Mapping[str, Any], valid, where: str, class_name: str):
+    """Retired keys renamed and old-stack keys dropped (each with a notice); an unknown key is an error
+    naming the closest valid one. Returns (clean config dict, notices)."""
+    valid = set(valid)
     notices, clean = [], {}
     for key, value in raw.items():
         if key in IGNORED_CONFIG_KEYS:
@@ -208,20 +276,30 @@ def build_config(algo_class: Type, raw: Mapping[str, Any], env: Optional[str] = 
         if key not in valid:
             some = ", ".join(sorted(valid)[:12])
             raise ExperimentError(f"{where}: unknown config key '{key}'{_closest(key, valid)}; valid keys are "
-                                  f"{algo_class.__name__}'s config attributes, e.g. {some}, ...")
+                                  f"{class_name}'s config attributes, e.g. {some}, ...")
         clean[key] = value
-    if env is not None:
-        clean.setdefault("env", env)
-    from rllib_uas.envs.registry import ENV_NAMES
+    return clean, notices
 
-    env_name = clean.get("env", config.env)
+
+def _check_env(clean: Mapping[str, Any], default_env: Any, where: str) -> bool:
+    """The env name, and for the SMAC envs their env_config. True when the env is one of ours."""
+    from rllib_uas.envs import ENV_NAMES
+
+    env_name = clean.get("env", default_env)
     _check_env_name(env_name, where)
-    if env_name in ENV_NAMES:
-        _check_smac_env_config(clean.get("env_config") or {}, where)
-        notices += _cgi_notice(config, clean, where)
-    config.update_from_dict(_resolve_searches(clean))
-    _preflight(algo_class, clean, where)
-    return config, notices
+    if env_name not in ENV_NAMES:
+        return False
+    _check_smac_env_config(clean.get("env_config") or {}, where)
+    return True
+
+
+def _check_number_types(clean: Mapping[str, Any], defaults: Mapping[str, Any], where: str) -> None:
+    """A string where the default is a number (`minibatch_size: abc`) fails here, not in the trial."""
+    for key, value in _first_of_searches(dict(clean)).items():
+        default = defaults.get(key)
+        if isinstance(default, (int, float)) and not isinstance(default, bool) and isinstance(value, str):
+            raise ExperimentError(f"{where}: config key '{key}' must be a number (default {default!r}), "
+                                  f"got {value!r}")
 
 
 def _cgi_notice(defaults: Any, clean: Mapping[str, Any], where: str) -> List[str]:
@@ -244,14 +322,18 @@ def _check_env_name(env: Any, where: str) -> None:
     """An env given by name must be ours, registered with Tune, a gymnasium id or an importable path."""
     if not isinstance(env, str) or _is_search(env):
         return
-    from rllib_uas.envs.registry import ENV_NAMES
+    from rllib_uas.envs import ENV_NAMES
 
     if env in ENV_NAMES:
         return
     import gymnasium
-    from ray.tune.registry import ENV_CREATOR, _global_registry
 
-    if _global_registry.contains(ENV_CREATOR, env) or env in gymnasium.envs.registry:
+    if env in gymnasium.envs.registry:
+        return
+    # an env registered with Tune: only code that already imported Tune can have registered one (the
+    # CLI's own process has none), so a name that is not ours costs no 2 s Tune import to refuse
+    registry = sys.modules.get("ray.tune.registry")
+    if registry is not None and registry._global_registry.contains(registry.ENV_CREATOR, env):
         return
     if "." in env:
         module, _, attr = env.rpartition(".")
@@ -299,12 +381,10 @@ def _check_smac_env_config(env_config: Mapping[str, Any], where: str) -> None:
 def _preflight(algo_class: Type, clean: Mapping[str, Any], where: str) -> None:
     """Run the config's own `validate()` now, before Ray and Tune start, on the first value of every
     search: a bad value fails in a second with one line, not inside the trial after a minute."""
+    from rllib_uas.algorithms.config_manifest import describe, valid_config_keys
+
     defaults = algo_class.get_default_config()
-    for key, value in _first_of_searches(clean).items():
-        default = getattr(defaults, key, None)
-        if isinstance(default, (int, float)) and not isinstance(default, bool) and isinstance(value, str):
-            raise ExperimentError(f"{where}: config key '{key}' must be a number (default {default!r}), "
-                                  f"got {value!r}")
+    _check_number_types(clean, describe(defaults, valid_config_keys(defaults))["defaults"], where)
     for variant in _search_variants(clean):          # every searched value once, the others at their first
         probe = algo_class.get_default_config()
         probe.update_from_dict(variant)
@@ -342,14 +422,6 @@ def _first_of_searches(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _first_of_searches(v) for k, v in value.items()}
     return value
-
-
-def _valid_keys(config) -> set:
-    """Public config attributes, settable properties (e.g. train_batch_size_per_learner) and aliases."""
-    props = {name for klass in type(config).__mro__ for name, attr in vars(klass).items()
-             if isinstance(attr, property) and attr.fset is not None and not name.startswith("_")}
-    public = {k for k in list(vars(config)) + list(config.to_dict()) if not k.startswith("_")}
-    return public | props | {"env", "env_config", "lambda_"}
 
 
 def _is_search(value: Any) -> bool:

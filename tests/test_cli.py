@@ -1,4 +1,5 @@
 """The `rllib` / `rllib-uas` commands, run as a user would: in subprocesses."""
+import json
 import os
 import signal
 import subprocess
@@ -149,7 +150,7 @@ def test_ctrl_c_says_how_to_resume_and_exits_130(tmp_path):
     assert "interrupted; resume with: rllib train file tiny.yaml --resume" in out
 
 
-@pytest.mark.parametrize("content, message", [
+BAD_INPUTS = [
     ("x:\n  run: UMAPPO\n  config: {lr: [1, 2\n", "malformed YAML at line"),
     ("x: {run: PPOO, config: {}}\n", "unknown algorithm run: 'PPOO'"),
     ("x: {run: UMAPPO, env: smac_team, config: {env_config: {map_name: MMM3}}}\n", "unknown map 'MMM3'"),
@@ -166,7 +167,13 @@ def test_ctrl_c_says_how_to_resume_and_exits_130(tmp_path):
      "unknown env_config key 'reward_sparce' (did you mean 'reward_sparse'?)"),
     ("x: {run: UMAPPO, config: {env_config: {backend: sc2, map_name: MMM2}}}\n", "needs the SMAC package"),
     ("x: {run: UMAPPO, config: {env_config: {backend: starcraft}}}\n", "unknown env_config backend 'starcraft'"),
-])
+    ("x: {run: U-QMIX, config: {mixer: qmixx}}\n", "mixer must be 'qmix' or 'vdn'"),
+    ("x: {run: MAPPO, config: {cgi_coeff: 0.5}}\n", "cgi_coeff > 0 needs uas=True"),
+    ("x: {run: U-QMIX, config: {batch_size_episodes: 64, buffer_size_episodes: 32}}\n", "exceeds buffer_size_episodes"),
+]
+
+
+@pytest.mark.parametrize("content, message", BAD_INPUTS)
 def test_bad_input_exits_nonzero_with_one_line(tmp_path, content, message):
     (tmp_path / "bad.yaml").write_text(content)
     res = rllib("train", "file", "bad.yaml", cwd=tmp_path, timeout=120)
@@ -175,6 +182,30 @@ def test_bad_input_exits_nonzero_with_one_line(tmp_path, content, message):
     errors = [ln for ln in res.stderr.splitlines() if ln.startswith("rllib: error:")]
     assert len(errors) == 1 and message in errors[0] and "bad.yaml" in errors[0]
     assert not (tmp_path / "results").exists()                      # nothing half-written
+
+
+PROBE_IMPORTS = """
+import json, sys
+from rllib_uas.cli import main_rllib
+out = []
+for i in range(int(sys.argv[1])):
+    rc = main_rllib(["train", "file", f"bad{i}.yaml"])
+    out.append([rc, sorted(m for m in ("ray.rllib", "ray.tune", "torch") if m in sys.modules)])
+print(json.dumps(out))
+"""
+
+
+def test_bad_input_is_refused_before_rllib_and_torch_are_imported(tmp_path):
+    """Importing RLlib and torch takes 6-8 s; a mistake in the file must answer without them (the CLI
+    reads the configs' keys and defaults from `config_manifest` and checks values with `checks`)."""
+    for i, (content, _) in enumerate(BAD_INPUTS):
+        (tmp_path / f"bad{i}.yaml").write_text(content)
+    res = subprocess.run([sys.executable, "-c", PROBE_IMPORTS, str(len(BAD_INPUTS))], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    seen = json.loads(res.stdout.splitlines()[-1])
+    for (content, _), (rc, heavy) in zip(BAD_INPUTS, seen):
+        assert rc == 2 and heavy == [], (content, rc, heavy)
 
 
 def test_maps_and_unknown_checkpoint(tmp_path):
@@ -327,3 +358,11 @@ def test_search_summary_per_value_over_seeds():
     assert "1/2" in lines[1] and lines[-2].split()[0] == "1" and "nan" in lines[-2]
     tie = format_table(group_by_value(trials[:4], ["cgi_coeff"]), "win")
     assert tie[-1].startswith("best: cgi_coeff=0.1") and "tied on the mean" in tie[-1]
+
+
+def test_the_config_manifest_matches_the_config_classes():
+    """The CLI's pre-flight reads keys and defaults from a stored manifest; it must be what the classes
+    say today, or a valid key would be refused (or a bad one let through) before RLlib is imported."""
+    from rllib_uas.algorithms.config_manifest import REGENERATE, build_manifest, load_manifest
+
+    assert build_manifest() == load_manifest(), f"the config manifest is stale; regenerate it: {REGENERATE}"

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from ray.tune.registry import register_env
 
+from rllib_uas.envs import ENV_NAMES
 from rllib_uas.envs.multi_agent import SMACMultiAgentEnv
 from rllib_uas.envs.team import make_team_env
 
-ENV_NAMES = ("smac", "smac_team")
+__all__ = ["ENV_NAMES", "register_envs"]
 
 
 def register_envs() -> None:

@@ -10,15 +10,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from rllib_uas.algorithms.checks import check_parameter_sharing
+
 MASKED_LOGIT = -1e9  # exp() underflows to exactly 0 in float32, and 0 * MASKED_LOGIT is not NaN
-PARAMETER_SHARING = ("global", "group")
-
-
-def validate_parameter_sharing(value) -> None:
-    """The one check of the setting, for the configs (at validate) and the modules (at setup)."""
-    if value not in PARAMETER_SHARING:
-        raise ValueError(f"parameter_sharing must be 'global' (one agent network for all agents) or 'group' "
-                         f"(one per action group), got {value!r}")
 
 
 def masked_logits(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -70,7 +64,7 @@ def setup_team_agent(module, defaults: Dict) -> Dict:
     module.register_buffer("agent_group", torch.as_tensor(agent_group), persistent=False)
     in_dim = agent_input_size(obs_dim, module.n_agents, module.n_actions, module.n_groups, cfg["use_last_action"],
                               cfg["use_agent_id"], cfg["use_group_id"])
-    validate_parameter_sharing(cfg["parameter_sharing"])
+    check_parameter_sharing(cfg["parameter_sharing"])
 
     def make_net():
         return RecurrentAgentNetwork(in_dim, cfg["fc_hidden"], cfg["gru_hidden"])

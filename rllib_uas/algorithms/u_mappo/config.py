@@ -8,20 +8,17 @@ Baselines by flags, on the same module and learner:
 """
 from __future__ import annotations
 
-import math
 from typing import Any, Optional, Tuple, Type
 
 from ray.rllib.algorithms.algorithm_config import NotProvided
 from ray.rllib.algorithms.ppo import PPO, PPOConfig
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
+from rllib_uas.algorithms.checks import check_mappo_settings
 from rllib_uas.algorithms.team_config import TeamConnectorsMixin
 from rllib_uas.callbacks import SMACMetricsCallback
 from rllib_uas.env_runner import TeamEnvRunner, validate_unbiased_sampling
-from rllib_uas.modules.agent_network import validate_parameter_sharing
 from rllib_uas.modules.team_ppo import TeamPPOModule
-
-STATE_TYPES = ("EP", "AS")
 
 
 class UMAPPOConfig(TeamConnectorsMixin, PPOConfig):
@@ -119,24 +116,7 @@ class UMAPPOConfig(TeamConnectorsMixin, PPOConfig):
         return UMAPPOTorchLearner
 
     def validate(self) -> None:
-        if not isinstance(self.cgi_coeff, (int, float)) or not math.isfinite(self.cgi_coeff) or self.cgi_coeff < 0:
-            raise ValueError(f"cgi_coeff (lambda_I) must be a finite number >= 0, got {self.cgi_coeff!r}")
-        if self.cgi_coeff > 0 and not self.uas:
-            raise ValueError("cgi_coeff > 0 needs uas=True: the CGI loss predicts other groups' policies over the "
-                             "unified action space. For plain MAPPO set cgi_coeff=0.0.")
-        validate_parameter_sharing(self.parameter_sharing)
-        if self.state_type not in STATE_TYPES:
-            raise ValueError(f"state_type must be one of {STATE_TYPES}, got {self.state_type!r}")
-        if self.value_loss not in ("huber", "mse"):
-            raise ValueError(f"value_loss must be 'huber' (MAPPO) or 'mse', got {self.value_loss!r}")
-        for name in ("huber_delta", "adam_eps"):
-            v = getattr(self, name)
-            if not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
-                raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
-        if self.use_kl_loss:
-            raise ValueError("U-MAPPO uses MAPPO's loss without a KL term; set use_kl_loss=False")
-        if not isinstance(self.max_seq_len, int) or self.max_seq_len < 1:
-            raise ValueError(f"max_seq_len must be a positive integer, got {self.max_seq_len!r}")
+        check_mappo_settings(self)
         validate_unbiased_sampling(self)
         if self.env in ("smac_team", None) and isinstance(self.env_config, dict):
             # the env's action space and observations follow the algorithm's switches

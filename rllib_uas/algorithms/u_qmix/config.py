@@ -9,12 +9,12 @@ Baselines by flags, on the same module and learner:
 """
 from __future__ import annotations
 
-import math
 from typing import Optional, Type
 
 from ray.rllib.algorithms.algorithm_config import AlgorithmConfig, NotProvided
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
+from rllib_uas.algorithms.checks import check_qmix_settings
 from rllib_uas.algorithms.team_config import TeamConnectorsMixin
 from rllib_uas.callbacks import SMACMetricsCallback
 from rllib_uas.env_runner import TeamEnvRunner, validate_unbiased_sampling
@@ -105,44 +105,8 @@ class UQMIXConfig(TeamConnectorsMixin, AlgorithmConfig):
         return UQMIXTorchLearner
 
     def validate(self) -> None:
-        def positive_int(name):
-            v = getattr(self, name)
-            if not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
-
-        for name in ("batch_size_episodes", "buffer_size_episodes", "episodes_per_iteration",
-                     "updates_per_iteration", "target_update_interval_episodes", "gru_hidden", "fc_hidden",
-                     "rollout_fragment_length"):
-            positive_int(name)
+        check_qmix_settings(self)
         validate_unbiased_sampling(self)
-        if not isinstance(self.cgi_coeff, (int, float)) or not math.isfinite(self.cgi_coeff) or self.cgi_coeff < 0:
-            raise ValueError(f"cgi_coeff (lambda_I) must be a finite number >= 0, got {self.cgi_coeff!r}")
-        if self.cgi_coeff > 0 and not self.uas:
-            raise ValueError("cgi_coeff > 0 needs uas=True: the CGI loss predicts other groups' policies over the "
-                             "unified action space. For plain QMIX set cgi_coeff=0.0.")
-        mb = self.buffer_size_mb
-        if mb is not None and (isinstance(mb, bool) or not isinstance(mb, (int, float)) or not math.isfinite(mb)
-                               or mb <= 0):
-            raise ValueError(f"buffer_size_mb must be a number > 0 (MB) or None, got {self.buffer_size_mb!r}")
-        if not isinstance(self.checkpoint_buffer, bool):
-            raise ValueError(f"checkpoint_buffer must be true or false, got {self.checkpoint_buffer!r}")
-        from rllib_uas.modules.agent_network import validate_parameter_sharing  # torch: imported when used
-
-        validate_parameter_sharing(self.parameter_sharing)
-        if self.mixer not in ("qmix", "vdn"):
-            raise ValueError(f"mixer must be 'qmix' or 'vdn', got {self.mixer!r}")
-        if self.optimizer not in ("adam", "rmsprop"):
-            raise ValueError(f"optimizer must be 'adam' or 'rmsprop', got {self.optimizer!r}")
-        if not 0.0 <= self.td_lambda <= 1.0:
-            raise ValueError(f"td_lambda must lie in [0, 1], got {self.td_lambda!r}")
-        if self.target_update_tau is not None and not 0.0 < self.target_update_tau <= 1.0:
-            raise ValueError(f"target_update_tau must be None (hard updates) or in (0, 1], "
-                             f"got {self.target_update_tau!r}")
-        if not 0.0 <= self.epsilon_finish <= self.epsilon_start <= 1.0:
-            raise ValueError("epsilon needs 0 <= epsilon_finish <= epsilon_start <= 1")
-        if self.batch_size_episodes > self.buffer_size_episodes:
-            raise ValueError(f"batch_size_episodes ({self.batch_size_episodes}) exceeds buffer_size_episodes "
-                             f"({self.buffer_size_episodes})")
         if self.env in ("smac_team", None) and isinstance(self.env_config, dict):
             have = self.env_config.get("uas", self.uas)
             if have != self.uas:

@@ -1,0 +1,109 @@
+"""The value checks of our own settings, as pure functions (no RLlib, no torch).
+
+One home for them: each config's `validate()` calls these on itself, the module setup calls
+`check_parameter_sharing`, and the CLI's pre-flight calls them on a file's values merged with the
+defaults of `config_manifest` before RLlib is imported, so a bad value answers in about a second.
+`c` is anything with the settings as attributes: a config, or a `SimpleNamespace` of values.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+PARAMETER_SHARING = ("global", "group")
+STATE_TYPES = ("EP", "AS")            # U-MAPPO's critic input: env state / MAPPO's agent-specific
+VALUE_LOSSES = ("huber", "mse")
+MIXERS = ("qmix", "vdn")
+OPTIMIZERS = ("adam", "rmsprop")
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _positive_int(c: Any, name: str) -> None:
+    v = getattr(c, name)
+    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+        raise ValueError(f"{name} must be a positive integer, got {v!r}")
+
+
+def _flag(c: Any, name: str) -> None:
+    v = getattr(c, name)
+    if not isinstance(v, bool):
+        raise ValueError(f"{name} must be true or false, got {v!r}")
+
+
+def check_parameter_sharing(value: Any) -> None:
+    if value not in PARAMETER_SHARING:
+        raise ValueError(f"parameter_sharing must be 'global' (one agent network for all agents) or 'group' "
+                         f"(one per action group), got {value!r}")
+
+
+def check_sampling_settings(c: Any) -> None:
+    """What the team env runner needs to sample at all (the rest of its checks need RLlib's classes)."""
+    envs = c.num_envs_per_env_runner
+    if isinstance(envs, bool) or not isinstance(envs, int) or envs < 1:
+        raise ValueError(f"num_envs_per_env_runner must be a positive integer (battles per env runner), got {envs!r}")
+
+
+def check_team_settings(c: Any, baseline: str) -> None:
+    """The settings both algorithms share: UAS and CGI, sharing, the agent network's inputs and sizes.
+    `baseline` names the plain algorithm ("MAPPO", "QMIX") in the message for cgi without uas."""
+    _flag(c, "uas")
+    if not _number(c.cgi_coeff) or c.cgi_coeff < 0:
+        raise ValueError(f"cgi_coeff (lambda_I) must be a finite number >= 0, got {c.cgi_coeff!r}")
+    if c.cgi_coeff > 0 and not c.uas:
+        raise ValueError("cgi_coeff > 0 needs uas=True: the CGI loss predicts other groups' policies over the "
+                         f"unified action space. For plain {baseline} set cgi_coeff=0.0.")
+    check_parameter_sharing(c.parameter_sharing)
+    for name in ("use_agent_id", "use_last_action", "use_group_id"):
+        _flag(c, name)
+    for name in ("fc_hidden", "gru_hidden"):
+        _positive_int(c, name)
+    check_sampling_settings(c)
+
+
+def check_mappo_settings(c: Any) -> None:
+    """U-MAPPO's own settings (RLlib's PPO settings are PPOConfig.validate's)."""
+    check_team_settings(c, "MAPPO")
+    if c.state_type not in STATE_TYPES:
+        raise ValueError(f"state_type must be one of {STATE_TYPES}, got {c.state_type!r}")
+    if c.value_loss not in VALUE_LOSSES:
+        raise ValueError(f"value_loss must be 'huber' (MAPPO) or 'mse', got {c.value_loss!r}")
+    for name in ("huber_delta", "adam_eps"):
+        v = getattr(c, name)
+        if not _number(v) or v <= 0:
+            raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
+    if c.use_kl_loss:
+        raise ValueError("U-MAPPO uses MAPPO's loss without a KL term; set use_kl_loss=False")
+    _positive_int(c, "max_seq_len")
+
+
+def check_qmix_settings(c: Any) -> None:
+    """U-QMIX's own settings: the replay schedule, the buffer, the mixer, the TD target, epsilon."""
+    check_team_settings(c, "QMIX")
+    for name in ("batch_size_episodes", "buffer_size_episodes", "episodes_per_iteration",
+                 "updates_per_iteration", "target_update_interval_episodes", "rollout_fragment_length"):
+        _positive_int(c, name)
+    mb = c.buffer_size_mb
+    if mb is not None and (not _number(mb) or mb <= 0):
+        raise ValueError(f"buffer_size_mb must be a number > 0 (MB) or None, got {mb!r}")
+    _flag(c, "checkpoint_buffer")
+    if c.mixer not in MIXERS:
+        raise ValueError(f"mixer must be 'qmix' or 'vdn', got {c.mixer!r}")
+    if c.optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be 'adam' or 'rmsprop', got {c.optimizer!r}")
+    if not _number(c.td_lambda) or not 0.0 <= c.td_lambda <= 1.0:
+        raise ValueError(f"td_lambda must lie in [0, 1], got {c.td_lambda!r}")
+    tau = c.target_update_tau
+    if tau is not None and (not _number(tau) or not 0.0 < tau <= 1.0):
+        raise ValueError(f"target_update_tau must be None (hard updates) or in (0, 1], got {tau!r}")
+    if not (_number(c.epsilon_start) and _number(c.epsilon_finish)
+            and 0.0 <= c.epsilon_finish <= c.epsilon_start <= 1.0):
+        raise ValueError("epsilon needs 0 <= epsilon_finish <= epsilon_start <= 1")
+    if c.batch_size_episodes > c.buffer_size_episodes:
+        raise ValueError(f"batch_size_episodes ({c.batch_size_episodes}) exceeds buffer_size_episodes "
+                         f"({c.buffer_size_episodes})")
+
+
+CHECKS = {"mappo": check_mappo_settings, "qmix": check_qmix_settings}   # by Variant.algorithm
