@@ -85,6 +85,7 @@ class Experiment:
     notices: List[str] = field(default_factory=list)
     scheduler: Optional[Dict[str, Any]] = None
     searched_keys: List[str] = field(default_factory=list)   # dotted config keys under grid_search
+    num_trials: int = 1                 # num_samples x the grid's points
 
 
 def _closest(key: str, valid) -> str:
@@ -127,7 +128,8 @@ def parse_experiments(data: Mapping[str, Any], source: str = "<dict>") -> List[E
             checkpoint_frequency=int(ckpt.get("checkpoint_frequency", spec.get("checkpoint_freq", 0))),
             checkpoint_at_end=bool(ckpt.get("checkpoint_at_end", spec.get("checkpoint_at_end", True))),
             num_to_keep=ckpt.get("num_to_keep"), source=source, notices=config_notices + notices,
-            scheduler=spec.get("scheduler"), searched_keys=_searched(spec.get("config") or {})))
+            scheduler=spec.get("scheduler"), searched_keys=_searched(spec.get("config") or {}),
+            num_trials=spec.get("num_samples", 1) * grid_points(spec.get("config") or {})))
     return out
 
 
@@ -436,6 +438,17 @@ def _searched(config: Mapping[str, Any], prefix: str = "") -> List[str]:
         elif isinstance(v, dict):
             out += _searched(v, prefix + k + ".")
     return out
+
+
+def grid_points(config: Mapping[str, Any]) -> int:
+    """How many configs a grid search expands to: the product of every search's number of values."""
+    points = 1
+    for path in _searched(config):
+        node: Any = config
+        for part in path.split("."):
+            node = node[part]
+        points *= max(len(node["grid_search"]), 1)
+    return points
 
 
 def _resolve_searches(value: Any) -> Any:

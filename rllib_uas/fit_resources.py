@@ -13,7 +13,7 @@ from typing import Any, Dict, Optional
 from rllib_uas.experiment import Experiment, ExperimentError
 
 
-def _first_variant(config: Any) -> Any:
+def first_variant(config: Any) -> Any:
     """A copy of the config with every search replaced by its first (grid) or a sampled (domain) value."""
     cfg = config.copy(copy_frozen=False)
     for key, value in list(vars(cfg).items()):
@@ -33,7 +33,7 @@ def fit_trial(exp: Experiment, cpus: float, gpus: float) -> Optional[str]:
     """Lower exp's runner counts until one trial fits `cpus`; returns a one-line notice when it changed
     them, None when it fits as it is. Raises ExperimentError (what to set) when it cannot fit."""
     where = f"{exp.source}: experiment '{exp.name}'"
-    cfg = _first_variant(exp.config)
+    cfg = first_variant(exp.config)
     need = trial_resources(exp.algo_class, cfg)
     if need.get("GPU", 0.0) > gpus:
         raise ExperimentError(f"{where}: a trial needs {need['GPU']:g} GPUs and Ray sees {gpus:g}; set "

@@ -112,6 +112,9 @@ def run_experiments(experiments: List[Experiment], *, storage_path: str, stop_ti
             stop["num_env_steps_sampled_lifetime"] = stop_timesteps
         if stop_iters is not None:
             stop["training_iteration"] = stop_iters
+        cost = _search_cost(exp, stop)
+        if cost:
+            print(cost)
         metric = metric_for(exp)
         interrupted = InterruptSeen()
         callbacks: list = [ProgressLine(stop=stop, searched=exp.searched_keys), interrupted]
@@ -146,6 +149,18 @@ def run_experiments(experiments: List[Experiment], *, storage_path: str, stop_ti
         runs = Path(os.environ.get("WANDB_DIR", storage_path)) / "wandb"
         print(f"W&B runs were written offline under {runs}; upload them with: wandb sync {runs}/offline-run-*")
     return 1 if failures else 0
+
+
+def _search_cost(exp: Experiment, stop: Dict[str, Any]) -> Optional[str]:
+    """The estimate of `search_cost` for this experiment on the Ray it runs on."""
+    import ray
+
+    from rllib_uas.fit_resources import first_variant, trial_resources
+    from rllib_uas.search_cost import search_cost
+
+    need = trial_resources(exp.algo_class, first_variant(exp.config)).get("CPU", 1.0)
+    return search_cost(exp.algo_class.__name__, exp.num_trials, stop, cpus_per_trial=need,
+                       cpus=ray.available_resources().get("CPU", need), early_stopping=bool(exp.scheduler))
 
 
 def _short(value: Any) -> str:

@@ -5,8 +5,11 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
+
+REPO = Path(__file__).resolve().parents[1]
 
 TINY = """
 tiny-run:
@@ -366,3 +369,30 @@ def test_the_config_manifest_matches_the_config_classes():
     from rllib_uas.algorithms.config_manifest import REGENERATE, build_manifest, load_manifest
 
     assert build_manifest() == load_manifest(), f"the config manifest is stale; regenerate it: {REGENERATE}"
+
+
+def test_a_search_says_what_it_will_cost_before_it_starts():
+    from rllib_uas.experiment import load_experiments
+    from rllib_uas.search_cost import MEASURED_ENV_STEPS_PER_S, search_cost
+
+    speed = MEASURED_ENV_STEPS_PER_S["UMAPPO"]
+    assert speed == 678.0
+    # 15 trials of 2M steps, 3 CPUs each on 2: one at a time, 15 x 2e6 / 678 s = 737.5 min
+    line = search_cost("UMAPPO", 15, {"num_env_steps_sampled_lifetime": 2_000_000}, cpus_per_trial=3, cpus=2,
+                       early_stopping=True)
+    assert "15 trials x at most 2,000,000 env steps = at most 30,000,000 env steps" in line
+    assert "1 trial at a time on 2 CPUs" in line and line.endswith("at most about 12 h 17 min")
+    # 2 CPUs each on 8: 4 at a time, 4 waves: 4 x 2e6 / 678 s = 196.7 min
+    line = search_cost("UMAPPO", 15, {"num_env_steps_sampled_lifetime": 2_000_000}, cpus_per_trial=2, cpus=8)
+    assert "4 trials at a time" in line and line.endswith("about 3 h 17 min")
+    # 1 CPU each on 2: 2 at a time, each with one core at half the speed: 8 waves x 2e6 / 339 s = 786.6 min
+    line = search_cost("UMAPPO", 15, {"num_env_steps_sampled_lifetime": 2_000_000}, cpus_per_trial=1, cpus=2)
+    assert "2 trials at a time" in line and "each at about 339 env steps/s" in line
+    assert line.endswith("about 13 h 07 min")
+    # nothing to estimate: one trial, no env-step stop, an algorithm without a measured speed
+    assert search_cost("UMAPPO", 1, {"num_env_steps_sampled_lifetime": 10}, 1, 2) is None
+    assert search_cost("UMAPPO", 4, {"training_iteration": 10}, 1, 2) is None
+    assert search_cost("PPO", 4, {"num_env_steps_sampled_lifetime": 10}, 1, 2) is None
+    # the shipped lambda_I search: 5 values x 3 seeds
+    (exp,) = load_experiments(REPO / "tuned_examples" / "tune" / "lambda_I_search.yaml")
+    assert exp.num_trials == 15

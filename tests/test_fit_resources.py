@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from rllib_uas.experiment import ExperimentError, load_experiments, parse_experiments
-from rllib_uas.fit_resources import _first_variant, fit_trial, trial_resources
+from rllib_uas.fit_resources import first_variant, fit_trial, trial_resources
 
 FILES = sorted((Path(__file__).resolve().parents[1] / "tuned_examples").rglob("*.yaml"))
 
@@ -13,9 +13,9 @@ FILES = sorted((Path(__file__).resolve().parents[1] / "tuned_examples").rglob("*
 @pytest.mark.parametrize("path", FILES, ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_every_tuned_example_fits_two_cpus(path):
     for exp in load_experiments(path):
-        before = trial_resources(exp.algo_class, _first_variant(exp.config))["CPU"]
+        before = trial_resources(exp.algo_class, first_variant(exp.config))["CPU"]
         notice = fit_trial(exp, cpus=2, gpus=0)
-        after = trial_resources(exp.algo_class, _first_variant(exp.config))["CPU"]
+        after = trial_resources(exp.algo_class, first_variant(exp.config))["CPU"]
         assert after <= 2
         if before > 2:
             assert notice and "Ray sees 2" in notice and "num_env_runners=" in notice
