@@ -67,8 +67,11 @@ def _add_extras(sub) -> None:
     p = sub.add_parser("plot", help="win rate vs env steps of Tune runs (mean and band over seeds)")
     p.add_argument("run_dirs", nargs="+")
     p.add_argument("-o", "--out", default="win_rate.png")
-    p.add_argument("--metric", default="env_runners/win_rate")
+    p.add_argument("--metric", default="env_runners/win_rate",
+                   help="the result key to plot (default: env_runners/win_rate, the training win rate)")
     p.add_argument("--group-by", help="split runs by a config key, e.g. cgi_coeff")
+    p.add_argument("--greedy", action="store_true",
+                   help="also draw the greedy evaluation win rate (dashed), for runs trained with evaluation")
 
 
 def build_parser(prog: str, extras: bool) -> argparse.ArgumentParser:
@@ -194,7 +197,7 @@ def cmd_bench(args) -> int:
 def cmd_plot(args) -> int:
     from rllib_uas.plotting import plot_runs
 
-    print(f"wrote {plot_runs(args.run_dirs, args.out, args.metric, args.group_by)}")
+    print(f"wrote {plot_runs(args.run_dirs, args.out, args.metric, args.group_by, greedy=args.greedy)}")
     return 0
 
 

@@ -88,8 +88,8 @@ def evaluate(module, env_config: Dict[str, Any], episodes: int = 32, num_envs: i
         obs, _ = env.reset()
         recording = record and round_ == 0                      # the GIF shows env 0's first battle
         if recording:
-            from rllib_uas.envs.engine.render import render_frame
-            frames.append(render_frame(env.backend.engine, 0))
+            from rllib_uas.envs.engine.render import annotated_frame, outcome_of
+            frames.append(annotated_frame(env.backend.engine, 0, step=0))
         h = h0.expand(env.num_envs, *h0.shape).clone()
         running = np.zeros(env.num_envs)
         steps = np.zeros(env.num_envs, dtype=int)
@@ -98,7 +98,12 @@ def evaluate(module, env_config: Dict[str, Any], episodes: int = 32, num_envs: i
             actions, h = greedy_actions(module, obs, h)
             obs, reward, term, trunc, info = env.step(actions)
             if recording:
-                frames.append(render_frame(env.backend.engine, 0))
+                outcome = None
+                if term[0] or trunc[0]:     # env 0's battle ended at this step: its last frame says how
+                    outcome = outcome_of(bool(info["battle_won"][0]), bool(trunc[0]), int(info["dead_allies"][0]),
+                                         int(info["dead_enemies"][0]), env.backend.n_agents,
+                                         env.backend.n_enemies)
+                frames.append(annotated_frame(env.backend.engine, 0, step=int(steps[0]) + 1, outcome=outcome))
             running += reward * ~finished
             steps += ~finished
             ended = (term | trunc) & ~finished

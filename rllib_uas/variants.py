@@ -49,6 +49,14 @@ VARIANTS: Dict[str, Variant] = {v.name: v for v in (
 )}
 
 
+def variant_of(algorithm: str, settings: Dict[str, Any]) -> str:
+    """The name of the variant a run's settings make (its `params.json`): of the algorithm's variants
+    whose switches all hold, the one with the most switches ('MAPPO' over 'U-MAPPO' for uas=False)."""
+    matching = [v for v in VARIANTS.values() if v.algorithm == algorithm
+                and all(settings.get(k) == value for k, value in v.switches.items())]
+    return max(matching, key=lambda v: len(v.switches)).name if matching else algorithm
+
+
 def variant(name: str) -> Variant:
     if name not in VARIANTS:
         raise ValueError(f"unknown variant {name!r}; available: {', '.join(VARIANTS)}")

@@ -183,6 +183,44 @@ def test_render_and_gif(tmp_path):
     assert Image.open(path).n_frames == 4
 
 
+def test_a_recorded_episode_is_annotated_and_ends_with_its_outcome(tmp_path):
+    """GIF frames carry the step counter, a legend of the unit markers and, on the last one, a banner."""
+    from PIL import Image
+
+    from rllib_uas.envs.engine.render import OUTCOMES, outcome_of, type_markers
+
+    env = StarCraft2Env(map_name="MMM", seed=0)
+    env.reset()
+    env.start_recording()
+    rng = np.random.default_rng(0)
+    terminated, steps = False, 0
+    while not terminated:                                  # random play loses MMM
+        acts = [int(rng.choice(np.flatnonzero(a))) for a in env.get_avail_actions()]
+        _, terminated, info = env.step(acts)
+        steps += 1
+    assert not info["battle_won"] and info["dead_allies"] == 10
+    gif = Image.open(env.save_gif(tmp_path / "mmm.gif"))
+    assert gif.n_frames == steps + 1
+    map_frame = env.render()
+    frames = []
+    for i in (0, gif.n_frames - 1):
+        gif.seek(i)
+        frames.append(np.asarray(gif.convert("RGB")))
+    first, last = frames
+    assert first.shape[1] == map_frame.shape[1] and first.shape[0] > map_frame.shape[0]   # header and legend
+    banner = np.array(OUTCOMES["lost"][0])
+    assert (np.abs(last.astype(int) - banner).sum(-1) <= 6).sum() > 2000                # the DEFEAT banner
+    assert (np.abs(first.astype(int) - banner).sum(-1) <= 6).sum() < 200
+    assert not np.array_equal(first[:20], last[:20])                                     # the step counter moved
+    # outcomes as SMAC counts them; markers stay apart
+    assert outcome_of(True, False, 1, 5, 5, 5) == "won"
+    assert outcome_of(False, True, 0, 0, 5, 5) == "timeout"
+    assert outcome_of(False, False, 5, 5, 5, 5) == "draw"
+    assert outcome_of(False, False, 5, 3, 5, 5) == "lost"
+    marks = type_markers(["marine", "marauder", "medivac", "tank", "thor", "tempest"])
+    assert marks["marine"] == "M" and marks["medivac"] == "+" and len(set(marks.values())) == 6
+
+
 def test_heuristic_ai_mode_fights():
     env = StarCraft2Env(map_name="3m", seed=0, heuristic_ai=True)
     res = run_episode(env, lambda e, r: [0] * 3, np.random.default_rng(0))

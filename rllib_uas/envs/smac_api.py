@@ -17,7 +17,7 @@ import numpy as np
 
 from rllib_uas.envs.engine.actions import N_ACTIONS_MOVE, N_ACTIONS_NO_ATTACK
 from rllib_uas.envs.engine.features import SHOOT_RANGE, SIGHT_RANGE
-from rllib_uas.envs.engine.render import render_frame, save_gif
+from rllib_uas.envs.engine.render import annotated_frame, outcome_of, render_frame, save_gif
 from rllib_uas.envs.engine.vec_smac import VectorizedSMAC, integral_actions, split_kwargs
 from rllib_uas.envs.pymarl_env import MultiAgentEnv, get_map_params
 from rllib_uas.envs.smac_heuristic import SmacHeuristic
@@ -114,7 +114,7 @@ class StarCraft2Env(MultiAgentEnv):
         self._episode_steps = 0
         self.win_counted = self.defeat_counted = False
         if self._recording:
-            self._frames = [self.render()]
+            self._frames = [annotated_frame(self._eng, 0, step=0)]
         return self.get_obs(), self.get_state()
 
     def step(self, actions) -> Tuple[float, bool, Dict[str, Any]]:
@@ -142,7 +142,9 @@ class StarCraft2Env(MultiAgentEnv):
                 if self.continuing_episode:
                     info["episode_limit"] = True
         if self._recording:
-            self._frames.append(self.render())
+            outcome = outcome_of(bool(res.battle_won[0]), bool(res.timeout[0]), info["dead_allies"],
+                                 info["dead_enemies"], self.n_agents, self.n_enemies) if terminated else None
+            self._frames.append(annotated_frame(self._eng, 0, step=self._episode_steps, outcome=outcome))
         return float(res.reward[0]), terminated, info
 
     def _action_row(self, actions) -> np.ndarray:
@@ -322,8 +324,9 @@ class StarCraft2Env(MultiAgentEnv):
         return render_frame(self._eng, 0)
 
     def start_recording(self) -> None:
-        """Record a frame after reset and every step, for `save_gif`."""
-        self._recording, self._frames = True, [self.render()]
+        """Record an annotated frame (step counter, legend, the outcome at the end) now and after every
+        reset and step, for `save_gif`."""
+        self._recording, self._frames = True, [annotated_frame(self._eng, 0, step=self._episode_steps)]
 
     def save_gif(self, path: str | Path, fps: int = 8) -> Path:
         return save_gif(self._frames, path, fps)
