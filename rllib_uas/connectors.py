@@ -15,7 +15,7 @@ What the module, the episodes and the loss see is the same as with RLlib's defau
 keys, shapes, dtypes and values, and actions drawn by the same distribution calls in the same
 order, so a seeded run samples the same episodes and computes the same losses
 (`tests/test_connectors.py`). The configs use these pieces when `add_default_connectors_to_*` is
-on and no custom connector is given (`rllib_uas.algorithms.team_config.TeamConnectorsMixin`).
+on and no custom connector is given (`rllib_uas.algorithms.team_config.TeamConfigMixin`).
 """
 from __future__ import annotations
 

@@ -130,7 +130,7 @@ class TeamEnvRunner(SingleAgentEnvRunner):
 def validate_unbiased_sampling(config) -> None:
     """Reject settings under which the team env runner cannot sample (no battles per runner) or
     collected or evaluated episodes would be length-biased."""
-    from rllib_uas.algorithms.checks import check_sampling_settings
+    from rllib_uas.settings import check_sampling_settings
 
     check_sampling_settings(config)
     cls = config.env_runner_cls

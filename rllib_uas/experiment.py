@@ -186,8 +186,8 @@ def _precheck_variant_config(algorithm: str, raw: Mapping[str, Any], env: Any, w
     common mistakes answer before RLlib is imported; `build_config` checks the same on the live class."""
     from types import SimpleNamespace
 
-    from rllib_uas.algorithms.checks import CHECKS
     from rllib_uas.algorithms.config_manifest import load_manifest
+    from rllib_uas.settings import CHECKS
 
     entry = load_manifest()["configs"][algorithm]
     clean, _ = normalize_config_keys(raw, entry["keys"], where, entry["class"])

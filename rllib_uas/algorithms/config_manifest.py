@@ -37,11 +37,23 @@ def _plain(value: Any) -> bool:
 _MISSING = object()
 
 
+def _deprecated(config: Any, key: str) -> bool:
+    """RLlib's deprecated settings are properties wrapped by its `Deprecated` guard, which raises on the
+    first read in a process and returns None after: they have no default worth keeping."""
+    for klass in type(config).__mro__:
+        attr = vars(klass).get(key)
+        if isinstance(attr, property):
+            return hasattr(attr.fget, "__wrapped__")
+    return False
+
+
 def _default(config: Any, key: str) -> Any:
-    """The key's default; _MISSING for aliases and RLlib's deprecated properties, which raise on read."""
+    """The key's default; _MISSING for aliases and deprecated settings."""
+    if _deprecated(config, key):
+        return _MISSING
     try:
         return getattr(config, key, _MISSING)
-    except Exception:  # noqa: BLE001 - RLlib's deprecation guard raises ValueError
+    except Exception:  # noqa: BLE001 - a property that cannot be read on a default config
         return _MISSING
 
 

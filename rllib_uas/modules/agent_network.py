@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from rllib_uas.algorithms.checks import check_parameter_sharing
+from rllib_uas.settings import check_parameter_sharing
 
 MASKED_LOGIT = -1e9  # exp() underflows to exactly 0 in float32, and 0 * MASKED_LOGIT is not NaN
 

@@ -38,14 +38,12 @@ from rllib_uas.modules.agent_network import (
 from rllib_uas.modules.cgi import CGIPredictor
 from rllib_uas.modules.distributions import TeamCategorical
 from rllib_uas.modules.value_norm import ValueNorm
+from rllib_uas.settings import module_defaults
 
 CGI_LOGITS = "cgi_logits"
 VF_NORMALIZED = "vf_preds_normalized"  # the critic's raw output at sampling time (for value clipping)
 
-DEFAULT_MODEL_CONFIG: Dict[str, Any] = dict(
-    fc_hidden=64, gru_hidden=64, critic_hidden=(64, 64), max_seq_len=20, use_agent_id=True,
-    use_last_action=True, use_group_id=False, parameter_sharing="global", cgi=True, state_type="EP",
-    value_norm=True, recurrent_critic=False, orthogonal_init=True, torch_num_threads=1)
+DEFAULT_MODEL_CONFIG: Dict[str, Any] = module_defaults("mappo")   # the default config's settings
 POLICY_GAIN = 0.01  # MAPPO's gain on the policy output: a near-uniform masked policy at the start
 
 

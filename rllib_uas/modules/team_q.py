@@ -20,14 +20,12 @@ from torch import nn
 from rllib_uas.modules.agent_network import MASKED_LOGIT, agent_head, agent_inputs, masked_logits, setup_team_agent
 from rllib_uas.modules.cgi import CGIPredictor
 from rllib_uas.modules.mixers import QMixer, VDNMixer
+from rllib_uas.settings import module_defaults
 
 OBS_KEYS = ("obs", "action_mask", "state", "alive", "group", "last_action")
 Q_VALUES, TARGET_Q_VALUES, HIDDEN, CGI_LOGITS = "q_values", "target_q_values", "hidden", "cgi_logits"
 
-DEFAULT_MODEL_CONFIG: Dict[str, Any] = dict(
-    fc_hidden=64, gru_hidden=64, max_seq_len=400, use_agent_id=True, use_last_action=True, use_group_id=False,
-    parameter_sharing="global", cgi=True, mixer="qmix", mixing_embed_dim=32, hypernet_embed=64,
-    epsilon_start=1.0, epsilon_finish=0.05, epsilon_anneal_steps=100_000, torch_num_threads=1)
+DEFAULT_MODEL_CONFIG: Dict[str, Any] = module_defaults("qmix")   # the default config's settings
 
 
 def epsilon_at(t: float, start: float, finish: float, anneal_steps: int) -> float:

@@ -1,3 +1,3 @@
-from rllib_uas.algorithms.u_mappo.config import UMAPPO, UMAPPOConfig
+from rllib_uas.algorithms.u_mappo.algorithm import UMAPPO, UMAPPOConfig
 
 __all__ = ["UMAPPO", "UMAPPOConfig"]

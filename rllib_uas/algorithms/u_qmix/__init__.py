@@ -1,4 +1,3 @@
-from rllib_uas.algorithms.u_qmix.algorithm import UQMIX
-from rllib_uas.algorithms.u_qmix.config import UQMIXConfig
+from rllib_uas.algorithms.u_qmix.algorithm import UQMIX, UQMIXConfig
 
 __all__ = ["UQMIX", "UQMIXConfig"]

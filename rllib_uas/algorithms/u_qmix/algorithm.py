@@ -1,4 +1,12 @@
-"""U-QMIX's training loop: sample by timesteps, stitch whole episodes, replay them, update, sync weights.
+"""U-QMIX: its config (PyMARL2's tuned QMIX defaults, docs/method.md) and its training loop (sample by
+timesteps, stitch whole episodes, replay them, update, sync weights), in one file as RLlib keeps PPO's.
+
+Baselines by flags, on the same module and learner:
+- U-QMIX:             uas=True,  cgi_coeff=0.1 (lambda_I), mixer="qmix"
+- U-QMIX without CGI: uas=True,  cgi_coeff=0.0
+- QMIX:               uas=False, cgi_coeff=0.0
+- VDN:                mixer="vdn"
+- parameter_sharing="group" on any of them: one agent network per action group
 
 The episode buffer lives on the driver (the Algorithm) and is saved in checkpoints unless
 `checkpoint_buffer=False`: RLlib's new-stack Algorithm state does not include replay buffers, so
@@ -7,12 +15,15 @@ memory Ray sees (`check_buffer_fits`).
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple, Type
 
 import tree
 from ray.rllib.algorithms.algorithm import Algorithm
+from ray.rllib.algorithms.algorithm_config import AlgorithmConfig, NotProvided
 from ray.rllib.core import DEFAULT_MODULE_ID
+from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 from ray.rllib.policy.sample_batch import MultiAgentBatch, SampleBatch
+from ray.rllib.utils.annotations import override
 from ray.rllib.utils.metrics import (
     ENV_RUNNER_RESULTS,
     ENV_RUNNER_SAMPLING_TIMER,
@@ -23,12 +34,76 @@ from ray.rllib.utils.metrics import (
     TIMERS,
 )
 
-from rllib_uas.algorithms.u_qmix.config import UQMIXConfig
+from rllib_uas.algorithms.team_config import TeamConfigMixin, set_provided
 from rllib_uas.algorithms.u_qmix.episode_buffer import EpisodeBuffer, stored_bytes_per_step
 from rllib_uas.algorithms.u_qmix.learner import NUM_EPISODES_SAMPLED_LIFETIME
 from rllib_uas.algorithms.u_qmix.stitching import EpisodeStitcher
+from rllib_uas.settings import QMIX_SETTINGS, apply_defaults, check_qmix_settings
 
 EPISODE_BUFFER = "episode_buffer"
+
+
+class UQMIXConfig(TeamConfigMixin, AlgorithmConfig):
+    """AlgorithmConfig with PyMARL2's tuned QMIX defaults, the settings both team algorithms share (`uas`,
+    `cgi_coeff` = lambda_I, `use_agent_id`, `use_last_action`, `use_group_id`, `parameter_sharing`,
+    `fc_hidden`, `gru_hidden`: `TeamConfigMixin`) and U-QMIX's own (`rllib_uas.settings.QMIX_SETTINGS`):
+    the mixer, the TD target, the replay schedule and buffer, epsilon."""
+
+    ALGORITHM = "qmix"
+
+    def __init__(self, algo_class: Optional[Type] = None):
+        super().__init__(algo_class=algo_class or UQMIX)
+        # PyMARL2's tuned QMIX
+        self.lr = 1e-3
+        self.gamma = 0.99
+        self.grad_clip = 10.0
+        self.grad_clip_by = "global_norm"
+        apply_defaults(self, QMIX_SETTINGS)
+        # sampled by timesteps, rollout_fragment_length steps per sub-env and call (PyMARL2's batch_size_run
+        # 8 is num_envs_per_env_runner); unfinished battles continue in the next call and are stitched
+        # into whole episodes (docs/sampling.md)
+        self.batch_mode = "truncate_episodes"
+        self.rollout_fragment_length = 8
+
+    @override(AlgorithmConfig)
+    def training(self, *, mixer: Any = NotProvided, mixing_embed_dim: Any = NotProvided,
+                 hypernet_embed: Any = NotProvided, double_q: Any = NotProvided, td_lambda: Any = NotProvided,
+                 optimizer: Any = NotProvided, batch_size_episodes: Any = NotProvided,
+                 buffer_size_episodes: Any = NotProvided, buffer_size_mb: Any = NotProvided,
+                 checkpoint_buffer: Any = NotProvided, episodes_per_iteration: Any = NotProvided,
+                 updates_per_iteration: Any = NotProvided, learning_starts_episodes: Any = NotProvided,
+                 target_update_interval_episodes: Any = NotProvided, target_update_tau: Any = NotProvided,
+                 epsilon_start: Any = NotProvided, epsilon_finish: Any = NotProvided,
+                 epsilon_anneal_steps: Any = NotProvided, **kwargs) -> "UQMIXConfig":
+        """U-QMIX's own settings; the shared ones (uas, cgi_coeff, ...) and RLlib's go on to the bases."""
+        set_provided(self, mixer=mixer, mixing_embed_dim=mixing_embed_dim, hypernet_embed=hypernet_embed,
+                     double_q=double_q, td_lambda=td_lambda, optimizer=optimizer,
+                     batch_size_episodes=batch_size_episodes, buffer_size_episodes=buffer_size_episodes,
+                     buffer_size_mb=buffer_size_mb, checkpoint_buffer=checkpoint_buffer,
+                     episodes_per_iteration=episodes_per_iteration, updates_per_iteration=updates_per_iteration,
+                     learning_starts_episodes=learning_starts_episodes,
+                     target_update_interval_episodes=target_update_interval_episodes,
+                     target_update_tau=target_update_tau, epsilon_start=epsilon_start,
+                     epsilon_finish=epsilon_finish, epsilon_anneal_steps=epsilon_anneal_steps)
+        return super().training(**kwargs)
+
+    @override(AlgorithmConfig)
+    def get_default_rl_module_spec(self) -> RLModuleSpec:
+        from rllib_uas.modules.team_q import TeamQModule
+
+        return RLModuleSpec(module_class=TeamQModule, model_config=self.model_config_for_module)
+
+    @override(AlgorithmConfig)
+    def get_default_learner_class(self):
+        from rllib_uas.algorithms.u_qmix.learner import UQMIXTorchLearner
+
+        return UQMIXTorchLearner
+
+    @override(AlgorithmConfig)
+    def validate(self) -> None:
+        check_qmix_settings(self)
+        self.validate_team()
+        super().validate()
 
 
 def _available_memory() -> Optional[float]:
@@ -67,6 +142,7 @@ def check_buffer_fits(config, observation_space, memory: Optional[float]) -> Non
 
 class UQMIX(Algorithm):
     @classmethod
+    @override(Algorithm)
     def get_default_config(cls) -> UQMIXConfig:
         return UQMIXConfig()
 
