@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from ray.rllib.callbacks.callbacks import RLlibCallback
+from ray.rllib.utils.annotations import override
 
 WINDOW = 100  # episodes in the moving window, like pymarl's test_nepisode-sized windows
 
@@ -30,6 +31,7 @@ def _whole_episode(episode, env_runner) -> tuple:
 
 
 class SMACMetricsCallback(RLlibCallback):
+    @override(RLlibCallback)
     def on_episode_end(self, *, episode, metrics_logger=None, env_runner=None, **kwargs) -> None:
         if metrics_logger is None:
             return

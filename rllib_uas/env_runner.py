@@ -23,6 +23,7 @@ from ray.rllib.core.columns import Columns
 from ray.rllib.env.env_runner import ENV_STEP_FAILURE
 from ray.rllib.env.single_agent_env_runner import SingleAgentEnvRunner
 from ray.rllib.env.single_agent_episode import SingleAgentEpisode
+from ray.rllib.utils.annotations import override
 from ray.rllib.utils.metrics import (
     ENV_TO_MODULE_CONNECTOR,
     MODULE_TO_ENV_CONNECTOR,
@@ -42,6 +43,7 @@ class TeamEnvRunner(SingleAgentEnvRunner):
         self._fresh_after_rounds = False   # rounds left the sub-envs mid-round
         self._warned_no_hold = False
 
+    @override(SingleAgentEnvRunner)
     def _sample(self, *, num_timesteps: Optional[int] = None, num_episodes: Optional[int] = None,
                 explore: bool, random_actions: bool = False, force_reset: bool = False) -> List[SingleAgentEpisode]:
         if num_episodes is None:

@@ -24,6 +24,7 @@ import torch
 from ray.rllib.core.columns import Columns
 from ray.rllib.core.rl_module.apis import ValueFunctionAPI
 from ray.rllib.core.rl_module.torch import TorchRLModule
+from ray.rllib.utils.annotations import override
 from torch import nn
 
 from rllib_uas.modules.agent_network import (
@@ -56,6 +57,7 @@ def _mlp(sizes, out: int) -> nn.Sequential:
 
 
 class TeamPPOModule(TorchRLModule, ValueFunctionAPI):
+    @override(TorchRLModule)
     def setup(self) -> None:
         cfg = setup_team_agent(self, DEFAULT_MODEL_CONFIG)
         spaces = self.observation_space.spaces
@@ -95,6 +97,7 @@ class TeamPPOModule(TorchRLModule, ValueFunctionAPI):
         """`critic` and `critic_rnn`: the parameters the critic's optimizer steps."""
         return [p for name, p in self.named_parameters() if name.startswith("critic")]
 
+    @override(TorchRLModule)
     def get_initial_state(self) -> Dict[str, np.ndarray]:
         state = {"h": np.zeros((self.n_agents, self.cfg["gru_hidden"]), dtype=np.float32)}
         if self.critic_rnn is not None:
@@ -115,11 +118,13 @@ class TeamPPOModule(TorchRLModule, ValueFunctionAPI):
             state_out["hc"] = state_in["hc"]        # the critic's memory advances only where values are computed
         return {Columns.ACTION_DIST_INPUTS: logits, Columns.STATE_OUT: state_out, Columns.EMBEDDINGS: h_seq}
 
+    @override(TorchRLModule)
     def _forward_inference(self, batch: Dict[str, Any], **kwargs) -> Dict[str, Any]:
         out = self._policy(batch)
         out.pop(Columns.EMBEDDINGS)
         return out
 
+    @override(TorchRLModule)
     def _forward_exploration(self, batch: Dict[str, Any], **kwargs) -> Dict[str, Any]:
         out = self._forward_inference(batch)
         with torch.no_grad():
@@ -128,6 +133,7 @@ class TeamPPOModule(TorchRLModule, ValueFunctionAPI):
             out[Columns.STATE_OUT]["hc"] = hc
         return out
 
+    @override(TorchRLModule)
     def _forward_train(self, batch: Dict[str, Any], **kwargs) -> Dict[str, Any]:
         out = self._policy(batch)
         if self.cgi_head is not None:
@@ -154,6 +160,7 @@ class TeamPPOModule(TorchRLModule, ValueFunctionAPI):
     def normalized_values(self, batch: Dict[str, Any]) -> torch.Tensor:
         return self._critic(batch)[0]
 
+    @override(ValueFunctionAPI)
     def compute_values(self, batch: Dict[str, Any], embeddings: Any = None) -> torch.Tensor:
         """Values in return units, [B, T] or [B, T, n] (denormalized), for the GAE connector."""
         v = self._critic(batch)[0]

@@ -15,6 +15,7 @@ from ray.rllib.core.columns import Columns
 from ray.rllib.core.learner.utils import make_target_network
 from ray.rllib.core.rl_module.apis import TargetNetworkAPI
 from ray.rllib.core.rl_module.torch import TorchRLModule
+from ray.rllib.utils.annotations import override
 from torch import nn
 
 from rllib_uas.modules.agent_network import MASKED_LOGIT, agent_head, agent_inputs, masked_logits, setup_team_agent
@@ -53,6 +54,7 @@ def episode_rows(batch: Dict[str, Any]) -> torch.Tensor | None:
 
 
 class TeamQModule(TorchRLModule, TargetNetworkAPI):
+    @override(TorchRLModule)
     def setup(self) -> None:
         cfg = setup_team_agent(self, DEFAULT_MODEL_CONFIG)
         spaces = self.observation_space.spaces
@@ -67,6 +69,7 @@ class TeamQModule(TorchRLModule, TargetNetworkAPI):
         else:
             raise ValueError(f"mixer must be 'qmix' or 'vdn', got {cfg['mixer']!r}")
 
+    @override(TorchRLModule)
     def get_initial_state(self) -> Dict[str, np.ndarray]:
         return {"h": np.zeros((self.n_agents, self.cfg["gru_hidden"]), dtype=np.float32)}
 
@@ -78,12 +81,14 @@ class TeamQModule(TorchRLModule, TargetNetworkAPI):
         h_seq, h_last = net(x, h0, lengths)                                               # [B, T, n, H]
         return head(h_seq), h_seq, h_last                                                 # q [B, T, n, A]
 
+    @override(TorchRLModule)
     def _forward_inference(self, batch: Dict[str, Any], **kwargs) -> Dict[str, Any]:
         obs = batch[Columns.OBS]
         q, _, h = self._q(obs, batch[Columns.STATE_IN]["h"], self.agent_net, self.q_head)
         q = masked_logits(q, obs["action_mask"])
         return {Columns.ACTIONS: q.argmax(-1), Columns.STATE_OUT: {"h": h}}
 
+    @override(TorchRLModule)
     def _forward_exploration(self, batch: Dict[str, Any], t: int = 0, **kwargs) -> Dict[str, Any]:
         obs = batch[Columns.OBS]
         q, _, h = self._q(obs, batch[Columns.STATE_IN]["h"], self.agent_net, self.q_head)
@@ -91,6 +96,7 @@ class TeamQModule(TorchRLModule, TargetNetworkAPI):
         return {Columns.ACTIONS: masked_epsilon_greedy(q, obs["action_mask"], eps), Columns.STATE_OUT: {"h": h}}
 
     # ------------------------------------------------------------------ training
+    @override(TorchRLModule)
     def _forward_train(self, batch: Dict[str, Any], **kwargs) -> Dict[str, Any]:
         """Unroll whole padded episodes: flat columns obs/action_mask/... of shape [B, T+1, n, ...]."""
         obs = {k: batch[k] for k in OBS_KEYS if k in batch}
@@ -111,15 +117,18 @@ class TeamQModule(TorchRLModule, TargetNetworkAPI):
         return (self._target_mixer if target else self.mixer)(agent_qs, state)
 
     # ------------------------------------------------------------------ TargetNetworkAPI
+    @override(TargetNetworkAPI)
     def make_target_networks(self) -> None:
         self._target_agent_net = make_target_network(self.agent_net)
         self._target_q_head = make_target_network(self.q_head)
         self._target_mixer = make_target_network(self.mixer)
 
+    @override(TargetNetworkAPI)
     def get_target_network_pairs(self) -> List[Tuple[nn.Module, nn.Module]]:
         return [(self.agent_net, self._target_agent_net), (self.q_head, self._target_q_head),
                 (self.mixer, self._target_mixer)]
 
+    @override(TargetNetworkAPI)
     def forward_target(self, batch: Dict[str, Any], **kwargs) -> Dict[str, Any]:
         obs = {k: batch[k] for k in OBS_KEYS if k in batch}
         h0 = torch.zeros(obs["obs"].shape[0], self.n_agents, self.cfg["gru_hidden"], device=obs["obs"].device)

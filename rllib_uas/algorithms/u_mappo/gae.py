@@ -16,6 +16,7 @@ from ray.rllib.connectors.learner.general_advantage_estimation import GeneralAdv
 from ray.rllib.core.columns import Columns
 from ray.rllib.core.rl_module.apis.value_function_api import ValueFunctionAPI
 from ray.rllib.evaluation.postprocessing import Postprocessing
+from ray.rllib.utils.annotations import override
 from ray.rllib.utils.numpy import convert_to_numpy
 from ray.rllib.utils.postprocessing.value_predictions import compute_value_targets
 from ray.rllib.utils.postprocessing.zero_padding import split_and_zero_pad_n_episodes, unpad_data_if_necessary
@@ -47,6 +48,7 @@ def team_value_targets(values: np.ndarray, rewards: np.ndarray, terminateds: np.
 
 
 class TeamGeneralAdvantageEstimation(GeneralAdvantageEstimation):
+    @override(GeneralAdvantageEstimation)
     def __call__(self, *, rl_module, episodes: List[Any], batch: Dict[str, Any], **kwargs):
         sa_episodes = list(self.single_agent_episode_iterator(episodes, agents_that_stepped_only=False))
         vf_preds = rl_module.foreach_module(

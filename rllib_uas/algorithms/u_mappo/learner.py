@@ -16,6 +16,7 @@ from ray.rllib.algorithms.ppo.torch.ppo_torch_learner import PPOTorchLearner
 from ray.rllib.core.columns import Columns
 from ray.rllib.core.learner.learner import ENTROPY_KEY, POLICY_LOSS_KEY, VF_LOSS_KEY
 from ray.rllib.evaluation.postprocessing import Postprocessing
+from ray.rllib.utils.annotations import override
 from ray.rllib.utils.torch_utils import explained_variance
 
 from rllib_uas.algorithms.team_learner import TeamLearnerThreadsMixin
@@ -64,6 +65,7 @@ def masked_entropy(logits, weight):
 
 
 class UMAPPOTorchLearner(TeamLearnerThreadsMixin, PPOTorchLearner):
+    @override(PPOTorchLearner)
     def build(self) -> None:
         super().build()
         if self._learner_connector is not None and self.config.add_default_connectors_to_learner_pipeline:
@@ -72,6 +74,7 @@ class UMAPPOTorchLearner(TeamLearnerThreadsMixin, PPOTorchLearner):
             self._learner_connector.append(
                 TeamGeneralAdvantageEstimation(gamma=self.config.gamma, lambda_=self.config.lambda_))
 
+    @override(PPOTorchLearner)
     def configure_optimizers_for_module(self, module_id: str, config: Any = None) -> None:
         module = self._module[module_id].unwrapped()
         if config.separate_optimizers:
@@ -83,6 +86,7 @@ class UMAPPOTorchLearner(TeamLearnerThreadsMixin, PPOTorchLearner):
                                     optimizer=torch.optim.Adam(params, lr=config.lr, eps=config.adam_eps),
                                     params=params, lr_or_lr_schedule=config.lr)
 
+    @override(PPOTorchLearner)
     def compute_loss_for_module(self, *, module_id: str, config: Any, batch: Dict[str, Any],
                                 fwd_out: Dict[str, torch.Tensor]) -> torch.Tensor:
         module = self.module[module_id].unwrapped()

@@ -146,6 +146,7 @@ class UQMIX(Algorithm):
     def get_default_config(cls) -> UQMIXConfig:
         return UQMIXConfig()
 
+    @override(Algorithm)
     def setup(self, config) -> None:
         super().setup(config)
         cfg = self.config
@@ -180,6 +181,7 @@ class UQMIX(Algorithm):
                 break
         return finished, steps
 
+    @override(Algorithm)
     def training_step(self) -> None:
         cfg = self.config
         with self.metrics.log_time((TIMERS, ENV_RUNNER_SAMPLING_TIMER)):
@@ -213,6 +215,7 @@ class UQMIX(Algorithm):
             self.env_runner_group.sync_weights(from_worker_or_learner_group=self.learner_group, inference_only=True)
 
     # ------------------------------------------------------------------ checkpoints with the buffer
+    @override(Algorithm)
     def get_state(self, components=None, *, not_components=None, **kwargs):
         state = super().get_state(components, not_components=not_components, **kwargs)
         if self._check_component(EPISODE_BUFFER, components, not_components):
@@ -223,6 +226,7 @@ class UQMIX(Algorithm):
             state[EPISODE_BUFFER] = {**buffer, **counters}
         return state
 
+    @override(Algorithm)
     def set_state(self, state) -> None:
         super().set_state(state)
         if EPISODE_BUFFER in state:

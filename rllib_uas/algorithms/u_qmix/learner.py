@@ -17,6 +17,7 @@ import torch
 from ray.rllib.core.learner.torch.torch_learner import TorchLearner
 from ray.rllib.core.learner.utils import update_target_network
 from ray.rllib.core.rl_module.apis import TargetNetworkAPI
+from ray.rllib.utils.annotations import override
 from ray.rllib.utils.metrics import NUM_ENV_STEPS_SAMPLED_LIFETIME
 
 from rllib_uas.algorithms.team_learner import TeamLearnerThreadsMixin
@@ -65,6 +66,7 @@ def td_loss(q_tot: torch.Tensor, targets: torch.Tensor, filled: torch.Tensor) ->
 
 
 class UQMIXTorchLearner(TeamLearnerThreadsMixin, TorchLearner):
+    @override(TorchLearner)
     def build(self) -> None:
         super().build()
         for module in self.module._rl_modules.values():
@@ -72,6 +74,7 @@ class UQMIXTorchLearner(TeamLearnerThreadsMixin, TorchLearner):
                 module.unwrapped().make_target_networks()
         self._episodes_at_last_target_update = 0
 
+    @override(TorchLearner)
     def configure_optimizers_for_module(self, module_id: str, config: Any = None) -> None:
         module = self._module[module_id]
         params = self.get_parameters(module)
@@ -81,6 +84,7 @@ class UQMIXTorchLearner(TeamLearnerThreadsMixin, TorchLearner):
             opt = torch.optim.Adam(params, lr=config.lr)
         self.register_optimizer(module_id=module_id, optimizer=opt, params=params, lr_or_lr_schedule=config.lr)
 
+    @override(TorchLearner)
     def compute_loss_for_module(self, *, module_id: str, config: Any, batch: Dict[str, Any],
                                 fwd_out: Dict[str, torch.Tensor]) -> torch.Tensor:
         module = self.module[module_id].unwrapped()
@@ -120,6 +124,7 @@ class UQMIXTorchLearner(TeamLearnerThreadsMixin, TorchLearner):
             }, key=module_id, window=1)
         return total
 
+    @override(TorchLearner)
     def after_gradient_based_update(self, *, timesteps: Dict[str, Any]) -> None:
         super().after_gradient_based_update(timesteps=timesteps)
         cfg = self.config
