@@ -16,7 +16,7 @@ import numpy as np
 from pettingzoo import ParallelEnv
 
 from rllib_uas.envs.multi_agent import SMACMultiAgentEnv
-from rllib_uas.envs.team import group_space, static_mask_space
+from rllib_uas.team_obs import last_action_onehot, team_observation_space
 from rllib_uas.uas import UnifiedActionSpace
 
 
@@ -111,13 +111,8 @@ class PettingZooTeamEnv(gym.Env):
         self._dims = [int(np.prod(self._obs_part(self.env.observation_space(a)).shape)) for a in self.agent_ids]
         D, n, A = max(self._dims), len(self.agent_ids), self.uas.size
         state_dim = self._state_dim(D)
-        self.observation_space = gym.spaces.Dict({
-            "obs": gym.spaces.Box(-np.inf, np.inf, (n, D), np.float32),
-            "action_mask": static_mask_space(self.uas.uas_to_native >= 0),
-            "state": gym.spaces.Box(-np.inf, np.inf, (state_dim,), np.float32),
-            "alive": gym.spaces.Box(0.0, 1.0, (n,), np.float32),
-            "group": group_space(self.uas.agent_group),
-            "last_action": gym.spaces.Box(0.0, 1.0, (n, A), np.float32)})
+        self.observation_space = team_observation_space(D, state_dim, self.uas.uas_to_native >= 0,
+                                                        self.uas.agent_group)
         self.action_space = gym.spaces.MultiDiscrete(np.full(n, A, dtype=np.int64))
         self._last: Dict[str, Any] = {}
 
@@ -187,7 +182,7 @@ class PettingZooTeamEnv(gym.Env):
             if a in live and not self._last["action_mask"][i, int(np.asarray(action)[i])]:
                 raise ValueError(f"agent {a!r}: UAS action {int(np.asarray(action)[i])} is not available")
         obs, rew, term, trunc, infos = self.env.step(acts)
-        self._last_action = np.eye(self.uas.size, dtype=np.float32)[np.asarray(action, dtype=np.int64)]
+        self._last_action = last_action_onehot(action, self.uas.size)
         if callable(self.team_reward):
             reward = float(self.team_reward(rew))
         elif self.team_reward == "sum":

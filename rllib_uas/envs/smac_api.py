@@ -95,7 +95,7 @@ class StarCraft2Env(MultiAgentEnv):
         self.map_x, self.map_y = eng.map_x, eng.map_y
         self.max_distance_x, self.max_distance_y = eng.map_x, eng.map_y
         self.pathing_grid = eng.tables.grid.copy()
-        self.terrain_height = self._vec.features._terrain_height.copy()
+        self.terrain_height = self._vec.features.terrain_height.copy()
         self.ally_state_attr_names = ["health", "energy/cooldown", "rel_x", "rel_y"] \
             + (["shield"] if self.shield_bits_ally else []) + [f"type_{i}" for i in range(self.unit_type_bits)]
         self.enemy_state_attr_names = ["health", "rel_x", "rel_y"] \

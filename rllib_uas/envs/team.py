@@ -5,8 +5,9 @@ the CGI loss, the QMIX mixer and a centralized V(s) need). `TeamVectorEnv` is a 
 VectorEnv over the batched backend, so an RLlib `SingleAgentEnvRunner` with
 `gym_env_vectorize_mode="vector_entry_point"` steps all its battles in one compiled call.
 
-Observation (per env): Dict(obs [n, D], action_mask [n, A], state [S], alive [n], group [n],
-last_action [n, A] [, agent_state [n, S + D]]); action: MultiDiscrete([A] * n), UAS indices when `uas` is on (default).
+Observation (per env): the team observation of `rllib_uas.team_obs` (obs [n, D], action_mask [n, A],
+state [S], alive [n], group [n], last_action [n, A] [, agent_state [n, S + D]]); action:
+MultiDiscrete([A] * n), UAS indices when `uas` is on (default).
 The time limit is a truncation; a win, loss or draw a termination.
 """
 from __future__ import annotations
@@ -19,28 +20,8 @@ from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
 from rllib_uas.envs.backend import make_backend
+from rllib_uas.team_obs import last_action_onehot, team_observation_space
 from rllib_uas.uas import UnifiedActionSpace, smac_uas
-
-
-def static_mask_space(static: np.ndarray) -> gym.spaces.Box:
-    """action_mask space whose `high` is each agent's static availability (its group's AM_g row)."""
-    return gym.spaces.Box(np.zeros(static.shape, np.float32), static.astype(np.float32), dtype=np.float32)
-
-
-def group_space(agent_group: np.ndarray) -> gym.spaces.Box:
-    """group space with low == high == each agent's group id, so modules read groups off the space."""
-    g = np.asarray(agent_group, np.float32)
-    return gym.spaces.Box(g, g.copy(), dtype=np.float32)
-
-
-def space_groups(observation_space: gym.spaces.Dict):
-    """(agent_group [n], group_masks [G, A]) from a team observation space."""
-    agent_group = observation_space["group"].high.astype(np.int64)
-    static = observation_space["action_mask"].high > 0
-    masks = np.zeros((int(agent_group.max()) + 1, static.shape[-1]), bool)
-    for i, g in enumerate(agent_group):
-        masks[g] |= static[i]
-    return agent_group, masks
 
 
 class TeamView:
@@ -56,18 +37,7 @@ class TeamView:
         self.groups = self.space_map.agent_group.astype(np.float32)
         D, S = backend.obs_size, backend.state_size
         static = (self.space_map.uas_to_native >= 0) if self.uas else np.ones((n, self.n_actions), bool)
-        spaces = {
-            "obs": gym.spaces.Box(-np.inf, np.inf, (n, D), np.float32),
-            "action_mask": static_mask_space(static),
-            "state": gym.spaces.Box(-np.inf, np.inf, (S,), np.float32),
-            "alive": gym.spaces.Box(0.0, 1.0, (n,), np.float32),
-            "group": group_space(self.space_map.agent_group),
-            # one-hot of each agent's previous action (in the action space used), zeros after reset
-            "last_action": gym.spaces.Box(0.0, 1.0, (n, self.n_actions), np.float32),
-        }
-        if agent_state:
-            spaces["agent_state"] = gym.spaces.Box(-np.inf, np.inf, (n, S + D), np.float32)
-        self.observation_space = gym.spaces.Dict(spaces)
+        self.observation_space = team_observation_space(D, S, static, self.space_map.agent_group, agent_state)
         self.action_space = gym.spaces.MultiDiscrete(np.full(n, self.n_actions, dtype=np.int64))
 
     def observations(self) -> Dict[str, np.ndarray]:
@@ -92,12 +62,9 @@ class TeamView:
             return np.zeros((E, self.n_agents, self.n_actions), np.float32)
         if not self.uas:
             return np.asarray(last, np.float32)
-        out = np.zeros((E, self.n_agents, self.n_actions), np.float32)
-        e, i, k = np.nonzero(last)
-        u = self.space_map.native_to_uas[i, k]
-        ok = u >= 0
-        out[e[ok], i[ok], u[ok]] = 1.0
-        return out
+        native = np.asarray(last).argmax(-1)                      # [E, n]; rows of zeros: no action yet
+        uas = self.space_map.native_to_uas[np.arange(self.n_agents), native]
+        return last_action_onehot(uas, self.n_actions, valid=np.asarray(last).any(-1) & (uas >= 0))
 
     def to_native(self, actions: np.ndarray) -> np.ndarray:
         a = np.asarray(actions, dtype=np.int64)
@@ -119,8 +86,11 @@ class TeamVectorEnv(gym.vector.VectorEnv):
 
     metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP}
 
-    def __init__(self, env_config: Optional[Mapping[str, Any]] = None, num_envs: Optional[int] = None):
+    def __init__(self, env_config: Optional[Mapping[str, Any]] = None, num_envs: Optional[int] = None,
+                 autoreset: bool = True):
+        """`autoreset=False`: a finished battle waits for the caller's `reset()` (a single `TeamEnv`)."""
         cfg = dict(env_config or {})
+        self.autoreset = autoreset
         self.num_envs = int(num_envs if num_envs is not None else cfg.get("num_envs", 1))
         self.backend = make_backend(cfg, n_envs=self.num_envs, seed=cfg.get("seed"))
         self.view = TeamView(self.backend, uas=cfg.get("uas", True), agent_state=cfg.get("agent_state", False))
@@ -162,7 +132,8 @@ class TeamVectorEnv(gym.vector.VectorEnv):
         terminated = res.terminated & ~res.timeout & active
         truncated = res.timeout & active
         reward = np.where(active, res.reward, 0.0).astype(np.float32)
-        self._autoreset |= terminated | truncated
+        if self.autoreset:
+            self._autoreset |= terminated | truncated
         return self.view.observations(), reward, terminated, truncated, _infos(res, active)
 
     def close_extras(self, **kwargs) -> None:
@@ -178,7 +149,7 @@ class TeamEnv(gym.Env):
     def __init__(self, env_config: Optional[Mapping[str, Any]] = None):
         cfg = dict(env_config or {})
         cfg.pop("num_envs", None)
-        self._vec = TeamVectorEnv(cfg, num_envs=1)
+        self._vec = TeamVectorEnv(cfg, num_envs=1, autoreset=False)   # its caller resets it
         self.observation_space = self._vec.single_observation_space
         self.action_space = self._vec.single_action_space
         self.view = self._vec.view
@@ -195,7 +166,6 @@ class TeamEnv(gym.Env):
     def step(self, action):
         action = np.asarray(action)
         obs, rew, term, trunc, info = self._vec.step(action[None, :])
-        self._vec._autoreset[:] = False  # a single env is reset by its caller
         return ({k: v[0] for k, v in obs.items()}, float(rew[0]), bool(term[0]), bool(trunc[0]),
                 {k: v[0].item() for k, v in info.items() if not k.startswith("_")})
 

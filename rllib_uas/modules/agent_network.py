@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from rllib_uas.settings import check_parameter_sharing
+from rllib_uas.team_obs import space_groups
 
 MASKED_LOGIT = -1e9  # exp() underflows to exactly 0 in float32, and 0 * MASKED_LOGIT is not NaN
 
@@ -49,8 +50,6 @@ def agent_input_size(obs_dim: int, n_agents: int, n_actions: int, n_groups: int,
 def setup_team_agent(module, defaults: Dict) -> Dict:
     """Shared setup of the team modules: config, threads, sizes and groups from the team observation
     space, and the shared agent network `module.agent_net`. Returns the merged model config."""
-    from rllib_uas.envs.team import space_groups
-
     cfg = {**defaults, **(module.model_config or {})}
     module.cfg = cfg
     configure_torch_threads(cfg["torch_num_threads"])

@@ -6,7 +6,7 @@ Observations come from the team view (`rllib_uas.envs.team`): obs [B, T, n, D], 
 model_config keys (set by UMAPPOConfig): fc_hidden, gru_hidden, critic_hidden, max_seq_len,
 use_agent_id, use_last_action, use_group_id, parameter_sharing ("global" / "group"), cgi, state_type,
 value_norm, recurrent_critic, orthogonal_init. Groups and their masks AM_g come from the observation space
-(`rllib_uas.envs.team.space_groups`).
+(`rllib_uas.team_obs.space_groups`).
 
 The critic, as MAPPO's:
 - state_type "EP": one team value V(s_t) [B, T] from the environment state;

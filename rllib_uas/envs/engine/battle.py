@@ -42,9 +42,9 @@ class BattleEngine:
         self.rng = np.random.default_rng(seed)
         self._precompute()
         E, U = self.n_envs, self.n_units
-        self._state_f32 = np.zeros((len(STATE_F32), E, U), dtype=np.float32)   # one array for the kernel
+        self.state_f32 = np.zeros((len(STATE_F32), E, U), dtype=np.float32)   # x, y, hp, ...: one array for the kernels
         self.x, self.y, self.hp, self.sh, self.energy, self.cd, self.gx, self.gy, self.since_damage = \
-            self._state_f32
+            self.state_f32
         self.alive = np.zeros((E, U), dtype=bool)
         self.order = np.zeros((E, U), dtype=np.int8)
         self.tgt = np.full((E, U), -1, dtype=np.int64)
@@ -134,6 +134,6 @@ class BattleEngine:
         a = np.ascontiguousarray(actions, dtype=np.int64).reshape(self.n_envs, self.n_agents)
         act = np.ones(self.n_envs, dtype=bool) if active is None else np.asarray(active, dtype=bool)
         bits = self.rng.bit_generator.ctypes     # the Generator's own stream, shared with NumPy draws
-        step_envs(self._tables_packed, self._state_f32, self.alive, self.order, self.tgt, self.loop_count,
+        step_envs(self._tables_packed, self.state_f32, self.alive, self.order, self.tgt, self.loop_count,
                   self._sweep_order, a, act,
                   self.step_mul, self.move_amount, bits.next_uint32, bits.state_address)

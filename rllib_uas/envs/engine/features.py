@@ -288,7 +288,7 @@ class Features:
         self._heal_target_ok = ~t.is_medivac[:n_a]                                       # [n_a]
         # SMAC's state shows energy / 200 instead of the cooldown for the agents that heal
         self._cd_col = np.where(self._ally_medivac_heals, np.nan, t.max_cd_obs[:n_a])
-        self._terrain_height = np.full(engine.tables.grid.shape, 0.5, dtype=np.float32)  # flat (spec §6)
+        self.terrain_height = np.full(engine.tables.grid.shape, 0.5, dtype=np.float32)  # flat (spec §6)
         self.tables = FeatTables(
             n_agents=n_a, n_actions=self.n_actions, utb=self.utb, shield_ally=bool(self.shield_bits_ally),
             shield_enemy=bool(self.shield_bits_enemy), all_health=flags.obs_all_health, own_health=own_health,
@@ -298,7 +298,7 @@ class Features:
             obs_instead_of_state=flags.obs_instead_of_state,
             nf_en=self.nf_en, nf_al=self.nf_al, obs_size=self.obs_size, st_al=self.st_al, st_en=self.st_en,
             half_move=F32(engine.move_amount / 2), map_x=engine.map_x, map_y=engine.map_y,
-            grid=np.ascontiguousarray(t.grid), terrain_height=self._terrain_height, hp_max=t.hp_max,
+            grid=np.ascontiguousarray(t.grid), terrain_height=self.terrain_height, hp_max=t.hp_max,
             sh_max=self._sh_max.astype(np.float32), onehot=self._onehot,
             medivac_heals=np.ascontiguousarray(self._ally_medivac_heals),
             heal_target_ok=np.ascontiguousarray(self._heal_target_ok), cd_col=self._cd_col.astype(np.float32))
@@ -309,7 +309,7 @@ class Features:
         """SMAC's masks [E, n_agents, n_actions] int32, obs [E, n_agents, obs_size (+1)] and state
         [E, state_size] float32, into the given arrays for the envs where `rows` [E]."""
         eng = self.eng
-        all_rows(self.tables, eng._state_f32, eng.alive, last_action, episode_steps, episode_limit, rows, avail, obs,
+        all_rows(self.tables, eng.state_f32, eng.alive, last_action, episode_steps, episode_limit, rows, avail, obs,
                  state)
         if self.flags.obs_instead_of_state:
             state[rows] = obs[rows].reshape(int(rows.sum()), -1)

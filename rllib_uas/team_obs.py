@@ -1,0 +1,75 @@
+"""The team observation: the one contract between the team envs, the replay buffer and the modules.
+
+Each env step is one row holding every agent (`envs/team.py` for SMAC, `envs/pettingzoo.py` for any
+masked discrete ParallelEnv):
+
+    obs [n, D]          each agent's observation
+    action_mask [n, A]  what each agent may do now (in the unified space when `uas` is on)
+    state [S]           the global state
+    alive [n]           1.0 while the agent lives
+    group [n]           each agent's action group id
+    last_action [n, A]  one-hot of each agent's previous action (zeros after a reset)
+    agent_state [n, S + D]  optional: MAPPO's agent-specific critic input (state and own observation)
+
+The group structure travels in the space itself, openly: `group.low == group.high` is each agent's
+group id and `action_mask.high` each agent's static availability (its group's row AM_g of the UAS).
+`space_groups` reads both back, so a module builds its group masks from the observation space alone,
+without importing an env.
+"""
+from __future__ import annotations
+
+from typing import Optional, Tuple
+
+import gymnasium as gym
+import numpy as np
+
+TEAM_OBS_KEYS = ("obs", "action_mask", "state", "alive", "group", "last_action")
+AGENT_STATE = "agent_state"
+
+
+def static_mask_space(static: np.ndarray) -> gym.spaces.Box:
+    """action_mask space whose `high` is each agent's static availability (its group's AM_g row)."""
+    return gym.spaces.Box(np.zeros(static.shape, np.float32), static.astype(np.float32), dtype=np.float32)
+
+
+def group_space(agent_group: np.ndarray) -> gym.spaces.Box:
+    """group space with low == high == each agent's group id, so modules read groups off the space."""
+    g = np.asarray(agent_group, np.float32)
+    return gym.spaces.Box(g, g.copy(), dtype=np.float32)
+
+
+def team_observation_space(obs_dim: int, state_dim: int, static_mask: np.ndarray, agent_group: np.ndarray,
+                           agent_state: bool = False) -> gym.spaces.Dict:
+    """The team observation space of n agents with A actions; `static_mask` [n, A] and `agent_group` [n]."""
+    n, A = static_mask.shape
+    spaces = {
+        "obs": gym.spaces.Box(-np.inf, np.inf, (n, obs_dim), np.float32),
+        "action_mask": static_mask_space(static_mask),
+        "state": gym.spaces.Box(-np.inf, np.inf, (state_dim,), np.float32),
+        "alive": gym.spaces.Box(0.0, 1.0, (n,), np.float32),
+        "group": group_space(agent_group),
+        "last_action": gym.spaces.Box(0.0, 1.0, (n, A), np.float32),
+    }
+    if agent_state:
+        spaces[AGENT_STATE] = gym.spaces.Box(-np.inf, np.inf, (n, state_dim + obs_dim), np.float32)
+    return gym.spaces.Dict(spaces)
+
+
+def space_groups(observation_space: gym.spaces.Dict) -> Tuple[np.ndarray, np.ndarray]:
+    """(agent_group [n], group_masks [G, A]) from a team observation space."""
+    agent_group = observation_space["group"].high.astype(np.int64)
+    static = observation_space["action_mask"].high > 0
+    masks = np.zeros((int(agent_group.max()) + 1, static.shape[-1]), bool)
+    for i, g in enumerate(agent_group):
+        masks[g] |= static[i]
+    return agent_group, masks
+
+
+def last_action_onehot(actions: np.ndarray, n_actions: int, valid: Optional[np.ndarray] = None) -> np.ndarray:
+    """[..., n, A] float32 one-hot of integer actions [..., n]; rows where `valid` is False stay zero."""
+    actions = np.asarray(actions, np.int64)
+    out = np.zeros(actions.shape + (n_actions,), np.float32)
+    keep = np.ones(actions.shape, bool) if valid is None else np.asarray(valid, bool)
+    idx = np.nonzero(keep)
+    out[idx + (actions[idx],)] = 1.0
+    return out

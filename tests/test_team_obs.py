@@ -1,0 +1,44 @@
+"""The team observation contract (`rllib_uas.team_obs`): one definition for the envs, buffer and modules."""
+import subprocess
+import sys
+
+import numpy as np
+from toy_team_env import SEMANTICS, ToyBattle
+
+from rllib_uas.envs.pettingzoo import PettingZooTeamEnv
+from rllib_uas.envs.team import TeamEnv
+from rllib_uas.team_obs import AGENT_STATE, TEAM_OBS_KEYS, last_action_onehot, space_groups, team_observation_space
+
+
+def test_last_action_encoding_by_hand():
+    out = last_action_onehot(np.array([[2, 0, 1]]), 4, valid=np.array([[True, False, True]]))
+    assert out.shape == (1, 3, 4) and out.dtype == np.float32
+    assert out[0].tolist() == [[0, 0, 1, 0], [0, 0, 0, 0], [0, 1, 0, 0]]
+
+
+def test_the_space_carries_the_groups_and_their_masks():
+    static = np.array([[1, 1, 1, 0], [1, 1, 1, 0], [1, 1, 0, 1]], bool)     # two shooters and a medic
+    space = team_observation_space(5, 7, static, np.array([0, 0, 1]), agent_state=True)
+    assert set(space) == {*TEAM_OBS_KEYS, AGENT_STATE}
+    assert space["obs"].shape == (3, 5) and space["state"].shape == (7,) and space[AGENT_STATE].shape == (3, 12)
+    agent_group, masks = space_groups(space)
+    assert agent_group.tolist() == [0, 0, 1]
+    assert masks.tolist() == [[True, True, True, False], [True, True, False, True]]
+
+
+def test_smac_and_pettingzoo_team_envs_share_the_contract():
+    for env in (TeamEnv({"map_name": "MMM"}), PettingZooTeamEnv(ToyBattle(), semantics=SEMANTICS)):
+        obs, _ = env.reset(seed=0)
+        assert set(env.observation_space) == set(TEAM_OBS_KEYS) == set(obs)
+        assert env.observation_space.contains(obs)
+        act = np.array([np.flatnonzero(m)[-1] for m in obs["action_mask"]])
+        obs, *_ = env.step(act)
+        alive = obs["alive"] > 0
+        assert (obs["last_action"][alive].argmax(-1) == act[alive]).all()     # the previous action, one-hot
+
+
+def test_the_modules_import_no_env():
+    code = ("import sys, rllib_uas.modules.team_ppo, rllib_uas.modules.team_q; "
+            "print([m for m in sys.modules if m.startswith('rllib_uas.envs')])")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0 and res.stdout.strip() == "[]", res.stdout + res.stderr[-1000:]
