@@ -157,3 +157,29 @@ def test_u_qmix_keeps_only_whole_episodes_when_an_env_runner_dies(ray_session):
         assert r["num_env_steps_sampled_lifetime"] == kept + running + dropped   # each step once
     finally:
         algo.stop()
+
+
+@pytest.mark.slow
+def test_u_qmix_learners_on_two_nodes_split_the_replay_batch(three_node_cluster):
+    """Data-parallel learners on different nodes (DDP over gloo): each gets half of the replayed
+    episodes and both end every update with the same weights."""
+    import ray
+    from test_multi_learner import learner_weights
+    from test_u_qmix import tiny as tiny_qmix
+
+    cluster, workers = three_node_cluster
+    cfg = (tiny_qmix(batch_size_episodes=8)
+           .learners(num_learners=2, num_cpus_per_learner=0, custom_resources_per_learner={"runner_slot": 1}))
+    algo = cfg.build_algo()
+    try:
+        nodes = [r.get() for r in algo.learner_group.foreach_learner(
+            lambda learner: ray.get_runtime_context().get_node_id())]
+        assert sorted(nodes) == sorted(w.node_id for w in workers)        # one learner per worker node
+        for _ in range(3):
+            result = algo.train()
+        assert float(result["learners"]["default_policy"]["batch_episodes"]) == 4.0   # 8 episodes, 4 each
+        first, second = learner_weights(algo)
+        for k in first:
+            np.testing.assert_array_equal(first[k], second[k], err_msg=k)
+    finally:
+        algo.stop()
