@@ -30,46 +30,50 @@ def _add_train(sub) -> None:
     p.add_argument("file", nargs="?", help="experiment YAML")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                    help="config overrides for every experiment of the file, e.g. lr=1e-4 env_config.map_name=MMM2")
-    p.add_argument("--config", help='config overrides as JSON, e.g. \'{"lr": 1e-4, "num_epochs": 5}\'')
-    p.add_argument("--num-env-runners", type=int, help="config num_env_runners (overrides the file)")
-    p.add_argument("--seed", type=int, help="config seed (overrides the file)")
+    p.add_argument("--config", help='config overrides as JSON, e.g. \'{"lr": 1e-4, "num_epochs": 5}\' (default: none)')
+    p.add_argument("--num-env-runners", type=int, help="config num_env_runners (default: the file's)")
+    p.add_argument("--seed", type=int, help="config seed (default: the file's)")
     p.add_argument("--algo", help="quick mode without a file: the variant to train (U-MAPPO, MAPPO, U-QMIX, "
-                   "QMIX, VDN); with --env and KEY=VALUE settings, e.g. env_config.map_name=3m")
-    p.add_argument("--env", help="quick mode: the env (default smac_team)")
-    p.add_argument("--stop-timesteps", type=int, help="stop at this many env steps (overrides the file)")
-    p.add_argument("--stop-iters", type=int, help="stop after this many training iterations")
-    p.add_argument("--checkpoint-freq", type=int, help="checkpoint every N iterations (0: only at the end)")
+                   "QMIX, VDN); with --env and KEY=VALUE settings, e.g. env_config.map_name=3m (default: a file)")
+    p.add_argument("--env", help="quick mode: the env (default: smac_team)")
+    p.add_argument("--stop-timesteps", type=int, help="stop at this many env steps (default: the file's stop)")
+    p.add_argument("--stop-iters", type=int, help="stop after this many training iterations (default: the file's stop)")
+    p.add_argument("--checkpoint-freq", type=int,
+                   help="checkpoint every N iterations (0: only at the end; default: the file's checkpoint_config)")
     p.add_argument("--resume", action="store_true", help="continue the experiment from its last checkpoint")
-    p.add_argument("--storage-path", default=DEFAULT_STORAGE, help="where runs are written (default: ./results)")
+    p.add_argument("--storage-path", default=DEFAULT_STORAGE,
+                   help="where runs are written (default: %(default)s; or set RLLIB_UAS_RESULTS)")
     p.add_argument("--ray-address", help="connect to a running Ray cluster (e.g. auto); without it, a new "
-                   "local Ray is started even when another one runs on this machine")
-    p.add_argument("--num-cpus", type=int, help="CPUs for a local Ray instance")
-    p.add_argument("--wandb-project", help="log to Weights & Biases (offline without an API key)")
-    p.add_argument("-v", "--verbose", action="count", default=0)
+                   "local Ray is started even when another one runs on this machine (default)")
+    p.add_argument("--num-cpus", type=int, help="CPUs for the local Ray instance (default: all of this machine's)")
+    p.add_argument("--wandb-project", help="log to Weights & Biases (offline without an API key; default: off)")
+    p.add_argument("-v", "--verbose", action="count", default=0,
+                   help="-v: Ray's and Tune's own logs; -vv: also tracebacks for input errors (default: quiet)")
 
 
 def _add_evaluate(sub) -> None:
     p = sub.add_parser("evaluate", help="greedy evaluation of a checkpoint")
     p.add_argument("checkpoint", help="a checkpoint dir, or a run dir (its newest checkpoint is used)")
-    p.add_argument("--episodes", type=int, default=32)
-    p.add_argument("--map", help="evaluate on another map with the same unit counts")
-    p.add_argument("--save-gif", help="write the first episode as an animated GIF")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--num-envs", type=int, default=8, help="battles stepped together")
+    p.add_argument("--episodes", type=int, default=32,
+                   help="greedy episodes to play, in whole rounds of one per env (default: %(default)s)")
+    p.add_argument("--map", help="evaluate on another map with the same unit counts (default: the trained map)")
+    p.add_argument("--save-gif", help="write the first episode as an animated GIF (default: none)")
+    p.add_argument("--seed", type=int, default=0, help="the evaluation envs' seed (default: %(default)s)")
+    p.add_argument("--num-envs", type=int, default=8, help="battles stepped together (default: %(default)s)")
 
 
 def _add_extras(sub) -> None:
     sub.add_parser("maps", help="list the embedded maps")
     p = sub.add_parser("bench", help="embedded engine throughput")
-    p.add_argument("--map", default="MMM2")
-    p.add_argument("--envs", default="1,16,256")
-    p.add_argument("--seconds", type=float, default=3.0)
+    p.add_argument("--map", default="MMM2", help="the map to step (default: %(default)s)")
+    p.add_argument("--envs", default="1,16,256", help="comma-separated batch sizes (default: %(default)s)")
+    p.add_argument("--seconds", type=float, default=3.0, help="timing per row (default: %(default)s)")
     p = sub.add_parser("plot", help="win rate vs env steps of Tune runs (mean and band over seeds)")
-    p.add_argument("run_dirs", nargs="+")
-    p.add_argument("-o", "--out", default="win_rate.png")
+    p.add_argument("run_dirs", nargs="+", help="Tune run directories (results/<experiment>) or trial directories")
+    p.add_argument("-o", "--out", default="win_rate.png", help="the PNG to write (default: %(default)s)")
     p.add_argument("--metric", default="env_runners/win_rate",
                    help="the result key to plot (default: env_runners/win_rate, the training win rate)")
-    p.add_argument("--group-by", help="split runs by a config key, e.g. cgi_coeff")
+    p.add_argument("--group-by", help="split runs by a config key, e.g. cgi_coeff (default: one curve per run)")
     p.add_argument("--greedy", action="store_true",
                    help="also draw the greedy evaluation win rate (dashed), for runs trained with evaluation")
 

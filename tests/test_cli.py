@@ -405,3 +405,19 @@ def test_a_search_says_what_it_will_cost_before_it_starts():
     # the shipped lambda_I search: 5 values x 3 seeds
     (exp,) = load_experiments(REPO / "tuned_examples" / "tune" / "lambda_I_search.yaml")
     assert exp.num_trials == 15
+
+
+def test_every_flag_has_help_text_with_its_default():
+    import argparse
+
+    from rllib_uas.cli import build_parser
+
+    parser = build_parser("rllib-uas", extras=True)
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name, sub in subparsers.choices.items():
+        for action in sub._actions:
+            if isinstance(action, argparse._HelpAction) or action.help == argparse.SUPPRESS:
+                continue
+            assert action.help, (name, action.dest)
+            if action.option_strings and not isinstance(action, argparse._StoreTrueAction):
+                assert "default" in action.help, (name, action.dest)
