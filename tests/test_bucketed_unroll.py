@@ -10,9 +10,9 @@ import itertools
 import numpy as np
 import pytest
 import torch
-from ray.rllib.policy.sample_batch import MultiAgentBatch, SampleBatch
 
 import rllib_uas.modules.agent_network as agent_network
+from rllib_uas.algorithms.u_qmix.algorithm import train_batch
 from rllib_uas.modules.agent_network import RecurrentAgentNetwork, length_buckets
 
 
@@ -110,8 +110,7 @@ def test_u_qmix_update_is_the_same_with_and_without_buckets(ray_session, monkeyp
             learner = algo.learner_group._learner
             module = learner.module["default_policy"]
             before = {k: v.clone() for k, v in module.state_dict().items()}
-            algo.learner_group.update(batch=MultiAgentBatch({"default_policy": SampleBatch(batch)},
-                                                            env_steps=int(filled.sum())), timesteps={})
+            algo.learner_group.update(batch=train_batch(batch), timesteps={})
             return before, {k: v.clone() for k, v in module.state_dict().items()}
         finally:
             algo.stop()

@@ -80,8 +80,7 @@ def test_copies_with_equal_weights_reproduce_global_sharing(cls):
         keys = (Columns.ACTION_DIST_INPUTS, CGI_LOGITS)
         torch.testing.assert_close(a[Columns.STATE_OUT]["h"], b[Columns.STATE_OUT]["h"])
     else:
-        flat = {k: v for k, v in batch[Columns.OBS].items()}
-        a, b = shared._forward_train(flat), grouped._forward_train(flat)
+        a, b = shared._forward_train(batch), grouped._forward_train(batch)
         keys = (Q_VALUES, CGI_LOGITS)
     for k in keys:
         torch.testing.assert_close(a[k], b[k])
@@ -102,8 +101,7 @@ def test_a_groups_copy_moves_only_its_own_agents():
 
 def test_a_loss_on_one_group_trains_only_that_groups_copy():
     env, grouped = module(TeamQModule, parameter_sharing="group")
-    flat = dict(rollout_batch(env, grouped)[Columns.OBS])
-    q = grouped._forward_train(flat)[Q_VALUES]                                  # [1, T, n, A]
+    q = grouped._forward_train(rollout_batch(env, grouped))[Q_VALUES]                                  # [1, T, n, A]
     q[:, :, :9].sum().backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in grouped.agent_net.copies[0].parameters())
     assert all(p.grad is None or p.grad.abs().sum() == 0 for p in grouped.agent_net.copies[1].parameters())

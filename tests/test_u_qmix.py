@@ -2,8 +2,10 @@
 import numpy as np
 import pytest
 import torch
+from ray.rllib.utils.torch_utils import convert_to_torch_tensor
 
 from rllib_uas.algorithms.u_qmix import UQMIX, UQMIXConfig
+from rllib_uas.algorithms.u_qmix.algorithm import train_batch
 from rllib_uas.algorithms.u_qmix.episode_buffer import EpisodeBuffer, pad_episodes
 from rllib_uas.algorithms.u_qmix.learner import td_lambda_targets
 from rllib_uas.modules.mixers import QMixer, VDNMixer
@@ -250,7 +252,8 @@ def test_training_unroll_reproduces_the_acted_greedy_actions(ray_session):
         batch = pad_episodes(algo.episode_buffer.episodes[:16])
         module = algo.learner_group._learner.module["default_policy"].unwrapped()
         with torch.no_grad():
-            out = module._forward_train({k: torch.as_tensor(v) for k, v in batch.items()})
+            rows = train_batch(batch).policy_batches["default_policy"]          # the learner's layout
+            out = module._forward_train(convert_to_torch_tensor(dict(rows)))
         from rllib_uas.modules.agent_network import masked_logits
         greedy = masked_logits(out["q_values"][:, :-1], torch.as_tensor(batch["action_mask"][:, :-1])).argmax(-1)
         filled = batch["filled"] > 0

@@ -22,7 +22,6 @@ from rllib_uas.modules.agent_network import MASKED_LOGIT, agent_head, agent_inpu
 from rllib_uas.modules.cgi import CGIPredictor
 from rllib_uas.modules.mixers import QMixer, VDNMixer
 from rllib_uas.settings import module_defaults
-from rllib_uas.team_obs import TEAM_OBS_KEYS
 
 Q_VALUES, TARGET_Q_VALUES, HIDDEN, CGI_LOGITS = "q_values", "target_q_values", "hidden", "cgi_logits"
 
@@ -98,10 +97,11 @@ class TeamQModule(TorchRLModule, TargetNetworkAPI):
     # ------------------------------------------------------------------ training
     @override(TorchRLModule)
     def _forward_train(self, batch: Dict[str, Any], **kwargs) -> Dict[str, Any]:
-        """Unroll whole padded episodes: flat columns obs/action_mask/... of shape [B, T+1, n, ...]."""
-        obs = {k: batch[k] for k in TEAM_OBS_KEYS if k in batch}
-        if "obs" not in obs:
+        """Unroll whole padded episodes: the team observation under Columns.OBS, as when acting, with
+        [B, T+1, ...] columns, and `filled` [B, T] beside it (`u_qmix.algorithm.train_batch`)."""
+        if Columns.OBS not in batch:
             return {}
+        obs = batch[Columns.OBS]
         B = obs["obs"].shape[0]
         h0 = torch.zeros(B, self.n_agents, self.cfg["gru_hidden"], device=obs["obs"].device)
         lengths = episode_rows(batch)
@@ -130,7 +130,7 @@ class TeamQModule(TorchRLModule, TargetNetworkAPI):
 
     @override(TargetNetworkAPI)
     def forward_target(self, batch: Dict[str, Any], **kwargs) -> Dict[str, Any]:
-        obs = {k: batch[k] for k in TEAM_OBS_KEYS if k in batch}
+        obs = batch[Columns.OBS]
         h0 = torch.zeros(obs["obs"].shape[0], self.n_agents, self.cfg["gru_hidden"], device=obs["obs"].device)
         q, _, _ = self._q(obs, h0, self._target_agent_net, self._target_q_head, episode_rows(batch))
         return {TARGET_Q_VALUES: q}

@@ -21,6 +21,7 @@ import tree
 from ray.rllib.algorithms.algorithm import Algorithm
 from ray.rllib.algorithms.algorithm_config import AlgorithmConfig, NotProvided
 from ray.rllib.core import DEFAULT_MODULE_ID
+from ray.rllib.core.columns import Columns
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 from ray.rllib.policy.sample_batch import MultiAgentBatch, SampleBatch
 from ray.rllib.utils.annotations import override
@@ -39,6 +40,7 @@ from rllib_uas.algorithms.u_qmix.episode_buffer import EpisodeBuffer, stored_byt
 from rllib_uas.algorithms.u_qmix.learner import NUM_EPISODES_SAMPLED_LIFETIME
 from rllib_uas.algorithms.u_qmix.stitching import EpisodeStitcher
 from rllib_uas.settings import QMIX_SETTINGS, apply_defaults, check_qmix_settings
+from rllib_uas.team_obs import TEAM_OBS_KEYS
 
 EPISODE_BUFFER = "episode_buffer"
 
@@ -104,6 +106,15 @@ class UQMIXConfig(TeamConfigMixin, AlgorithmConfig):
         check_qmix_settings(self)
         self.validate_team()
         super().validate()
+
+
+def train_batch(sample: Dict[str, Any]) -> MultiAgentBatch:
+    """A padded replay sample (`EpisodeBuffer.sample`) as the learner's batch, in the module's one layout:
+    the team observation under `Columns.OBS` as when acting, the rest (actions, rewards, terminated,
+    filled) beside it."""
+    rows = {Columns.OBS: {k: sample[k] for k in TEAM_OBS_KEYS if k in sample},
+            **{k: v for k, v in sample.items() if k not in TEAM_OBS_KEYS}}
+    return MultiAgentBatch({DEFAULT_MODULE_ID: SampleBatch(rows)}, env_steps=int(sample["filled"].sum()))
 
 
 def _available_memory() -> Optional[float]:
@@ -204,10 +215,8 @@ class UQMIX(Algorithm):
             return
         with self.metrics.log_time((TIMERS, LEARNER_UPDATE_TIMER)):
             for _ in range(num_updates):
-                sample = self.episode_buffer.sample(cfg.batch_size_episodes)
-                batch = MultiAgentBatch({"default_policy": SampleBatch(sample)}, env_steps=int(sample["filled"].sum()))
                 results = self.learner_group.update(
-                    batch=batch,
+                    batch=train_batch(self.episode_buffer.sample(cfg.batch_size_episodes)),
                     timesteps={NUM_ENV_STEPS_SAMPLED_LIFETIME: self._env_steps_sampled,
                                NUM_EPISODES_SAMPLED_LIFETIME: self._episodes_sampled})
                 self.metrics.aggregate(results, key=LEARNER_RESULTS)

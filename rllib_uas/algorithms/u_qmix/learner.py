@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any, Dict
 
 import torch
+from ray.rllib.core.columns import Columns
 from ray.rllib.core.learner.torch.torch_learner import TorchLearner
 from ray.rllib.core.learner.utils import update_target_network
 from ray.rllib.core.rl_module.apis import TargetNetworkAPI
@@ -89,10 +90,11 @@ class UQMIXTorchLearner(TeamLearnerThreadsMixin, TorchLearner):
                                 fwd_out: Dict[str, torch.Tensor]) -> torch.Tensor:
         module = self.module[module_id].unwrapped()
         q, q_target = fwd_out[Q_VALUES], fwd_out[TARGET_Q_VALUES]                       # [B, T+1, n, A]
-        mask_avail = batch["action_mask"]
+        obs = batch[Columns.OBS]                                                       # the team observation
+        mask_avail = obs["action_mask"]                                                # [B, T+1, n, A]
         actions = batch["actions"].long()                                              # [B, T, n]
         rewards, terminated, filled = batch["rewards"], batch["terminated"], batch["filled"]  # [B, T]
-        state = batch["state"]                                                         # [B, T+1, S]
+        state = obs["state"]                                                           # [B, T+1, S]
 
         chosen = q[:, :-1].gather(-1, actions[..., None]).squeeze(-1)                  # [B, T, n]
         q_tot = module.mix(chosen, state[:, :-1])                                      # [B, T]
@@ -107,7 +109,7 @@ class UQMIXTorchLearner(TeamLearnerThreadsMixin, TorchLearner):
         cgi = torch.zeros((), device=loss_td.device)
         if CGI_LOGITS in fwd_out and config.cgi_coeff > 0:
             policy = torch.softmax(masked_logits(q[:, :-1], mask_avail[:, :-1]), -1).detach()
-            cgi = cgi_loss(fwd_out[CGI_LOGITS][:, :-1], policy, module.agent_group, batch["alive"][:, :-1],
+            cgi = cgi_loss(fwd_out[CGI_LOGITS][:, :-1], policy, module.agent_group, obs["alive"][:, :-1],
                            module.group_masks, filled)
             total = total + config.cgi_coeff * cgi
         if not torch.isfinite(total):
