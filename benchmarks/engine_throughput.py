@@ -9,6 +9,7 @@ and the ratio of the two is printed. Usage:
     python benchmarks/engine_throughput.py [--maps MMM2,3s5z_vs_3s6z,27m_vs_30m] [--envs 1,16,256]
         [--seconds 5] [--baseline DIR] [--compile-time]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,7 +30,7 @@ def _worker(path: str, map_name: str, n_envs: int, seconds: float, api: bool, ou
 
     if hasattr(bench, "engine_throughput"):
         wall, cpu = bench.engine_throughput(map_name, n_envs, seconds, api=api)
-    else:                                   # versions before the compiled engine report wall time only
+    else:  # versions before the compiled engine report wall time only
         wall = bench.engine_steps_per_second(map_name, n_envs, seconds, api=api)
         cpu = float("nan")
     out.put((wall, cpu, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
@@ -65,7 +66,7 @@ def _first_step(out) -> None:
 def first_step_seconds(cache_dir: str) -> float:
     """Seconds from import to the first full env step in a fresh process using numba cache `cache_dir`."""
     previous = os.environ.get("NUMBA_CACHE_DIR")
-    os.environ["NUMBA_CACHE_DIR"] = cache_dir          # the spawned process inherits it
+    os.environ["NUMBA_CACHE_DIR"] = cache_dir  # the spawned process inherits it
     try:
         return _in_fresh_process(_first_step)
     finally:
@@ -81,22 +82,28 @@ def main() -> None:
     ap.add_argument("--envs", default="1,16,256")
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--baseline", default="", help="checkout of an earlier version to measure side by side")
-    ap.add_argument("--compile-time", action="store_true",
-                    help="also report the first step's time with an empty and with a warm numba cache")
+    ap.add_argument(
+        "--compile-time",
+        action="store_true",
+        help="also report the first step's time with an empty and with a warm numba cache",
+    )
     args = ap.parse_args()
     if args.compile_time:
         import tempfile
 
         with tempfile.TemporaryDirectory() as cache:
             cold, warm = first_step_seconds(cache), first_step_seconds(cache)
-        print(f"first env step in a fresh process: {cold:.1f} s with an empty numba cache (compiling), "
-              f"{warm:.1f} s with the cache\n")
+        print(
+            f"first env step in a fresh process: {cold:.1f} s with an empty numba cache (compiling), "
+            f"{warm:.1f} s with the cache\n"
+        )
     base = bool(args.baseline)
     head = "| map | path | n_envs | env steps/s (wall) | per CPU-second | peak RSS MiB |"
     print(head + (" baseline steps/s (wall) | ratio |" if base else ""))
     print("|---" * (6 + 2 * base) + "|")
-    rows = [r for m in args.maps.split(",")
-            for r in [(m, 1, True)] + [(m, int(n), False) for n in args.envs.split(",")]]
+    rows = [
+        r for m in args.maps.split(",") for r in [(m, 1, True)] + [(m, int(n), False) for n in args.envs.split(",")]
+    ]
     for m, n, api in rows:
         wall, cpu, rss = measure(m, n, args.seconds, api)
         line = f"| {m} | {'StarCraft2Env' if api else 'VectorizedSMAC'} | {n} | {wall:,.0f} | {cpu:,.0f} | {rss:.0f} |"

@@ -8,6 +8,7 @@ Uniformly random available actions on one map; for each path at least `--episode
 
     python benchmarks/episode_sampling.py --map 3m1m_vs_4m --envs 8,32 --episodes 400
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,10 +22,13 @@ os.environ.setdefault("RAY_DEDUP_LOGS", "0")
 def config(map_name: str, envs: int):
     from rllib_uas.algorithms.u_qmix import UQMIXConfig
 
-    return (UQMIXConfig().environment(env_config={"map_name": map_name})
-            .env_runners(num_env_runners=0, num_envs_per_env_runner=envs)
-            .training(epsilon_start=1.0, epsilon_finish=1.0, buffer_size_episodes=100_000,
-                      learning_starts_episodes=100_000).debugging(seed=0))
+    return (
+        UQMIXConfig()
+        .environment(env_config={"map_name": map_name})
+        .env_runners(num_env_runners=0, num_envs_per_env_runner=envs)
+        .training(epsilon_start=1.0, epsilon_finish=1.0, buffer_size_episodes=100_000, learning_starts_episodes=100_000)
+        .debugging(seed=0)
+    )
 
 
 def runner_episodes(runner_cls, cfg, n: int, k: int):
@@ -43,7 +47,7 @@ def stitched_episodes(cfg, n: int):
     algo = cfg.build_algo()
     while len(algo.episode_buffer) < n:
         result = algo.train()
-    eps = algo.episode_buffer.episodes           # compact storage: rewards float32, terminated bool
+    eps = algo.episode_buffer.episodes  # compact storage: rewards float32, terminated bool
     lengths = np.array([len(e["rewards"]) for e in eps])
     timeouts = np.array([e["terminated"][-1] == 0 for e in eps])
     simulated = int(result["env_runners"]["num_env_steps_sampled_lifetime"])
@@ -71,15 +75,20 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     for envs in map(int, args.envs.split(",")):
         cfg = config(args.map, envs)
-        rows = {"rounds (reference)": random_rounds(args.map, args.episodes, envs, seed=1) + (None,),
-                f"stock first-{envs}": runner_episodes(SingleAgentEnvRunner, cfg, args.episodes, envs),
-                "U-QMIX stitched": stitched_episodes(cfg, args.episodes),
-                "eval rounds": runner_episodes(TeamEnvRunner, cfg, args.episodes, envs)}
+        rows = {
+            "rounds (reference)": random_rounds(args.map, args.episodes, envs, seed=1) + (None,),
+            f"stock first-{envs}": runner_episodes(SingleAgentEnvRunner, cfg, args.episodes, envs),
+            "U-QMIX stitched": stitched_episodes(cfg, args.episodes),
+            "eval rounds": runner_episodes(TeamEnvRunner, cfg, args.episodes, envs),
+        }
         for name, (lengths, timeouts, simulated) in rows.items():
             kept = "-" if simulated is None else f"{lengths.sum() / simulated:.3f}"
             se = lengths.std() / len(lengths) ** 0.5
-            print(f"| {envs} | {name} | {len(lengths)} | {lengths.mean():.1f} +- {se:.1f} "
-                  f"| {timeouts.mean():.3f} | {kept} |", flush=True)
+            print(
+                f"| {envs} | {name} | {len(lengths)} | {lengths.mean():.1f} +- {se:.1f} "
+                f"| {timeouts.mean():.3f} | {kept} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ episodes (full rounds of one episode per env). Rows are appended to
     python benchmarks/learning_check.py --variant QMIX --map 3m --seed 0 --steps 200000
     python benchmarks/learning_check.py --summary benchmarks/results/learning_check   # the table
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,29 +21,47 @@ os.environ.setdefault("RAY_DEDUP_LOGS", "0")
 
 from rllib_uas.variants import VARIANTS  # noqa: E402
 
-FIELDS = ["env_steps", "wall_s", "train_win_rate", "train_return", "eval_win_rate", "eval_episodes",
-          "eval_return", "eval_battle_length"]
+FIELDS = [
+    "env_steps",
+    "wall_s",
+    "train_win_rate",
+    "train_return",
+    "eval_win_rate",
+    "eval_episodes",
+    "eval_return",
+    "eval_battle_length",
+]
 
 
 def make_config(variant: str, map_name: str, seed: int, eval_episodes: int):
-    return (VARIANTS[variant].config().environment(env_config={"map_name": map_name})
-            .env_runners(num_env_runners=0).evaluation(evaluation_num_env_runners=0, evaluation_duration=eval_episodes,
-                        evaluation_interval=10**9)   # a separate eval runner, run by hand
-            .debugging(seed=seed))
+    return (
+        VARIANTS[variant]
+        .config()
+        .environment(env_config={"map_name": map_name})
+        .env_runners(num_env_runners=0)
+        .evaluation(
+            evaluation_num_env_runners=0, evaluation_duration=eval_episodes, evaluation_interval=10**9
+        )  # a separate eval runner, run by hand
+        .debugging(seed=seed)
+    )
 
 
 def summarize(folder: Path) -> None:
     """A markdown row per CSV: when the greedy win rate first reached 0.9, and how it held after."""
-    print("| map | variant | seed | env steps | first eval >= 0.9 at | evals >= 0.9 from then | lowest from then "
-          "| last eval |\n|---|---|---|---|---|---|---|---|")
+    print(
+        "| map | variant | seed | env steps | first eval >= 0.9 at | evals >= 0.9 from then | lowest from then "
+        "| last eval |\n|---|---|---|---|---|---|---|---|"
+    )
     for path in sorted(folder.glob("*.csv")):
         map_name, variant, seed = path.stem.split("__")
         rows = [(int(r["env_steps"]), float(r["eval_win_rate"])) for r in csv.DictReader(path.open())]
         first = next((i for i, (_, w) in enumerate(rows) if w >= 0.9), None)
         after = [w for _, w in rows[first:]] if first is not None else []
-        print(f"| {map_name} | {variant.replace('_', ' ')} | {seed[4:]} | {rows[-1][0]:,} | "
-              f"{f'{rows[first][0]:,}' if after else 'never'} | {sum(w >= 0.9 for w in after)} of {len(after)} | "
-              f"{min(after) if after else float('nan'):.2f} | {rows[-1][1]:.2f} |")
+        print(
+            f"| {map_name} | {variant.replace('_', ' ')} | {seed[4:]} | {rows[-1][0]:,} | "
+            f"{f'{rows[first][0]:,}' if after else 'never'} | {sum(w >= 0.9 for w in after)} of {len(after)} | "
+            f"{min(after) if after else float('nan'):.2f} | {rows[-1][1]:.2f} |"
+        )
 
 
 def main() -> None:
@@ -78,10 +97,18 @@ def main() -> None:
                 continue
             ev = algo.evaluate()["env_runners"]
             er = r["env_runners"]
-            w.writerow(dict(env_steps=steps, wall_s=round(time.perf_counter() - t0, 1),
-                            train_win_rate=er.get("win_rate"), train_return=er.get("team_return_mean"),
-                            eval_win_rate=ev.get("win_rate"), eval_episodes=ev.get("num_episodes"),
-                            eval_return=ev.get("team_return_mean"), eval_battle_length=ev.get("battle_length_mean")))
+            w.writerow(
+                dict(
+                    env_steps=steps,
+                    wall_s=round(time.perf_counter() - t0, 1),
+                    train_win_rate=er.get("win_rate"),
+                    train_return=er.get("team_return_mean"),
+                    eval_win_rate=ev.get("win_rate"),
+                    eval_episodes=ev.get("num_episodes"),
+                    eval_return=ev.get("team_return_mean"),
+                    eval_battle_length=ev.get("battle_length_mean"),
+                )
+            )
             f.flush()
             next_eval += args.eval_every
             if steps >= args.steps:

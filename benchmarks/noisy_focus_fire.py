@@ -6,6 +6,7 @@ training win rate, and its greedy evaluations, swing (BENCHMARKS.md, issue 10).
 
     python benchmarks/noisy_focus_fire.py --maps 3m,8m --eps 0,0.05,0.1 --episodes 200
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,6 +20,7 @@ from rllib_uas.envs.smac_api import StarCraft2Env
 def noisy(eps: float):
     def policy(env, rng):
         return [r if rng.random() < eps else f for f, r in zip(focus_fire_policy(env, rng), random_policy(env, rng))]
+
     return policy
 
 

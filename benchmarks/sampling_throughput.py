@@ -4,6 +4,7 @@ A masked random module acts, so the numbers measure env + connector + episode pl
 
     python benchmarks/sampling_throughput.py [--map MMM2] [--envs 1,8,32] [--steps 4000]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,11 +23,14 @@ def team_runner(map_name: str, num_envs: int):
     from rllib_uas.modules.random_masked import MaskedRandomModule
 
     register_envs()
-    config = (AlgorithmConfig()
-              .environment("smac_team", env_config={"map_name": map_name})
-              .env_runners(num_envs_per_env_runner=num_envs, gym_env_vectorize_mode="vector_entry_point",
-                           rollout_fragment_length=50)
-              .rl_module(rl_module_spec=RLModuleSpec(module_class=MaskedRandomModule)))
+    config = (
+        AlgorithmConfig()
+        .environment("smac_team", env_config={"map_name": map_name})
+        .env_runners(
+            num_envs_per_env_runner=num_envs, gym_env_vectorize_mode="vector_entry_point", rollout_fragment_length=50
+        )
+        .rl_module(rl_module_spec=RLModuleSpec(module_class=MaskedRandomModule))
+    )
     return SingleAgentEnvRunner(config=config)
 
 
@@ -40,12 +44,15 @@ def per_agent_runner(map_name: str, num_envs: int):
     from rllib_uas.modules.random_masked import MaskedRandomModule
 
     register_envs()
-    config = (AlgorithmConfig()
-              .environment("smac", env_config={"map_name": map_name})
-              .env_runners(num_envs_per_env_runner=num_envs, rollout_fragment_length=50)
-              .multi_agent(policies={"shared"}, policy_mapping_fn=lambda aid, *a, **k: "shared")
-              .rl_module(rl_module_spec=MultiRLModuleSpec(
-                  rl_module_specs={"shared": RLModuleSpec(module_class=MaskedRandomModule)})))
+    config = (
+        AlgorithmConfig()
+        .environment("smac", env_config={"map_name": map_name})
+        .env_runners(num_envs_per_env_runner=num_envs, rollout_fragment_length=50)
+        .multi_agent(policies={"shared"}, policy_mapping_fn=lambda aid, *a, **k: "shared")
+        .rl_module(
+            rl_module_spec=MultiRLModuleSpec(rl_module_specs={"shared": RLModuleSpec(module_class=MaskedRandomModule)})
+        )
+    )
     return MultiAgentEnvRunner(config=config)
 
 
@@ -69,8 +76,9 @@ def main() -> None:
     for n in map(int, args.envs.split(",")):
         sps = measure(per_agent_runner(args.map, n), args.steps)
         print(f"| per-agent MultiAgentEnv | {args.map} | {n} | {sps:,.0f} |", flush=True)
-        print(f"| TeamVectorEnv | {args.map} | {n} | {measure(team_runner(args.map, n), args.steps):,.0f} |",
-              flush=True)
+        print(
+            f"| TeamVectorEnv | {args.map} | {n} | {measure(team_runner(args.map, n), args.steps):,.0f} |", flush=True
+        )
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@
 Cells run through Ray Tune, one CPU each, `--concurrent` at a time; each finished cell's curve is a
 CSV under benchmarks/results/study/ (commit them: the results page is generated from them).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,8 +37,11 @@ def main(argv=None) -> int:
         p.add_argument("--maps", default=",".join(STUDY_MAPS[:1]), help=f"comma-separated, of {', '.join(STUDY_MAPS)}")
         p.add_argument("--variants", default=",".join(MAIN_VARIANTS))
         p.add_argument("--seeds", default="0-4", type=seeds)
-        p.add_argument("--sweep", action="store_true", help="add the lambda_I sweep (0, 0.01, 0.1, 0.5, 1) on "
-                       "3m1m_vs_4m for U-MAPPO and U-QMIX")
+        p.add_argument(
+            "--sweep",
+            action="store_true",
+            help="add the lambda_I sweep (0, 0.01, 0.1, 0.5, 1) on 3m1m_vs_4m for U-MAPPO and U-QMIX",
+        )
         p.add_argument("--out", default=str(OUT))
     sub.choices["run"].add_argument("--concurrent", type=int, default=2, help="cells at a time (one CPU each)")
     rep = sub.add_parser("report")

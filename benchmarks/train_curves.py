@@ -6,6 +6,7 @@ training win rate, team return, wall time) to CSV; a PNG plots all curves.
 
     python benchmarks/train_curves.py --maps MMM2,6m2m_vs_15m --steps 150000 --out benchmarks/results
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,11 +26,17 @@ def make_config(map_name: str, variant: str, seed: int):
     v = VARIANTS[variant]
     config = v.config().environment(env_config={"map_name": map_name}).debugging(seed=seed)
     if v.algorithm == "qmix":
-        return (config.env_runners(num_env_runners=0, num_envs_per_env_runner=8)
-                .training(batch_size_episodes=64, learning_starts_episodes=64, episodes_per_iteration=8,
-                          updates_per_iteration=2, epsilon_anneal_steps=50_000, buffer_size_episodes=2000))
-    return (config.env_runners(num_env_runners=0, num_envs_per_env_runner=16)
-            .training(train_batch_size_per_learner=3200, minibatch_size=3200, num_epochs=5))
+        return config.env_runners(num_env_runners=0, num_envs_per_env_runner=8).training(
+            batch_size_episodes=64,
+            learning_starts_episodes=64,
+            episodes_per_iteration=8,
+            updates_per_iteration=2,
+            epsilon_anneal_steps=50_000,
+            buffer_size_episodes=2000,
+        )
+    return config.env_runners(num_env_runners=0, num_envs_per_env_runner=16).training(
+        train_batch_size_per_learner=3200, minibatch_size=3200, num_epochs=5
+    )
 
 
 def run(map_name: str, variant: str, steps: int, out: Path, seed: int = 0) -> Path:
@@ -44,8 +51,14 @@ def run(map_name: str, variant: str, steps: int, out: Path, seed: int = 0) -> Pa
             r = algo.train()
             done = int(r["num_env_steps_sampled_lifetime"])
             er = r["env_runners"]
-            w.writerow([done, er.get("win_rate", float("nan")), er.get("team_return_mean", float("nan")),
-                        round(time.perf_counter() - t0, 2)])
+            w.writerow(
+                [
+                    done,
+                    er.get("win_rate", float("nan")),
+                    er.get("team_return_mean", float("nan")),
+                    round(time.perf_counter() - t0, 2),
+                ]
+            )
             f.flush()
     algo.stop()
     return path
@@ -53,6 +66,7 @@ def run(map_name: str, variant: str, steps: int, out: Path, seed: int = 0) -> Pa
 
 def plot(out: Path) -> Path:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import pandas as pd
@@ -69,8 +83,9 @@ def plot(out: Path) -> Path:
                     continue
                 df = pd.read_csv(p)
                 name = p.name.split("__")[1].replace("_", " ")
-                ax.plot(df.env_steps, df[key].rolling(5, min_periods=1).mean(), "--" if "QMIX" in name else "-",
-                        label=name)
+                ax.plot(
+                    df.env_steps, df[key].rolling(5, min_periods=1).mean(), "--" if "QMIX" in name else "-", label=name
+                )
             ax.set(title=m, xlabel="env steps", ylabel=label)
             if key == "win_rate":
                 ax.set_ylim(-0.02, 1.02)
@@ -94,15 +109,20 @@ def main() -> None:
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    print("| map | variant | env steps | wall s | env steps/s | final win rate | final return |\n"
-          "|---|---|---|---|---|---|---|")
+    print(
+        "| map | variant | env steps | wall s | env steps/s | final win rate | final return |\n"
+        "|---|---|---|---|---|---|---|"
+    )
     for m in args.maps.split(","):
         for v in args.variants.split(","):
             rows = list(csv.DictReader(run(m, v, args.steps, out).open()))
             last = rows[-1]
-            print(f"| {m} | {v} | {last['env_steps']} | {last['wall_s']} | "
-                  f"{int(last['env_steps']) / float(last['wall_s']):,.0f} | {float(last['win_rate']):.2f} | "
-                  f"{float(last['team_return']):.2f} |", flush=True)
+            print(
+                f"| {m} | {v} | {last['env_steps']} | {last['wall_s']} | "
+                f"{int(last['env_steps']) / float(last['wall_s']):,.0f} | {float(last['win_rate']):.2f} | "
+                f"{float(last['team_return']):.2f} |",
+                flush=True,
+            )
     print("plot:", plot(out))
 
 

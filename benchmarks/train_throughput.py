@@ -20,6 +20,7 @@ each row also runs that version right after, with the same settings, and the rat
     python benchmarks/train_throughput.py [--rows quickstart,u_mappo,u_qmix] [--iters 5]
         [--learner-cpus 2] [--baseline DIR]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,17 +46,24 @@ def build_config(row: dict, learner_cpus: int):
     if row["algo"] == "U-MAPPO":
         from rllib_uas.algorithms.u_mappo import UMAPPOConfig
 
-        cfg = UMAPPOConfig().training(train_batch_size_per_learner=row["batch"], minibatch_size=row["batch"],
-                                      num_epochs=row["epochs"])
+        cfg = UMAPPOConfig().training(
+            train_batch_size_per_learner=row["batch"], minibatch_size=row["batch"], num_epochs=row["epochs"]
+        )
     else:
         from rllib_uas.algorithms.u_qmix import UQMIXConfig
 
-        cfg = UQMIXConfig().training(batch_size_episodes=row["batch"], learning_starts_episodes=row["batch"],
-                                     episodes_per_iteration=row["envs"], buffer_size_episodes=1000)
-    return (cfg.environment(env_config={"map_name": row["map"]})
-            .env_runners(num_env_runners=0, num_envs_per_env_runner=row["envs"])
-            .learners(num_cpus_per_learner=learner_cpus)
-            .debugging(seed=0))        # both versions sample the same first episodes
+        cfg = UQMIXConfig().training(
+            batch_size_episodes=row["batch"],
+            learning_starts_episodes=row["batch"],
+            episodes_per_iteration=row["envs"],
+            buffer_size_episodes=1000,
+        )
+    return (
+        cfg.environment(env_config={"map_name": row["map"]})
+        .env_runners(num_env_runners=0, num_envs_per_env_runner=row["envs"])
+        .learners(num_cpus_per_learner=learner_cpus)
+        .debugging(seed=0)
+    )  # both versions sample the same first episodes
 
 
 class _Timed:
@@ -86,7 +94,7 @@ def _instrument(algo, totals) -> None:
     learner = algo.learner_group._learner
     learner.update = _Timed(learner.update, totals, "learner")
     buffer = getattr(algo, "episode_buffer", None)
-    if buffer is not None:                                       # U-QMIX: padded batches from the buffer
+    if buffer is not None:  # U-QMIX: padded batches from the buffer
         buffer.sample = _Timed(buffer.sample, totals, "buffer")
 
 
@@ -111,10 +119,10 @@ def _matmul_share(update) -> dict:
         update()
     flops = sum(2 * a[-2] * a[-1] * b[-1] * (a[0] if len(a) == 3 else 1) for a, b in shapes)
     before = torch.get_num_threads()
-    torch.set_num_threads(max(threads))        # what the update ran on (the baseline: 1 thread)
+    torch.set_num_threads(max(threads))  # what the update ran on (the baseline: 1 thread)
     operands = {s: (torch.randn(*s[0]), torch.randn(*s[1])) for s in set(shapes)}
     for a, b in operands.values():
-        a @ b                                                         # warm caches and kernels
+        a @ b  # warm caches and kernels
     t0 = time.perf_counter()
     for s in shapes:
         a, b = operands[s]
@@ -167,9 +175,17 @@ def _worker(path: str, name: str, iters: int, learner_cpus: int, out) -> None:
     finally:
         algo.stop()
         ray.shutdown()
-    out.put(dict(sps=(end - start) / wall, iter_s=wall / iters, steps_per_iter=(end - start) / iters,
-                 per_iter=per_iter, update_s=update_s, **mm,
-                 rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
+    out.put(
+        dict(
+            sps=(end - start) / wall,
+            iter_s=wall / iters,
+            steps_per_iter=(end - start) / iters,
+            per_iter=per_iter,
+            update_s=update_s,
+            **mm,
+            rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        )
+    )
 
 
 def measure(name: str, iters: int, learner_cpus: int, path: str = "") -> dict:
@@ -189,8 +205,10 @@ def _breakdown(r: dict) -> str:
     rest = sample - sum(parts)
     other = r["iter_s"] - sample - it.get("learner", 0.0)
     buffer = f" (buffer {it['buffer']:.2f})" if "buffer" in it else ""
-    return (f"{sample:.2f} ({parts[0]:.2f} / {parts[1]:.2f} / {parts[2]:.2f} / {rest:.2f}) | "
-            f"{it.get('learner', 0.0):.2f} | {other:.2f}{buffer}")
+    return (
+        f"{sample:.2f} ({parts[0]:.2f} / {parts[1]:.2f} / {parts[2]:.2f} / {rest:.2f}) | "
+        f"{it.get('learner', 0.0):.2f} | {other:.2f}{buffer}"
+    )
 
 
 def main() -> None:
@@ -200,23 +218,33 @@ def main() -> None:
     ap.add_argument("--learner-cpus", type=int, default=2)
     ap.add_argument("--baseline", default="", help="a checkout of an earlier version to run side by side")
     args = ap.parse_args()
-    print("| row | algorithm | map | envs | batch | version | env steps/s | s per iteration: sampling "
-          "(engine / module / connectors / rest) | learner | other | learner GFLOP/s | matmul share "
-          "| peak RSS MiB | env steps per iteration |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print(
+        "| row | algorithm | map | envs | batch | version | env steps/s | s per iteration: sampling "
+        "(engine / module / connectors / rest) | learner | other | learner GFLOP/s | matmul share "
+        "| peak RSS MiB | env steps per iteration |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    )
     for name in args.rows.split(","):
         row = ROWS[name]
-        batch = f"{row['batch']} steps, {row['epochs']} epochs" if row["algo"] == "U-MAPPO" else \
-            f"{row['batch']} episodes, 1 update / {row['envs']} episodes"
+        batch = (
+            f"{row['batch']} steps, {row['epochs']} epochs"
+            if row["algo"] == "U-MAPPO"
+            else f"{row['batch']} episodes, 1 update / {row['envs']} episodes"
+        )
         results = [("this", measure(name, args.iters, args.learner_cpus))]
         if args.baseline:
             results.append(("baseline", measure(name, args.iters, args.learner_cpus, args.baseline)))
         for version, r in results:
-            print(f"| {name} | {row['algo']} | {row['map']} | {row['envs']} | {batch} | {version} | {r['sps']:,.0f} | "
-                  f"{_breakdown(r)} | {r['gflop'] / r['update_s']:.1f} | {r['replay_s'] / r['update_s']:.0%} | "
-                  f"{r['rss_mib']:.0f} | {r['steps_per_iter']:,.0f} |", flush=True)
+            print(
+                f"| {name} | {row['algo']} | {row['map']} | {row['envs']} | {batch} | {version} | {r['sps']:,.0f} | "
+                f"{_breakdown(r)} | {r['gflop'] / r['update_s']:.1f} | {r['replay_s'] / r['update_s']:.0%} | "
+                f"{r['rss_mib']:.0f} | {r['steps_per_iter']:,.0f} |",
+                flush=True,
+            )
         if args.baseline:
-            print(f"| {name} | | | | | ratio | {results[0][1]['sps'] / results[1][1]['sps']:.2f}x | | | | | | | |",
-                  flush=True)
+            print(
+                f"| {name} | | | | | ratio | {results[0][1]['sps'] / results[1][1]['sps']:.2f}x | | | | | | | |",
+                flush=True,
+            )
         print(json.dumps({name: dict(results)}), file=sys.stderr, flush=True)
 
 

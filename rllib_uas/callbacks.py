@@ -3,6 +3,7 @@
 They appear as `env_runners/win_rate` etc. in training results, and under `evaluation/env_runners/`
 for the greedy evaluation runners.
 """
+
 from __future__ import annotations
 
 from typing import Any, Mapping
@@ -26,7 +27,7 @@ def _whole_episode(episode, env_runner) -> tuple:
     chunk only; the runner keeps the earlier chunks of the same episode for its own metrics."""
     earlier = getattr(env_runner, "_ongoing_episodes_for_metrics", {}).get(episode.id_, [])
     team_return = episode.get_return() + sum(c.get_return() for c in earlier)
-    length = episode.env_t if hasattr(episode, "env_t") else episode.t     # counted from the reset
+    length = episode.env_t if hasattr(episode, "env_t") else episode.t  # counted from the reset
     return team_return, length
 
 

@@ -9,6 +9,7 @@
 
 Errors in user input end the command with a one-line message and exit code 2 (no traceback).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,38 +25,66 @@ class UsageError(Exception):
 
 
 def _add_train(sub) -> None:
-    p = sub.add_parser("train", help="train from an experiment YAML file",
-                       description="Train from a classic RLlib experiment YAML: {name: {run, env, stop, config}}.")
+    p = sub.add_parser(
+        "train",
+        help="train from an experiment YAML file",
+        description="Train from a classic RLlib experiment YAML: {name: {run, env, stop, config}}.",
+    )
     p.add_argument("file_kw", nargs="?", help=argparse.SUPPRESS)  # the word "file" (rllib train file X.yaml)
     p.add_argument("file", nargs="?", help="experiment YAML")
-    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
-                   help="config overrides for every experiment of the file, e.g. lr=1e-4 env_config.map_name=MMM2")
+    p.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="KEY=VALUE",
+        help="config overrides for every experiment of the file, e.g. lr=1e-4 env_config.map_name=MMM2",
+    )
     p.add_argument("--config", help='config overrides as JSON, e.g. \'{"lr": 1e-4, "num_epochs": 5}\' (default: none)')
     p.add_argument("--num-env-runners", type=int, help="config num_env_runners (default: the file's)")
     p.add_argument("--seed", type=int, help="config seed (default: the file's)")
-    p.add_argument("--algo", help="quick mode without a file: the variant to train (U-MAPPO, MAPPO, U-QMIX, "
-                   "QMIX, VDN); with --env and KEY=VALUE settings, e.g. env_config.map_name=3m (default: a file)")
+    p.add_argument(
+        "--algo",
+        help="quick mode without a file: the variant to train (U-MAPPO, MAPPO, U-QMIX, "
+        "QMIX, VDN); with --env and KEY=VALUE settings, e.g. env_config.map_name=3m (default: a file)",
+    )
     p.add_argument("--env", help="quick mode: the env (default: smac_team)")
     p.add_argument("--stop-timesteps", type=int, help="stop at this many env steps (default: the file's stop)")
     p.add_argument("--stop-iters", type=int, help="stop after this many training iterations (default: the file's stop)")
-    p.add_argument("--checkpoint-freq", type=int,
-                   help="checkpoint every N iterations (0: only at the end; default: the file's checkpoint_config)")
+    p.add_argument(
+        "--checkpoint-freq",
+        type=int,
+        help="checkpoint every N iterations (0: only at the end; default: the file's checkpoint_config)",
+    )
     p.add_argument("--resume", action="store_true", help="continue the experiment from its last checkpoint")
-    p.add_argument("--storage-path", default=DEFAULT_STORAGE,
-                   help="where runs are written (default: %(default)s; or set RLLIB_UAS_RESULTS)")
-    p.add_argument("--ray-address", help="connect to a running Ray cluster (e.g. auto); without it, a new "
-                   "local Ray is started even when another one runs on this machine (default)")
+    p.add_argument(
+        "--storage-path",
+        default=DEFAULT_STORAGE,
+        help="where runs are written (default: %(default)s; or set RLLIB_UAS_RESULTS)",
+    )
+    p.add_argument(
+        "--ray-address",
+        help="connect to a running Ray cluster (e.g. auto); without it, a new "
+        "local Ray is started even when another one runs on this machine (default)",
+    )
     p.add_argument("--num-cpus", type=int, help="CPUs for the local Ray instance (default: all of this machine's)")
     p.add_argument("--wandb-project", help="log to Weights & Biases (offline without an API key; default: off)")
-    p.add_argument("-v", "--verbose", action="count", default=0,
-                   help="-v: Ray's and Tune's own logs; -vv: also tracebacks for input errors (default: quiet)")
+    p.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="-v: Ray's and Tune's own logs; -vv: also tracebacks for input errors (default: quiet)",
+    )
 
 
 def _add_evaluate(sub) -> None:
     p = sub.add_parser("evaluate", help="greedy evaluation of a checkpoint")
     p.add_argument("checkpoint", help="a checkpoint dir, or a run dir (its newest checkpoint is used)")
-    p.add_argument("--episodes", type=int, default=32,
-                   help="greedy episodes to play, in whole rounds of one per env (default: %(default)s)")
+    p.add_argument(
+        "--episodes",
+        type=int,
+        default=32,
+        help="greedy episodes to play, in whole rounds of one per env (default: %(default)s)",
+    )
     p.add_argument("--map", help="evaluate on another map with the same unit counts (default: the trained map)")
     p.add_argument("--save-gif", help="write the first episode as an animated GIF (default: none)")
     p.add_argument("--seed", type=int, default=0, help="the evaluation envs' seed (default: %(default)s)")
@@ -71,11 +100,17 @@ def _add_extras(sub) -> None:
     p = sub.add_parser("plot", help="win rate vs env steps of Tune runs (mean and band over seeds)")
     p.add_argument("run_dirs", nargs="+", help="Tune run directories (results/<experiment>) or trial directories")
     p.add_argument("-o", "--out", default="win_rate.png", help="the PNG to write (default: %(default)s)")
-    p.add_argument("--metric", default="env_runners/win_rate",
-                   help="the result key to plot (default: env_runners/win_rate, the training win rate)")
+    p.add_argument(
+        "--metric",
+        default="env_runners/win_rate",
+        help="the result key to plot (default: env_runners/win_rate, the training win rate)",
+    )
     p.add_argument("--group-by", help="split runs by a config key, e.g. cgi_coeff (default: one curve per run)")
-    p.add_argument("--greedy", action="store_true",
-                   help="also draw the greedy evaluation win rate (dashed), for runs trained with evaluation")
+    p.add_argument(
+        "--greedy",
+        action="store_true",
+        help="also draw the greedy evaluation win rate (dashed), for runs trained with evaluation",
+    )
 
 
 def build_parser(prog: str, extras: bool) -> argparse.ArgumentParser:
@@ -99,8 +134,10 @@ def parse_overrides(args) -> dict:
         try:
             given = json.loads(args.config)
         except json.JSONDecodeError as err:
-            raise UsageError(f"--config is not valid JSON ({err.msg} at column {err.colno}); "
-                             """e.g. --config '{"lr": 0.0001}'""") from None
+            raise UsageError(
+                f"--config is not valid JSON ({err.msg} at column {err.colno}); "
+                """e.g. --config '{"lr": 0.0001}'"""
+            ) from None
         if not isinstance(given, dict):
             raise UsageError("--config must be a JSON object, e.g. --config '{\"lr\": 0.0001}'")
         out.update(given)
@@ -109,7 +146,7 @@ def parse_overrides(args) -> dict:
         if not eq or not key:
             raise UsageError(f"override {word!r} is not KEY=VALUE (e.g. lr=1e-4 or env_config.map_name=MMM2)")
         try:
-            value = json.loads(text)            # numbers as JSON reads them (1e-4), true/false, lists
+            value = json.loads(text)  # numbers as JSON reads them (1e-4), true/false, lists
         except json.JSONDecodeError:
             value = yaml.safe_load(text) if text else ""
         out[key] = value
@@ -134,8 +171,10 @@ def cmd_train(args) -> int:
         name = f"{args.algo}-{overrides.get('env_config.map_name', 'default')}"
         data, source = {name: {"run": args.algo, "env": args.env or "smac_team", "config": {}}}, "<command line>"
     elif not path:
-        raise UsageError("missing the experiment file; usage: rllib train file EXPERIMENT.yaml [KEY=VALUE ...], "
-                         "or rllib train --algo U-MAPPO [KEY=VALUE ...]")
+        raise UsageError(
+            "missing the experiment file; usage: rllib train file EXPERIMENT.yaml [KEY=VALUE ...], "
+            "or rllib train --algo U-MAPPO [KEY=VALUE ...]"
+        )
     else:
         if args.env:
             raise UsageError("--env is for quick mode (--algo); set env in the experiment file")
@@ -143,10 +182,18 @@ def cmd_train(args) -> int:
     experiments = parse_experiments(apply_overrides(data, overrides), source=source)
     from rllib_uas.tune_runner import run_experiments  # Ray Tune: imported once the file is known good
 
-    return run_experiments(experiments, storage_path=args.storage_path, stop_timesteps=args.stop_timesteps,
-                           stop_iters=args.stop_iters, checkpoint_freq=args.checkpoint_freq, resume=args.resume,
-                           ray_address=args.ray_address, num_cpus=args.num_cpus,
-                           wandb_project=args.wandb_project, verbose=args.verbose)
+    return run_experiments(
+        experiments,
+        storage_path=args.storage_path,
+        stop_timesteps=args.stop_timesteps,
+        stop_iters=args.stop_iters,
+        checkpoint_freq=args.checkpoint_freq,
+        resume=args.resume,
+        ray_address=args.ray_address,
+        num_cpus=args.num_cpus,
+        wandb_project=args.wandb_project,
+        verbose=args.verbose,
+    )
 
 
 def cmd_evaluate(args) -> int:
@@ -160,13 +207,16 @@ def cmd_evaluate(args) -> int:
 
         get_map(args.map)  # unknown map -> error listing the maps
         env_config["map_name"] = args.map
-    res = evaluate(module, env_config, episodes=args.episodes, num_envs=args.num_envs, seed=args.seed,
-                   gif_path=args.save_gif)
+    res = evaluate(
+        module, env_config, episodes=args.episodes, num_envs=args.num_envs, seed=args.seed, gif_path=args.save_gif
+    )
     lo, hi = res["win_rate_ci95"]
-    print(f"{algo} on {res['map_name']}: greedy win rate {res['win_rate']:.3f} "
-          f"(95% CI {lo:.3f}-{hi:.3f}, {res['episodes']} episodes) | return {res['return_mean']:.2f} | "
-          f"dead allies {res['dead_allies_mean']:.2f} | dead enemies {res['dead_enemies_mean']:.2f} | "
-          f"length {res['length_mean']:.1f}")
+    print(
+        f"{algo} on {res['map_name']}: greedy win rate {res['win_rate']:.3f} "
+        f"(95% CI {lo:.3f}-{hi:.3f}, {res['episodes']} episodes) | return {res['return_mean']:.2f} | "
+        f"dead allies {res['dead_allies_mean']:.2f} | dead enemies {res['dead_enemies_mean']:.2f} | "
+        f"length {res['length_mean']:.1f}"
+    )
     if res["gif"]:
         print(f"replay: {res['gif']}")
     return 0
@@ -179,7 +229,7 @@ def cmd_maps(args) -> int:
     print(f"{'map':<16} {'agents':>6} {'enemies':>7} {'limit':>5}  {'UAS groups':<10} units")
     for name in available_maps():
         spec = get_map(name)
-        groups = smac_map_action_groups(name)      # from the unit groups: no spawn layout to build
+        groups = smac_map_action_groups(name)  # from the unit groups: no spawn layout to build
         allies = ", ".join(f"{c} {u}" for u, c, _ in spec.allies)
         enemies = ", ".join(f"{c} {u}" for u, c, _ in spec.enemies)
         print(f"{name:<16} {spec.n_agents:>6} {spec.n_enemies:>7} {spec.limit:>5}  {groups:<10} {allies} vs {enemies}")

@@ -17,6 +17,7 @@ order, so a seeded run samples the same episodes and computes the same losses
 (`tests/test_connectors.py`). The configs use these pieces when `add_default_connectors_to_*` is
 on and no custom connector is given (`rllib_uas.algorithms.team_config.TeamConfigMixin`).
 """
+
 from __future__ import annotations
 
 import math
@@ -56,20 +57,28 @@ class TeamEpisodesToModule(ConnectorV2):
     (as RLlib's AddStatesFromEpisodesToBatch does it for sampling)."""
 
     @override(ConnectorV2)
-    def __call__(self, *, rl_module: RLModule, batch: Dict[str, Any], episodes: List[SingleAgentEpisode],
-                 explore: Optional[bool] = None, shared_data: Optional[dict] = None, **kwargs) -> Any:
-        if Columns.OBS in batch:        # an earlier (custom) piece built the batch already
+    def __call__(
+        self,
+        *,
+        rl_module: RLModule,
+        batch: Dict[str, Any],
+        episodes: List[SingleAgentEpisode],
+        explore: Optional[bool] = None,
+        shared_data: Optional[dict] = None,
+        **kwargs,
+    ) -> Any:
+        if Columns.OBS in batch:  # an earlier (custom) piece built the batch already
             return batch
         device = next(iter(rl_module.parameters())).device if isinstance(rl_module, torch.nn.Module) else "cpu"
         # the runners pass each env's newest observation (the one just added to its episode)
         latest = kwargs.get(Columns.OBS)
         if latest is None or len(latest) != len(episodes):
             latest = [ep.get_observations(-1) for ep in episodes]
-        obs = _stack(latest, device)                                                      # {k: [E, ...]}
+        obs = _stack(latest, device)  # {k: [E, ...]}
         if not rl_module.is_stateful():
             batch[Columns.OBS] = obs
             return batch
-        batch[Columns.OBS] = {k: v.unsqueeze(1) for k, v in obs.items()}                    # {k: [E, 1, ...]}
+        batch[Columns.OBS] = {k: v.unsqueeze(1) for k, v in obs.items()}  # {k: [E, 1, ...]}
         initial = None
         states = []
         for ep in episodes:
@@ -79,7 +88,7 @@ class TeamEpisodesToModule(ConnectorV2):
                 states.append(initial)
             else:
                 states.append(ep.get_extra_model_outputs(key=Columns.STATE_OUT, indices=-1))
-        batch[Columns.STATE_IN] = _stack(states, device)                                   # {k: [E, ...]}
+        batch[Columns.STATE_IN] = _stack(states, device)  # {k: [E, ...]}
         if shared_data is not None:
             shared_data[ADDED_TIME_RANK] = True
         return batch
@@ -93,14 +102,22 @@ class TeamActionsToEnv(ConnectorV2):
     the runner stores in each episode. Team actions are MultiDiscrete: nothing to clip."""
 
     @override(ConnectorV2)
-    def __call__(self, *, rl_module: RLModule, batch: Dict[str, Any], episodes: List[SingleAgentEpisode],
-                 explore: Optional[bool] = None, shared_data: Optional[dict] = None, **kwargs) -> Any:
+    def __call__(
+        self,
+        *,
+        rl_module: RLModule,
+        batch: Dict[str, Any],
+        episodes: List[SingleAgentEpisode],
+        explore: Optional[bool] = None,
+        shared_data: Optional[dict] = None,
+        **kwargs,
+    ) -> Any:
         time_rank = bool(shared_data and shared_data.get(ADDED_TIME_RANK))
         out: Dict[str, Any] = {}
         for k, v in batch.items():
             if k == Columns.STATE_OUT:
                 continue
-            out[k] = v[:, 0] if time_rank and torch.is_tensor(v) and v.dim() > 1 else v     # [E, ...]
+            out[k] = v[:, 0] if time_rank and torch.is_tensor(v) and v.dim() > 1 else v  # [E, ...]
         if Columns.ACTIONS not in out and Columns.ACTION_DIST_INPUTS in out:
             cls = rl_module.get_exploration_action_dist_cls() if explore else rl_module.get_inference_action_dist_cls()
             dist = cls.from_logits(out[Columns.ACTION_DIST_INPUTS])
@@ -112,7 +129,7 @@ class TeamActionsToEnv(ConnectorV2):
         # RLlib's TensorToNumpy conversion (it narrows int64 to int32 and float64 to float32)
         out = convert_to_numpy(out)
         if Columns.STATE_OUT in batch:
-            state = convert_to_numpy(batch[Columns.STATE_OUT])                                 # {k: [E, ...]}
+            state = convert_to_numpy(batch[Columns.STATE_OUT])  # {k: [E, ...]}
             out[Columns.STATE_OUT] = [{k: v[i] for k, v in state.items()} for i in range(len(episodes))]
         out[Columns.ACTIONS_FOR_ENV] = out[Columns.ACTIONS]
         return out
@@ -129,8 +146,16 @@ class TeamEpisodesToTrainBatch(ConnectorV2):
     earlier piece (PPO's AddOneTsToEpisodesAndTruncate) put them, else made as RLlib makes them."""
 
     @override(ConnectorV2)
-    def __call__(self, *, rl_module: RLModule, batch: Dict[str, Any], episodes: List[SingleAgentEpisode],
-                 explore: Optional[bool] = None, shared_data: Optional[dict] = None, **kwargs) -> Any:
+    def __call__(
+        self,
+        *,
+        rl_module: RLModule,
+        batch: Dict[str, Any],
+        episodes: List[SingleAgentEpisode],
+        explore: Optional[bool] = None,
+        shared_data: Optional[dict] = None,
+        **kwargs,
+    ) -> Any:
         module_id = DEFAULT_MODULE_ID
         module = rl_module[module_id] if isinstance(rl_module, MultiRLModule) else rl_module
         T = module.model_config["max_seq_len"]
@@ -139,14 +164,14 @@ class TeamEpisodesToTrainBatch(ConnectorV2):
         lens = [len(ep) for ep in eps]
         chunks = [math.ceil(n / T) for n in lens]
         B = sum(chunks)
-        starts = np.concatenate([[0], np.cumsum(chunks)[:-1]]).astype(np.int64) * T   # first flat row per episode
+        starts = np.concatenate([[0], np.cumsum(chunks)[:-1]]).astype(np.int64) * T  # first flat row per episode
 
         def pad(parts: Sequence[np.ndarray]) -> np.ndarray:
             """Per-episode [L, ...] -> [B, T, ...], each episode's chunks zero-padded at the end."""
             first = np.asarray(parts[0])
             out = np.zeros((B * T,) + first.shape[1:], first.dtype)
             for start, part in zip(starts, parts):
-                out[start:start + len(part)] = part
+                out[start : start + len(part)] = part
             return out.reshape((B, T) + first.shape[1:])
 
         def given(column: str) -> Optional[List[np.ndarray]]:
@@ -155,8 +180,9 @@ class TeamEpisodesToTrainBatch(ConnectorV2):
             return [np.asarray(batch[column][(ep.id_,)]) for ep in eps]
 
         def ends(flag: str) -> List[np.ndarray]:
-            return [np.array([False] * (n - 1) + [bool(getattr(ep, flag))] if n else [], bool)
-                    for ep, n in zip(eps, lens)]
+            return [
+                np.array([False] * (n - 1) + [bool(getattr(ep, flag))] if n else [], bool) for ep, n in zip(eps, lens)
+            ]
 
         obs = [ep.get_observations(slice(0, n)) for ep, n in zip(eps, lens)]
         cols: Dict[str, Any] = {Columns.OBS: {k: pad([o[k] for o in obs]) for k in obs[0]}}
@@ -169,10 +195,9 @@ class TeamEpisodesToTrainBatch(ConnectorV2):
         for key in eps[0].extra_model_outputs:
             if key not in skip:
                 cols[key] = pad([ep.get_extra_model_outputs(key=key, indices=slice(0, n)) for ep, n in zip(eps, lens)])
-        cols[Columns.SEQ_LENS] = np.array([min(T, n - i * T) for n, c in zip(lens, chunks) for i in range(c)],
-                                          np.int64)
+        cols[Columns.SEQ_LENS] = np.array([min(T, n - i * T) for n, c in zip(lens, chunks) for i in range(c)], np.int64)
         cols[Columns.STATE_IN] = self._states_in(module, eps, T)
-        if shared_data is not None:     # the Learner marks the batch zero-padded (so it may shuffle chunks)
+        if shared_data is not None:  # the Learner marks the batch zero-padded (so it may shuffle chunks)
             shared_data[f"_zero_padded_for_mid={module_id}"] = True
         # RLlib's NumpyToTensor conversion (float64 becomes float32, as there)
         return {module_id: convert_to_torch_tensor(cols, device=device)}
@@ -185,11 +210,16 @@ class TeamEpisodesToTrainBatch(ConnectorV2):
         parts: Dict[str, List[np.ndarray]] = {k: [] for k in initial}
         for ep in eps:
             has = Columns.STATE_OUT in ep.extra_model_outputs
-            before = initial if ep.t_started == 0 or not has else ep.get_extra_model_outputs(
-                key=Columns.STATE_OUT, indices=-1, neg_index_as_lookback=True)
-            outs = ep.get_extra_model_outputs(key=Columns.STATE_OUT) if has else \
-                {k: np.repeat(v[None], len(ep), 0) for k, v in before.items()}
+            before = (
+                initial
+                if ep.t_started == 0 or not has
+                else ep.get_extra_model_outputs(key=Columns.STATE_OUT, indices=-1, neg_index_as_lookback=True)
+            )
+            outs = (
+                ep.get_extra_model_outputs(key=Columns.STATE_OUT)
+                if has
+                else {k: np.repeat(v[None], len(ep), 0) for k, v in before.items()}
+            )
             for k in parts:
                 parts[k].append(np.concatenate([before[k][None], outs[k][:-1]])[::T])
         return {k: np.concatenate(v) for k, v in parts.items()}
-

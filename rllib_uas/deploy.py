@@ -8,6 +8,7 @@
 
 Checkpoints are pickles: load only ones you made or trust.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -37,7 +38,7 @@ class TeamPolicy:
     def act(self, obs: Mapping[str, np.ndarray], state: torch.Tensor) -> Tuple[np.ndarray, torch.Tensor]:
         """Greedy actions [n_envs, n_agents] for team observations (batched as TeamVectorEnv gives them,
         or one env's unbatched as TeamEnv does) and the state to pass with the next step."""
-        single = np.ndim(obs["obs"]) == 2                                    # [n_agents, D]: one env
+        single = np.ndim(obs["obs"]) == 2  # [n_agents, D]: one env
         batch = {k: np.asarray(v)[None] if single else np.asarray(v) for k, v in obs.items()}
         actions, state = greedy_actions(self.module, batch, state)
         return (actions[0] if single else actions), state
@@ -55,4 +56,4 @@ class TeamPolicy:
 
     def save_to_path(self, path: str | Path) -> str:
         """The module alone (RLlib's format): `RLModule.from_checkpoint(path)` loads it back."""
-        return self.module.save_to_path(str(Path(path).expanduser().resolve()))   # RLlib needs a full path
+        return self.module.save_to_path(str(Path(path).expanduser().resolve()))  # RLlib needs a full path

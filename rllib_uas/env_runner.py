@@ -12,6 +12,7 @@ without `hold()` (not a `TeamVectorEnv`) falls back to RLlib's sampling, with a 
 with the same `id_` (U-QMIX stitches them, `algorithms/u_qmix/stitching.py`). The env is seeded
 once, at the runner's first reset; later resets continue its random stream.
 """
+
 from __future__ import annotations
 
 import logging
@@ -40,27 +41,38 @@ class TeamEnvRunner(SingleAgentEnvRunner):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self._fresh_after_rounds = False   # rounds left the sub-envs mid-round
+        self._fresh_after_rounds = False  # rounds left the sub-envs mid-round
         self._warned_no_hold = False
 
     @override(SingleAgentEnvRunner)
-    def _sample(self, *, num_timesteps: Optional[int] = None, num_episodes: Optional[int] = None,
-                explore: bool, random_actions: bool = False, force_reset: bool = False) -> List[SingleAgentEpisode]:
+    def _sample(
+        self,
+        *,
+        num_timesteps: Optional[int] = None,
+        num_episodes: Optional[int] = None,
+        explore: bool,
+        random_actions: bool = False,
+        force_reset: bool = False,
+    ) -> List[SingleAgentEpisode]:
         if num_episodes is None:
             if self._fresh_after_rounds:
                 # the rounds left the sub-envs mid-round: start timestep sampling from fresh battles
                 force_reset, self._fresh_after_rounds = True, False
-            chunks = super()._sample(num_timesteps=num_timesteps, explore=explore, random_actions=random_actions,
-                                     force_reset=force_reset)
+            chunks = super()._sample(
+                num_timesteps=num_timesteps, explore=explore, random_actions=random_actions, force_reset=force_reset
+            )
             # RLlib moves this count (exploration schedules read it) only when the Algorithm syncs at
             # the end of an iteration; several calls per iteration must not replay the same `t`s
             self.num_env_steps_sampled_lifetime += sum(len(c) for c in chunks) * (self.config.num_env_runners or 1)
             return chunks
         if not hasattr(self.env.unwrapped, "hold"):
             if not self._warned_no_hold:
-                logger.warning("%s has no hold(): evaluation rounds need it to keep a finished sub-env idle; "
-                               "falling back to RLlib's first-%d-to-finish episodes (biased towards short ones)",
-                               type(self.env.unwrapped).__name__, num_episodes)
+                logger.warning(
+                    "%s has no hold(): evaluation rounds need it to keep a finished sub-env idle; "
+                    "falling back to RLlib's first-%d-to-finish episodes (biased towards short ones)",
+                    type(self.env.unwrapped).__name__,
+                    num_episodes,
+                )
                 self._warned_no_hold = True
             return super()._sample(num_episodes=num_episodes, explore=explore, random_actions=random_actions)
         episodes: List[SingleAgentEpisode] = []
@@ -89,13 +101,19 @@ class TeamEnvRunner(SingleAgentEnvRunner):
                         to_env = self.module.forward_exploration(to_module, t=t)
                     else:
                         to_env = self.module.forward_inference(to_module)
-                to_env = self._module_to_env(rl_module=self.module, batch=to_env, episodes=self._ongoing_episodes,
-                                             explore=explore, shared_data=self._shared_data, metrics=self.metrics,
-                                             metrics_prefix_key=(MODULE_TO_ENV_CONNECTOR,))
+                to_env = self._module_to_env(
+                    rl_module=self.module,
+                    batch=to_env,
+                    episodes=self._ongoing_episodes,
+                    explore=explore,
+                    shared_data=self._shared_data,
+                    metrics=self.metrics,
+                    metrics_prefix_key=(MODULE_TO_ENV_CONNECTOR,),
+                )
             actions = to_env.pop(Columns.ACTIONS)
             actions_for_env = to_env.pop(Columns.ACTIONS_FOR_ENV, actions)
             results = self._try_env_step(actions_for_env)
-            if results == ENV_STEP_FAILURE:      # the env was recreated: replay the whole round
+            if results == ENV_STEP_FAILURE:  # the env was recreated: replay the whole round
                 return self._sample_round(explore, random_actions)
             observations, rewards, terminateds, truncateds, infos = results
             observations, actions = unbatch(observations), unbatch(actions)
@@ -103,16 +121,33 @@ class TeamEnvRunner(SingleAgentEnvRunner):
                 extra = {k: v[i] for k, v in to_env.items()}
                 extra[WEIGHTS_SEQ_NO] = self._weights_seq_no
                 self._ongoing_episodes[i].add_env_step(
-                    observation=observations[i], action=actions[i], reward=rewards[i], infos=infos[i],
-                    terminated=terminateds[i], truncated=truncateds[i], extra_model_outputs=extra)
+                    observation=observations[i],
+                    action=actions[i],
+                    reward=rewards[i],
+                    infos=infos[i],
+                    terminated=terminateds[i],
+                    truncated=truncateds[i],
+                    extra_model_outputs=extra,
+                )
                 ts += 1
             if self.module is not None:
                 self._cached_to_module = self._env_to_module(
-                    episodes=self._ongoing_episodes, batch={}, explore=explore, rl_module=self.module,
-                    shared_data=self._shared_data, metrics=self.metrics,
-                    metrics_prefix_key=(ENV_TO_MODULE_CONNECTOR,), **{
-                        Columns.OBS: observations, Columns.ACTIONS: actions, Columns.REWARDS: rewards,
-                        Columns.INFOS: infos, Columns.TERMINATEDS: terminateds, Columns.TRUNCATEDS: truncateds})
+                    episodes=self._ongoing_episodes,
+                    batch={},
+                    explore=explore,
+                    rl_module=self.module,
+                    shared_data=self._shared_data,
+                    metrics=self.metrics,
+                    metrics_prefix_key=(ENV_TO_MODULE_CONNECTOR,),
+                    **{
+                        Columns.OBS: observations,
+                        Columns.ACTIONS: actions,
+                        Columns.REWARDS: rewards,
+                        Columns.INFOS: infos,
+                        Columns.TERMINATEDS: terminateds,
+                        Columns.TRUNCATEDS: truncateds,
+                    },
+                )
             for i in np.flatnonzero(~finished):
                 self._make_on_episode_callback("on_episode_step", i, self._ongoing_episodes)
                 if self._ongoing_episodes[i].is_done:
@@ -121,7 +156,7 @@ class TeamEnvRunner(SingleAgentEnvRunner):
                     finished[i] = True
             if finished.any():
                 hold(finished)
-        if self.episodes_to_numpy:    # only now: numpy episodes no longer go through the connectors
+        if self.episodes_to_numpy:  # only now: numpy episodes no longer go through the connectors
             done_episodes = [e.to_numpy() for e in done_episodes]
         self._done_episodes_for_metrics.extend(done_episodes)
         self._log_env_steps(metric=self._metrics_num_env_steps_sampled, num_steps=ts)
@@ -137,13 +172,19 @@ def validate_unbiased_sampling(config) -> None:
     check_sampling_settings(config)
     cls = config.env_runner_cls
     if cls is not None and not (isinstance(cls, type) and issubclass(cls, TeamEnvRunner)):
-        raise ValueError(f"env_runner_cls={cls!r} is not a rllib_uas.env_runner.TeamEnvRunner: RLlib's stock runner "
-                         "keeps the first episodes to finish (length-biased). Subclass TeamEnvRunner or leave "
-                         "env_runner_cls unset")
+        raise ValueError(
+            f"env_runner_cls={cls!r} is not a rllib_uas.env_runner.TeamEnvRunner: RLlib's stock runner "
+            "keeps the first episodes to finish (length-biased). Subclass TeamEnvRunner or leave "
+            "env_runner_cls unset"
+        )
     if config.evaluation_interval and config.evaluation_duration_unit != "episodes":
-        raise ValueError(f"evaluation_duration_unit={config.evaluation_duration_unit!r}: evaluating a fixed number "
-                         "of timesteps counts only the battles that happen to finish (short ones); set "
-                         "evaluation_duration_unit='episodes'")
+        raise ValueError(
+            f"evaluation_duration_unit={config.evaluation_duration_unit!r}: evaluating a fixed number "
+            "of timesteps counts only the battles that happen to finish (short ones); set "
+            "evaluation_duration_unit='episodes'"
+        )
     if config.evaluation_interval and config.evaluation_duration == "auto":
-        raise ValueError("evaluation_duration='auto' evaluates by timesteps (length-biased); set "
-                         "evaluation_duration to a number of episodes, e.g. 32")
+        raise ValueError(
+            "evaluation_duration='auto' evaluates by timesteps (length-biased); set "
+            "evaluation_duration to a number of episodes, e.g. 32"
+        )

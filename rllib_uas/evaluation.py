@@ -1,4 +1,5 @@
 """Greedy evaluation of a checkpoint on the team env, in-process (no Ray needed)."""
+
 from __future__ import annotations
 
 import math
@@ -67,8 +68,14 @@ def greedy_actions(module, obs: Dict[str, np.ndarray], h: torch.Tensor):
     return actions[:, 0].numpy(), out[Columns.STATE_OUT]["h"]
 
 
-def evaluate(module, env_config: Dict[str, Any], episodes: int = 32, num_envs: int = 8, seed: int = 0,
-             gif_path: Optional[str] = None) -> Dict[str, Any]:
+def evaluate(
+    module,
+    env_config: Dict[str, Any],
+    episodes: int = 32,
+    num_envs: int = 8,
+    seed: int = 0,
+    gif_path: Optional[str] = None,
+) -> Dict[str, Any]:
     """Greedy evaluation: ceil(episodes / num_envs) rounds in which every env plays exactly one episode
     (the first `episodes` to finish would favour short battles). Win rate with its 95% interval, mean
     return and battle stats over all the rounds' episodes."""
@@ -76,19 +83,22 @@ def evaluate(module, env_config: Dict[str, Any], episodes: int = 32, num_envs: i
     space = module.observation_space
     for key in ("obs", "action_mask", "state"):
         if env.single_observation_space[key].shape != space[key].shape:
-            raise CheckpointError(f"the checkpoint's policy expects {key} of shape {space[key].shape}, but map "
-                                  f"{env.map_name!r} gives {env.single_observation_space[key].shape}; evaluate on a "
-                                  "map with the same unit counts")
-    env.reset(seed=seed)                                       # seeded once; each round continues the stream
+            raise CheckpointError(
+                f"the checkpoint's policy expects {key} of shape {space[key].shape}, but map "
+                f"{env.map_name!r} gives {env.single_observation_space[key].shape}; evaluate on a "
+                "map with the same unit counts"
+            )
+    env.reset(seed=seed)  # seeded once; each round continues the stream
     h0 = torch.as_tensor(module.get_initial_state()["h"])
     record = gif_path is not None and getattr(env.backend, "engine", None) is not None
     frames = []
     returns, wins, dead_a, dead_e, lengths = [], [], [], [], []
     for round_ in range(math.ceil(episodes / env.num_envs)):
         obs, _ = env.reset()
-        recording = record and round_ == 0                      # the GIF shows env 0's first battle
+        recording = record and round_ == 0  # the GIF shows env 0's first battle
         if recording:
             from rllib_uas.envs.engine.render import annotated_frame, outcome_of
+
             frames.append(annotated_frame(env.backend.engine, 0, step=0))
         h = h0.expand(env.num_envs, *h0.shape).clone()
         running = np.zeros(env.num_envs)
@@ -99,10 +109,15 @@ def evaluate(module, env_config: Dict[str, Any], episodes: int = 32, num_envs: i
             obs, reward, term, trunc, info = env.step(actions)
             if recording:
                 outcome = None
-                if term[0] or trunc[0]:     # env 0's battle ended at this step: its last frame says how
-                    outcome = outcome_of(bool(info["battle_won"][0]), bool(trunc[0]), int(info["dead_allies"][0]),
-                                         int(info["dead_enemies"][0]), env.backend.n_agents,
-                                         env.backend.n_enemies)
+                if term[0] or trunc[0]:  # env 0's battle ended at this step: its last frame says how
+                    outcome = outcome_of(
+                        bool(info["battle_won"][0]),
+                        bool(trunc[0]),
+                        int(info["dead_allies"][0]),
+                        int(info["dead_enemies"][0]),
+                        env.backend.n_agents,
+                        env.backend.n_enemies,
+                    )
                 frames.append(annotated_frame(env.backend.engine, 0, step=int(steps[0]) + 1, outcome=outcome))
             running += reward * ~finished
             steps += ~finished
@@ -118,9 +133,17 @@ def evaluate(module, env_config: Dict[str, Any], episodes: int = 32, num_envs: i
             env.hold(finished)
     if record:
         from rllib_uas.envs.engine.render import save_gif
+
         save_gif(frames, gif_path)
     low, high = wilson_interval(sum(wins), len(wins))
-    return {"episodes": len(wins), "win_rate": float(np.mean(wins)), "win_rate_ci95": (low, high),
-            "return_mean": float(np.mean(returns)), "dead_allies_mean": float(np.mean(dead_a)),
-            "dead_enemies_mean": float(np.mean(dead_e)), "length_mean": float(np.mean(lengths)),
-            "map_name": env.map_name, "gif": gif_path if record else None}
+    return {
+        "episodes": len(wins),
+        "win_rate": float(np.mean(wins)),
+        "win_rate_ci95": (low, high),
+        "return_mean": float(np.mean(returns)),
+        "dead_allies_mean": float(np.mean(dead_a)),
+        "dead_enemies_mean": float(np.mean(dead_e)),
+        "length_mean": float(np.mean(lengths)),
+        "map_name": env.map_name,
+        "gif": gif_path if record else None,
+    }

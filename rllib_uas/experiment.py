@@ -3,6 +3,7 @@
 Retired keys are mapped to their RLlib 2.60 names with a notice; unknown keys fail with the list
 of valid ones (and the closest match).
 """
+
 from __future__ import annotations
 
 import copy
@@ -45,9 +46,18 @@ RETIRED_STOP_KEYS = {
 }
 # config keys that only affected the old stack; they are dropped with a notice
 IGNORED_CONFIG_KEYS = {"framework", "log_level", "model"}
-RUN_ALIASES = {"UMAPPO": "U-MAPPO", "UQMIX": "U-QMIX"}   # run names of earlier releases
-EXPERIMENT_KEYS = ("run", "env", "stop", "config", "checkpoint_config", "num_samples", "scheduler",
-                   "checkpoint_freq", "checkpoint_at_end")
+RUN_ALIASES = {"UMAPPO": "U-MAPPO", "UQMIX": "U-QMIX"}  # run names of earlier releases
+EXPERIMENT_KEYS = (
+    "run",
+    "env",
+    "stop",
+    "config",
+    "checkpoint_config",
+    "num_samples",
+    "scheduler",
+    "checkpoint_freq",
+    "checkpoint_at_end",
+)
 
 
 def algorithm_registry() -> Dict[str, Tuple[Callable[[], Type], Dict[str, Any]]]:
@@ -58,11 +68,15 @@ def algorithm_registry() -> Dict[str, Tuple[Callable[[], Type], Dict[str, Any]]]
     def rllib(name: str):
         def load():
             from ray.rllib.algorithms.registry import _get_algorithm_class  # avoids Tune's DreamerV3 import
+
             return _get_algorithm_class(name)
+
         return load
 
-    reg = {name: (VARIANTS[name].algo_class, dict(VARIANTS[name].switches))
-           for name in ("U-MAPPO", "MAPPO", "U-QMIX", "QMIX", "VDN")}
+    reg = {
+        name: (VARIANTS[name].algo_class, dict(VARIANTS[name].switches))
+        for name in ("U-MAPPO", "MAPPO", "U-QMIX", "QMIX", "VDN")
+    }
     for alias, name in RUN_ALIASES.items():
         reg[alias] = reg[name]
     for name in ("PPO", "APPO", "IMPALA", "DQN", "SAC", "BC", "MARWIL", "CQL", "IQL"):
@@ -75,17 +89,17 @@ class Experiment:
     name: str
     run: str
     algo_class: Type
-    config: Any                         # an AlgorithmConfig
+    config: Any  # an AlgorithmConfig
     stop: Dict[str, Any] = field(default_factory=dict)
     num_samples: int = 1
     checkpoint_frequency: int = 0
     checkpoint_at_end: bool = True
-    num_to_keep: Optional[int] = None   # newest checkpoints kept per trial; None keeps all
+    num_to_keep: Optional[int] = None  # newest checkpoints kept per trial; None keeps all
     source: str = ""
     notices: List[str] = field(default_factory=list)
     scheduler: Optional[Dict[str, Any]] = None
-    searched_keys: List[str] = field(default_factory=list)   # dotted config keys under grid_search
-    num_trials: int = 1                 # num_samples x the grid's points
+    searched_keys: List[str] = field(default_factory=list)  # dotted config keys under grid_search
+    num_trials: int = 1  # num_samples x the grid's points
 
 
 def _closest(key: str, valid) -> str:
@@ -119,17 +133,28 @@ def parse_experiments(data: Mapping[str, Any], source: str = "<dict>") -> List[E
     for name, spec, where, stop, notices in checked:
         loader, overrides = registry[spec["run"]]
         algo_class = loader()
-        config, config_notices = build_config(algo_class, {**overrides, **dict(spec.get("config") or {})},
-                                              env=spec.get("env"), where=where)
+        config, config_notices = build_config(
+            algo_class, {**overrides, **dict(spec.get("config") or {})}, env=spec.get("env"), where=where
+        )
         ckpt = dict(spec.get("checkpoint_config") or {})
-        out.append(Experiment(
-            name=name, run=spec["run"], algo_class=algo_class, config=config, stop=stop,
-            num_samples=spec.get("num_samples", 1),
-            checkpoint_frequency=int(ckpt.get("checkpoint_frequency", spec.get("checkpoint_freq", 0))),
-            checkpoint_at_end=bool(ckpt.get("checkpoint_at_end", spec.get("checkpoint_at_end", True))),
-            num_to_keep=ckpt.get("num_to_keep"), source=source, notices=config_notices + notices,
-            scheduler=spec.get("scheduler"), searched_keys=_searched(spec.get("config") or {}),
-            num_trials=spec.get("num_samples", 1) * grid_points(spec.get("config") or {})))
+        out.append(
+            Experiment(
+                name=name,
+                run=spec["run"],
+                algo_class=algo_class,
+                config=config,
+                stop=stop,
+                num_samples=spec.get("num_samples", 1),
+                checkpoint_frequency=int(ckpt.get("checkpoint_frequency", spec.get("checkpoint_freq", 0))),
+                checkpoint_at_end=bool(ckpt.get("checkpoint_at_end", spec.get("checkpoint_at_end", True))),
+                num_to_keep=ckpt.get("num_to_keep"),
+                source=source,
+                notices=config_notices + notices,
+                scheduler=spec.get("scheduler"),
+                searched_keys=_searched(spec.get("config") or {}),
+                num_trials=spec.get("num_samples", 1) * grid_points(spec.get("config") or {}),
+            )
+        )
     return out
 
 
@@ -142,12 +167,16 @@ def precheck_experiment(name: str, spec: Any, source: str, registry: Mapping[str
         raise ExperimentError(f"{where}: must be a mapping with run, env, stop and config")
     unknown = sorted(set(spec) - set(EXPERIMENT_KEYS))
     if unknown:
-        raise ExperimentError(f"{where}: unknown key '{unknown[0]}'{_closest(unknown[0], EXPERIMENT_KEYS)}; "
-                              f"valid keys: {', '.join(EXPERIMENT_KEYS)}")
+        raise ExperimentError(
+            f"{where}: unknown key '{unknown[0]}'{_closest(unknown[0], EXPERIMENT_KEYS)}; "
+            f"valid keys: {', '.join(EXPERIMENT_KEYS)}"
+        )
     run = spec.get("run")
     if not isinstance(run, str) or run not in registry:
-        raise ExperimentError(f"{where}: unknown algorithm run: {run!r}{_closest(str(run), registry)}; "
-                              f"available: {', '.join(sorted(registry))}")
+        raise ExperimentError(
+            f"{where}: unknown algorithm run: {run!r}{_closest(str(run), registry)}; "
+            f"available: {', '.join(sorted(registry))}"
+        )
     config = spec.get("config") or {}
     if not isinstance(config, dict):
         raise ExperimentError(f"{where}: config must be a mapping of config keys, got {config!r}")
@@ -157,13 +186,15 @@ def precheck_experiment(name: str, spec: Any, source: str, registry: Mapping[str
         raise ExperimentError(f"{where}: checkpoint_config must be a mapping, got {ckpt!r}")
     for k in ckpt:
         if k not in ("checkpoint_frequency", "checkpoint_at_end", "num_to_keep"):
-            raise ExperimentError(f"{where}: unknown checkpoint_config key '{k}'; valid: checkpoint_frequency, "
-                                  "checkpoint_at_end, num_to_keep")
+            raise ExperimentError(
+                f"{where}: unknown checkpoint_config key '{k}'; valid: checkpoint_frequency, "
+                "checkpoint_at_end, num_to_keep"
+            )
     num_to_keep = ckpt.get("num_to_keep")
-    if num_to_keep is not None and (isinstance(num_to_keep, bool) or not isinstance(num_to_keep, int)
-                                    or num_to_keep < 1):
-        raise ExperimentError(f"{where}: checkpoint_config num_to_keep must be a positive integer, got "
-                              f"{num_to_keep!r}")
+    if num_to_keep is not None and (
+        isinstance(num_to_keep, bool) or not isinstance(num_to_keep, int) or num_to_keep < 1
+    ):
+        raise ExperimentError(f"{where}: checkpoint_config num_to_keep must be a positive integer, got {num_to_keep!r}")
     num_samples = spec.get("num_samples", 1)
     if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
         raise ExperimentError(f"{where}: num_samples must be a positive integer, got {num_samples!r}")
@@ -211,8 +242,12 @@ def restated_defaults(spec: Mapping[str, Any]) -> List[str]:
     defaults.update_from_dict(dict(overrides))
     same = []
     for key, value in (spec.get("config") or {}).items():
-        if not _is_search(value) and key not in IGNORED_CONFIG_KEYS and key not in RETIRED_CONFIG_KEYS \
-                and getattr(defaults, key, object()) == value:
+        if (
+            not _is_search(value)
+            and key not in IGNORED_CONFIG_KEYS
+            and key not in RETIRED_CONFIG_KEYS
+            and getattr(defaults, key, object()) == value
+        ):
             same.append(f"config.{key}")
     if "env" in spec and spec["env"] == defaults.env:
         same.append("env")
@@ -231,7 +266,7 @@ def apply_overrides(data: Mapping[str, Any], overrides: Mapping[str, Any]) -> Di
     out = copy.deepcopy(dict(data))
     for spec in out.values():
         if not isinstance(spec, dict):
-            continue                          # parse_experiments names the problem
+            continue  # parse_experiments names the problem
         config = spec.setdefault("config", {})
         for key, value in overrides.items():
             node, parts = config, key.split(".")
@@ -277,8 +312,10 @@ def normalize_config_keys(raw: Mapping[str, Any], valid, where: str, class_name:
             key = new
         if key not in valid:
             some = ", ".join(sorted(valid)[:12])
-            raise ExperimentError(f"{where}: unknown config key '{key}'{_closest(key, valid)}; valid keys are "
-                                  f"{class_name}'s config attributes, e.g. {some}, ...")
+            raise ExperimentError(
+                f"{where}: unknown config key '{key}'{_closest(key, valid)}; valid keys are "
+                f"{class_name}'s config attributes, e.g. {some}, ..."
+            )
         clean[key] = value
     return clean, notices
 
@@ -300,8 +337,7 @@ def _check_number_types(clean: Mapping[str, Any], defaults: Mapping[str, Any], w
     for key, value in _first_of_searches(dict(clean)).items():
         default = defaults.get(key)
         if isinstance(default, (int, float)) and not isinstance(default, bool) and isinstance(value, str):
-            raise ExperimentError(f"{where}: config key '{key}' must be a number (default {default!r}), "
-                                  f"got {value!r}")
+            raise ExperimentError(f"{where}: config key '{key}' must be a number (default {default!r}), got {value!r}")
 
 
 def _cgi_notice(defaults: Any, clean: Mapping[str, Any], where: str) -> List[str]:
@@ -309,15 +345,22 @@ def _cgi_notice(defaults: Any, clean: Mapping[str, Any], where: str) -> List[str
     env_config = clean.get("env_config") or {}
     map_name, cgi = env_config.get("map_name"), clean.get("cgi_coeff", getattr(defaults, "cgi_coeff", 0.0))
     uas = clean.get("uas", getattr(defaults, "uas", False))
-    if (env_config.get("backend", "embedded") != "embedded" or not isinstance(map_name, str) or uas is not True
-            or not isinstance(cgi, (int, float)) or cgi <= 0):
+    if (
+        env_config.get("backend", "embedded") != "embedded"
+        or not isinstance(map_name, str)
+        or uas is not True
+        or not isinstance(cgi, (int, float))
+        or cgi <= 0
+    ):
         return []
     from rllib_uas.uas import smac_map_action_groups
 
     if smac_map_action_groups(map_name) > 1:
         return []
-    return [f"{where}: {map_name} has one action group (no Medivac), so the CGI loss has no other group to "
-            f"predict and cgi_coeff={cgi:g} only adds compute; this run is UAS without CGI in effect"]
+    return [
+        f"{where}: {map_name} has one action group (no Medivac), so the CGI loss has no other group to "
+        f"predict and cgi_coeff={cgi:g} only adds compute; this run is UAS without CGI in effect"
+    ]
 
 
 def _check_env_name(env: Any, where: str) -> None:
@@ -346,9 +389,11 @@ def _check_env_name(env: Any, where: str) -> None:
                 return
         except ImportError:
             pass
-    raise ExperimentError(f"{where}: unknown env {env!r}{_closest(env, ENV_NAMES)}; use smac_team (the team view "
-                          "both algorithms train on), smac, an env registered with ray.tune.register_env, a "
-                          "gymnasium id or a 'module.Class' path")
+    raise ExperimentError(
+        f"{where}: unknown env {env!r}{_closest(env, ENV_NAMES)}; use smac_team (the team view "
+        "both algorithms train on), smac, an env registered with ray.tune.register_env, a "
+        "gymnasium id or a 'module.Class' path"
+    )
 
 
 def _check_smac_env_config(env_config: Mapping[str, Any], where: str) -> None:
@@ -359,8 +404,9 @@ def _check_smac_env_config(env_config: Mapping[str, Any], where: str) -> None:
     valid = list(ENV_CONFIG_KEYS)
     for key in env_config:
         if key not in valid:
-            raise ExperimentError(f"{where}: unknown env_config key {key!r}{_closest(str(key), valid)}; valid: "
-                                  f"{', '.join(valid)}")
+            raise ExperimentError(
+                f"{where}: unknown env_config key {key!r}{_closest(str(key), valid)}; valid: {', '.join(valid)}"
+            )
     map_name = env_config.get("map_name")
     backend = env_config.get("backend", "embedded")
     if _is_search(backend):
@@ -374,10 +420,12 @@ def _check_smac_env_config(env_config: Mapping[str, Any], where: str) -> None:
             import_smac_env_class()
         except SMACNotInstalledError as err:
             raise ExperimentError(f"{where}: {err}") from None
-        return          # real SMAC knows its own maps
+        return  # real SMAC knows its own maps
     if map_name is not None and not _is_search(map_name) and map_name not in available_maps():
-        raise ExperimentError(f"{where}: unknown map {map_name!r}{_closest(str(map_name), available_maps())}; "
-                              f"available maps: {', '.join(available_maps())}")
+        raise ExperimentError(
+            f"{where}: unknown map {map_name!r}{_closest(str(map_name), available_maps())}; "
+            f"available maps: {', '.join(available_maps())}"
+        )
 
 
 def _preflight(algo_class: Type, clean: Mapping[str, Any], where: str) -> None:
@@ -387,7 +435,7 @@ def _preflight(algo_class: Type, clean: Mapping[str, Any], where: str) -> None:
 
     defaults = algo_class.get_default_config()
     _check_number_types(clean, describe(defaults, valid_config_keys(defaults))["defaults"], where)
-    for variant in _search_variants(clean):          # every searched value once, the others at their first
+    for variant in _search_variants(clean):  # every searched value once, the others at their first
         probe = algo_class.get_default_config()
         probe.update_from_dict(variant)
         try:
@@ -464,14 +512,36 @@ def _resolve_searches(value: Any) -> Any:
 
 # result keys a stop criterion usually names: Tune's and RLlib's top level, the env runners' metrics
 # (RLlib's and `rllib_uas.callbacks`'), also under evaluation/
-TOP_LEVEL_RESULTS = ("training_iteration", "num_env_steps_sampled_lifetime", "num_episodes_lifetime",
-                     "num_env_steps_trained_lifetime", "time_total_s", "time_this_iter_s")
-ENV_RUNNER_RESULTS = ("win_rate", "team_return_mean", "dead_allies_mean", "dead_enemies_mean", "battle_length_mean",
-                      "episode_return_mean", "episode_return_max", "episode_return_min", "episode_len_mean",
-                      "episode_len_max", "episode_len_min", "num_episodes", "num_env_steps_sampled",
-                      "num_env_steps_sampled_lifetime", "num_episodes_lifetime")
-KNOWN_STOP_KEYS = (*TOP_LEVEL_RESULTS, *(f"env_runners/{k}" for k in ENV_RUNNER_RESULTS),
-                   *(f"evaluation/env_runners/{k}" for k in ENV_RUNNER_RESULTS))
+TOP_LEVEL_RESULTS = (
+    "training_iteration",
+    "num_env_steps_sampled_lifetime",
+    "num_episodes_lifetime",
+    "num_env_steps_trained_lifetime",
+    "time_total_s",
+    "time_this_iter_s",
+)
+ENV_RUNNER_RESULTS = (
+    "win_rate",
+    "team_return_mean",
+    "dead_allies_mean",
+    "dead_enemies_mean",
+    "battle_length_mean",
+    "episode_return_mean",
+    "episode_return_max",
+    "episode_return_min",
+    "episode_len_mean",
+    "episode_len_max",
+    "episode_len_min",
+    "num_episodes",
+    "num_env_steps_sampled",
+    "num_env_steps_sampled_lifetime",
+    "num_episodes_lifetime",
+)
+KNOWN_STOP_KEYS = (
+    *TOP_LEVEL_RESULTS,
+    *(f"env_runners/{k}" for k in ENV_RUNNER_RESULTS),
+    *(f"evaluation/env_runners/{k}" for k in ENV_RUNNER_RESULTS),
+)
 
 
 def normalize_stop(stop: Mapping[str, Any], where: str) -> Tuple[Dict[str, Any], List[str]]:
@@ -487,9 +557,13 @@ def normalize_stop(stop: Mapping[str, Any], where: str) -> Tuple[Dict[str, Any],
         if key not in KNOWN_STOP_KEYS:
             close = difflib.get_close_matches(str(key), KNOWN_STOP_KEYS, n=1, cutoff=0.85)
             if close:
-                raise ExperimentError(f"{where}: unknown stop key '{key}'; did you mean '{close[0]}'? (a run "
-                                      "would never stop on a key its results do not have)")
-            notices.append(f"{where}: stop key '{key}' is not a result this package knows; the run stops on it "
-                           "only if the algorithm reports it")
+                raise ExperimentError(
+                    f"{where}: unknown stop key '{key}'; did you mean '{close[0]}'? (a run "
+                    "would never stop on a key its results do not have)"
+                )
+            notices.append(
+                f"{where}: stop key '{key}' is not a result this package knows; the run stops on it "
+                "only if the algorithm reports it"
+            )
         out[key] = value
     return out, notices

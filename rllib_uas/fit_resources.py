@@ -5,6 +5,7 @@ runner and per evaluation runner, and the learners' CPUs and GPUs (RLlib's `defa
 Tune queues a trial that can never be placed and waits without end; this check runs first, on the
 resources of the Ray instance the CLI started itself.
 """
+
 from __future__ import annotations
 
 import math
@@ -36,8 +37,10 @@ def fit_trial(exp: Experiment, cpus: float, gpus: float) -> Optional[str]:
     cfg = first_variant(exp.config)
     need = trial_resources(exp.algo_class, cfg)
     if need.get("GPU", 0.0) > gpus:
-        raise ExperimentError(f"{where}: a trial needs {need['GPU']:g} GPUs and Ray sees {gpus:g}; set "
-                              "num_gpus_per_learner: 0 (the learner then runs on CPUs)")
+        raise ExperimentError(
+            f"{where}: a trial needs {need['GPU']:g} GPUs and Ray sees {gpus:g}; set "
+            "num_gpus_per_learner: 0 (the learner then runs on CPUs)"
+        )
     if need.get("CPU", 0.0) <= cpus:
         return None
     runners, evaluators = cfg.num_env_runners, cfg.evaluation_num_env_runners
@@ -48,11 +51,14 @@ def fit_trial(exp: Experiment, cpus: float, gpus: float) -> Optional[str]:
         raise ExperimentError(
             f"{where}: a trial needs {base:g} CPUs even without env runners (the driver or its learners: "
             f"num_cpus_for_main_process, num_learners x num_cpus_per_learner) and Ray sees {cpus:g}; lower "
-            "num_cpus_per_learner, or give Ray more CPUs with --num-cpus")
+            "num_cpus_per_learner, or give Ray more CPUs with --num-cpus"
+        )
     per_runner = max(float(exp.config.num_cpus_per_env_runner), 1e-9)
     fit_runners = min(runners, int(math.floor((cpus - base) / per_runner + 1e-9)))
     exp.config.evaluation(evaluation_num_env_runners=0)
     exp.config.env_runners(num_env_runners=fit_runners)
-    return (f"{where}: a trial needs {need['CPU']:g} CPUs and Ray sees {cpus:g}; running with "
-            f"num_env_runners={fit_runners} (was {runners}) and evaluation_num_env_runners=0 (was {evaluators}), "
-            "so sampling and evaluation share the trial's process; set --num-cpus or these keys to choose")
+    return (
+        f"{where}: a trial needs {need['CPU']:g} CPUs and Ray sees {cpus:g}; running with "
+        f"num_env_runners={fit_runners} (was {runners}) and evaluation_num_env_runners=0 (was {evaluators}), "
+        "so sampling and evaluation share the trial's process; set --num-cpus or these keys to choose"
+    )

@@ -4,6 +4,7 @@ The figure says what it shows: its title names the variants (from each trial's s
 the axes are labelled in words, and `greedy=True` draws the greedy evaluation's win rate (dashed)
 beside the training curve where the runs evaluated.
 """
+
 from __future__ import annotations
 
 import json
@@ -24,7 +25,7 @@ METRIC_LABELS = {
     "env_runners/dead_enemies_mean": "enemies dead per episode",
     "env_runners/battle_length_mean": "battle length (env steps)",
 }
-ALGORITHMS = {"UMAPPO": "mappo", "UQMIX": "qmix"}   # Tune trainable name -> Variant.algorithm
+ALGORITHMS = {"UMAPPO": "mappo", "UQMIX": "qmix"}  # Tune trainable name -> Variant.algorithm
 
 
 def metric_label(metric: str) -> str:
@@ -113,17 +114,23 @@ def title_for(described) -> str:
 def _band(ax, curves, label: str, style: str, colour=None):
     grid = np.linspace(0, min(c[0].max() for c in curves), 100)
     ys = np.stack([np.interp(grid, x, y) for x, y in curves])
-    line, = ax.plot(grid, ys.mean(0), style, label=label, color=colour)
+    (line,) = ax.plot(grid, ys.mean(0), style, label=label, color=colour)
     if len(curves) > 1:
         ax.fill_between(grid, ys.min(0), ys.max(0), alpha=0.2, color=line.get_color())
     return line.get_color()
 
 
-def plot_runs(run_dirs: Sequence[str], out: str, metric: str = "env_runners/win_rate",
-              group_by: Optional[str] = None, greedy: bool = False) -> Path:
+def plot_runs(
+    run_dirs: Sequence[str],
+    out: str,
+    metric: str = "env_runners/win_rate",
+    group_by: Optional[str] = None,
+    greedy: bool = False,
+) -> Path:
     """Mean and min..max band over seeds per run (or per value of `group_by`); with `greedy`, the
     greedy evaluation's win rate as dashed lines of the same colours, where the runs evaluated."""
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -133,8 +140,10 @@ def plot_runs(run_dirs: Sequence[str], out: str, metric: str = "env_runners/win_
         try:
             greedy_groups = _collect(run_dirs, GREEDY_METRIC, group_by)[0]
         except ValueError:
-            raise ValueError(f"--greedy: no greedy evaluation results ({GREEDY_METRIC}) in {list(run_dirs)}; "
-                             "train with evaluation_interval set to record them") from None
+            raise ValueError(
+                f"--greedy: no greedy evaluation results ({GREEDY_METRIC}) in {list(run_dirs)}; "
+                "train with evaluation_interval set to record them"
+            ) from None
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for label, curves in sorted(groups.items()):
         seeds = f"{len(curves)} seed{'s' if len(curves) > 1 else ''}"

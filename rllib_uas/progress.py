@@ -1,4 +1,5 @@
 """One compact line per training iteration instead of RLlib's raw result dicts."""
+
 from __future__ import annotations
 
 import math
@@ -24,9 +25,15 @@ def _clock(seconds: float) -> str:
     return f"{h}:{rest // 60:02d}:{rest % 60:02d}" if h else f"{rest // 60}:{rest % 60:02d}"
 
 
-def format_progress(trial_name: str, result: Mapping[str, Any], steps_per_s: float, *,
-                    elapsed_s: Optional[float] = None, stop: Optional[Mapping[str, Any]] = None,
-                    warmup: Optional[Tuple[int, int]] = None) -> str:
+def format_progress(
+    trial_name: str,
+    result: Mapping[str, Any],
+    steps_per_s: float,
+    *,
+    elapsed_s: Optional[float] = None,
+    stop: Optional[Mapping[str, Any]] = None,
+    warmup: Optional[Tuple[int, int]] = None,
+) -> str:
     """One line: iteration, env steps, win rate, return, loss (or U-QMIX's buffer warm-up), CGI loss,
     greedy evaluation (only on iterations that evaluated), speed, elapsed time, and the share of the
     stop target reached with an estimate of the time left."""
@@ -34,13 +41,16 @@ def format_progress(trial_name: str, result: Mapping[str, Any], steps_per_s: flo
     loss = learner.get("total_loss", learner.get("td_loss", learner.get("policy_loss", float("nan"))))
     ret = _get(result, "env_runners/episode_return_mean")
     steps = int(_get(result, "num_env_steps_sampled_lifetime", 0))
-    parts = [f"{trial_name}", f"iter {int(_get(result, 'training_iteration', 0)):>4}",
-             f"steps {steps:>9,}",
-             f"win {float(_get(result, 'env_runners/win_rate')):.2f}",
-             f"return {float(_get(result, 'env_runners/team_return_mean', ret)):.2f}"]
+    parts = [
+        f"{trial_name}",
+        f"iter {int(_get(result, 'training_iteration', 0)):>4}",
+        f"steps {steps:>9,}",
+        f"win {float(_get(result, 'env_runners/win_rate')):.2f}",
+        f"return {float(_get(result, 'env_runners/team_return_mean', ret)):.2f}",
+    ]
     warming = warmup is not None and not math.isfinite(float(loss))
     if warming:
-        parts.append(f"warm-up {warmup[0]}/{warmup[1]} episodes")      # no update yet: no loss to show
+        parts.append(f"warm-up {warmup[0]}/{warmup[1]} episodes")  # no update yet: no loss to show
     else:
         parts.append(f"loss {float(loss):.4f}")
     if "cgi_loss" in learner and not warming:
@@ -59,9 +69,11 @@ def format_progress(trial_name: str, result: Mapping[str, Any], steps_per_s: flo
 
 def _stop_share(result: Mapping[str, Any], stop: Mapping[str, Any]) -> Optional[float]:
     """How far the run is towards its step or iteration stop (the nearer of the two); None without one."""
-    shares = [float(_get(result, key, 0)) / float(stop[key]) for key in ("num_env_steps_sampled_lifetime",
-                                                                         "training_iteration")
-              if isinstance(stop.get(key), (int, float)) and stop[key] > 0]
+    shares = [
+        float(_get(result, key, 0)) / float(stop[key])
+        for key in ("num_env_steps_sampled_lifetime", "training_iteration")
+        if isinstance(stop.get(key), (int, float)) and stop[key] > 0
+    ]
     return max(shares) if shares else None
 
 
@@ -79,8 +91,7 @@ def trial_label(trial: Any, searched: Sequence[str]) -> str:
 
 
 class ProgressLine(Callback):
-    def __init__(self, stream=sys.stdout, stop: Optional[Mapping[str, Any]] = None,
-                 searched: Sequence[str] = ()):
+    def __init__(self, stream=sys.stdout, stop: Optional[Mapping[str, Any]] = None, searched: Sequence[str] = ()):
         self.stream, self.stop, self.searched = stream, dict(stop or {}), list(searched)
         self._last: Dict[str, tuple] = {}
         self._start: Dict[str, float] = {}
@@ -95,5 +106,10 @@ class ProgressLine(Callback):
         warmup = None
         if "episode_buffer_size" in result and isinstance(cfg.get("learning_starts_episodes"), int):
             warmup = (int(result["episode_buffer_size"]), max(cfg["learning_starts_episodes"], 1))
-        print(format_progress(trial_label(trial, self.searched), result, rate, elapsed_s=now - start,
-                              stop=self.stop, warmup=warmup), file=self.stream, flush=True)
+        print(
+            format_progress(
+                trial_label(trial, self.searched), result, rate, elapsed_s=now - start, stop=self.stop, warmup=warmup
+            ),
+            file=self.stream,
+            flush=True,
+        )

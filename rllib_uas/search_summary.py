@@ -5,6 +5,7 @@ first); values whose every trial has no finite result come last. Ties in the mea
 higher lower bound of the interval, then by the order the values were searched in, and the line naming
 the best says when it won a tie.
 """
+
 from __future__ import annotations
 
 import math
@@ -37,14 +38,23 @@ def group_by_value(trials: Sequence[Tuple[Dict[str, Any], float]], keys: Sequenc
     rows = []
     for order, (value, results) in enumerate(groups.items()):
         mean, low, high = mean_interval(results)
-        rows.append({"value": dict(zip(keys, value)), "n": len(results), "order": order,
-                     "finite": sum(math.isfinite(float(r)) for r in results), "mean": mean, "low": low,
-                     "high": high})
+        rows.append(
+            {
+                "value": dict(zip(keys, value)),
+                "n": len(results),
+                "order": order,
+                "finite": sum(math.isfinite(float(r)) for r in results),
+                "mean": mean,
+                "low": low,
+                "high": high,
+            }
+        )
 
     def rank(row):
         nan = not math.isfinite(row["mean"])
         low = row["low"] if math.isfinite(row["low"]) else -math.inf
         return (nan, -row["mean"] if not nan else 0.0, -low, row["order"])
+
     return sorted(rows, key=rank)
 
 

@@ -12,63 +12,63 @@ and torch.
 
 RLlib's own settings (lr, gamma, batch sizes, ...) keep their home in the config classes.
 """
+
 from __future__ import annotations
 
 import math
 from typing import Any, Dict
 
 TEAM_SETTINGS: Dict[str, Any] = dict(
-    uas=True,                    # the unified action space (False: SMAC's native actions)
-    cgi_coeff=0.1,               # lambda_I, the CGI loss weight (0: UAS without CGI)
-    use_agent_id=True,           # agent inputs: the agent's one-hot id,
-    use_last_action=True,        # its previous action,
-    use_group_id=False,          # its action group's one-hot
+    uas=True,  # the unified action space (False: SMAC's native actions)
+    cgi_coeff=0.1,  # lambda_I, the CGI loss weight (0: UAS without CGI)
+    use_agent_id=True,  # agent inputs: the agent's one-hot id,
+    use_last_action=True,  # its previous action,
+    use_group_id=False,  # its action group's one-hot
     parameter_sharing="global",  # "global": one agent network; "group": one per action group
-    fc_hidden=64,                # the agent network: fc -> GRU
+    fc_hidden=64,  # the agent network: fc -> GRU
     gru_hidden=64,
 )
 MAPPO_SETTINGS: Dict[str, Any] = dict(
-    state_type="EP",             # critic input: "EP" env state, "AS" MAPPO's agent-specific (per-agent values)
-    value_norm=True,             # PopArt-style running normalization of value targets
+    state_type="EP",  # critic input: "EP" env state, "AS" MAPPO's agent-specific (per-agent values)
+    value_norm=True,  # PopArt-style running normalization of value targets
     critic_hidden=(64, 64),
-    recurrent_critic=False,      # True: fc -> GRU critic as rMAPPO's (docs/algorithms.md)
-    max_seq_len=20,              # training chunk length of the recurrent unroll
+    recurrent_critic=False,  # True: fc -> GRU critic as rMAPPO's (docs/algorithms.md)
+    max_seq_len=20,  # training chunk length of the recurrent unroll
     # MAPPO's optimization details (marlbenchmark/on-policy, SMAC scripts)
-    value_loss="huber",          # Huber(delta) on normalized values; "mse": 0.5 * err^2
+    value_loss="huber",  # Huber(delta) on normalized values; "mse": 0.5 * err^2
     huber_delta=10.0,
-    orthogonal_init=True,        # orthogonal weights, gain 0.01 on the policy output
+    orthogonal_init=True,  # orthogonal weights, gain 0.01 on the policy output
     adam_eps=1e-5,
-    separate_optimizers=True,    # actor and critic: their own Adam, each clipped to grad_clip
+    separate_optimizers=True,  # actor and critic: their own Adam, each clipped to grad_clip
 )
 QMIX_SETTINGS: Dict[str, Any] = dict(
     # PyMARL2's tuned QMIX
-    mixer="qmix",                # "vdn": a sum of the agents' Q-values
+    mixer="qmix",  # "vdn": a sum of the agents' Q-values
     mixing_embed_dim=32,
     hypernet_embed=64,
     double_q=True,
     td_lambda=0.6,
-    optimizer="adam",            # or "rmsprop"
+    optimizer="adam",  # or "rmsprop"
     batch_size_episodes=128,
     buffer_size_episodes=5000,
-    buffer_size_mb=None,         # a cap in MB as well (oldest episodes go first); None: episodes only
-    checkpoint_buffer=True,      # False: checkpoints hold weights and counters, not the replay buffer
-    episodes_per_iteration=8,    # with updates_per_iteration: PyMARL2's one update per 8 finished episodes
+    buffer_size_mb=None,  # a cap in MB as well (oldest episodes go first); None: episodes only
+    checkpoint_buffer=True,  # False: checkpoints hold weights and counters, not the replay buffer
+    episodes_per_iteration=8,  # with updates_per_iteration: PyMARL2's one update per 8 finished episodes
     updates_per_iteration=1,
     learning_starts_episodes=128,
     target_update_interval_episodes=200,
-    target_update_tau=None,      # soft target updates instead, if set
+    target_update_tau=None,  # soft target updates instead, if set
     epsilon_start=1.0,
     epsilon_finish=0.05,
     epsilon_anneal_steps=100_000,
 )
-ALGORITHM_SETTINGS = {"mappo": MAPPO_SETTINGS, "qmix": QMIX_SETTINGS}   # by Variant.algorithm
+ALGORITHM_SETTINGS = {"mappo": MAPPO_SETTINGS, "qmix": QMIX_SETTINGS}  # by Variant.algorithm
 
 # the settings the modules read from their model config; "cgi" is derived (cgi_coeff > 0)
 MODULE_SETTINGS = {
     "team": ("fc_hidden", "gru_hidden", "use_agent_id", "use_last_action", "use_group_id", "parameter_sharing"),
     "mappo": ("critic_hidden", "max_seq_len", "state_type", "value_norm", "recurrent_critic", "orthogonal_init"),
-    "qmix": ("mixer", "mixing_embed_dim", "hypernet_embed", "epsilon_start", "epsilon_finish",
-             "epsilon_anneal_steps"),
+    "qmix": ("mixer", "mixing_embed_dim", "hypernet_embed", "epsilon_start", "epsilon_finish", "epsilon_anneal_steps"),
 }
 # U-QMIX unrolls whole episodes: the longest episode limit among the shipped maps (MMM2's 180, 27m_vs_30m's
 # 180, corridor's 400) bounds the sequence length RLlib sizes its recurrent batches for
@@ -103,7 +103,7 @@ def apply_defaults(config: Any, settings: Dict[str, Any]) -> None:
 
 
 PARAMETER_SHARING = ("global", "group")
-STATE_TYPES = ("EP", "AS")            # U-MAPPO's critic input: env state / MAPPO's agent-specific
+STATE_TYPES = ("EP", "AS")  # U-MAPPO's critic input: env state / MAPPO's agent-specific
 VALUE_LOSSES = ("huber", "mse")
 MIXERS = ("qmix", "vdn")
 OPTIMIZERS = ("adam", "rmsprop")
@@ -127,8 +127,10 @@ def _flag(c: Any, name: str) -> None:
 
 def check_parameter_sharing(value: Any) -> None:
     if value not in PARAMETER_SHARING:
-        raise ValueError(f"parameter_sharing must be 'global' (one agent network for all agents) or 'group' "
-                         f"(one per action group), got {value!r}")
+        raise ValueError(
+            f"parameter_sharing must be 'global' (one agent network for all agents) or 'group' "
+            f"(one per action group), got {value!r}"
+        )
 
 
 def check_sampling_settings(c: Any) -> None:
@@ -145,8 +147,10 @@ def check_team_settings(c: Any, baseline: str) -> None:
     if not _number(c.cgi_coeff) or c.cgi_coeff < 0:
         raise ValueError(f"cgi_coeff (lambda_I) must be a finite number >= 0, got {c.cgi_coeff!r}")
     if c.cgi_coeff > 0 and not c.uas:
-        raise ValueError("cgi_coeff > 0 needs uas=True: the CGI loss predicts other groups' policies over the "
-                         f"unified action space. For plain {baseline} set cgi_coeff=0.0.")
+        raise ValueError(
+            "cgi_coeff > 0 needs uas=True: the CGI loss predicts other groups' policies over the "
+            f"unified action space. For plain {baseline} set cgi_coeff=0.0."
+        )
     check_parameter_sharing(c.parameter_sharing)
     for name in ("use_agent_id", "use_last_action", "use_group_id"):
         _flag(c, name)
@@ -174,8 +178,14 @@ def check_mappo_settings(c: Any) -> None:
 def check_qmix_settings(c: Any) -> None:
     """U-QMIX's own settings: the replay schedule, the buffer, the mixer, the TD target, epsilon."""
     check_team_settings(c, "QMIX")
-    for name in ("batch_size_episodes", "buffer_size_episodes", "episodes_per_iteration",
-                 "updates_per_iteration", "target_update_interval_episodes", "rollout_fragment_length"):
+    for name in (
+        "batch_size_episodes",
+        "buffer_size_episodes",
+        "episodes_per_iteration",
+        "updates_per_iteration",
+        "target_update_interval_episodes",
+        "rollout_fragment_length",
+    ):
         _positive_int(c, name)
     mb = c.buffer_size_mb
     if mb is not None and (not _number(mb) or mb <= 0):
@@ -190,12 +200,14 @@ def check_qmix_settings(c: Any) -> None:
     tau = c.target_update_tau
     if tau is not None and (not _number(tau) or not 0.0 < tau <= 1.0):
         raise ValueError(f"target_update_tau must be None (hard updates) or in (0, 1], got {tau!r}")
-    if not (_number(c.epsilon_start) and _number(c.epsilon_finish)
-            and 0.0 <= c.epsilon_finish <= c.epsilon_start <= 1.0):
+    if not (
+        _number(c.epsilon_start) and _number(c.epsilon_finish) and 0.0 <= c.epsilon_finish <= c.epsilon_start <= 1.0
+    ):
         raise ValueError("epsilon needs 0 <= epsilon_finish <= epsilon_start <= 1")
     if c.batch_size_episodes > c.buffer_size_episodes:
-        raise ValueError(f"batch_size_episodes ({c.batch_size_episodes}) exceeds buffer_size_episodes "
-                         f"({c.buffer_size_episodes})")
+        raise ValueError(
+            f"batch_size_episodes ({c.batch_size_episodes}) exceeds buffer_size_episodes ({c.buffer_size_episodes})"
+        )
 
 
-CHECKS = {"mappo": check_mappo_settings, "qmix": check_qmix_settings}   # by Variant.algorithm
+CHECKS = {"mappo": check_mappo_settings, "qmix": check_qmix_settings}  # by Variant.algorithm

@@ -16,6 +16,7 @@ group id and `action_mask.high` each agent's static availability (its group's ro
 `space_groups` reads both back, so a module builds its group masks from the observation space alone,
 without importing an env.
 """
+
 from __future__ import annotations
 
 from typing import Optional, Tuple
@@ -38,8 +39,9 @@ def group_space(agent_group: np.ndarray) -> gym.spaces.Box:
     return gym.spaces.Box(g, g.copy(), dtype=np.float32)
 
 
-def team_observation_space(obs_dim: int, state_dim: int, static_mask: np.ndarray, agent_group: np.ndarray,
-                           agent_state: bool = False) -> gym.spaces.Dict:
+def team_observation_space(
+    obs_dim: int, state_dim: int, static_mask: np.ndarray, agent_group: np.ndarray, agent_state: bool = False
+) -> gym.spaces.Dict:
     """The team observation space of n agents with A actions; `static_mask` [n, A] and `agent_group` [n]."""
     n, A = static_mask.shape
     spaces = {

@@ -1,4 +1,5 @@
 """Running parsed experiments through Ray Tune: stops, checkpoints, resume, W&B, a summary table."""
+
 from __future__ import annotations
 
 import math
@@ -16,8 +17,11 @@ OUR_ALGORITHMS = ("UMAPPO", "UQMIX")
 
 def configure_wandb_env(storage_path: str) -> str:
     """W&B runs offline unless an API key is configured; must happen before ray.init (workers inherit)."""
-    has_key = bool(os.environ.get("WANDB_API_KEY")) or Path("~/.netrc").expanduser().exists() and \
-        "api.wandb.ai" in Path("~/.netrc").expanduser().read_text(errors="ignore")
+    has_key = (
+        bool(os.environ.get("WANDB_API_KEY"))
+        or Path("~/.netrc").expanduser().exists()
+        and "api.wandb.ai" in Path("~/.netrc").expanduser().read_text(errors="ignore")
+    )
     if not has_key:
         os.environ.setdefault("WANDB_MODE", "offline")
     os.environ.setdefault("WANDB_DIR", storage_path)
@@ -45,7 +49,7 @@ def scheduler_for(spec: Optional[Dict[str, Any]], metric: str):
     return ASHAScheduler(metric=metric, mode="max", **spec)
 
 
-EXIT_INTERRUPTED = 130     # the shell's code for a run ended by SIGINT
+EXIT_INTERRUPTED = 130  # the shell's code for a run ended by SIGINT
 
 
 class InterruptSeen(Callback):
@@ -65,16 +69,26 @@ class InterruptSeen(Callback):
             self.seen = True
             if callable(tune_handler):
                 tune_handler(sig, frame)
+
         try:
             signal.signal(signal.SIGINT, note_then_tune)
-        except ValueError:          # not the main thread: Tune's handler stays, the flag is not set
+        except ValueError:  # not the main thread: Tune's handler stays, the flag is not set
             pass
 
 
-def run_experiments(experiments: List[Experiment], *, storage_path: str, stop_timesteps: Optional[int] = None,
-                    stop_iters: Optional[int] = None, checkpoint_freq: Optional[int] = None, resume: bool = False,
-                    ray_address: Optional[str] = None, num_cpus: Optional[int] = None,
-                    wandb_project: Optional[str] = None, verbose: int = 0) -> int:
+def run_experiments(
+    experiments: List[Experiment],
+    *,
+    storage_path: str,
+    stop_timesteps: Optional[int] = None,
+    stop_iters: Optional[int] = None,
+    checkpoint_freq: Optional[int] = None,
+    resume: bool = False,
+    ray_address: Optional[str] = None,
+    num_cpus: Optional[int] = None,
+    wandb_project: Optional[str] = None,
+    verbose: int = 0,
+) -> int:
     import ray
     from ray import tune
 
@@ -94,9 +108,14 @@ def run_experiments(experiments: List[Experiment], *, storage_path: str, stop_ti
     if not ray.is_initialized():
         # without an address, a Ray of our own: address=None would join any cluster already running
         # on this machine (another job's), where our trial competes for its CPUs or dies with it
-        ray.init(address=ray_address or "local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=verbose > 0,
-                 logging_level="WARNING" if verbose == 0 else "INFO")
-    if own_ray and experiments:     # a cluster may autoscale: only our own Ray's resources are what a trial gets
+        ray.init(
+            address=ray_address or "local",
+            num_cpus=num_cpus,
+            include_dashboard=False,
+            log_to_driver=verbose > 0,
+            logging_level="WARNING" if verbose == 0 else "INFO",
+        )
+    if own_ray and experiments:  # a cluster may autoscale: only our own Ray's resources are what a trial gets
         seen = ray.cluster_resources()
         for exp in experiments:
             notice = fit_trial(exp, cpus=seen.get("CPU", 0.0), gpus=seen.get("GPU", 0.0))
@@ -121,24 +140,43 @@ def run_experiments(experiments: List[Experiment], *, storage_path: str, stop_ti
         if wandb_project:
             from ray.air.integrations.wandb import WandbLoggerCallback
 
-            callbacks.append(WandbLoggerCallback(project=wandb_project, group=exp.name, log_config=False,
-                                                 excludes=["config", "perf", "fault_tolerance", "timers"]))
+            callbacks.append(
+                WandbLoggerCallback(
+                    project=wandb_project,
+                    group=exp.name,
+                    log_config=False,
+                    excludes=["config", "perf", "fault_tolerance", "timers"],
+                )
+            )
         run_config = tune.RunConfig(
-            name=exp.name, storage_path=storage_path, stop=stop, callbacks=callbacks, verbose=verbose,
+            name=exp.name,
+            storage_path=storage_path,
+            stop=stop,
+            callbacks=callbacks,
+            verbose=verbose,
             checkpoint_config=tune.CheckpointConfig(
                 checkpoint_frequency=checkpoint_freq if checkpoint_freq is not None else exp.checkpoint_frequency,
-                checkpoint_at_end=exp.checkpoint_at_end, num_to_keep=exp.num_to_keep),
-            failure_config=tune.FailureConfig(max_failures=0))
+                checkpoint_at_end=exp.checkpoint_at_end,
+                num_to_keep=exp.num_to_keep,
+            ),
+            failure_config=tune.FailureConfig(max_failures=0),
+        )
         exp_path = os.path.join(storage_path, exp.name)
         if resume:
             if not tune.Tuner.can_restore(exp_path):
                 raise FileNotFoundError(f"nothing to resume at {exp_path}: run without --resume first")
-            tuner = tune.Tuner.restore(exp_path, trainable=exp.algo_class, resume_unfinished=True,
-                                       resume_errored=True, param_space=exp.config)
+            tuner = tune.Tuner.restore(
+                exp_path, trainable=exp.algo_class, resume_unfinished=True, resume_errored=True, param_space=exp.config
+            )
         else:
-            tuner = tune.Tuner(exp.algo_class, param_space=exp.config, run_config=run_config,
-                               tune_config=tune.TuneConfig(num_samples=exp.num_samples,
-                                                           scheduler=scheduler_for(exp.scheduler, metric)))
+            tuner = tune.Tuner(
+                exp.algo_class,
+                param_space=exp.config,
+                run_config=run_config,
+                tune_config=tune.TuneConfig(
+                    num_samples=exp.num_samples, scheduler=scheduler_for(exp.scheduler, metric)
+                ),
+            )
         results = tuner.fit()
         failures += print_summary(exp, results, metric)
         if interrupted.seen:
@@ -159,8 +197,14 @@ def _search_cost(exp: Experiment, stop: Dict[str, Any]) -> Optional[str]:
     from rllib_uas.search_cost import search_cost
 
     need = trial_resources(exp.algo_class, first_variant(exp.config)).get("CPU", 1.0)
-    return search_cost(exp.algo_class.__name__, exp.num_trials, stop, cpus_per_trial=need,
-                       cpus=ray.available_resources().get("CPU", need), early_stopping=bool(exp.scheduler))
+    return search_cost(
+        exp.algo_class.__name__,
+        exp.num_trials,
+        stop,
+        cpus_per_trial=need,
+        cpus=ray.available_resources().get("CPU", need),
+        early_stopping=bool(exp.scheduler),
+    )
 
 
 def _short(value: Any) -> str:
@@ -188,19 +232,21 @@ def print_summary(exp: Experiment, results, metric: str) -> int:
         per_trial.append((raw, float(value)))
         params = [_short(raw[k]) for k in searched]
         ckpt = r.checkpoint.path if r.checkpoint else "-"
-        rows.append(params + [f"{int(m.get('num_env_steps_sampled_lifetime', 0)):,}", f"{float(value):.3f}", ckpt,
-                              float(value)])
+        rows.append(
+            params + [f"{int(m.get('num_env_steps_sampled_lifetime', 0)):,}", f"{float(value):.3f}", ckpt, float(value)]
+        )
     header = searched + ["env steps", metric, "checkpoint"]
     if rows:
         widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(header)]
         from rllib_uas.search_summary import SEED_KEYS, format_table, group_by_value
+
         print(f"\nSummary of {exp.name}:")
         print("  ".join(h.ljust(w) for h, w in zip(header, widths)))
         # best first by the number itself; trials without a finite result last
         for row in sorted(rows, key=lambda r: (not math.isfinite(r[-1]), -r[-1] if math.isfinite(r[-1]) else 0)):
             print("  ".join(c.ljust(w) for c, w in zip(row[:-1], widths)))
         by = [k for k in searched if k not in SEED_KEYS]
-        if by and len(per_trial) > len({tuple(t[0][k] for k in by) for t in per_trial}):   # seeds to pool
+        if by and len(per_trial) > len({tuple(t[0][k] for k in by) for t in per_trial}):  # seeds to pool
             print(f"\nPer searched value, over seeds ({exp.name}):")
             for line in format_table(group_by_value(per_trial, by), metric):
                 print(line)

@@ -9,6 +9,7 @@ A meaning is a string: a self action ("noop", "move_north", ...) or "<verb>:<kin
 action on another entity, kind "enemy" or "ally" (e.g. "attack:enemy:3", "heal:ally:0"). `None`
 marks a native action that can never be taken (e.g. SMAC's Medivac slots beyond n_agents).
 """
+
 from __future__ import annotations
 
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
@@ -46,8 +47,12 @@ class UnifiedActionSpace:
       agent_group   [n]     group id;  group_masks [G, A] bool (AM_g)
     """
 
-    def __init__(self, semantics: Mapping[str, Sequence[Optional[str]]], agent_types: Sequence[str],
-                 groups: Optional[Mapping[str, int]] = None):
+    def __init__(
+        self,
+        semantics: Mapping[str, Sequence[Optional[str]]],
+        agent_types: Sequence[str],
+        groups: Optional[Mapping[str, int]] = None,
+    ):
         unknown = sorted(set(agent_types) - set(semantics))
         if unknown:
             raise ValueError(f"agent types {unknown} have no semantics table; known: {sorted(semantics)}")
@@ -95,11 +100,16 @@ class UnifiedActionSpace:
         """Native availability [..., n, N] -> UAS availability [..., n, A]."""
         native_avail = np.asarray(native_avail)
         if native_avail.shape[-2:] != (self.n_agents, self.n_native):
-            raise ValueError(f"native availability must end in (n_agents={self.n_agents}, "
-                             f"n_native={self.n_native}), got {native_avail.shape}")
+            raise ValueError(
+                f"native availability must end in (n_agents={self.n_agents}, "
+                f"n_native={self.n_native}), got {native_avail.shape}"
+            )
         valid = self.uas_to_native >= 0
-        gathered = np.take_along_axis(native_avail, np.broadcast_to(
-            np.where(valid, self.uas_to_native, 0), native_avail.shape[:-1] + (self.size,)), -1)
+        gathered = np.take_along_axis(
+            native_avail,
+            np.broadcast_to(np.where(valid, self.uas_to_native, 0), native_avail.shape[:-1] + (self.size,)),
+            -1,
+        )
         return np.where(valid, gathered, 0).astype(native_avail.dtype)
 
     def to_native(self, uas_actions: np.ndarray) -> np.ndarray:
@@ -114,9 +124,11 @@ class UnifiedActionSpace:
         if (native < 0).any():
             bad = tuple(np.argwhere(native < 0)[0])
             i = int(agents[bad])
-            raise ValueError(f"agent {i} (group {self.agent_group[i]}) cannot take UAS action {int(a[bad])} "
-                             f"({self.meanings[int(a[bad])]}); its actions: "
-                             f"{np.flatnonzero(self.uas_to_native[i] >= 0).tolist()}")
+            raise ValueError(
+                f"agent {i} (group {self.agent_group[i]}) cannot take UAS action {int(a[bad])} "
+                f"({self.meanings[int(a[bad])]}); its actions: "
+                f"{np.flatnonzero(self.uas_to_native[i] >= 0).tolist()}"
+            )
         return native
 
     def to_uas(self, native_actions: np.ndarray) -> np.ndarray:
@@ -126,8 +138,10 @@ class UnifiedActionSpace:
         return self.native_to_uas[agents, a]
 
     def describe(self) -> str:
-        groups = ", ".join(f"group {g}: {sorted({t for t, gg in zip(self.agent_types, self.agent_group) if gg == g})}"
-                           for g in range(self.n_groups))
+        groups = ", ".join(
+            f"group {g}: {sorted({t for t, gg in zip(self.agent_types, self.agent_group) if gg == g})}"
+            for g in range(self.n_groups)
+        )
         return f"UAS of size {self.size} ({groups})"
 
 
@@ -155,6 +169,7 @@ def smac_map_action_groups(map_name: str) -> int:
     from rllib_uas.envs.engine.units import get_unit_type
 
     spec = get_map(map_name)
-    healers = healing_agents([get_unit_type(u).is_healer for u, count, _ in spec.allies for _ in range(count)],
-                             spec.map_type.medivac_rules)
+    healers = healing_agents(
+        [get_unit_type(u).is_healer for u, count, _ in spec.allies for _ in range(count)], spec.map_type.medivac_rules
+    )
     return smac_uas(spec.n_agents, spec.n_enemies, healers).n_groups

@@ -12,6 +12,7 @@ every reset: obs, state and masks of the reset rows.
 Regenerate only for an intended change of battle semantics, and say so in the commit:
     python tests/golden_trajectories.py --record [MAP ...]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,9 +46,26 @@ def play_random(map_name: str, actions: np.ndarray | None = None) -> Dict[str, n
     vec.reset()
     vec.episode_steps[1] = max(vec.episode_limit - TIMEOUT_HEAD_START, 0)
     rng = np.random.default_rng(SEED)
-    rec: Dict[str, list] = {k: [] for k in ("actions", "obs", "state", "avail", "reward", "terminated", "won",
-                                            "timeout", "dead_allies", "dead_enemies", "reset_step",
-                                            "reset_env", "reset_obs", "reset_state", "reset_avail")}
+    rec: Dict[str, list] = {
+        k: []
+        for k in (
+            "actions",
+            "obs",
+            "state",
+            "avail",
+            "reward",
+            "terminated",
+            "won",
+            "timeout",
+            "dead_allies",
+            "dead_enemies",
+            "reset_step",
+            "reset_env",
+            "reset_obs",
+            "reset_state",
+            "reset_avail",
+        )
+    }
     for step in range(RANDOM_STEPS if actions is None else len(actions)):
         avail = vec.avail_actions()
         a = (rng.random(avail.shape) * avail).argmax(-1) if actions is None else actions[step]
@@ -76,8 +94,10 @@ def play_focus(map_name: str, actions: np.ndarray | None = None) -> Dict[str, np
     env = StarCraft2Env(map_name=map_name, seed=SEED)
     obs, state = env.reset()
     rng = np.random.default_rng(SEED)
-    rec: Dict[str, list] = {k: [] for k in ("actions", "obs", "state", "avail", "reward", "terminated", "won",
-                                            "dead_allies", "dead_enemies")}
+    rec: Dict[str, list] = {
+        k: []
+        for k in ("actions", "obs", "state", "avail", "reward", "terminated", "won", "dead_allies", "dead_enemies")
+    }
     rec_reset = {"reset_obs": [np.asarray(obs)], "reset_state": [state], "reset_step": [-1]}
     for step in range(FOCUS_STEPS if actions is None else len(actions)):
         a = focus_fire_policy(env, rng) if actions is None else actions[step].tolist()
@@ -120,9 +140,11 @@ def record(maps: Iterable[str]) -> None:
         np.savez_compressed(tmp, **arrays)
         tmp.replace(path)
         r, f = arrays["random/terminated"], arrays["focus/terminated"]
-        print(f"{m}: {path.stat().st_size / 1024:.0f} KiB, random episodes ended {int(r.sum())} "
-              f"(time-outs {int(arrays['random/timeout'].sum())}, won {int(arrays['random/won'].sum())}), "
-              f"focus episodes ended {int(f.sum())} (won {int(arrays['focus/won'].sum())})")
+        print(
+            f"{m}: {path.stat().st_size / 1024:.0f} KiB, random episodes ended {int(r.sum())} "
+            f"(time-outs {int(arrays['random/timeout'].sum())}, won {int(arrays['random/won'].sum())}), "
+            f"focus episodes ended {int(f.sum())} (won {int(arrays['focus/won'].sum())})"
+        )
 
 
 def load(map_name: str) -> Dict[str, Dict[str, np.ndarray]]:

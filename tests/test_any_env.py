@@ -1,5 +1,6 @@
 """UAS for any masked discrete env: a two-group toy PettingZoo env, turned into a team env with its
 semantics table, trains U-MAPPO and U-QMIX (CGI on) for a few iterations and evaluates."""
+
 import numpy as np
 import pytest
 from ray.tune.registry import register_env
@@ -15,11 +16,16 @@ def make_toy(env_config):
 
 
 def configs():
-    mappo = (UMAPPOConfig().environment(env="toy_team", env_config={})
-             .training(train_batch_size_per_learner=200, minibatch_size=200, num_epochs=2))
-    qmix = (UQMIXConfig().environment(env="toy_team", env_config={})
-            .training(batch_size_episodes=8, learning_starts_episodes=4, episodes_per_iteration=4,
-                      buffer_size_episodes=50))
+    mappo = (
+        UMAPPOConfig()
+        .environment(env="toy_team", env_config={})
+        .training(train_batch_size_per_learner=200, minibatch_size=200, num_epochs=2)
+    )
+    qmix = (
+        UQMIXConfig()
+        .environment(env="toy_team", env_config={})
+        .training(batch_size_episodes=8, learning_starts_episodes=4, episodes_per_iteration=4, buffer_size_episodes=50)
+    )
     return {"U-MAPPO": mappo, "U-QMIX": qmix}
 
 
@@ -34,15 +40,18 @@ def test_the_toy_env_has_two_groups_and_a_real_mask():
 @pytest.mark.parametrize("algorithm", ["U-MAPPO", "U-QMIX"])
 def test_a_two_group_pettingzoo_env_trains_and_evaluates(ray_session, algorithm):
     register_env("toy_team", make_toy)
-    cfg = (configs()[algorithm].env_runners(num_env_runners=0, num_envs_per_env_runner=2)
-           .evaluation(evaluation_interval=2, evaluation_duration=4, evaluation_num_env_runners=0)
-           .debugging(seed=0))
+    cfg = (
+        configs()[algorithm]
+        .env_runners(num_env_runners=0, num_envs_per_env_runner=2)
+        .evaluation(evaluation_interval=2, evaluation_duration=4, evaluation_num_env_runners=0)
+        .debugging(seed=0)
+    )
     algo = cfg.build_algo()
     try:
         for _ in range(2):
             result = algo.train()
         learner = result["learners"]["default_policy"]
-        assert np.isfinite(float(learner["total_loss"])) and float(learner["cgi_loss"]) > 0   # two groups: CGI acts
+        assert np.isfinite(float(learner["total_loss"])) and float(learner["cgi_loss"]) > 0  # two groups: CGI acts
         assert result["num_env_steps_sampled_lifetime"] > 0
         assert np.isfinite(result["evaluation"]["env_runners"]["episode_return_mean"])
     finally:

@@ -1,4 +1,5 @@
 """The `rllib` / `rllib-uas` commands, run as a user would: in subprocesses."""
+
 import json
 import os
 import signal
@@ -30,37 +31,49 @@ tiny-run:
 def run(*args, cwd, timeout=300, env_extra=None):
     env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB")}
     env.update(env_extra or {})
-    return subprocess.run([sys.executable, "-m", "rllib_uas.cli", *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "rllib_uas.cli", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def rllib(*args, cwd, **kw):
     env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB")}
-    return subprocess.run([sys.executable, "-c", "from rllib_uas.cli import rllib; rllib()", *args], cwd=cwd,
-                          env=env, capture_output=True, text=True, timeout=kw.get("timeout", 300))
+    return subprocess.run(
+        [sys.executable, "-c", "from rllib_uas.cli import rllib; rllib()", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=kw.get("timeout", 300),
+    )
 
 
 @pytest.mark.slow
 def test_train_checkpoint_evaluate_plot(tmp_path):
     (tmp_path / "tiny.yaml").write_text(TINY % {"iters": 2})
-    train = rllib("train", "file", "tiny.yaml", "--storage-path", "results", "--wandb-project", "uas-test",
-                  cwd=tmp_path)
+    train = rllib(
+        "train", "file", "tiny.yaml", "--storage-path", "results", "--wandb-project", "uas-test", cwd=tmp_path
+    )
     assert train.returncode == 0, train.stdout[-2000:] + train.stderr[-2000:]
     lines = [ln for ln in train.stdout.splitlines() if "| iter" in ln]
-    assert len(lines) == 2 and "win" in lines[0] and "steps/s" in lines[0]          # one line per iteration
-    assert "notice:" in train.stdout and "num_workers" in train.stdout            # retired key mapped
+    assert len(lines) == 2 and "win" in lines[0] and "steps/s" in lines[0]  # one line per iteration
+    assert "notice:" in train.stdout and "num_workers" in train.stdout  # retired key mapped
     assert "best checkpoint" in train.stdout and "W&B: project 'uas-test', mode offline" in train.stdout
     assert list((tmp_path / "results").rglob("offline-run-*")), "W&B should write an offline run"
     assert "upload them with: wandb sync " in train.stdout and "offline-run-*" in train.stdout
-    assert "elapsed " in lines[1] and "100% of stop, eta 0:00" in lines[1]        # 2 of 2 iterations
+    assert "elapsed " in lines[1] and "100% of stop, eta 0:00" in lines[1]  # 2 of 2 iterations
     kept = [p for p in (tmp_path / "results").rglob("checkpoint_*") if p.is_dir()]
-    assert len(kept) == 1, kept                                                  # num_to_keep: 1 of 2
+    assert len(kept) == 1, kept  # num_to_keep: 1 of 2
     ev = rllib("evaluate", "results/tiny-run", "--episodes", "6", "--save-gif", "replay.gif", cwd=tmp_path)
     assert ev.returncode == 0, ev.stderr[-2000:]
     assert "greedy win rate" in ev.stdout and "95% CI" in ev.stdout and "6 episodes" in ev.stdout
     assert (tmp_path / "replay.gif").stat().st_size > 1000
-    plot = run("plot", "results/tiny-run", "-o", "curve.png", "--metric", "env_runners/team_return_mean",
-               cwd=tmp_path)
+    plot = run("plot", "results/tiny-run", "-o", "curve.png", "--metric", "env_runners/team_return_mean", cwd=tmp_path)
     assert plot.returncode == 0, plot.stderr[-2000:]
     assert (tmp_path / "curve.png").read_bytes()[:4] == b"\x89PNG"
 
@@ -85,9 +98,24 @@ def train_until(tmp_path, iters: int, until: int, deadline_s: float = 240, templ
     (or the deadline) and return the running process and the lines seen."""
     (tmp_path / "tiny.yaml").write_text(template % {"iters": iters})
     env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB")}
-    proc = subprocess.Popen([sys.executable, "-c", "from rllib_uas.cli import rllib; rllib()", "train", "file",
-                             "tiny.yaml", "--storage-path", "results"], cwd=tmp_path, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from rllib_uas.cli import rllib; rllib()",
+            "train",
+            "file",
+            "tiny.yaml",
+            "--storage-path",
+            "results",
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    )
     seen, deadline, mark = [], time.time() + deadline_s, f"| iter {until:>4}"
     for line in proc.stdout:
         seen.append(line)
@@ -98,15 +126,14 @@ def train_until(tmp_path, iters: int, until: int, deadline_s: float = 240, templ
 
 def iter_and_steps(line: str):
     """(iteration, env steps) of one progress line."""
-    return (int(line.split("| iter")[1].split("|")[0]),
-            int(line.split("| steps")[1].split("|")[0].replace(",", "")))
+    return (int(line.split("| iter")[1].split("|")[0]), int(line.split("| steps")[1].split("|")[0].replace(",", "")))
 
 
 def kill_at_3_and_resume(tmp_path, template: str):
     """Kill the driver of a 6-iteration run at iteration 3, resume it to the end; the progress lines
     before the kill and after the resume."""
     proc, seen = train_until(tmp_path, iters=6, until=3, template=template)
-    os.killpg(proc.pid, signal.SIGKILL)                                          # the driver dies mid-run
+    os.killpg(proc.pid, signal.SIGKILL)  # the driver dies mid-run
     proc.wait()
     before = [ln for ln in seen if "| iter" in ln]
     assert any("| iter    3" in ln for ln in before), "".join(seen)[-2000:]
@@ -143,7 +170,7 @@ def test_killed_u_qmix_driver_resumes_with_its_buffer_and_counts(tmp_path):
 def test_ctrl_c_says_how_to_resume_and_exits_130(tmp_path):
     proc, seen = train_until(tmp_path, iters=50, until=2)
     assert any("| iter    2" in ln for ln in seen), "".join(seen)[-2000:]
-    os.kill(proc.pid, signal.SIGINT)                                     # Ctrl-C reaches the driver
+    os.kill(proc.pid, signal.SIGINT)  # Ctrl-C reaches the driver
     try:
         out, _ = proc.communicate(timeout=120)
     finally:
@@ -166,8 +193,10 @@ BAD_INPUTS = [
     ("x: {run: UMAPPO, stop: {env_runners/win_rat: 0.9}, config: {}}\n", "did you mean 'env_runners/win_rate'"),
     # the env, its env_config keys and its backend, before Ray starts
     ("x: {run: UMAPPO, env: smac_teams, config: {}}\n", "unknown env 'smac_teams' (did you mean 'smac_team'?)"),
-    ("x: {run: UMAPPO, config: {env_config: {reward_sparce: true}}}\n",
-     "unknown env_config key 'reward_sparce' (did you mean 'reward_sparse'?)"),
+    (
+        "x: {run: UMAPPO, config: {env_config: {reward_sparce: true}}}\n",
+        "unknown env_config key 'reward_sparce' (did you mean 'reward_sparse'?)",
+    ),
     ("x: {run: UMAPPO, config: {env_config: {backend: sc2, map_name: MMM2}}}\n", "needs the SMAC package"),
     ("x: {run: UMAPPO, config: {env_config: {backend: starcraft}}}\n", "unknown env_config backend 'starcraft'"),
     ("x: {run: U-QMIX, config: {mixer: qmixx}}\n", "mixer must be 'qmix' or 'vdn'"),
@@ -184,7 +213,7 @@ def test_bad_input_exits_nonzero_with_one_line(tmp_path, content, message):
     assert "Traceback" not in res.stderr and "Traceback" not in res.stdout
     errors = [ln for ln in res.stderr.splitlines() if ln.startswith("rllib: error:")]
     assert len(errors) == 1 and message in errors[0] and "bad.yaml" in errors[0]
-    assert not (tmp_path / "results").exists()                      # nothing half-written
+    assert not (tmp_path / "results").exists()  # nothing half-written
 
 
 PROBE_IMPORTS = """
@@ -203,8 +232,13 @@ def test_bad_input_is_refused_before_rllib_and_torch_are_imported(tmp_path):
     reads the configs' keys and defaults from `config_manifest` and checks values with `checks`)."""
     for i, (content, _) in enumerate(BAD_INPUTS):
         (tmp_path / f"bad{i}.yaml").write_text(content)
-    res = subprocess.run([sys.executable, "-c", PROBE_IMPORTS, str(len(BAD_INPUTS))], cwd=tmp_path,
-                         capture_output=True, text=True, timeout=300)
+    res = subprocess.run(
+        [sys.executable, "-c", PROBE_IMPORTS, str(len(BAD_INPUTS))],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     seen = json.loads(res.stdout.splitlines()[-1])
     for (content, _), (rc, heavy) in zip(BAD_INPUTS, seen):
@@ -240,7 +274,7 @@ def test_lambda_grid_search_ends_with_a_summary_table(tmp_path):
     res = rllib("train", "file", "search.yaml", "--storage-path", "results", cwd=tmp_path)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
     out = res.stdout
-    table = out[out.index("Summary of tiny-search:"):].splitlines()
+    table = out[out.index("Summary of tiny-search:") :].splitlines()
     assert table[1].split()[0] == "cgi_coeff"
     assert sorted(row.split()[0] for row in table[2:4]) == ["0", "0.2"]
     assert "best checkpoint" in out
@@ -266,8 +300,10 @@ def test_a_failed_trial_is_reported_by_its_exception_line(capsys):
 
     from rllib_uas.tune_runner import print_summary
 
-    error = RuntimeError("The actor died unexpectedly before finishing this task.\n  Traceback ...\n"
-                         "    raise ValueError(...)\nValueError: minibatch_size 0 must be positive\n")
+    error = RuntimeError(
+        "The actor died unexpectedly before finishing this task.\n  Traceback ...\n"
+        "    raise ValueError(...)\nValueError: minibatch_size 0 must be positive\n"
+    )
     failed = SimpleNamespace(error=error, path="/tmp/results/x/trial_0")
     exp = SimpleNamespace(searched_keys=[], name="x")
     assert print_summary(exp, [failed], "env_runners/win_rate") == 1
@@ -281,15 +317,21 @@ def test_progress_line_parts():
 
     from rllib_uas.progress import format_progress, trial_label
 
-    result = {"training_iteration": 3, "num_env_steps_sampled_lifetime": 30_000, "episode_buffer_size": 40,
-              "env_runners": {"win_rate": 0.5, "team_return_mean": 10.0}, "learners": {"default_policy": {}}}
-    line = format_progress("t", result, 1000.0, elapsed_s=60.0, stop={"num_env_steps_sampled_lifetime": 120_000},
-                           warmup=(40, 128))
-    assert "warm-up 40/128 episodes" in line and "loss" not in line             # U-QMIX filling its buffer
+    result = {
+        "training_iteration": 3,
+        "num_env_steps_sampled_lifetime": 30_000,
+        "episode_buffer_size": 40,
+        "env_runners": {"win_rate": 0.5, "team_return_mean": 10.0},
+        "learners": {"default_policy": {}},
+    }
+    line = format_progress(
+        "t", result, 1000.0, elapsed_s=60.0, stop={"num_env_steps_sampled_lifetime": 120_000}, warmup=(40, 128)
+    )
+    assert "warm-up 40/128 episodes" in line and "loss" not in line  # U-QMIX filling its buffer
     result["learners"]["default_policy"] = {"cgi_loss": float("nan")}
-    assert "cgi" not in format_progress("t", result, 1.0, warmup=(40, 128))      # nor a CGI loss
+    assert "cgi" not in format_progress("t", result, 1.0, warmup=(40, 128))  # nor a CGI loss
     assert "elapsed 1:00" in line and "25% of stop, eta 3:00" in line
-    assert "eval win" not in line                                                # not an evaluating iteration
+    assert "eval win" not in line  # not an evaluating iteration
     result["learners"]["default_policy"] = {"td_loss": 0.5}
     assert "loss 0.5000" in format_progress("t", result, 1.0, warmup=(128, 128))
     trial = SimpleNamespace(config={"cgi_coeff": 0.5, "seed": 1, "env_config": {"map_name": "MMM"}})
@@ -301,25 +343,49 @@ def test_command_line_overrides_reach_every_experiment():
     from rllib_uas.experiment import apply_overrides
 
     args = build_parser("rllib", False).parse_args(
-        ["train", "file", "x.yaml", "lr=1e-4", "env_config.map_name=MMM2", "uas=false", "--config",
-         '{"num_epochs": 3}', "--seed", "7", "--num-env-runners", "0"])
+        [
+            "train",
+            "file",
+            "x.yaml",
+            "lr=1e-4",
+            "env_config.map_name=MMM2",
+            "uas=false",
+            "--config",
+            '{"num_epochs": 3}',
+            "--seed",
+            "7",
+            "--num-env-runners",
+            "0",
+        ]
+    )
     over = parse_overrides(args)
-    assert over == {"num_epochs": 3, "lr": 1e-4, "env_config.map_name": "MMM2", "uas": False, "seed": 7,
-                    "num_env_runners": 0}
-    data = {"a": {"run": "U-MAPPO", "config": {"env_config": {"map_name": "3m", "seed": 1}, "lr": 0.1}},
-            "b": {"run": "QMIX"}}
+    assert over == {
+        "num_epochs": 3,
+        "lr": 1e-4,
+        "env_config.map_name": "MMM2",
+        "uas": False,
+        "seed": 7,
+        "num_env_runners": 0,
+    }
+    data = {
+        "a": {"run": "U-MAPPO", "config": {"env_config": {"map_name": "3m", "seed": 1}, "lr": 0.1}},
+        "b": {"run": "QMIX"},
+    }
     out = apply_overrides(data, over)
     assert out["a"]["config"]["env_config"] == {"map_name": "MMM2", "seed": 1} and out["a"]["config"]["lr"] == 1e-4
-    assert out["b"]["config"]["seed"] == 7 and data["a"]["config"]["lr"] == 0.1     # the input is not changed
+    assert out["b"]["config"]["seed"] == 7 and data["a"]["config"]["lr"] == 0.1  # the input is not changed
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["train", "file", "bad.yaml", "lr"], "override 'lr' is not KEY=VALUE"),
-    (["train", "file", "bad.yaml", "--config", "{lr: 1}"], "--config is not valid JSON"),
-    (["train", "--algo", "U-MAPPO", "lrr=0.1"], "unknown config key 'lrr' (did you mean 'lr'?)"),
-    (["train", "--algo", "U-MAPOO"], "unknown algorithm run: 'U-MAPOO'"),
-    (["train", "--algo", "U-MAPPO", "env_config.map_name=MMM3"], "unknown map 'MMM3'"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["train", "file", "bad.yaml", "lr"], "override 'lr' is not KEY=VALUE"),
+        (["train", "file", "bad.yaml", "--config", "{lr: 1}"], "--config is not valid JSON"),
+        (["train", "--algo", "U-MAPPO", "lrr=0.1"], "unknown config key 'lrr' (did you mean 'lr'?)"),
+        (["train", "--algo", "U-MAPOO"], "unknown algorithm run: 'U-MAPOO'"),
+        (["train", "--algo", "U-MAPPO", "env_config.map_name=MMM3"], "unknown map 'MMM3'"),
+    ],
+)
 def test_bad_command_line_overrides_exit_2_with_one_line(tmp_path, argv, message):
     (tmp_path / "bad.yaml").write_text("x: {run: U-MAPPO, config: {env_config: {map_name: 3m}}}\n")
     res = rllib(*argv, cwd=tmp_path, timeout=120)
@@ -331,9 +397,26 @@ def test_bad_command_line_overrides_exit_2_with_one_line(tmp_path, argv, message
 
 @pytest.mark.slow
 def test_quick_mode_trains_without_a_file(tmp_path):
-    res = rllib("train", "--algo", "U-MAPPO", "env_config.map_name=3m", "train_batch_size_per_learner=400",
-                "minibatch_size=400", "num_epochs=1", "num_envs_per_env_runner=4", "--num-env-runners", "0",
-                "--seed", "3", "--stop-iters", "1", "--storage-path", "results", cwd=tmp_path, timeout=300)
+    res = rllib(
+        "train",
+        "--algo",
+        "U-MAPPO",
+        "env_config.map_name=3m",
+        "train_batch_size_per_learner=400",
+        "minibatch_size=400",
+        "num_epochs=1",
+        "num_envs_per_env_runner=4",
+        "--num-env-runners",
+        "0",
+        "--seed",
+        "3",
+        "--stop-iters",
+        "1",
+        "--storage-path",
+        "results",
+        cwd=tmp_path,
+        timeout=300,
+    )
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
     lines = [ln for ln in res.stdout.splitlines() if "| iter    1" in ln]
     assert len(lines) == 1 and int(lines[0].split("| steps")[1].split("|")[0].replace(",", "")) >= 400
@@ -348,13 +431,15 @@ def test_search_summary_per_value_over_seeds():
     mean, low, high = mean_interval([0.2, 0.4, 0.6])
     # mean 0.4, sd 0.2, t(0.975, 2) = 4.3027: half-width 4.3027 * 0.2 / sqrt(3) = 0.4968
     assert mean == pytest.approx(0.4) and (low, high) == pytest.approx((0.4 - 0.49683, 0.4 + 0.49683), abs=1e-4)
-    trials = [({"cgi_coeff": 0.0, "seed": s}, v) for s, v in enumerate([0.5, 0.7])] + \
-             [({"cgi_coeff": 0.1, "seed": s}, v) for s, v in enumerate([0.6, 0.6])] + \
-             [({"cgi_coeff": 1.0, "seed": s}, float("nan")) for s in range(2)] + \
-             [({"cgi_coeff": 0.5, "seed": s}, v) for s, v in enumerate([0.9, float("nan")])]
+    trials = (
+        [({"cgi_coeff": 0.0, "seed": s}, v) for s, v in enumerate([0.5, 0.7])]
+        + [({"cgi_coeff": 0.1, "seed": s}, v) for s, v in enumerate([0.6, 0.6])]
+        + [({"cgi_coeff": 1.0, "seed": s}, float("nan")) for s in range(2)]
+        + [({"cgi_coeff": 0.5, "seed": s}, v) for s, v in enumerate([0.9, float("nan")])]
+    )
     rows = group_by_value(trials, ["cgi_coeff"])
-    assert [r["value"]["cgi_coeff"] for r in rows] == [0.5, 0.1, 0.0, 1.0]     # NaN-only value last
-    assert rows[0]["finite"] == 1 and math.isnan(rows[0]["low"])              # one finite seed: no interval
+    assert [r["value"]["cgi_coeff"] for r in rows] == [0.5, 0.1, 0.0, 1.0]  # NaN-only value last
+    assert rows[0]["finite"] == 1 and math.isnan(rows[0]["low"])  # one finite seed: no interval
     # 0.1 and 0.0 tie on the mean 0.6: 0.1's interval (zero width) has the higher lower bound
     lines = format_table(rows, "win")
     assert lines[-1].startswith("best: cgi_coeff=0.5, mean win 0.900 over 1 seed(s)")
@@ -372,11 +457,15 @@ def test_the_config_manifest_matches_the_config_classes():
     for algorithm, entry in live["configs"].items():
         kept = stored["configs"].get(algorithm, {"keys": [], "defaults": {}})
         keys = sorted(set(entry["keys"]) ^ set(kept["keys"]))
-        defaults = sorted(k for k in set(entry["defaults"]) | set(kept["defaults"])
-                          if entry["defaults"].get(k, "-") != kept["defaults"].get(k, "-"))
+        defaults = sorted(
+            k
+            for k in set(entry["defaults"]) | set(kept["defaults"])
+            if entry["defaults"].get(k, "-") != kept["defaults"].get(k, "-")
+        )
         changed = [(k, kept["defaults"].get(k), entry["defaults"].get(k)) for k in defaults]
-        assert not keys and not changed, (f"the config manifest is stale ({algorithm}: keys {keys}, defaults "
-                                          f"{changed}); regenerate it: {REGENERATE}")
+        assert not keys and not changed, (
+            f"the config manifest is stale ({algorithm}: keys {keys}, defaults {changed}); regenerate it: {REGENERATE}"
+        )
     assert live == stored, f"the config manifest is stale; regenerate it: {REGENERATE}"
 
 
@@ -387,8 +476,9 @@ def test_a_search_says_what_it_will_cost_before_it_starts():
     speed = MEASURED_ENV_STEPS_PER_S["UMAPPO"]
     assert speed == 678.0
     # 15 trials of 2M steps, 3 CPUs each on 2: one at a time, 15 x 2e6 / 678 s = 737.5 min
-    line = search_cost("UMAPPO", 15, {"num_env_steps_sampled_lifetime": 2_000_000}, cpus_per_trial=3, cpus=2,
-                       early_stopping=True)
+    line = search_cost(
+        "UMAPPO", 15, {"num_env_steps_sampled_lifetime": 2_000_000}, cpus_per_trial=3, cpus=2, early_stopping=True
+    )
     assert "15 trials x at most 2,000,000 env steps = at most 30,000,000 env steps" in line
     assert "1 trial at a time on 2 CPUs" in line and line.endswith("at most about 12 h 17 min")
     # 2 CPUs each on 8: 4 at a time, 4 waves: 4 x 2e6 / 678 s = 196.7 min

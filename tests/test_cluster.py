@@ -1,4 +1,5 @@
 """Cluster support: launcher files validate offline; env runners spread over nodes; fault tolerance."""
+
 import subprocess
 import time
 from pathlib import Path
@@ -56,13 +57,20 @@ def three_node_cluster():
 def tiny_mappo(runners):
     from rllib_uas.algorithms.u_mappo import UMAPPOConfig
 
-    return (UMAPPOConfig().environment(env_config={"map_name": "3m"})
-            .env_runners(num_env_runners=runners, num_envs_per_env_runner=2, num_cpus_per_env_runner=0,
-                         custom_resources_per_env_runner={"runner_slot": 1})
-            .learners(num_cpus_per_learner=0)
-            .training(train_batch_size_per_learner=200, minibatch_size=200, num_epochs=1)
-            .fault_tolerance(restart_failed_env_runners=True)
-            .debugging(seed=0))
+    return (
+        UMAPPOConfig()
+        .environment(env_config={"map_name": "3m"})
+        .env_runners(
+            num_env_runners=runners,
+            num_envs_per_env_runner=2,
+            num_cpus_per_env_runner=0,
+            custom_resources_per_env_runner={"runner_slot": 1},
+        )
+        .learners(num_cpus_per_learner=0)
+        .training(train_batch_size_per_learner=200, minibatch_size=200, num_epochs=1)
+        .fault_tolerance(restart_failed_env_runners=True)
+        .debugging(seed=0)
+    )
 
 
 @pytest.mark.slow
@@ -73,8 +81,9 @@ def test_env_runners_run_on_different_nodes(three_node_cluster):
     algo = tiny_mappo(2).build_algo()
     try:
         result = algo.train()
-        nodes = algo.env_runner_group.foreach_env_runner(lambda r: ray.get_runtime_context().get_node_id(),
-                                                         local_env_runner=False)
+        nodes = algo.env_runner_group.foreach_env_runner(
+            lambda r: ray.get_runtime_context().get_node_id(), local_env_runner=False
+        )
         assert len(nodes) == 2 and len(set(nodes)) == 2
         assert set(nodes) == {w.node_id for w in workers}
         assert result["num_env_steps_sampled_lifetime"] >= 200
@@ -88,11 +97,14 @@ def test_killed_env_runner_is_restarted_and_no_sample_counts_twice(ray_session):
 
     from rllib_uas.algorithms.u_mappo import UMAPPOConfig
 
-    config = (UMAPPOConfig().environment(env_config={"map_name": "3m"})
-              .env_runners(num_env_runners=2, num_envs_per_env_runner=2, num_cpus_per_env_runner=0.5)
-              .training(train_batch_size_per_learner=200, minibatch_size=200, num_epochs=1)
-              .fault_tolerance(restart_failed_env_runners=True)
-              .debugging(seed=0))
+    config = (
+        UMAPPOConfig()
+        .environment(env_config={"map_name": "3m"})
+        .env_runners(num_env_runners=2, num_envs_per_env_runner=2, num_cpus_per_env_runner=0.5)
+        .training(train_batch_size_per_learner=200, minibatch_size=200, num_epochs=1)
+        .fault_tolerance(restart_failed_env_runners=True)
+        .debugging(seed=0)
+    )
     algo = config.build_algo()
     try:
         per_iter, lifetime = [], []
@@ -100,8 +112,8 @@ def test_killed_env_runner_is_restarted_and_no_sample_counts_twice(ray_session):
         per_iter.append(r["env_runners"]["num_env_steps_sampled"])
         lifetime.append(r["num_env_steps_sampled_lifetime"])
         victim = list(algo.env_runner_group._worker_manager.actors().values())[0]
-        ray.kill(victim, no_restart=False)                                   # an env runner crashes
-        deadline = time.monotonic() + 180                                    # a loaded machine restarts slowly
+        ray.kill(victim, no_restart=False)  # an env runner crashes
+        deadline = time.monotonic() + 180  # a loaded machine restarts slowly
         while True:
             r = algo.train()
             per_iter.append(r["env_runners"].get("num_env_steps_sampled", 0))
@@ -109,9 +121,9 @@ def test_killed_env_runner_is_restarted_and_no_sample_counts_twice(ray_session):
             if len(per_iter) >= 3 and algo.env_runner_group.num_healthy_remote_workers() == 2:
                 break
             assert time.monotonic() < deadline, "the killed env runner was not restarted within 180 s"
-        assert algo.env_runner_group.num_healthy_remote_workers() == 2       # restarted
-        assert np.all(np.diff(lifetime) > 0)                                 # training went on
-        assert lifetime[-1] == sum(per_iter)                                 # every step counted once
+        assert algo.env_runner_group.num_healthy_remote_workers() == 2  # restarted
+        assert np.all(np.diff(lifetime) > 0)  # training went on
+        assert lifetime[-1] == sum(per_iter)  # every step counted once
     finally:
         algo.stop()
 
@@ -125,16 +137,19 @@ def test_u_qmix_keeps_only_whole_episodes_when_an_env_runner_dies(ray_session):
     from rllib_uas.algorithms.u_qmix import UQMIXConfig
     from rllib_uas.algorithms.u_qmix.episode_buffer import DERIVED_LAST_ACTION
 
-    config = (UQMIXConfig().environment(env_config={"map_name": "3m"})
-              .env_runners(num_env_runners=2, num_envs_per_env_runner=4, num_cpus_per_env_runner=0.5)
-              .training(learning_starts_episodes=10_000, buffer_size_episodes=10_000)
-              .fault_tolerance(restart_failed_env_runners=True)
-              .debugging(seed=0))
+    config = (
+        UQMIXConfig()
+        .environment(env_config={"map_name": "3m"})
+        .env_runners(num_env_runners=2, num_envs_per_env_runner=4, num_cpus_per_env_runner=0.5)
+        .training(learning_starts_episodes=10_000, buffer_size_episodes=10_000)
+        .fault_tolerance(restart_failed_env_runners=True)
+        .debugging(seed=0)
+    )
     algo = config.build_algo()
-    limit = 60                                                               # 3m's episode limit
+    limit = 60  # 3m's episode limit
     try:
         algo.train()
-        assert algo.stitcher.pending                                        # battles are running
+        assert algo.stitcher.pending  # battles are running
         victim = list(algo.env_runner_group._worker_manager.actors().values())[0]
         ray.kill(victim, no_restart=False)
         deadline = time.monotonic() + 180
@@ -147,14 +162,14 @@ def test_u_qmix_keeps_only_whole_episodes_when_an_env_runner_dies(ray_session):
             r = algo.train()
         dropped = algo.stitcher.num_dropped_steps
         assert algo.stitcher.num_dropped_episodes >= 1 and dropped >= 1
-        for e in algo.episode_buffer.episodes:                              # only whole battles:
+        for e in algo.episode_buffer.episodes:  # only whole battles:
             # stored with derived last actions: last_action[0] == 0 (a reset) and last_action[t+1] ==
             # one-hot(actions[t]) at every step, so no row is missing or doubled at a chunk seam
             assert DERIVED_LAST_ACTION in e
-            assert e["terminated"][-1] or len(e["rewards"]) == limit         # ends in a result or the limit
+            assert e["terminated"][-1] or len(e["rewards"]) == limit  # ends in a result or the limit
         kept = sum(len(e["rewards"]) for e in algo.episode_buffer.episodes)
         running = sum(len(a["rewards"]) for a in algo.stitcher.pending.values())
-        assert r["num_env_steps_sampled_lifetime"] == kept + running + dropped   # each step once
+        assert r["num_env_steps_sampled_lifetime"] == kept + running + dropped  # each step once
     finally:
         algo.stop()
 
@@ -168,16 +183,18 @@ def test_u_qmix_learners_on_two_nodes_split_the_replay_batch(three_node_cluster)
     from test_u_qmix import tiny as tiny_qmix
 
     cluster, workers = three_node_cluster
-    cfg = (tiny_qmix(batch_size_episodes=8)
-           .learners(num_learners=2, num_cpus_per_learner=0, custom_resources_per_learner={"runner_slot": 1}))
+    cfg = tiny_qmix(batch_size_episodes=8).learners(
+        num_learners=2, num_cpus_per_learner=0, custom_resources_per_learner={"runner_slot": 1}
+    )
     algo = cfg.build_algo()
     try:
-        nodes = [r.get() for r in algo.learner_group.foreach_learner(
-            lambda learner: ray.get_runtime_context().get_node_id())]
-        assert sorted(nodes) == sorted(w.node_id for w in workers)        # one learner per worker node
+        nodes = [
+            r.get() for r in algo.learner_group.foreach_learner(lambda learner: ray.get_runtime_context().get_node_id())
+        ]
+        assert sorted(nodes) == sorted(w.node_id for w in workers)  # one learner per worker node
         for _ in range(3):
             result = algo.train()
-        assert float(result["learners"]["default_policy"]["batch_episodes"]) == 4.0   # 8 episodes, 4 each
+        assert float(result["learners"]["default_policy"]["batch_episodes"]) == 4.0  # 8 episodes, 4 each
         first, second = learner_weights(algo)
         for k in first:
             np.testing.assert_array_equal(first[k], second[k], err_msg=k)

@@ -7,6 +7,7 @@ batch from the same episodes, tensor for tensor; and one U-MAPPO update from the
 the same episodes ends at the same weights and losses whether the learner runs on 1 thread with
 RLlib's pieces or on 2 threads with ours (to float tolerance: thread counts reorder sums).
 """
+
 import copy
 
 import numpy as np
@@ -22,13 +23,17 @@ from rllib_uas.connectors import TeamActionsToEnv, TeamEpisodesToModule
 from rllib_uas.env_runner import TeamEnvRunner
 from rllib_uas.envs.registry import register_envs
 
-MAP = "3m1m_vs_4m"   # two action groups, Medivac heals: every column is exercised
+MAP = "3m1m_vs_4m"  # two action groups, Medivac heals: every column is exercised
 
 
 def _config(cls, team: bool, **learners):
-    cfg = (cls().environment(env_config={"map_name": MAP})
-           .env_runners(num_env_runners=0, num_envs_per_env_runner=4)
-           .learners(**learners).debugging(seed=3))
+    cfg = (
+        cls()
+        .environment(env_config={"map_name": MAP})
+        .env_runners(num_env_runners=0, num_envs_per_env_runner=4)
+        .learners(**learners)
+        .debugging(seed=3)
+    )
     cfg.team_connectors = team
     return cfg
 
@@ -59,10 +64,14 @@ def _assert_same(a, b, where: str) -> None:
 def test_team_env_runner_pieces_sample_the_same_episodes_as_rllibs(cls):
     ref, ours = _episodes(cls, team=False), _episodes(cls, team=True)
     assert len(ref) == len(ours) and len(ref) > 8
-    assert any(e.t_started > 0 for e in ref)                    # continued chunks were compared
+    assert any(e.t_started > 0 for e in ref)  # continued chunks were compared
     for i, (x, y) in enumerate(zip(ref, ours)):
-        assert (len(x), x.t_started, x.is_terminated, x.is_truncated) == \
-            (len(y), y.t_started, y.is_terminated, y.is_truncated)
+        assert (len(x), x.t_started, x.is_terminated, x.is_truncated) == (
+            len(y),
+            y.t_started,
+            y.is_terminated,
+            y.is_truncated,
+        )
         _assert_same(x.get_observations(), y.get_observations(), f"episode {i} obs")
         _assert_same(x.get_actions(), y.get_actions(), f"episode {i} actions")
         _assert_same(x.get_rewards(), y.get_rewards(), f"episode {i} rewards")
@@ -73,12 +82,13 @@ def test_team_env_runner_pieces_sample_the_same_episodes_as_rllibs(cls):
 
 def _mappo(ray_session, team: bool, cpus: int):
     cfg = _config(UMAPPOConfig, team, num_cpus_per_learner=cpus).training(
-        train_batch_size_per_learner=480, minibatch_size=480, num_epochs=1)
+        train_batch_size_per_learner=480, minibatch_size=480, num_epochs=1
+    )
     return cfg.build_algo()
 
 
 def test_team_learner_batch_loss_and_update_equal_rllibs(ray_session):
-    episodes = _episodes(UMAPPOConfig, team=False)[:-4]             # the training fragments
+    episodes = _episodes(UMAPPOConfig, team=False)[:-4]  # the training fragments
     results = {}
     for team, cpus in ((False, 1), (True, 2)):
         algo = _mappo(ray_session, team, cpus)
@@ -89,17 +99,19 @@ def test_team_learner_batch_loss_and_update_equal_rllibs(ray_session):
             assert team or all(n in names for n in LEARNER_DEFAULTS)
             assert learner_threads(learner.config) == cpus
             shared = {}
-            batch = learner._learner_connector(rl_module=learner.module, episodes=copy.deepcopy(episodes),
-                                               batch={}, shared_data=shared, metrics=None)
-            assert shared.get("_zero_padded_for_mid=default_policy")      # the Learner may shuffle the chunks
+            batch = learner._learner_connector(
+                rl_module=learner.module, episodes=copy.deepcopy(episodes), batch={}, shared_data=shared, metrics=None
+            )
+            assert shared.get("_zero_padded_for_mid=default_policy")  # the Learner may shuffle the chunks
             before = {k: v.detach().clone() for k, v in learner.module["default_policy"].state_dict().items()}
-            np.random.seed(0)                                                # the chunk shuffle's draws
-            out = learner.update(episodes=copy.deepcopy(episodes), num_epochs=2, minibatch_size=240,
-                                 shuffle_batch_per_epoch=True)
+            np.random.seed(0)  # the chunk shuffle's draws
+            out = learner.update(
+                episodes=copy.deepcopy(episodes), num_epochs=2, minibatch_size=240, shuffle_batch_per_epoch=True
+            )
             weights = {k: v.detach().clone() for k, v in learner.module["default_policy"].state_dict().items()}
-            assert any(not torch.equal(before[k], weights[k]) for k in weights)    # the update moved the weights
+            assert any(not torch.equal(before[k], weights[k]) for k in weights)  # the update moved the weights
             results[team] = (tree.map_structure(lambda t: t.numpy(), batch), out["default_policy"], weights)
-            assert torch.get_num_threads() == 1                      # the update gave its threads back
+            assert torch.get_num_threads() == 1  # the update gave its threads back
         finally:
             algo.stop()
     (b_ref, m_ref, w_ref), (b_ours, m_ours, w_ours) = results[False], results[True]
@@ -126,8 +138,8 @@ def test_team_learner_piece_reads_episodes_without_ppos_bootstrap_step():
     assert int(b["loss_mask"].sum()) == sum(lens)
     assert int(b["terminateds"].sum()) == sum(e.is_terminated for e in episodes)
     row = 0
-    for e, n in zip(episodes, lens):      # each episode's rows in order, its last chunk zero-padded
-        flat = b["obs"]["obs"][row:row + -(-n // T)].reshape(-1, *b["obs"]["obs"].shape[2:])
+    for e, n in zip(episodes, lens):  # each episode's rows in order, its last chunk zero-padded
+        flat = b["obs"]["obs"][row : row + -(-n // T)].reshape(-1, *b["obs"]["obs"].shape[2:])
         np.testing.assert_array_equal(flat[:n].numpy(), e.get_observations(slice(0, n))["obs"])
         assert not flat[n:].any()
         row += -(-n // T)

@@ -1,5 +1,6 @@
 """Deploying a trained policy: the README's snippet runs as written against a real checkpoint, the
 state is carried, actions respect the masks, and the saved module loads back."""
+
 from pathlib import Path
 
 import numpy as np
@@ -49,10 +50,10 @@ def test_actions_are_available_and_the_state_is_carried(checkpoint):
         actions, state = policy.act(obs, state)
         assert (np.take_along_axis(mask, actions[..., None], -1) == 1).all()
         obs, *_ = env.step(actions)
-    assert not torch.equal(state, start)                              # the GRU state moved
+    assert not torch.equal(state, start)  # the GRU state moved
     assert torch.equal(policy.reset_state(state, np.array([True, False]))[0], start[0])
     assert torch.equal(policy.reset_state(state, np.array([True, False]))[1], state[1])
-    one = TeamEnv(policy.env_config)                                  # one env's unbatched observation
+    one = TeamEnv(policy.env_config)  # one env's unbatched observation
     o, _ = one.reset(seed=0)
     a, s = policy.act(o, policy.initial_state(1))
     assert a.shape == (one.view.n_agents,) and s.shape[0] == 1

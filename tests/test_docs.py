@@ -1,13 +1,25 @@
 """The docs ship with the package: every repository path they name exists, and nothing points outside."""
+
 import re
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-TEXT = [p for pattern in ("*.md", "docs/*.md", "cluster/*.md", "rllib_uas/**/*.py", "rllib_uas/**/*.yaml",
-                          "tuned_examples/**/*.yaml", "benchmarks/*.py", "tests/*.py")
-        for p in ROOT.glob(pattern)]
+TEXT = [
+    p
+    for pattern in (
+        "*.md",
+        "docs/*.md",
+        "cluster/*.md",
+        "rllib_uas/**/*.py",
+        "rllib_uas/**/*.yaml",
+        "tuned_examples/**/*.yaml",
+        "benchmarks/*.py",
+        "tests/*.py",
+    )
+    for p in ROOT.glob(pattern)
+]
 # a path that starts at one of the repository's top folders, e.g. docs/smac.md or rllib_uas/uas.py
 REPO_PATH = re.compile(r"\b((?:docs|rllib_uas|tests|benchmarks|tuned_examples|cluster)/[\w./-]*\w)")
 
@@ -23,8 +35,11 @@ def test_no_reference_leaves_the_repository(path):
 
 @pytest.mark.parametrize("path", [p for p in TEXT if p.suffix == ".md"], ids=lambda p: str(p.relative_to(ROOT)))
 def test_every_repository_path_a_doc_names_exists(path):
-    missing = [m for m in REPO_PATH.findall(path.read_text())
-               if "<" not in m and "*" not in m and not (ROOT / m).exists() and not (ROOT / m.rstrip(".")).exists()]
+    missing = [
+        m
+        for m in REPO_PATH.findall(path.read_text())
+        if "<" not in m and "*" not in m and not (ROOT / m).exists() and not (ROOT / m.rstrip(".")).exists()
+    ]
     assert not missing, f"{path.relative_to(ROOT)} names paths that do not exist: {missing}"
 
 
@@ -33,7 +48,7 @@ def test_the_readme_adding_a_map_snippet_runs_as_written(tmp_path, monkeypatch):
     section = (ROOT / "README.md").read_text().split("#### Adding a map or a unit type", 1)[1]
     yaml_block = section.split("```yaml\n", 1)[1].split("```", 1)[0]
     py_block = section.split("```python\n", 1)[1].split("```", 1)[0]
-    name = yaml_block.splitlines()[0].lstrip("# ").strip()           # the block says its file name
+    name = yaml_block.splitlines()[0].lstrip("# ").strip()  # the block says its file name
     (tmp_path / name).write_text(yaml_block)
     monkeypatch.chdir(tmp_path)
     scope: dict = {}

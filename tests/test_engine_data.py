@@ -1,4 +1,5 @@
 """Map registry, shapes and max_reward against SMAC's reference sizes and max_reward values; data-file validation."""
+
 from pathlib import Path
 
 import numpy as np
@@ -11,20 +12,47 @@ from rllib_uas.envs.smac_api import StarCraft2Env
 
 # map: (n_agents, n_enemies, n_actions, obs_shape, state_shape) as SMAC reports them (docs/smac.md)
 SPEC_SHAPES = {
-    "3m": (3, 3, 9, 30, 48), "8m": (8, 8, 14, 80, 168), "25m": (25, 25, 31, 250, 950),
-    "5m_vs_6m": (5, 6, 12, 55, 98), "8m_vs_9m": (8, 9, 15, 85, 179), "10m_vs_11m": (10, 11, 17, 105, 243),
-    "27m_vs_30m": (27, 30, 36, 285, 1170), "MMM": (10, 10, 16, 160, 290), "MMM2": (10, 12, 18, 176, 322),
-    "2s3z": (5, 5, 11, 80, 120), "3s5z": (8, 8, 14, 128, 216), "3s5z_vs_3s6z": (8, 9, 15, 136, 230),
-    "3s_vs_3z": (3, 3, 9, 36, 54), "3s_vs_4z": (3, 4, 10, 42, 61), "3s_vs_5z": (3, 5, 11, 48, 68),
-    "1c3s5z": (9, 9, 15, 162, 270), "2m_vs_1z": (2, 1, 7, 16, 26), "corridor": (6, 24, 30, 156, 282),
-    "6h_vs_8z": (6, 8, 14, 78, 140), "2s_vs_1sc": (2, 1, 7, 17, 27), "so_many_baneling": (7, 32, 38, 202, 397),
-    "bane_vs_bane": (24, 24, 30, 336, 984), "2c_vs_64zg": (2, 64, 70, 332, 342),
+    "3m": (3, 3, 9, 30, 48),
+    "8m": (8, 8, 14, 80, 168),
+    "25m": (25, 25, 31, 250, 950),
+    "5m_vs_6m": (5, 6, 12, 55, 98),
+    "8m_vs_9m": (8, 9, 15, 85, 179),
+    "10m_vs_11m": (10, 11, 17, 105, 243),
+    "27m_vs_30m": (27, 30, 36, 285, 1170),
+    "MMM": (10, 10, 16, 160, 290),
+    "MMM2": (10, 12, 18, 176, 322),
+    "2s3z": (5, 5, 11, 80, 120),
+    "3s5z": (8, 8, 14, 128, 216),
+    "3s5z_vs_3s6z": (8, 9, 15, 136, 230),
+    "3s_vs_3z": (3, 3, 9, 36, 54),
+    "3s_vs_4z": (3, 4, 10, 42, 61),
+    "3s_vs_5z": (3, 5, 11, 48, 68),
+    "1c3s5z": (9, 9, 15, 162, 270),
+    "2m_vs_1z": (2, 1, 7, 16, 26),
+    "corridor": (6, 24, 30, 156, 282),
+    "6h_vs_8z": (6, 8, 14, 78, 140),
+    "2s_vs_1sc": (2, 1, 7, 17, 27),
+    "so_many_baneling": (7, 32, 38, 202, 397),
+    "bane_vs_bane": (24, 24, 30, 336, 984),
+    "2c_vs_64zg": (2, 64, 70, 332, 342),
 }
 # SMAC's max_reward per map
 SPEC_MAX_REWARD = {
-    "3m": 365, "10m_vs_11m": 805, "27m_vs_30m": 1850, "MMM": 1015, "MMM2": 1205, "2s3z": 1020, "3s5z": 1510,
-    "3s5z_vs_3s6z": 1670, "1c3s5z": 1870, "3s_vs_5z": 1000, "6h_vs_8z": 1480, "corridor": 1280,
-    "so_many_baneling": 1480, "bane_vs_bane": 1260, "2c_vs_64zg": 3080,
+    "3m": 365,
+    "10m_vs_11m": 805,
+    "27m_vs_30m": 1850,
+    "MMM": 1015,
+    "MMM2": 1205,
+    "2s3z": 1020,
+    "3s5z": 1510,
+    "3s5z_vs_3s6z": 1670,
+    "1c3s5z": 1870,
+    "3s_vs_5z": 1000,
+    "6h_vs_8z": 1480,
+    "corridor": 1280,
+    "so_many_baneling": 1480,
+    "bane_vs_bane": 1260,
+    "2c_vs_64zg": 3080,
 }
 SPEC_LIMITS = {"3m": 60, "8m": 120, "MMM2": 180, "corridor": 400, "so_many_baneling": 100, "2s_vs_1sc": 300}
 
@@ -40,8 +68,13 @@ def test_env_info_matches_spec(name):
     env = StarCraft2Env(map_name=name)
     info = env.get_env_info()
     n_a, n_e, n_act, obs, state = SPEC_SHAPES[name]
-    assert (info["n_agents"], env.n_enemies, info["n_actions"], info["obs_shape"], info["state_shape"]) == \
-        (n_a, n_e, n_act, obs, state)
+    assert (info["n_agents"], env.n_enemies, info["n_actions"], info["obs_shape"], info["state_shape"]) == (
+        n_a,
+        n_e,
+        n_act,
+        obs,
+        state,
+    )
     o, s = env.reset()
     assert len(o) == n_a and all(v.shape == (obs,) and v.dtype == np.float32 for v in o)
     assert s.shape == (state,) and s.dtype == np.float32
@@ -114,15 +147,24 @@ maps:
     env.step([1] * 4)
 
 
-@pytest.mark.parametrize("body, field", [
-    ("maps:\n  bad:\n    limit: 10\n", "missing field 'a_race'"),
-    ("maps:\n  bad: {limit: 10, a_race: X, b_race: T, map_type: marines, terrain: 3m, allies: [], enemies: [], "
-     "enemy_order: {kind: none}}\n", "field 'a_race'"),
-    ("maps:\n  bad: {limit: 10, a_race: T, b_race: T, map_type: marines, terrain: 3m, "
-     "allies: [{unit: tank, count: 1, pos: [9, 16]}], enemies: [{unit: marine, count: 1, pos: [20, 16]}], "
-     "enemy_order: {kind: none}}\n", "unknown unit type 'tank'"),
-    ("maps: [1, 2\n", "not valid YAML"),
-])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ("maps:\n  bad:\n    limit: 10\n", "missing field 'a_race'"),
+        (
+            "maps:\n  bad: {limit: 10, a_race: X, b_race: T, map_type: marines, terrain: 3m, allies: [], enemies: [], "
+            "enemy_order: {kind: none}}\n",
+            "field 'a_race'",
+        ),
+        (
+            "maps:\n  bad: {limit: 10, a_race: T, b_race: T, map_type: marines, terrain: 3m, "
+            "allies: [{unit: tank, count: 1, pos: [9, 16]}], enemies: [{unit: marine, count: 1, pos: [20, 16]}], "
+            "enemy_order: {kind: none}}\n",
+            "unknown unit type 'tank'",
+        ),
+        ("maps: [1, 2\n", "not valid YAML"),
+    ],
+)
 def test_malformed_map_file_names_file_and_field(tmp_path, body, field):
     f = tmp_path / "broken_maps.yaml"
     f.write_text(body)
@@ -134,7 +176,7 @@ def test_malformed_map_file_names_file_and_field(tmp_path, body, field):
 def test_malformed_unit_file_names_file_and_field(tmp_path):
     f = tmp_path / "units_bad.yaml"
     good = (Path(rllib_uas.envs.engine.units.DATA_DIR) / "units.yaml").read_text()
-    marine = good[good.index("marine:"):good.index("marauder:")]
+    marine = good[good.index("marine:") : good.index("marauder:")]
     f.write_text(marine.replace("marine:", "tank:").replace("health: 45", "health: lots"))
     with pytest.raises(UnitDataError) as err:
         load_unit_file(f)

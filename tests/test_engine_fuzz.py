@@ -9,6 +9,7 @@ limit; the same seed plays the same episode. Malformed actions are a ValueError 
 The examples are derandomized so CI is stable; `HYPOTHESIS_PROFILE=fuzz pytest tests/test_engine_fuzz.py`
 draws many more, at random.
 """
+
 import os
 
 import numpy as np
@@ -22,20 +23,22 @@ from rllib_uas.envs.engine.rules import RewardConfig
 from rllib_uas.envs.engine.vec_smac import VectorizedSMAC
 from rllib_uas.envs.smac_api import StarCraft2Env
 
-settings.register_profile("ci", max_examples=6, deadline=None, derandomize=True,
-                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile(
+    "ci", max_examples=6, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
 settings.register_profile("fuzz", max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 STEPS, N_ENVS = 40, 3
-HEAD_START = 10          # env 1 starts this many steps before the limit: a time-out in every example
+HEAD_START = 10  # env 1 starts this many steps before the limit: a time-out in every example
 
 
 def play(map_name: str, seed: int, reset_p: float, only_positive: bool, timestep_obs: bool):
     """Random valid play; checks every invariant after every step; returns what the step produced."""
     flags = FeatureFlags(obs_last_action=True, obs_timestep_number=timestep_obs, state_timestep_number=timestep_obs)
-    vec = VectorizedSMAC(map_name, n_envs=N_ENVS, seed=seed, flags=flags,
-                         reward=RewardConfig(reward_only_positive=only_positive))
+    vec = VectorizedSMAC(
+        map_name, n_envs=N_ENVS, seed=seed, flags=flags, reward=RewardConfig(reward_only_positive=only_positive)
+    )
     eng, t = vec.engine, vec.engine.tables
     n_a, limit = vec.n_agents, vec.episode_limit
     vec.reset()
@@ -55,9 +58,10 @@ def play(map_name: str, seed: int, reset_p: float, only_positive: bool, timestep
         obs, state = vec.observations(), vec.states()
         assert np.isfinite(obs).all() and np.isfinite(state).all() and np.isfinite(res.reward).all()
         assert obs.min() >= -1.0 and obs.max() <= 1.0, (obs.min(), obs.max())
-        ally = state[:, :n_a * vec.features.st_al].reshape(N_ENVS, n_a, vec.features.st_al)
-        rest = np.concatenate([np.delete(ally, 1, axis=2).reshape(N_ENVS, -1),
-                               state[:, n_a * vec.features.st_al:]], axis=1)
+        ally = state[:, : n_a * vec.features.st_al].reshape(N_ENVS, n_a, vec.features.st_al)
+        rest = np.concatenate(
+            [np.delete(ally, 1, axis=2).reshape(N_ENVS, -1), state[:, n_a * vec.features.st_al :]], axis=1
+        )
         assert rest.min() >= -1.0 and rest.max() <= 1.0, (rest.min(), rest.max())
         assert ally[..., 1].min() >= 0.0 and ally[..., 1].max() <= cd_bound, (ally[..., 1].max(), cd_bound)
         assert (eng.hp >= 0).all() and (eng.hp <= t.hp_max).all()
@@ -78,12 +82,16 @@ def play(map_name: str, seed: int, reset_p: float, only_positive: bool, timestep
 
 
 @pytest.mark.parametrize("map_name", SHIPPED_MAPS)
-@given(seed=st.integers(0, 2 ** 31 - 1),
-       reset_p=st.sampled_from([0.0, 0.05, 0.3]), only_positive=st.booleans(), timestep_obs=st.booleans())
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    reset_p=st.sampled_from([0.0, 0.05, 0.3]),
+    only_positive=st.booleans(),
+    timestep_obs=st.booleans(),
+)
 def test_random_play_keeps_every_invariant(map_name, seed, reset_p, only_positive, timestep_obs):
     first = play(map_name, seed, reset_p, only_positive, timestep_obs)
     second = play(map_name, seed, reset_p, only_positive, timestep_obs)
-    for (a1, o1, s1, r1), (a2, o2, s2, r2) in zip(first, second):     # same seed, same episode
+    for (a1, o1, s1, r1), (a2, o2, s2, r2) in zip(first, second):  # same seed, same episode
         assert np.array_equal(a1, a2) and np.array_equal(o1, o2) and np.array_equal(s1, s2)
         assert np.array_equal(r1, r2)
 
@@ -91,16 +99,20 @@ def test_random_play_keeps_every_invariant(map_name, seed, reset_p, only_positiv
 # ---------------------------------------------------------------------------------------- malformed actions
 def _bad_rows(n_agents: int, n_actions: int, agent: int):
     """(label, action row, the text the error must contain) with one bad entry at `agent`."""
+
     def row(v, dtype=np.int64):
         r = np.ones(n_agents, dtype=dtype)
         r[agent] = v
         return r
-    return [("fraction", row(1.5, np.float64), f"agent {agent}: action 1.5"),
-            ("nan", row(np.nan, np.float64), f"agent {agent}: action nan"),
-            ("inf", row(np.inf, np.float64), f"agent {agent}: action inf"),
-            ("negative", row(-1), f"agent {agent}: action -1"),
-            ("out of range", row(n_actions), f"agent {agent}: action {n_actions}"),
-            ("unavailable", row(0), f"agent {agent}: action 0 is not available")]
+
+    return [
+        ("fraction", row(1.5, np.float64), f"agent {agent}: action 1.5"),
+        ("nan", row(np.nan, np.float64), f"agent {agent}: action nan"),
+        ("inf", row(np.inf, np.float64), f"agent {agent}: action inf"),
+        ("negative", row(-1), f"agent {agent}: action -1"),
+        ("out of range", row(n_actions), f"agent {agent}: action {n_actions}"),
+        ("unavailable", row(0), f"agent {agent}: action 0 is not available"),
+    ]
 
 
 @pytest.mark.parametrize("map_name", SHIPPED_MAPS)
@@ -120,9 +132,16 @@ def test_malformed_actions_name_agent_and_action_in_both_apis(map_name, data):
             vec.step(batch)
 
 
-@pytest.mark.parametrize("bad, text", [
-    ([1, 1], "one action per agent"), ([[1, 1, 1]], "one action per agent"), (None, "sequence of 3 actions"),
-    (["a", "b", "c"], "must be integers"), ([None, 1, 1], "must be integers")])
+@pytest.mark.parametrize(
+    "bad, text",
+    [
+        ([1, 1], "one action per agent"),
+        ([[1, 1, 1]], "one action per agent"),
+        (None, "sequence of 3 actions"),
+        (["a", "b", "c"], "must be integers"),
+        ([None, 1, 1], "must be integers"),
+    ],
+)
 def test_malformed_action_containers_are_refused_with_one_line(bad, text):
     env = StarCraft2Env(map_name="3m", seed=0)
     env.reset()

@@ -3,6 +3,7 @@
 Integers (masks, terminations, dead counts) exactly; obs, state and rewards within 1e-5. The
 fixtures and how to regenerate them: tests/golden_trajectories.py.
 """
+
 import numpy as np
 import pytest
 from golden_trajectories import GOLDEN_DIR, SHIPPED_MAPS, load, play_focus, play_random
@@ -23,8 +24,9 @@ def _compare(kind: str, golden: dict, got: dict) -> None:
             assert bad.size == 0, f"{kind}/{k} differs first at index {bad[0].tolist()}"
         else:
             err = np.abs(have.astype(np.float64) - want)
-            assert err.max(initial=0.0) <= 1e-5, \
+            assert err.max(initial=0.0) <= 1e-5, (
                 f"{kind}/{k} differs by {err.max():.3g} first at index {np.argwhere(err > 1e-5)[0].tolist()}"
+            )
 
 
 @pytest.mark.parametrize("map_name", SHIPPED_MAPS)
@@ -40,9 +42,9 @@ def test_fixtures_cover_resets_deaths_time_outs_and_wins():
     assert sorted(p.stem for p in GOLDEN_DIR.glob("*.npz")) == SHIPPED_MAPS
     for m in SHIPPED_MAPS:
         r, f = load(m)["random"], load(m)["focus"]
-        assert r["timeout"].sum() >= 1 and len(r["reset_step"]) >= 2, m        # time-outs, partial resets
+        assert r["timeout"].sum() >= 1 and len(r["reset_step"]) >= 2, m  # time-outs, partial resets
         assert max(r["dead_allies"].max(), f["dead_allies"].max()) > 0, m
         if max(r["dead_enemies"].max(), f["dead_enemies"].max()) == 0:
             no_enemy_deaths.append(m)
-    assert no_enemy_deaths == ["2m_vs_1z", "2s_vs_1sc"]   # kiting maps: neither policy kills there
+    assert no_enemy_deaths == ["2m_vs_1z", "2s_vs_1sc"]  # kiting maps: neither policy kills there
     assert sum(int(load(m)["focus"]["won"].sum()) for m in ("3m", "8m", "MMM", "bane_vs_bane")) >= 10

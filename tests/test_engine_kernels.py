@@ -1,5 +1,6 @@
 """The compiled engine's contracts beyond the golden trajectories: its random stream, its feature
 caching and the arrays it hands out."""
+
 import numpy as np
 import pytest
 
@@ -13,15 +14,15 @@ def test_each_shot_draws_one_cooldown_jitter_from_the_engines_generator():
     eng = BattleEngine("2s3z", n_envs=1, seed=5)
     eng.order[:] = IDLE
     eng.x[0], eng.y[0] = np.arange(eng.n_units, dtype=np.float32), 8.5
-    eng.y[0, eng.n_agents:] = 23.5
+    eng.y[0, eng.n_agents :] = 23.5
     eng.x[0, 0], eng.y[0, 0], eng.x[0, 7], eng.y[0, 7] = 10.0, 16.0, 14.0, 16.0
     actions = np.ones((1, eng.n_agents), dtype=np.int64)
     actions[0, 0] = 6 + 2
     reference = np.random.default_rng(5)
-    jitter = reference.integers(-1, 3)            # what NumPy's engine drew for this shot
+    jitter = reference.integers(-1, 3)  # what NumPy's engine drew for this shot
     eng.step(actions)
     assert eng.sh[0, 7] == pytest.approx(50 - 13)
-    assert eng.cd[0, 0] == pytest.approx(1.87 * 16 + jitter - 7, abs=1e-4)   # fired on loop 1 of 8
+    assert eng.cd[0, 0] == pytest.approx(1.87 * 16 + jitter - 7, abs=1e-4)  # fired on loop 1 of 8
     # the kernel drew from the engine's own Generator, exactly one draw: both streams continue alike
     assert eng.rng.bit_generator.state == reference.bit_generator.state
     assert eng.rng.random() == reference.random()
@@ -32,10 +33,10 @@ def test_returned_arrays_are_never_written_again():
     vec.reset()
     obs, state, avail = vec.observations(), vec.states(), vec.avail_actions()
     kept = obs.copy(), state.copy(), avail.copy()
-    vec.step(np.ones((3, 3), dtype=np.int64) * 4)             # everyone moves east
+    vec.step(np.ones((3, 3), dtype=np.int64) * 4)  # everyone moves east
     vec.reset(np.array([True, False, False]))
     assert all(np.array_equal(a, b) for a, b in zip((obs, state, avail), kept))
-    assert not np.array_equal(vec.states()[1], kept[1][1])     # env 1 moved: new values, new array
+    assert not np.array_equal(vec.states()[1], kept[1][1])  # env 1 moved: new values, new array
 
 
 def test_a_partial_reset_recomputes_only_the_reset_rows():
@@ -55,10 +56,10 @@ def test_an_edited_unit_array_shows_after_invalidate():
     vec = VectorizedSMAC("3m", n_envs=2, seed=0)
     vec.reset()
     before = vec.observations()[1].copy()
-    vec.engine.hp[1, 1] = 20.0                                 # tests and tools edit units directly
-    assert np.array_equal(vec.observations()[1], before)        # cached until told
+    vec.engine.hp[1, 1] = 20.0  # tests and tools edit units directly
+    assert np.array_equal(vec.observations()[1], before)  # cached until told
     vec._invalidate()
-    own_health = vec.observations()[1, 1, -1]                   # 3m: own health is the last obs column
+    own_health = vec.observations()[1, 1, -1]  # 3m: own health is the last obs column
     assert own_health == pytest.approx(20.0 / 45.0)
 
 
@@ -67,4 +68,4 @@ def test_raw_actions_out_of_range_are_refused_before_the_kernel_reads_them():
     vec.reset()
     with pytest.raises(ValueError, match="lie in 0..8"):
         vec.step(np.array([[1, 1, 9]]), validate=False)
-    vec.step(np.array([[1, 1, 7]]), validate=False)     # in range, unavailable: a raw order, accepted
+    vec.step(np.array([[1, 1, 7]]), validate=False)  # in range, unavailable: a raw order, accepted

@@ -1,4 +1,5 @@
 """Battle outcomes over >= 100 episodes: the engine must reward good micro and punish none."""
+
 import numpy as np
 import pytest
 

@@ -1,4 +1,5 @@
 """RLlib / PettingZoo views of SMAC: conventions, autoreset, backends, registration."""
+
 import sys
 import types
 
@@ -28,8 +29,8 @@ def test_multi_agent_env_passes_rllib_check_and_conventions():
     while True:
         acts = {a: int(env.get_action_space(a).sample()) for a in env.possible_agents}
         obs, rew, term, trunc, info = env.step(acts)
-        assert len(set(rew.values())) == 1                          # the team reward, to everyone
-        assert set(obs) == set(env.possible_agents)                 # dead agents keep stepping
+        assert len(set(rew.values())) == 1  # the team reward, to everyone
+        assert set(obs) == set(env.possible_agents)  # dead agents keep stepping
         dead = [a for a in obs if obs[a]["action_mask"][1] == 0]
         for a in dead:
             assert obs[a]["action_mask"].tolist() == [1] + [0] * 25  # no-op only
@@ -78,7 +79,7 @@ def test_team_vector_env_next_step_autoreset():
     env = TeamVectorEnv({"map_name": "3m", "uas": True}, num_envs=3)
     obs, _ = env.reset(seed=0)
     assert obs["obs"].shape == (3, 3, 30) and obs["alive"].tolist() == [[1.0] * 3] * 3
-    env.backend.engine.alive[1, 3:] = False                         # env 1: the enemy vanishes
+    env.backend.engine.alive[1, 3:] = False  # env 1: the enemy vanishes
     env.backend.engine.hp[1, 3:] = 0.0
     obs, r, term, trunc, info = env.step(np.ones((3, 3), dtype=int))
     assert term.tolist() == [False, True, False] and info["battle_won"].tolist() == [False, True, False]
@@ -108,10 +109,10 @@ def test_a_finished_battle_is_reset_without_being_stepped_again():
     lengths, running = np.zeros(3, int), np.zeros(3, int)
     for _ in range(300):
         obs, _, term, trunc, _ = env.step(random_team_actions(obs, rng))
-        running += ~env._held                                    # (nothing is held here)
+        running += ~env._held  # (nothing is held here)
         done = term | trunc
         lengths += np.where(done, running, 0)
-        running[done] = -1                                       # the next step only resets: not a battle step
+        running[done] = -1  # the next step only resets: not a battle step
     # every SMAC step belongs to a battle: steps taken == finished lengths + the running battles
     taken = np.array([e.steps_taken for e in env.backend.envs])
     assert (lengths > 0).all() and (taken == lengths + np.maximum(running, 0)).all()
@@ -205,8 +206,11 @@ def test_pettingzoo_semantics_table_gives_uas_groups():
     moves = ["noop", "stop", "move_north", "move_south", "move_east", "move_west"]
     attack = moves + [f"attack:enemy:{j}" for j in range(10)]
     heal = attack[:6] + [f"heal:ally:{j}" for j in range(10)]
-    team = PettingZooTeamEnv(pz, semantics={"marine": attack, "medivac": heal},
-                             agent_types={f"agent_{i}": "medivac" if i == 9 else "marine" for i in range(10)})
+    team = PettingZooTeamEnv(
+        pz,
+        semantics={"marine": attack, "medivac": heal},
+        agent_types={f"agent_{i}": "medivac" if i == 9 else "marine" for i in range(10)},
+    )
     assert team.uas.size == 26 and team.uas.n_groups == 2
     obs, _ = team.reset(seed=0)
     assert obs["action_mask"][9, 16:25].all() and not obs["action_mask"][9, 6:16].any()
@@ -228,9 +232,12 @@ def test_rllib_env_runner_samples_the_vector_env():
 
     from rllib_uas.modules.random_masked import MaskedRandomModule
 
-    config = (PPOConfig().environment("smac_team", env_config={"map_name": "3m"})
-              .env_runners(num_envs_per_env_runner=4, gym_env_vectorize_mode="vector_entry_point")
-              .rl_module(rl_module_spec=RLModuleSpec(module_class=MaskedRandomModule)))
+    config = (
+        PPOConfig()
+        .environment("smac_team", env_config={"map_name": "3m"})
+        .env_runners(num_envs_per_env_runner=4, gym_env_vectorize_mode="vector_entry_point")
+        .rl_module(rl_module_spec=RLModuleSpec(module_class=MaskedRandomModule))
+    )
     runner = SingleAgentEnvRunner(config=config)
     assert runner.env.unwrapped.__class__.__name__ == "TeamVectorEnv"
     episodes = runner.sample(num_episodes=6)

@@ -1,5 +1,6 @@
 """Every shipped example fits a 2-CPU machine: runner counts are fitted with a notice, or the run is
 refused with what to set, before Tune could wait forever for resources that never come."""
+
 from pathlib import Path
 
 import pytest

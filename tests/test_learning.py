@@ -1,4 +1,5 @@
 """Learning tests: real training runs that must reach a greedy win rate (marked slow, still run)."""
+
 import numpy as np
 import pytest
 
@@ -9,16 +10,18 @@ LEARNING_MAP = "3m1m_vs_4m"  # 3 Marines + 1 Medivac vs 4 Marines: two UAS group
 
 @pytest.mark.slow
 def test_u_mappo_learns_a_small_heterogeneous_map(ray_session):
-    config = (UMAPPOConfig()
-              .environment(env_config={"map_name": LEARNING_MAP})
-              .env_runners(num_env_runners=0, num_envs_per_env_runner=16)
-              .training(train_batch_size_per_learner=1600, minibatch_size=1600, num_epochs=10, cgi_coeff=0.1)
-              .evaluation(evaluation_num_env_runners=1, evaluation_duration=64)
-              .debugging(seed=0))
+    config = (
+        UMAPPOConfig()
+        .environment(env_config={"map_name": LEARNING_MAP})
+        .env_runners(num_env_runners=0, num_envs_per_env_runner=16)
+        .training(train_batch_size_per_learner=1600, minibatch_size=1600, num_epochs=10, cgi_coeff=0.1)
+        .evaluation(evaluation_num_env_runners=1, evaluation_duration=64)
+        .debugging(seed=0)
+    )
     algo = config.build_algo()
     try:
         history = []
-        for _ in range(120):                                  # at most 192k env steps
+        for _ in range(120):  # at most 192k env steps
             result = algo.train()
             history.append(result["env_runners"].get("win_rate", 0.0))
             if len(history) >= 5 and np.mean(history[-5:]) >= 0.95:
@@ -36,22 +39,24 @@ def test_u_qmix_learns_a_small_heterogeneous_map_with_default_settings(ray_sessi
     epsilon over 100k steps), plus lambda_I = 0.1. Greedy evaluation every 10k simulated steps."""
     from rllib_uas.algorithms.u_qmix import UQMIXConfig
 
-    config = (UQMIXConfig()
-              .environment(env_config={"map_name": LEARNING_MAP})
-              .env_runners(num_env_runners=0)
-              .evaluation(evaluation_num_env_runners=1, evaluation_duration=64)
-              .debugging(seed=0))
+    config = (
+        UQMIXConfig()
+        .environment(env_config={"map_name": LEARNING_MAP})
+        .env_runners(num_env_runners=0)
+        .evaluation(evaluation_num_env_runners=1, evaluation_duration=64)
+        .debugging(seed=0)
+    )
     algo = config.build_algo()
     try:
         history, steps, next_eval = [], 0, 20_000
         while steps < 200_000:
-            steps = int(algo.train()["num_env_steps_sampled_lifetime"])     # every simulated step
+            steps = int(algo.train()["num_env_steps_sampled_lifetime"])  # every simulated step
             if steps >= next_eval:
                 history.append((steps, algo.evaluate()["env_runners"]["win_rate"]))
                 next_eval += 10_000
                 if history[-1][1] >= 0.9:
                     break
-        greedy = algo.evaluate()["env_runners"]                              # a fresh 64 episodes
+        greedy = algo.evaluate()["env_runners"]  # a fresh 64 episodes
         assert greedy["num_episodes"] >= 64
         assert greedy["win_rate"] >= 0.8, f"greedy win rate {greedy['win_rate']}, evaluations {history}"
     finally:

@@ -1,5 +1,6 @@
 """Both algorithms data-parallel on num_learners=2 CPU learners (torch DDP over gloo): the batch is split
 across the learners, and their weights stay identical after every update."""
+
 import numpy as np
 import pytest
 from test_u_mappo import tiny as tiny_mappo
@@ -9,8 +10,10 @@ from test_u_qmix import tiny as tiny_qmix
 def learner_weights(algo):
     """The module's state dict of every remote learner, as numpy."""
     results = algo.learner_group.foreach_learner(
-        lambda learner: {k: v.detach().cpu().numpy() for k, v in
-                         learner.module["default_policy"].unwrapped().state_dict().items()})
+        lambda learner: {
+            k: v.detach().cpu().numpy() for k, v in learner.module["default_policy"].unwrapped().state_dict().items()
+        }
+    )
     return [r.get() for r in results]
 
 
@@ -25,7 +28,7 @@ def test_two_learners_train_on_split_batches_and_stay_in_sync(ray_session, algor
         learner = result["learners"]["default_policy"]
         assert np.isfinite(float(learner["total_loss"])) and float(learner["cgi_loss"]) > 0
         if algorithm == "U-QMIX":
-            assert float(learner["batch_episodes"]) == 4.0       # 8 replayed episodes, 4 per learner
+            assert float(learner["batch_episodes"]) == 4.0  # 8 replayed episodes, 4 per learner
         first, second = learner_weights(algo)
         assert first.keys() == second.keys()
         for k in first:

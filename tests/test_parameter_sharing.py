@@ -1,4 +1,5 @@
 """parameter_sharing="group": one agent network (and heads) per action group, on both algorithms."""
+
 import numpy as np
 import pytest
 import torch
@@ -11,16 +12,19 @@ from rllib_uas.modules.agent_network import GroupedAgentNetwork, GroupedHead
 from rllib_uas.modules.team_ppo import CGI_LOGITS, TeamPPOModule
 from rllib_uas.modules.team_q import Q_VALUES, TeamQModule
 
-MAP = "MMM"        # 7 Marines, 2 Marauders (one group: they attack) and a Medivac (the other: it heals)
+MAP = "MMM"  # 7 Marines, 2 Marauders (one group: they attack) and a Medivac (the other: it heals)
 
 
 def module(cls, **model_config):
     env = TeamEnv({"map_name": MAP})
     torch.manual_seed(0)
-    m = cls(observation_space=env.observation_space, action_space=env.action_space,
-            model_config={"max_seq_len": 20, **model_config})
+    m = cls(
+        observation_space=env.observation_space,
+        action_space=env.action_space,
+        model_config={"max_seq_len": 20, **model_config},
+    )
     if cls is TeamQModule:
-        m.make_target_networks()                # as the learner does before training
+        m.make_target_networks()  # as the learner does before training
     return env, m
 
 
@@ -34,7 +38,7 @@ def rollout_batch(env, module, T=6, seed=0):
         mask = obs["action_mask"]
         action = np.array([rng.choice(np.flatnonzero(m)) for m in mask])
         obs, *_ = env.step(action)
-    batch_obs = {k: torch.as_tensor(np.stack([o[k] for o in steps]))[None] for k in steps[0]}   # [1, T, ...]
+    batch_obs = {k: torch.as_tensor(np.stack([o[k] for o in steps]))[None] for k in steps[0]}  # [1, T, ...]
     h = torch.zeros(1, module.n_agents, module.cfg["gru_hidden"])
     return {Columns.OBS: batch_obs, Columns.STATE_IN: {"h": h}}
 
@@ -55,6 +59,7 @@ def test_group_copies_have_the_global_networks_sizes(cls):
 
     def count(m):
         return sum(p.numel() for p in m.parameters())
+
     assert count(grouped.agent_net) == 2 * count(shared.agent_net)
     assert count(grouped.cgi_head) == 2 * count(shared.cgi_head)
     for copy in grouped.agent_net.copies:
@@ -89,9 +94,9 @@ def test_copies_with_equal_weights_reproduce_global_sharing(cls):
 def test_a_groups_copy_moves_only_its_own_agents():
     env, grouped = module(TeamPPOModule, parameter_sharing="group")
     batch = rollout_batch(env, grouped)
-    before = grouped._forward_train(batch)[Columns.ACTION_DIST_INPUTS]          # [1, T, n, A]
+    before = grouped._forward_train(batch)[Columns.ACTION_DIST_INPUTS]  # [1, T, n, A]
     with torch.no_grad():
-        for p in grouped.agent_net.copies[1].parameters():                      # the Medivac's network
+        for p in grouped.agent_net.copies[1].parameters():  # the Medivac's network
             p.add_(0.5)
     after = grouped._forward_train(batch)[Columns.ACTION_DIST_INPUTS]
     torch.testing.assert_close(after[:, :, :9], before[:, :, :9])
@@ -101,7 +106,7 @@ def test_a_groups_copy_moves_only_its_own_agents():
 
 def test_a_loss_on_one_group_trains_only_that_groups_copy():
     env, grouped = module(TeamQModule, parameter_sharing="group")
-    q = grouped._forward_train(rollout_batch(env, grouped))[Q_VALUES]                                  # [1, T, n, A]
+    q = grouped._forward_train(rollout_batch(env, grouped))[Q_VALUES]  # [1, T, n, A]
     q[:, :, :9].sum().backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in grouped.agent_net.copies[0].parameters())
     assert all(p.grad is None or p.grad.abs().sum() == 0 for p in grouped.agent_net.copies[1].parameters())
@@ -115,16 +120,35 @@ def test_unknown_sharing_is_refused(config_cls):
 
 
 def test_mappo_and_qmix_with_group_sharing_train(ray_session):
-    mappo = (UMAPPOConfig().environment(env_config={"map_name": MAP})
-             .env_runners(num_env_runners=0, num_envs_per_env_runner=4)
-             .training(uas=False, cgi_coeff=0.0, parameter_sharing="group", train_batch_size_per_learner=200,
-                       minibatch_size=200, num_epochs=1)
-             .debugging(seed=0)).build_algo()
-    qmix = (UQMIXConfig().environment(env_config={"map_name": MAP})
-            .env_runners(num_env_runners=0, num_envs_per_env_runner=4)
-            .training(uas=True, cgi_coeff=0.1, parameter_sharing="group", batch_size_episodes=8,
-                      learning_starts_episodes=4, episodes_per_iteration=4, buffer_size_episodes=50)
-            .debugging(seed=0)).build_algo()
+    mappo = (
+        UMAPPOConfig()
+        .environment(env_config={"map_name": MAP})
+        .env_runners(num_env_runners=0, num_envs_per_env_runner=4)
+        .training(
+            uas=False,
+            cgi_coeff=0.0,
+            parameter_sharing="group",
+            train_batch_size_per_learner=200,
+            minibatch_size=200,
+            num_epochs=1,
+        )
+        .debugging(seed=0)
+    ).build_algo()
+    qmix = (
+        UQMIXConfig()
+        .environment(env_config={"map_name": MAP})
+        .env_runners(num_env_runners=0, num_envs_per_env_runner=4)
+        .training(
+            uas=True,
+            cgi_coeff=0.1,
+            parameter_sharing="group",
+            batch_size_episodes=8,
+            learning_starts_episodes=4,
+            episodes_per_iteration=4,
+            buffer_size_episodes=50,
+        )
+        .debugging(seed=0)
+    ).build_algo()
     try:
         r = mappo.train()
         assert np.isfinite(float(r["learners"]["default_policy"]["policy_loss"]))
@@ -147,11 +171,11 @@ def test_interleaved_groups_come_back_in_agent_order():
     torch.manual_seed(1)
     net = GroupedAgentNetwork(lambda: RecurrentAgentNetwork(3, 8, 4), agent_group)
     head = GroupedHead(lambda: torch.nn.Linear(4, 2), agent_group)
-    x, h0 = torch.randn(2, 5, 5, 3), torch.randn(2, 5, 4)                     # [B, T, n, In], [B, n, H]
+    x, h0 = torch.randn(2, 5, 5, 3), torch.randn(2, 5, 4)  # [B, T, n, In], [B, n, H]
     h_seq, h_last = net(x, h0)
-    out = head(h_seq)                                                          # [B, T, n, 2]
+    out = head(h_seq)  # [B, T, n, 2]
     for i, g in enumerate(agent_group):
-        own_seq, own_last = net.copies[g](x[:, :, i:i + 1], h0[:, i:i + 1])
+        own_seq, own_last = net.copies[g](x[:, :, i : i + 1], h0[:, i : i + 1])
         torch.testing.assert_close(h_seq[:, :, i], own_seq[:, :, 0])
         torch.testing.assert_close(h_last[:, i], own_last[:, 0])
         torch.testing.assert_close(out[:, :, i], head.copies[g](own_seq[:, :, 0]))

@@ -1,4 +1,5 @@
 """`rllib-uas plot`: learning curves that say what they show."""
+
 import json
 
 import pytest
@@ -24,8 +25,12 @@ def test_plots_say_what_they_show(tmp_path):
     rows = [{"num_env_steps_sampled_lifetime": s, "env_runners": {"win_rate": w}} for s, w in ((100, 0.1), (200, 0.3))]
     rows[1]["evaluation"] = {"env_runners": {"win_rate": 0.5}}
     for seed in (0, 1):
-        _fake_trial(run, f"UMAPPO_smac_team_ab_0000{seed}_{seed}", {
-            "uas": False, "cgi_coeff": 0.0, "parameter_sharing": "global", "env_config": {"map_name": "MMM2"}}, rows)
+        _fake_trial(
+            run,
+            f"UMAPPO_smac_team_ab_0000{seed}_{seed}",
+            {"uas": False, "cgi_coeff": 0.0, "parameter_sharing": "global", "env_config": {"map_name": "MMM2"}},
+            rows,
+        )
     groups, described = _collect([str(run)], "env_runners/win_rate", None)
     assert len(groups["mappo-run"]) == 2 and title_for(described) == "MAPPO on MMM2"
     assert metric_label(GREEDY_METRIC) == "win rate (greedy evaluation)" and "steps" in X_LABEL

@@ -5,6 +5,7 @@ uniformly random policy (epsilon = 1 in U-QMIX, random actions in the runner) mu
 episode-length distribution and time-out share through our sampling paths, and every simulated
 env step must be counted. RLlib's stock `sample(num_episodes=k)` is checked to fail the same test.
 """
+
 import math
 
 import numpy as np
@@ -21,22 +22,25 @@ from rllib_uas.envs.rounds import random_rounds
 from rllib_uas.envs.team import TeamVectorEnv
 
 MAP = "3m1m_vs_4m"
-LIMIT = TeamVectorEnv({"map_name": MAP}).backend.episode_limit   # an episode this long timed out
+LIMIT = TeamVectorEnv({"map_name": MAP}).backend.episode_limit  # an episode this long timed out
 
 
 def _logging_reset(reset, log):
     """`reset` that first appends the seed it was called with to `log`."""
+
     def logged(**kw):
         log.append(kw.get("seed"))
         return reset(**kw)
+
     return logged
 
 
 def assert_same_distribution(lengths, timeouts, ref_lengths, ref_timeouts, z: float = 3.5):
     """Means and time-out shares agree within z standard errors of their difference."""
     se_len = math.sqrt(lengths.var() / len(lengths) + ref_lengths.var() / len(ref_lengths))
-    assert abs(lengths.mean() - ref_lengths.mean()) <= z * se_len, \
+    assert abs(lengths.mean() - ref_lengths.mean()) <= z * se_len, (
         f"mean length {lengths.mean():.1f} vs reference {ref_lengths.mean():.1f} (se {se_len:.2f})"
+    )
     p, q = timeouts.mean(), ref_timeouts.mean()
     se_p = math.sqrt(max(p * (1 - p), 1e-3) / len(timeouts) + max(q * (1 - q), 1e-3) / len(ref_timeouts))
     assert abs(p - q) <= z * se_p, f"time-out share {p:.3f} vs reference {q:.3f} (se {se_p:.3f})"
@@ -45,17 +49,21 @@ def assert_same_distribution(lengths, timeouts, ref_lengths, ref_timeouts, z: fl
 @pytest.fixture(scope="module")
 def reference():
     lengths, timeouts = random_rounds(MAP, 480, num_envs=8, seed=123)
-    assert 0.03 < timeouts.mean() < 0.3 and lengths.mean() > 25   # the map has long battles to lose
+    assert 0.03 < timeouts.mean() < 0.3 and lengths.mean() > 25  # the map has long battles to lose
     return lengths, timeouts
 
 
 def random_uqmix(runners: int, envs: int, **training):
     """U-QMIX that acts uniformly at random (epsilon 1) and never learns: only sampling runs."""
-    return (UQMIXConfig().environment(env_config={"map_name": MAP})
-            .env_runners(num_env_runners=runners, num_envs_per_env_runner=envs)
-            .training(epsilon_start=1.0, epsilon_finish=1.0, buffer_size_episodes=5000,
-                      learning_starts_episodes=5000, **training)
-            .debugging(seed=0))
+    return (
+        UQMIXConfig()
+        .environment(env_config={"map_name": MAP})
+        .env_runners(num_env_runners=runners, num_envs_per_env_runner=envs)
+        .training(
+            epsilon_start=1.0, epsilon_finish=1.0, buffer_size_episodes=5000, learning_starts_episodes=5000, **training
+        )
+        .debugging(seed=0)
+    )
 
 
 @pytest.mark.parametrize("runners,envs", [(0, 8), (0, 32), (2, 8)], ids=["local-8", "local-32", "remote-2x8"])
@@ -104,7 +112,7 @@ def test_evaluation_rounds_play_one_episode_per_env(ray_session, reference):
     runner.env.unwrapped.reset = lambda **kw: (seeds.append(kw.get("seed")), reset(**kw))[1]
     lengths, timeouts = [], []
     for _ in range(20):
-        eps = runner.sample(num_episodes=20, explore=True)   # ceil(20 / 8) = 3 rounds of 8 (epsilon 1)
+        eps = runner.sample(num_episodes=20, explore=True)  # ceil(20 / 8) = 3 rounds of 8 (epsilon 1)
         assert len(eps) == 24
         lengths += [len(e) for e in eps]
         timeouts += [e.is_truncated for e in eps]
@@ -118,8 +126,9 @@ def test_evaluation_rounds_play_one_episode_per_env(ray_session, reference):
 
 
 def test_a_seeded_run_seeds_each_env_once(ray_session):
-    algo = (random_uqmix(0, 4).evaluation(evaluation_interval=1, evaluation_num_env_runners=0,
-                                          evaluation_duration=8)).build_algo()
+    algo = (
+        random_uqmix(0, 4).evaluation(evaluation_interval=1, evaluation_num_env_runners=0, evaluation_duration=8)
+    ).build_algo()
     seeds = {"train": [], "eval": []}
     for name, runner in (("train", algo.env_runner), ("eval", algo.eval_env_runner)):
         env = runner.env.unwrapped
@@ -138,15 +147,21 @@ def test_a_seeded_run_seeds_each_env_once(ray_session):
 
 def _obs(t):
     """A team observation whose 'state' is the step index."""
-    return {"obs": np.full((2, 1), t, np.float32), "action_mask": np.ones((2, 3), np.float32),
-            "state": np.array([t], np.float32), "alive": np.ones(2, np.float32),
-            "group": np.zeros(2, np.float32), "last_action": np.zeros((2, 3), np.float32)}
+    return {
+        "obs": np.full((2, 1), t, np.float32),
+        "action_mask": np.ones((2, 3), np.float32),
+        "state": np.array([t], np.float32),
+        "alive": np.ones(2, np.float32),
+        "group": np.zeros(2, np.float32),
+        "last_action": np.zeros((2, 3), np.float32),
+    }
 
 
 def _play(ep, steps, rewards, terminated_at=None):
     for t, r in zip(steps, rewards):
-        ep.add_env_step(observation=_obs(t), action=np.array([t % 3, 1]), reward=float(r),
-                        terminated=t == terminated_at)
+        ep.add_env_step(
+            observation=_obs(t), action=np.array([t % 3, 1]), reward=float(r), terminated=t == terminated_at
+        )
     return ep
 
 
@@ -160,7 +175,7 @@ def _episode(rewards, terminated=True):
 def test_stitcher_joins_chunks_and_drops_what_a_dead_runner_held():
     # as a runner does: cut the running episode, return the chunk as numpy, go on in the continuation
     head = _episode([1, 2, 3], terminated=False)
-    tail = head.cut()                                           # same id, starts at t=3 with obs 3
+    tail = head.cut()  # same id, starts at t=3 with obs 3
     st = EpisodeStitcher()
     done, steps = st.add([head.to_numpy()])
     assert done == [] and steps == 3 and head.id_ in st.pending
@@ -201,8 +216,9 @@ def test_rllib_evaluate_plays_whole_rounds():
     from rllib_uas.modules.team_ppo import TeamPPOModule
 
     env = TeamEnv({"map_name": "3m"})
-    module = TeamPPOModule(observation_space=env.observation_space, action_space=env.action_space,
-                           model_config={"max_seq_len": 20})
-    res = evaluate(module, {"map_name": "3m"}, episodes=12, num_envs=8)   # 2 rounds of 8, not the first 12
+    module = TeamPPOModule(
+        observation_space=env.observation_space, action_space=env.action_space, model_config={"max_seq_len": 20}
+    )
+    res = evaluate(module, {"map_name": "3m"}, episodes=12, num_envs=8)  # 2 rounds of 8, not the first 12
     assert res["episodes"] == 16
     assert 1 <= res["length_mean"] <= 60 and 0.0 <= res["win_rate"] <= 1.0

@@ -1,5 +1,6 @@
 """Our settings have one home (`rllib_uas.settings`): the configs, their `training()` keywords and the
 modules' defaults all follow it."""
+
 import pytest
 
 from rllib_uas.algorithms.team_config import TeamConfigMixin
@@ -20,7 +21,7 @@ def test_every_setting_has_its_default_and_a_training_keyword(cls, algorithm, mo
     for name, default in settings.items():
         assert getattr(config, name) == default, name
         marker = object()
-        config.training(**{name: marker})             # RLlib's training() would raise on a stray keyword
+        config.training(**{name: marker})  # RLlib's training() would raise on a stray keyword
         assert getattr(config, name) is marker, name
     # the module's defaults are what the default config hands it, plus one torch thread
     assert {**cls().model_config_for_module, "torch_num_threads": 1} == module_defaults
@@ -29,8 +30,8 @@ def test_every_setting_has_its_default_and_a_training_keyword(cls, algorithm, mo
 def test_a_shared_setting_reaches_both_algorithms_from_one_place():
     """The shared settings are declared once, in the mixin both configs inherit, not per config."""
     for cls, _, _ in CONFIGS:
-        assert "training" in vars(cls)                 # each config's own keywords ...
+        assert "training" in vars(cls)  # each config's own keywords ...
         for name in TEAM_SETTINGS:
-            assert name not in cls.training.__code__.co_varnames   # ... and none of the shared ones
+            assert name not in cls.training.__code__.co_varnames  # ... and none of the shared ones
     assert UMAPPOConfig().training(fc_hidden=32, lr=1e-3).fc_hidden == 32
     assert UQMIXConfig().training(gru_hidden=16, mixer="vdn").gru_hidden == 16

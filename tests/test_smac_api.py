@@ -1,4 +1,5 @@
 """SMAC semantics of StarCraft2Env over the engine: reward, termination, masks, layouts, API."""
+
 import numpy as np
 import pytest
 
@@ -17,7 +18,7 @@ def test_reward_formula_hand_computed():
     sh = np.array([[0.0, 0.0, 10.0, 0.0]])
     tracker = np.zeros((1, 4), dtype=bool)
     r = battle_reward(RewardConfig(), 2, prev, hp, sh, tracker)
-    assert r[0] == pytest.approx(10 + 30 + 10)            # |delta_enemy + delta_deaths|, allies ignored
+    assert r[0] == pytest.approx(10 + 30 + 10)  # |delta_enemy + delta_deaths|, allies ignored
     assert tracker.tolist() == [[False, False, False, True]]
     # the same step without only_positive: minus 0.5 * ally damage
     r = battle_reward(RewardConfig(reward_only_positive=False), 2, prev, hp, sh, np.zeros((1, 4), bool))
@@ -29,18 +30,19 @@ def test_reward_formula_hand_computed():
 
 def test_enemy_regeneration_is_rewarded_through_abs():
     prev = np.array([[45.0, 20.0]])
-    r = battle_reward(RewardConfig(), 1, prev, np.array([[45.0, 10.0]]), np.array([[0.0, 12.0]]),
-                      np.zeros((1, 2), bool))
-    assert r[0] == pytest.approx(2.0)                     # net enemy gain of 2 -> +2 (SMAC quirk)
+    r = battle_reward(
+        RewardConfig(), 1, prev, np.array([[45.0, 10.0]]), np.array([[0.0, 12.0]]), np.zeros((1, 2), bool)
+    )
+    assert r[0] == pytest.approx(2.0)  # net enemy gain of 2 -> +2 (SMAC quirk)
 
 
 def test_game_end_codes_including_mmm_medivac_rules():
-    t = build_tables(get_map("MMM"))                      # agents: 0-1 marauder, 2-8 marine, 9 medivac
+    t = build_tables(get_map("MMM"))  # agents: 0-1 marauder, 2-8 marine, 9 medivac
     alive = np.ones((5, 20), dtype=bool)
-    alive[1, 10:] = False                                 # all enemies dead -> won
-    alive[2, :9] = False                                  # only our medivac left -> lost
-    alive[3, 10:19] = False                               # only the enemy medivac left -> won
-    alive[4, :] = False                                   # everyone dead: MMM counts it a loss
+    alive[1, 10:] = False  # all enemies dead -> won
+    alive[2, :9] = False  # only our medivac left -> lost
+    alive[3, 10:19] = False  # only the enemy medivac left -> won
+    alive[4, :] = False  # everyone dead: MMM counts it a loss
     assert game_end_code(t, alive).tolist() == [RUNNING, WON, LOST, WON, LOST]
     t = build_tables(get_map("3m"))
     assert game_end_code(t, np.zeros((1, 6), bool)).tolist() == [DRAW]
@@ -50,7 +52,7 @@ def test_win_reward_scaling_and_info():
     env = StarCraft2Env(map_name="3m", seed=0)
     env.reset()
     vec = env._vec
-    vec.engine.alive[0, 3:] = False                       # enemies vanish with 0 health left
+    vec.engine.alive[0, 3:] = False  # enemies vanish with 0 health left
     vec.engine.hp[0, 3:] = 0.0
     reward, terminated, info = env.step([1, 1, 1])
     # 10 per newly counted death + 200 win, scaled by max_reward / 20
@@ -84,15 +86,15 @@ def test_avail_actions_semantics():
     env.reset()
     av = np.array(env.get_avail_actions())
     assert (av[:, 0] == 0).all() and (av[:, 1] == 1).all()
-    assert av[:9, 6:].sum() == 0                          # enemies start 14 away, beyond 6
+    assert av[:9, 6:].sum() == 0  # enemies start 14 away, beyond 6
     eng = env._eng
-    assert av[9, 6 + 2] == 1 and av[9, 6 + 9] == 0        # medivac: heal marine 2, never another medivac
-    assert av[9, 6:6 + 9].all()                          # all 9 bio allies are within 6 at spawn
+    assert av[9, 6 + 2] == 1 and av[9, 6 + 9] == 0  # medivac: heal marine 2, never another medivac
+    assert av[9, 6 : 6 + 9].all()  # all 9 bio allies are within 6 at spawn
     eng.alive[0, 3], eng.hp[0, 3] = False, 0.0
     env._vec._invalidate()
     av = np.array(env.get_avail_actions())
-    assert av[3].tolist() == [1] + [0] * 15               # dead: no-op only
-    assert av[9, 6 + 3] == 0                              # dead allies cannot be healed
+    assert av[3].tolist() == [1] + [0] * 15  # dead: no-op only
+    assert av[9, 6 + 3] == 0  # dead allies cannot be healed
     # moves follow pathing: the band is y in [8, 24); a unit at y = 23.5 cannot go north
     eng.y[0, 2] = 23.5
     env._vec._invalidate()
@@ -119,10 +121,10 @@ def test_observation_layout_values():
     eng.sh[0, 5] = 40.0
     env._vec._invalidate()
     o = env.get_obs_agent(0)
-    nf_en = 4 + 2 + 2                                     # + health, shield, 2 type bits
-    row = o[4:4 + nf_en]
+    nf_en = 4 + 2 + 2  # + health, shield, 2 type bits
+    row = o[4 : 4 + nf_en]
     assert row.tolist() == pytest.approx([1.0, 3 / 9, 3 / 9, 0.0, 1.0, 0.5, 0.0, 1.0])  # stalker = 1: reversed
-    own = o[-(1 + 1 + 2):]
+    own = o[-(1 + 1 + 2) :]
     assert own.tolist() == pytest.approx([1.0, 1.0, 1.0, 0.0])  # health, shield, ally stalker one-hot = 0
     s = env.get_state_dict()
     assert s["allies"].shape == (5, 4 + 1 + 2) and s["enemies"].shape == (5, 3 + 1 + 2)
@@ -151,6 +153,7 @@ def test_same_seed_same_episode_bit_for_bit():
             r, term, _ = env.step(random_policy(env, rng))
             out.append((r, env.get_state().tobytes()))
         return out
+
     a, b = trajectory(3), trajectory(3)
     assert a == b
     assert trajectory(4) != a
@@ -177,9 +180,10 @@ def test_render_and_gif(tmp_path):
         env.step([4, 4, 4])
     frame = env.render()
     assert frame.shape == (512, 512, 3) and frame.dtype == np.uint8
-    assert (frame == [40, 120, 230]).all(-1).any()        # full-health ally discs are drawn
+    assert (frame == [40, 120, 230]).all(-1).any()  # full-health ally discs are drawn
     path = env.save_gif(tmp_path / "ep.gif")
     from PIL import Image
+
     assert Image.open(path).n_frames == 4
 
 
@@ -194,7 +198,7 @@ def test_a_recorded_episode_is_annotated_and_ends_with_its_outcome(tmp_path):
     env.start_recording()
     rng = np.random.default_rng(0)
     terminated, steps = False, 0
-    while not terminated:                                  # random play loses MMM
+    while not terminated:  # random play loses MMM
         acts = [int(rng.choice(np.flatnonzero(a))) for a in env.get_avail_actions()]
         _, terminated, info = env.step(acts)
         steps += 1
@@ -207,11 +211,11 @@ def test_a_recorded_episode_is_annotated_and_ends_with_its_outcome(tmp_path):
         gif.seek(i)
         frames.append(np.asarray(gif.convert("RGB")))
     first, last = frames
-    assert first.shape[1] == map_frame.shape[1] and first.shape[0] > map_frame.shape[0]   # header and legend
+    assert first.shape[1] == map_frame.shape[1] and first.shape[0] > map_frame.shape[0]  # header and legend
     banner = np.array(OUTCOMES["lost"][0])
-    assert (np.abs(last.astype(int) - banner).sum(-1) <= 6).sum() > 2000                # the DEFEAT banner
+    assert (np.abs(last.astype(int) - banner).sum(-1) <= 6).sum() > 2000  # the DEFEAT banner
     assert (np.abs(first.astype(int) - banner).sum(-1) <= 6).sum() < 200
-    assert not np.array_equal(first[:20], last[:20])                                     # the step counter moved
+    assert not np.array_equal(first[:20], last[:20])  # the step counter moved
     # outcomes as SMAC counts them; markers stay apart
     assert outcome_of(True, False, 1, 5, 5, 5) == "won"
     assert outcome_of(False, True, 0, 0, 5, 5) == "timeout"
@@ -262,7 +266,7 @@ def test_a_pymarl_env_registry_runs_on_the_swapped_imports():
     registry = {"sc2": partial(env_fn, env=StarCraft2Env)}
     env = registry["sc2"](map_name="MMM2", seed=0)
     assert isinstance(env, MultiAgentEnv)
-    for name, member in vars(MultiAgentEnv).items():           # every abstract method is implemented
+    for name, member in vars(MultiAgentEnv).items():  # every abstract method is implemented
         if callable(member) and not name.startswith("_"):
             assert getattr(StarCraft2Env, name) is not member or name == "get_env_info", name
     params = get_map_params("MMM2")
@@ -299,5 +303,5 @@ def test_one_rule_says_which_agents_heal_for_the_engine_and_for_real_smac():
     units = [SimpleNamespace(unit_type=t) for t in (1970, 1971, 1972)]
     real = SimpleNamespace(map_type="MMM", n_agents=3, medivac_id=1972, get_unit_by_id=lambda i: units[i])
     assert smac_healing_agents(real).tolist() == [False, False, True]
-    real.map_type = "marines"                       # outside MMM maps nobody heals, as in SMAC
+    real.map_type = "marines"  # outside MMM maps nobody heals, as in SMAC
     assert not smac_healing_agents(real).any()

@@ -1,4 +1,5 @@
 """The multi-seed study: grid, resumable Tune runner on a tiny grid, statistics, the generated page."""
+
 import csv
 import shutil
 from pathlib import Path
@@ -12,16 +13,26 @@ from rllib_uas.study.report import reading, render
 from rllib_uas.study.run import CURVE_FIELDS, finished, run_study
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = {"3m": MapPlan(1200, 600, eval_episodes=8, settings={
-    "mappo": dict(train_batch_size_per_learner=400, minibatch_size=400, num_epochs=1, num_envs_per_env_runner=4),
-    "qmix": dict(batch_size_episodes=8, learning_starts_episodes=8, buffer_size_episodes=100)})}
+TINY = {
+    "3m": MapPlan(
+        1200,
+        600,
+        eval_episodes=8,
+        settings={
+            "mappo": dict(
+                train_batch_size_per_learner=400, minibatch_size=400, num_epochs=1, num_envs_per_env_runner=4
+            ),
+            "qmix": dict(batch_size_episodes=8, learning_starts_episodes=8, buffer_size_episodes=100),
+        },
+    )
+}
 
 
 def test_grid_is_seed_major_and_the_sweep_reuses_the_main_cells():
     cells = grid(["3m1m_vs_4m"], MAIN_VARIANTS, [0, 1], sweep=True)
-    assert [c.seed for c in cells[:len(cells) // 2]] == [0] * (len(cells) // 2)       # seed 0 first
+    assert [c.seed for c in cells[: len(cells) // 2]] == [0] * (len(cells) // 2)  # seed 0 first
     names = [c.variant for c in cells if c.seed == 0]
-    assert len(names) == len(set(names)) == 8 + 2 * 3        # lambda 0 and 0.1 are "w/o CGI" and the default
+    assert len(names) == len(set(names)) == 8 + 2 * 3  # lambda 0 and 0.1 are "w/o CGI" and the default
     assert sweep_name("U-QMIX", 0.0) == "U-QMIX w/o CGI" and sweep_name("U-QMIX", 0.1) == "U-QMIX"
     assert sweep_variant("U-MAPPO lambda_I=0.5").switches == {"cgi_coeff": 0.5}
     assert sweep_variant("QMIX group").switches == dict(uas=False, cgi_coeff=0.0, parameter_sharing="group")
@@ -38,27 +49,39 @@ def test_every_variant_of_an_algorithm_gets_the_same_settings():
         configs = {v: Cell(map_name, v, 0).config() for v in MAIN_VARIANTS}
         for algo in ("MAPPO", "QMIX"):
             members = [configs[v] for v in MAIN_VARIANTS if algo in v]
-            keys = ("train_batch_size_per_learner", "num_epochs", "num_envs_per_env_runner", "lr",
-                    "batch_size_episodes", "epsilon_anneal_steps", "gamma")
+            keys = (
+                "train_batch_size_per_learner",
+                "num_epochs",
+                "num_envs_per_env_runner",
+                "lr",
+                "batch_size_episodes",
+                "epsilon_anneal_steps",
+                "gamma",
+            )
             for k in keys:
                 assert len({str(getattr(c, k, None)) for c in members}) == 1, (map_name, algo, k)
     mappo = Cell("3m1m_vs_4m", "MAPPO group", 3).config()
-    assert (mappo.train_batch_size_per_learner, mappo.num_epochs, mappo.uas, mappo.parameter_sharing,
-            mappo.seed) == (1600, 10, False, "group", 3)
+    assert (mappo.train_batch_size_per_learner, mappo.num_epochs, mappo.uas, mappo.parameter_sharing, mappo.seed) == (
+        1600,
+        10,
+        False,
+        "group",
+        3,
+    )
 
 
 def test_statistics_hand_computed():
     run = stats.Run("m", "v", 0, np.array([0, 50, 100]), np.array([0.0, 1.0, 1.0]), budget=100, commit="x")
-    assert run.final == 1.0 and run.auc == pytest.approx(0.75)            # (0 + 1) / 2 * 50 + 1 * 50
+    assert run.final == 1.0 and run.auc == pytest.approx(0.75)  # (0 + 1) / 2 * 50 + 1 * 50
     iqm = stats.iqm_interval({"a": [0.0, 0.2, 0.4, 0.6, 1.0]})["a"]
-    assert iqm[0] == pytest.approx(0.4)                                     # mean of the middle 0.2, 0.4, 0.6
+    assert iqm[0] == pytest.approx(0.4)  # mean of the middle 0.2, 0.4, 0.6
     assert iqm[1] <= 0.4 <= iqm[2]
     # the intervals are the same on every call (rliable resamples from numpy's global RNG)
     scores = [0.1, 0.5, 0.3, 0.9, 0.2]
     assert len({stats.iqm_interval({"a": scores})["a"] for _ in range(3)}) == 1
     assert len({stats.probability_of_improvement(scores, [0.2, 0.2, 0.4, 0.1, 0.0]) for _ in range(3)}) == 1
     assert stats.probability_of_improvement([1.0, 1.0], [0.0, 0.0])[0] == 1.0
-    assert stats.probability_of_improvement([0.5, 0.5], [0.5, 0.5])[0] == 0.5      # ties count half
+    assert stats.probability_of_improvement([0.5, 0.5], [0.5, 0.5])[0] == 0.5  # ties count half
     assert "worse than" in reading("X", "Y", (0.1, 0.0, 0.3), "final")
     assert "do not separate" in reading("X", "Y", (0.7, 0.3, 1.0), "final")
     assert "better than" in reading("X", "Y", (0.9, 0.6, 1.0), "final")
@@ -71,7 +94,7 @@ def test_tiny_grid_runs_through_tune_resumes_and_reports(ray_session, tmp_path):
     rows = list(csv.DictReader((tmp_path / "3m__U-MAPPO__seed1.csv").open()))
     assert list(rows[0]) == CURVE_FIELDS
     steps = [int(r["env_steps"]) for r in rows]
-    assert steps[0] == 0 and steps[-1] >= 1200 and len(steps) == 3          # at 0, ~600, ~1200
+    assert steps[0] == 0 and steps[-1] >= 1200 and len(steps) == 3  # at 0, ~600, ~1200
     assert all(int(r["eval_episodes"]) == 8 for r in rows)
     assert not list(tmp_path.glob(".*.partial"))
 

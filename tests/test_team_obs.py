@@ -1,4 +1,5 @@
 """The team observation contract (`rllib_uas.team_obs`): one definition for the envs, buffer and modules."""
+
 import subprocess
 import sys
 
@@ -17,7 +18,7 @@ def test_last_action_encoding_by_hand():
 
 
 def test_the_space_carries_the_groups_and_their_masks():
-    static = np.array([[1, 1, 1, 0], [1, 1, 1, 0], [1, 1, 0, 1]], bool)     # two shooters and a medic
+    static = np.array([[1, 1, 1, 0], [1, 1, 1, 0], [1, 1, 0, 1]], bool)  # two shooters and a medic
     space = team_observation_space(5, 7, static, np.array([0, 0, 1]), agent_state=True)
     assert set(space) == {*TEAM_OBS_KEYS, AGENT_STATE}
     assert space["obs"].shape == (3, 5) and space["state"].shape == (7,) and space[AGENT_STATE].shape == (3, 12)
@@ -34,11 +35,13 @@ def test_smac_and_pettingzoo_team_envs_share_the_contract():
         act = np.array([np.flatnonzero(m)[-1] for m in obs["action_mask"]])
         obs, *_ = env.step(act)
         alive = obs["alive"] > 0
-        assert (obs["last_action"][alive].argmax(-1) == act[alive]).all()     # the previous action, one-hot
+        assert (obs["last_action"][alive].argmax(-1) == act[alive]).all()  # the previous action, one-hot
 
 
 def test_the_modules_import_no_env():
-    code = ("import sys, rllib_uas.modules.team_ppo, rllib_uas.modules.team_q; "
-            "print([m for m in sys.modules if m.startswith('rllib_uas.envs')])")
+    code = (
+        "import sys, rllib_uas.modules.team_ppo, rllib_uas.modules.team_q; "
+        "print([m for m in sys.modules if m.startswith('rllib_uas.envs')])"
+    )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0 and res.stdout.strip() == "[]", res.stdout + res.stderr[-1000:]

@@ -1,4 +1,5 @@
 """Every tuned example parses into a valid config of its algorithm."""
+
 from pathlib import Path
 
 import pytest
@@ -47,21 +48,30 @@ def test_lambda_search_grids_lambda_and_seeds():
 
 
 def test_retired_keys_are_mapped_with_a_notice():
-    (exp,) = parse_experiments({"x": {"run": "UMAPPO", "env": "smac_team",
-                                      "stop": {"timesteps_total": 1000, "episode_reward_mean": 5},
-                                      "config": {"num_workers": 0, "num_sgd_iter": 3, "framework": "torch",
-                                                 "env_config": {"map_name": "3m"}}}})
+    (exp,) = parse_experiments(
+        {
+            "x": {
+                "run": "UMAPPO",
+                "env": "smac_team",
+                "stop": {"timesteps_total": 1000, "episode_reward_mean": 5},
+                "config": {"num_workers": 0, "num_sgd_iter": 3, "framework": "torch", "env_config": {"map_name": "3m"}},
+            }
+        }
+    )
     assert exp.config.num_env_runners == 0 and exp.config.num_epochs == 3
     assert exp.stop == {"num_env_steps_sampled_lifetime": 1000, "env_runners/episode_return_mean": 5}
     assert any("num_workers" in n for n in exp.notices) and any("framework" in n for n in exp.notices)
 
 
-@pytest.mark.parametrize("spec, message", [
-    ({"run": "UMAPPOO", "config": {}}, "unknown algorithm run: 'UMAPPOO' (did you mean 'UMAPPO'?)"),
-    ({"run": "UMAPPO", "config": {"lrr": 0.1}}, "unknown config key 'lrr' (did you mean 'lr'?)"),
-    ({"run": "UMAPPO", "config": {"env": "smac_team", "env_config": {"map_name": "MMM3"}}}, "unknown map 'MMM3'"),
-    ({"run": "UMAPPO", "stopp": {}}, "unknown key 'stopp' (did you mean 'stop'?)"),
-])
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ({"run": "UMAPPOO", "config": {}}, "unknown algorithm run: 'UMAPPOO' (did you mean 'UMAPPO'?)"),
+        ({"run": "UMAPPO", "config": {"lrr": 0.1}}, "unknown config key 'lrr' (did you mean 'lr'?)"),
+        ({"run": "UMAPPO", "config": {"env": "smac_team", "env_config": {"map_name": "MMM3"}}}, "unknown map 'MMM3'"),
+        ({"run": "UMAPPO", "stopp": {}}, "unknown key 'stopp' (did you mean 'stop'?)"),
+    ],
+)
 def test_bad_experiments_name_the_problem(spec, message):
     with pytest.raises(ExperimentError) as err:
         parse_experiments({"bad": spec}, source="f.yaml")
@@ -89,15 +99,19 @@ def test_tuned_examples_state_only_what_differs_from_the_defaults(path):
 def test_restating_a_default_is_caught():
     from rllib_uas.experiment import restated_defaults
 
-    spec = {"run": "QMIX", "env": "smac_team", "checkpoint_config": {"checkpoint_at_end": True},
-            "config": {"uas": False, "lr": 0.001, "env_config": {"map_name": "MMM"}, "seed": {"grid_search": [0]}}}
+    spec = {
+        "run": "QMIX",
+        "env": "smac_team",
+        "checkpoint_config": {"checkpoint_at_end": True},
+        "config": {"uas": False, "lr": 0.001, "env_config": {"map_name": "MMM"}, "seed": {"grid_search": [0]}},
+    }
     assert restated_defaults(spec) == ["config.uas", "config.lr", "env", "checkpoint_config.checkpoint_at_end"]
 
 
 @pytest.mark.parametrize("path", PER_MAP, ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_cgi_on_a_one_group_map_is_announced(path):
     (exp,) = load_experiments(path)
-    one_group = path.stem in ("1c3s5z", "3s5z", "3s5z_vs_3s6z")             # no Medivac on these maps
+    one_group = path.stem in ("1c3s5z", "3s5z", "3s5z_vs_3s6z")  # no Medivac on these maps
     announced = any("has one action group" in n for n in exp.notices)
     assert announced == (one_group and path.parent.name in ("u_mappo", "u_qmix"))
     assert ("One action group on this map" in path.read_text()) == announced

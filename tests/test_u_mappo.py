@@ -1,4 +1,5 @@
 """U-MAPPO: module masking, CGI and per-agent clipping on hand-computed cases, real RLlib training."""
+
 import math
 
 import numpy as np
@@ -15,8 +16,11 @@ from rllib_uas.modules.team_ppo import CGI_LOGITS, TeamPPOModule
 
 def make_module(map_name="MMM", **model_config):
     env = TeamEnv({"map_name": map_name, "agent_state": model_config.get("state_type") == "AS"})
-    module = TeamPPOModule(observation_space=env.observation_space, action_space=env.action_space,
-                           model_config={"max_seq_len": 20, **model_config})
+    module = TeamPPOModule(
+        observation_space=env.observation_space,
+        action_space=env.action_space,
+        model_config={"max_seq_len": 20, **model_config},
+    )
     return env, module
 
 
@@ -38,25 +42,30 @@ def test_sampled_actions_are_never_unavailable():
     rng = np.random.default_rng(0)
     B = 1000
     bad = 0
-    for _ in range(10):                                       # 10 x 1000 team samples x 10 agents
+    for _ in range(10):  # 10 x 1000 team samples x 10 agents
         masks = random_masks(rng, 10, env.view.n_actions, B)
         batch = batch_of([{**obs, "action_mask": m} for m in masks], module)
         with torch.no_grad():
             out = module.forward_exploration(batch)
         dist = module.get_exploration_action_dist_cls().from_logits(out[Columns.ACTION_DIST_INPUTS])
-        actions = dist.sample().numpy()[:, 0]                 # [B, n]
+        actions = dist.sample().numpy()[:, 0]  # [B, n]
         bad += int((np.take_along_axis(masks, actions[..., None], -1) == 0).sum())
-        greedy = module.get_inference_action_dist_cls().from_logits(
-            out[Columns.ACTION_DIST_INPUTS]).to_deterministic().sample().numpy()[:, 0]
+        greedy = (
+            module.get_inference_action_dist_cls()
+            .from_logits(out[Columns.ACTION_DIST_INPUTS])
+            .to_deterministic()
+            .sample()
+            .numpy()[:, 0]
+        )
         bad += int((np.take_along_axis(masks, greedy[..., None], -1) == 0).sum())
         assert torch.isfinite(dist.logp(dist.sample())).all()
     assert bad == 0
 
 
 def test_cgi_loss_hand_computed_two_groups():
-    group_masks = torch.tensor([[1, 1, 0], [1, 0, 1]], dtype=torch.bool)     # AM_0, AM_1
+    group_masks = torch.tensor([[1, 1, 0], [1, 0, 1]], dtype=torch.bool)  # AM_0, AM_1
     group = torch.tensor([0, 1])
-    pred = torch.tensor([[[0.0, 0.0, 0.0], [0.0, math.log(3.0), 0.0]]])      # [M=1, n=2, A=3]
+    pred = torch.tensor([[[0.0, 0.0, 0.0], [0.0, math.log(3.0), 0.0]]])  # [M=1, n=2, A=3]
     probs = torch.tensor([[[0.5, 0.5, 0.0], [0.2, 0.0, 0.8]]])
     alive, valid = torch.ones(1, 2), torch.ones(1)
     # agent 0 predicts group 1 over {0, 2}: [.5, 0, .5] vs [.2, 0, .8] -> 0.09 + 0.09 = 0.18
@@ -69,9 +78,10 @@ def test_cgi_loss_is_zero_at_the_target_and_ignores_dead_and_padding():
     group_masks = torch.tensor([[1, 1, 0], [1, 0, 1]], dtype=torch.bool)
     group = torch.tensor([0, 1, 1])
     probs = torch.tensor([[[0.5, 0.5, 0.0], [0.2, 0.0, 0.8], [0.4, 0.0, 0.6]]])
-    target_g1 = torch.tensor([0.3, 0.0, 0.7])                                # mean of agents 1 and 2
-    pred = torch.log(torch.stack([target_g1.clamp(min=1e-12), torch.tensor([0.5, 0.5, 1e-12]),
-                                  torch.tensor([0.5, 0.5, 1e-12])]))[None]
+    target_g1 = torch.tensor([0.3, 0.0, 0.7])  # mean of agents 1 and 2
+    pred = torch.log(
+        torch.stack([target_g1.clamp(min=1e-12), torch.tensor([0.5, 0.5, 1e-12]), torch.tensor([0.5, 0.5, 1e-12])])
+    )[None]
     loss = cgi_loss(pred, probs, group, torch.ones(1, 3), group_masks, torch.ones(1))
     assert float(loss) == pytest.approx(0.0, abs=1e-10)
     # a dead agent of group 1 leaves the target and the loss; a padded step contributes nothing
@@ -91,17 +101,18 @@ def test_cgi_gradient_reaches_the_shared_trunk():
     batch = batch_of([obs, obs], module)
     out = module.forward_train(batch)
     probs = torch.softmax(out[Columns.ACTION_DIST_INPUTS], -1).detach()
-    loss = cgi_loss(out[CGI_LOGITS], probs, module.agent_group, batch[Columns.OBS]["alive"], module.group_masks,
-                    torch.ones(2, 1))
+    loss = cgi_loss(
+        out[CGI_LOGITS], probs, module.agent_group, batch[Columns.OBS]["alive"], module.group_masks, torch.ones(2, 1)
+    )
     assert float(loss) > 0
     loss.backward()
     trunk = [p.grad for p in module.agent_net.parameters()]
     assert all(g is not None for g in trunk) and any(float(g.abs().sum()) > 0 for g in trunk)
-    assert module.policy_head.weight.grad is None                          # the target is detached
+    assert module.policy_head.weight.grad is None  # the target is detached
 
 
 def test_per_agent_clipping_hand_computed():
-    old = torch.log(torch.tensor([[0.5, 0.5], [0.5, 0.5]]))                 # [n=2, A=2]
+    old = torch.log(torch.tensor([[0.5, 0.5], [0.5, 0.5]]))  # [n=2, A=2]
     new = torch.log(torch.tensor([[0.8, 0.2], [0.3, 0.7]]))
     actions = torch.tensor([0, 0])
     obj, ratio = per_agent_clipped_surrogate(new, old, actions, torch.tensor(1.0), 0.2, torch.ones(2))
@@ -109,9 +120,9 @@ def test_per_agent_clipping_hand_computed():
     # agent 0: min(1.6, 1.2) = 1.2; agent 1: min(0.6, 0.8) = 0.6 -> mean 0.9 (the joint ratio 0.96 would give 0.96)
     assert float(obj) == pytest.approx(0.9)
     obj, _ = per_agent_clipped_surrogate(new, old, actions, torch.tensor(-1.0), 0.2, torch.ones(2))
-    assert float(obj) == pytest.approx((-1.6 - 0.8) / 2)                    # A < 0: min(-1.6, -1.2), min(-0.6, -0.8)
+    assert float(obj) == pytest.approx((-1.6 - 0.8) / 2)  # A < 0: min(-1.6, -1.2), min(-0.6, -0.8)
     obj, _ = per_agent_clipped_surrogate(new, old, actions, torch.tensor(1.0), 0.2, torch.tensor([1.0, 0.0]))
-    assert float(obj) == pytest.approx(1.2)                                 # a dead agent is masked out
+    assert float(obj) == pytest.approx(1.2)  # a dead agent is masked out
 
 
 def test_config_validation_errors():
@@ -131,11 +142,13 @@ def test_config_validation_errors():
 
 def tiny(map_name="MMM", runners=0, **training):
     training = {"train_batch_size_per_learner": 400, "minibatch_size": 200, "num_epochs": 2, **training}
-    return (UMAPPOConfig()
-            .environment(env_config={"map_name": map_name})
-            .env_runners(num_env_runners=runners, num_envs_per_env_runner=4)
-            .training(**training)
-            .debugging(seed=0))
+    return (
+        UMAPPOConfig()
+        .environment(env_config={"map_name": map_name})
+        .env_runners(num_env_runners=runners, num_envs_per_env_runner=4)
+        .training(**training)
+        .debugging(seed=0)
+    )
 
 
 @pytest.mark.parametrize("runners", [0, 2])
@@ -146,7 +159,7 @@ def test_training_iteration(ray_session, runners):
         learner = result["learners"]["default_policy"]
         for key in ("policy_loss", "vf_loss", "entropy", "cgi_loss", "vf_explained_var"):
             assert np.isfinite(float(learner[key]))
-        assert float(learner["cgi_loss"]) > 0                                # MMM has two groups
+        assert float(learner["cgi_loss"]) > 0  # MMM has two groups
         assert result["num_env_steps_sampled_lifetime"] >= 400
         assert "win_rate" in result["env_runners"]
     finally:
@@ -196,8 +209,8 @@ def test_huber_value_loss_and_alive_standardization_hand_computed():
     # inside delta 10: 0.5 e^2; outside: delta (|e| - delta / 2)
     assert value_error_loss(err, "huber", 10.0).tolist() == pytest.approx([0.125, 4.5, 70.0, 150.0])
     assert value_error_loss(err, "mse", 10.0).tolist() == pytest.approx([0.125, 4.5, 72.0, 200.0])
-    adv = torch.tensor([[1.0, 1.0], [3.0, 3.0], [100.0, 100.0]])      # [T=3, n=2]
-    weight = torch.tensor([[1.0, 1.0], [1.0, 0.0], [0.0, 0.0]])      # agent 1 dies; step 2 is padding
+    adv = torch.tensor([[1.0, 1.0], [3.0, 3.0], [100.0, 100.0]])  # [T=3, n=2]
+    weight = torch.tensor([[1.0, 1.0], [1.0, 0.0], [0.0, 0.0]])  # agent 1 dies; step 2 is padding
     out = standardize(adv, weight)
     # over the three valid alive entries (1, 1, 3): mean 5/3, std sqrt(8/9)
     mean, std = 5 / 3, math.sqrt(8 / 9)
@@ -207,14 +220,14 @@ def test_huber_value_loss_and_alive_standardization_hand_computed():
 
 def test_orthogonal_init_gives_a_near_uniform_masked_policy():
     env, module = make_module("MMM")
-    w = module.policy_head.weight.detach()                                     # [A, H]
+    w = module.policy_head.weight.detach()  # [A, H]
     sv = torch.linalg.svdvals(w)
-    assert torch.allclose(sv, torch.full_like(sv, 0.01), atol=1e-6)            # orthogonal, gain 0.01
+    assert torch.allclose(sv, torch.full_like(sv, 0.01), atol=1e-6)  # orthogonal, gain 0.01
     assert float(module.policy_head.bias.abs().max()) == 0.0
     obs, _ = env.reset(seed=0)
     with torch.no_grad():
         logits = module.forward_inference(batch_of([obs], module))[Columns.ACTION_DIST_INPUTS]
-    probs = torch.softmax(logits, -1)[0, 0]                                    # [n, A]
+    probs = torch.softmax(logits, -1)[0, 0]  # [n, A]
     mask = torch.as_tensor(obs["action_mask"]) > 0
     uniform = mask / mask.sum(-1, keepdim=True)
     assert float((probs - uniform).abs().max()) < 0.02
@@ -236,10 +249,12 @@ def test_actor_and_critic_have_their_own_adam_and_clip(ray_session):
         assert not actor & critic and actor | critic == {id(p) for p in module.parameters()}
         assert critic == {id(p) for p in module.critic.parameters()}
         # a huge critic gradient is clipped on its own and leaves the actor's step alone
-        grads = {learner.get_param_ref(p): torch.full_like(p, 1e3 if id(p) in critic else 1e-4)
-                 for p in module.parameters()}
-        out = learner.postprocess_gradients_for_module(module_id="default_policy", config=algo.config,
-                                                       module_gradients_dict=dict(grads))
+        grads = {
+            learner.get_param_ref(p): torch.full_like(p, 1e3 if id(p) in critic else 1e-4) for p in module.parameters()
+        }
+        out = learner.postprocess_gradients_for_module(
+            module_id="default_policy", config=algo.config, module_gradients_dict=dict(grads)
+        )
         by_id = {id(p): out[learner.get_param_ref(p)] for p in module.parameters()}
         critic_norm = torch.sqrt(sum((by_id[i] ** 2).sum() for i in critic))
         assert float(critic_norm) == pytest.approx(0.5, rel=1e-4)
@@ -254,14 +269,18 @@ class FirstMinibatchLearner(UMAPPOTorchLearner):
     def compute_loss_for_module(self, **kwargs):
         total = super().compute_loss_for_module(**kwargs)
         if not hasattr(self, "first"):
-            self.first = {k: float(self.metrics.peek((kwargs["module_id"], k)))
-                          for k in ("mean_ratio", "value_change_abs_mean", "vf_loss")}
+            self.first = {
+                k: float(self.metrics.peek((kwargs["module_id"], k)))
+                for k in ("mean_ratio", "value_change_abs_mean", "vf_loss")
+            }
         return total
 
 
-@pytest.mark.parametrize("critic", [dict(), dict(state_type="AS"), dict(recurrent_critic=True),
-                                    dict(state_type="AS", recurrent_critic=True)],
-                         ids=["EP-mlp", "AS-mlp", "EP-rnn", "AS-rnn"])
+@pytest.mark.parametrize(
+    "critic",
+    [dict(), dict(state_type="AS"), dict(recurrent_critic=True), dict(state_type="AS", recurrent_critic=True)],
+    ids=["EP-mlp", "AS-mlp", "EP-rnn", "AS-rnn"],
+)
 def test_acting_and_training_agree_on_the_first_minibatch(ray_session, critic):
     """New and sampled logits, and new and sampled critic values, are equal before the first step:
     the memory (policy and critic GRU states), masks and weights agree between acting and training."""
@@ -285,11 +304,10 @@ def test_agent_specific_critic_is_per_agent_with_death_masking():
 
     env, module = make_module("MMM", state_type="AS")
     obs, _ = env.reset(seed=0)
-    dead = {**obs, "alive": np.r_[np.zeros(2), np.ones(8)].astype(np.float32),
-            "agent_state": obs["agent_state"] + 5.0}
+    dead = {**obs, "alive": np.r_[np.zeros(2), np.ones(8)].astype(np.float32), "agent_state": obs["agent_state"] + 5.0}
     batch = batch_of([obs, dead], module)
     with torch.no_grad():
-        v = module.compute_values(batch)                                        # [B, T, n]
+        v = module.compute_values(batch)  # [B, T, n]
     assert v.shape == (2, 1, 10)
     # a dead agent's input is its id alone: its value does not depend on the state it would see
     again = batch_of([obs, {**dead, "agent_state": dead["agent_state"] * 3.0}], module)
@@ -298,8 +316,9 @@ def test_agent_specific_critic_is_per_agent_with_death_masking():
     assert torch.equal(v[1, 0, :2], v2[1, 0, :2]) and not torch.equal(v[1, 0, 2:], v2[1, 0, 2:])
     # GAE per agent column with the team reward: lambda 1, gamma 0.5, two steps then truncated; RLlib's
     # layout: the last real step carries truncated, the extra row holds the bootstrap state's value
-    values = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], np.float32)           # [rows, n]
-    targets = team_value_targets(values, np.array([1.0, 1.0, 0.0]), np.zeros(3), np.array([0.0, 1.0, 0.0]),
-                                 gamma=0.5, lambda_=1.0)
+    values = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], np.float32)  # [rows, n]
+    targets = team_value_targets(
+        values, np.array([1.0, 1.0, 0.0]), np.zeros(3), np.array([0.0, 1.0, 0.0]), gamma=0.5, lambda_=1.0
+    )
     # agent 0: y1 = 1 + .5 * 5 = 3.5, y0 = 1 + .5 * 3.5 = 2.75; agent 1: y1 = 1 + .5 * 6 = 4, y0 = 3
     np.testing.assert_allclose(targets[:2], [[2.75, 3.0], [3.5, 4.0]], rtol=1e-6)

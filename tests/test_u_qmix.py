@@ -1,4 +1,5 @@
 """U-QMIX: mixer monotonicity, TD targets, masked exploration, episode buffer, real RLlib training."""
+
 import numpy as np
 import pytest
 import torch
@@ -26,7 +27,7 @@ def test_td_targets_hand_computed_on_a_two_step_episode():
     r = torch.tensor([[1.0, 2.0]])
     term = torch.tensor([[0.0, 1.0]])
     filled = torch.ones(1, 2)
-    q = torch.tensor([[5.0, 3.0, 7.0]])                       # target Q_tot at s0, s1, s2
+    q = torch.tensor([[5.0, 3.0, 7.0]])  # target Q_tot at s0, s1, s2
     gamma = 0.9
     # one-step (lambda = 0): y0 = r0 + g Q(s1); y1 = r1 (terminal)
     assert td_lambda_targets(r, term, filled, q, gamma, 0.0)[0].tolist() == pytest.approx([1 + 0.9 * 3, 2.0])
@@ -44,7 +45,7 @@ def test_masked_greedy_and_exploration_never_pick_unavailable_actions():
     mask = (torch.rand(1000, 10, 26, generator=g) < 0.2).float()
     mask[..., 0] = torch.where(mask.sum(-1) == 0, 1.0, mask[..., 0])
     for eps in (0.0, 0.5, 1.0):
-        a = masked_epsilon_greedy(q, mask, eps, generator=g)                  # 10,000 agent actions
+        a = masked_epsilon_greedy(q, mask, eps, generator=g)  # 10,000 agent actions
         assert (mask.gather(-1, a[..., None]) == 1).all()
     greedy = masked_epsilon_greedy(q, mask, 0.0, generator=g)
     assert torch.equal(greedy, torch.where(mask > 0, q, torch.tensor(-1e9)).argmax(-1))
@@ -58,12 +59,17 @@ def test_epsilon_schedule_by_env_steps():
 
 
 def fake_episode(T, n=2, A=4, D=3, S=5, reward=1.0, terminated=True):
-    return {"obs": np.ones((T + 1, n, D), np.float32), "action_mask": np.ones((T + 1, n, A), np.float32),
-            "state": np.ones((T + 1, S), np.float32), "alive": np.ones((T + 1, n), np.float32),
-            "group": np.tile(np.array([0.0, 1.0], np.float32), (T + 1, 1)),
-            "last_action": np.zeros((T + 1, n, A), np.float32), "actions": np.ones((T, n), np.int64),
-            "rewards": np.full(T, reward, np.float32),
-            "terminated": np.eye(T, dtype=np.float32)[-1] * terminated}
+    return {
+        "obs": np.ones((T + 1, n, D), np.float32),
+        "action_mask": np.ones((T + 1, n, A), np.float32),
+        "state": np.ones((T + 1, S), np.float32),
+        "alive": np.ones((T + 1, n), np.float32),
+        "group": np.tile(np.array([0.0, 1.0], np.float32), (T + 1, 1)),
+        "last_action": np.zeros((T + 1, n, A), np.float32),
+        "actions": np.ones((T, n), np.int64),
+        "rewards": np.full(T, reward, np.float32),
+        "terminated": np.eye(T, dtype=np.float32)[-1] * terminated,
+    }
 
 
 def test_episode_buffer_padding_and_capacity():
@@ -81,13 +87,20 @@ def test_episode_buffer_padding_and_capacity():
 
 
 def tiny(runners=0, **training):
-    training = {"batch_size_episodes": 8, "learning_starts_episodes": 4, "episodes_per_iteration": 4,
-                "buffer_size_episodes": 50, **training}
-    return (UQMIXConfig()
-            .environment(env_config={"map_name": "MMM"})
-            .env_runners(num_env_runners=runners, num_envs_per_env_runner=4)
-            .training(**training)
-            .debugging(seed=0))
+    training = {
+        "batch_size_episodes": 8,
+        "learning_starts_episodes": 4,
+        "episodes_per_iteration": 4,
+        "buffer_size_episodes": 50,
+        **training,
+    }
+    return (
+        UQMIXConfig()
+        .environment(env_config={"map_name": "MMM"})
+        .env_runners(num_env_runners=runners, num_envs_per_env_runner=4)
+        .training(**training)
+        .debugging(seed=0)
+    )
 
 
 @pytest.mark.parametrize("runners", [0, 2])
@@ -104,9 +117,15 @@ def test_training_iteration(ray_session, runners):
         algo.stop()
 
 
-@pytest.mark.parametrize("overrides", [dict(uas=False, cgi_coeff=0.0), dict(mixer="vdn", cgi_coeff=0.0),
-                                       dict(optimizer="rmsprop", td_lambda=0.0, target_update_tau=0.01)],
-                         ids=["qmix", "vdn", "rmsprop-onestep-soft"])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        dict(uas=False, cgi_coeff=0.0),
+        dict(mixer="vdn", cgi_coeff=0.0),
+        dict(optimizer="rmsprop", td_lambda=0.0, target_update_tau=0.01),
+    ],
+    ids=["qmix", "vdn", "rmsprop-onestep-soft"],
+)
 def test_baselines_run(ray_session, overrides):
     algo = tiny(**overrides).build_algo()
     try:
@@ -131,17 +150,17 @@ def test_checkpoint_round_trip_includes_the_episode_buffer(ray_session, tmp_path
     try:
         after = restored.episode_buffer.get_state()
         kept = len(buffer_before["episodes"])
-        assert len(after["episodes"]) == kept >= 12                  # >= 4 finished episodes per iteration
+        assert len(after["episodes"]) == kept >= 12  # >= 4 finished episodes per iteration
         assert after["num_added"] == buffer_before["num_added"]
         for a, b in zip(after["episodes"], buffer_before["episodes"]):
             assert all(np.array_equal(a[k], b[k]) for k in a)
         assert torch.equal(restored.get_module().q_head.weight, q_before)
         assert restored.iteration == 3
-        restored.train()                                         # continues from the restored buffer
+        restored.train()  # continues from the restored buffer
         assert len(restored.episode_buffer) >= kept + 4
     finally:
         restored.stop()
-    fresh = tiny().build_algo()                                  # Tune's resume path: restore_from_path
+    fresh = tiny().build_algo()  # Tune's resume path: restore_from_path
     try:
         fresh.restore_from_path(path)
         assert len(fresh.episode_buffer) == kept and fresh.iteration == 3
@@ -168,14 +187,14 @@ def test_td_lambda_on_padded_short_truncated_and_terminal_episodes():
     filled = torch.tensor([[1.0, 1, 0, 0], [1, 1, 1, 0], [1, 1, 1, 1]])
     q = torch.tensor([[5.0, 3.0, 7.0, -50.0, -50.0], [2.0, 2.0, 2.0, 9.0, -50.0], [1.0, 1.0, 1.0, 1.0, 4.0]])
     y = td_lambda_targets(r, term, filled, q, gamma, 0.0)
-    assert y[0].tolist() == pytest.approx([1 + 0.9 * 3, 2 + 0.9 * 7, 0, 0])   # PyMARL2 would give 2 + 0 at t=1
+    assert y[0].tolist() == pytest.approx([1 + 0.9 * 3, 2 + 0.9 * 7, 0, 0])  # PyMARL2 would give 2 + 0 at t=1
     assert y[1].tolist() == pytest.approx([1 + 0.9 * 2, 1 + 0.9 * 2, 1.0, 0])
     assert y[2].tolist() == pytest.approx([0.9, 0.9, 0.9, 1 + 0.9 * 4])
     y = td_lambda_targets(r, term, filled, q, gamma, lam)
-    y01 = 2 + 0.9 * 7                                  # G_1 = r_1 + g Q(s_2): the bootstrap takes all the weight
+    y01 = 2 + 0.9 * 7  # G_1 = r_1 + g Q(s_2): the bootstrap takes all the weight
     y00 = 1 + (1 - lam) * 0.9 * 3 + lam * 0.9 * y01
     assert y[0, :2].tolist() == pytest.approx([y00, y01])
-    assert y[0, :2].tolist() == pytest.approx([6.562, 8.3])                    # the numbers, once
+    assert y[0, :2].tolist() == pytest.approx([6.562, 8.3])  # the numbers, once
     y12 = 1.0
     y11 = 1 + (1 - lam) * 0.9 * 2 + lam * 0.9 * y12
     y10 = 1 + (1 - lam) * 0.9 * 2 + lam * 0.9 * y11
@@ -197,9 +216,9 @@ def test_td_loss_is_half_the_masked_mean_square():
 def test_double_q_never_bootstraps_from_an_unavailable_action():
     from rllib_uas.algorithms.u_qmix.learner import max_target_q
 
-    q = torch.tensor([[[10.0, 1.0, 3.0], [0.0, 5.0, 4.0]]])                   # [T=1, n=2, A=3]
+    q = torch.tensor([[[10.0, 1.0, 3.0], [0.0, 5.0, 4.0]]])  # [T=1, n=2, A=3]
     q_target = torch.tensor([[[100.0, 7.0, 2.0], [-1.0, 8.0, 6.0]]])
-    mask = torch.tensor([[[0.0, 1.0, 1.0], [1.0, 0.0, 1.0]]])                 # the online argmax is unavailable
+    mask = torch.tensor([[[0.0, 1.0, 1.0], [1.0, 0.0, 1.0]]])  # the online argmax is unavailable
     # online best available: agent 0 -> action 2 (3 > 1), agent 1 -> action 2 (4 > 0): target's values there
     assert max_target_q(q, q_target, mask, double_q=True).tolist() == [[2.0, 6.0]]
     assert max_target_q(q, q_target, mask, double_q=False).tolist() == [[7.0, 6.0]]
@@ -214,17 +233,20 @@ def test_target_networks_follow_every_200_episodes(ray_session):
     updates = []
     for episodes in (8, 100, 199, 200, 208, 399, 400, 650):
         with torch.no_grad():
-            module.q_head.weight.add_(1.0)                                    # the online net moves
+            module.q_head.weight.add_(1.0)  # the online net moves
         learner.after_gradient_based_update(timesteps={NUM_EPISODES_SAMPLED_LIFETIME: episodes})
         updates.append(torch.equal(module.q_head.weight, module._target_q_head.weight))
     assert updates == [False, False, False, True, False, False, True, True]
 
 
 def test_epsilon_anneals_by_simulated_steps_inside_a_real_runner(ray_session):
-    algo = (UQMIXConfig().environment(env_config={"map_name": "3m"})
-            .env_runners(num_env_runners=0, num_envs_per_env_runner=4)
-            .training(epsilon_anneal_steps=2000, learning_starts_episodes=10_000, buffer_size_episodes=10_000)
-            .debugging(seed=0)).build_algo()
+    algo = (
+        UQMIXConfig()
+        .environment(env_config={"map_name": "3m"})
+        .env_runners(num_env_runners=0, num_envs_per_env_runner=4)
+        .training(epsilon_anneal_steps=2000, learning_starts_episodes=10_000, buffer_size_episodes=10_000)
+        .debugging(seed=0)
+    ).build_algo()
     module = algo.env_runner.module
     seen = []
     explore = module._forward_exploration
@@ -236,6 +258,7 @@ def test_epsilon_anneals_by_simulated_steps_inside_a_real_runner(ray_session):
         assert seen[0] == 0 and seen == sorted(seen)
         assert steps - 8 <= seen[-1] <= steps
         from rllib_uas.modules.team_q import epsilon_at
+
         assert epsilon_at(seen[-1], 1.0, 0.05, 2000) == pytest.approx(max(0.05, 1 - 0.95 * seen[-1] / 2000))
     finally:
         algo.stop()
@@ -244,17 +267,19 @@ def test_epsilon_anneals_by_simulated_steps_inside_a_real_runner(ray_session):
 def test_training_unroll_reproduces_the_acted_greedy_actions(ray_session):
     """The learner's unroll of buffered episodes from h0 = 0 gives the actions the runner took
     (epsilon 0): observations, masks, last actions and memory agree between acting and training."""
-    algo = (tiny(epsilon_start=0.0, epsilon_finish=0.0, learning_starts_episodes=10_000,
-                 buffer_size_episodes=10_000)).build_algo()
+    algo = (
+        tiny(epsilon_start=0.0, epsilon_finish=0.0, learning_starts_episodes=10_000, buffer_size_episodes=10_000)
+    ).build_algo()
     try:
         for _ in range(4):
             algo.train()
         batch = pad_episodes(algo.episode_buffer.episodes[:16])
         module = algo.learner_group._learner.module["default_policy"].unwrapped()
         with torch.no_grad():
-            rows = train_batch(batch).policy_batches["default_policy"]          # the learner's layout
+            rows = train_batch(batch).policy_batches["default_policy"]  # the learner's layout
             out = module._forward_train(convert_to_torch_tensor(dict(rows)))
         from rllib_uas.modules.agent_network import masked_logits
+
         greedy = masked_logits(out["q_values"][:, :-1], torch.as_tensor(batch["action_mask"][:, :-1])).argmax(-1)
         filled = batch["filled"] > 0
         assert filled.sum() > 100
@@ -278,7 +303,7 @@ def test_compact_storage_is_exact_and_smaller():
     assert episode_nbytes(stored) < 0.6 * episode_nbytes(ep)
     back = expand(stored)
     assert set(back) == set(ep) and all(np.array_equal(back[k], ep[k]) and back[k].dtype == ep[k].dtype for k in ep)
-    assert compact(stored) is stored                                          # idempotent
+    assert compact(stored) is stored  # idempotent
     # a last action that is not the previous action (another env's convention) is kept as it is
     odd = dict(ep, last_action=ep["last_action"][::-1].copy())
     assert np.array_equal(expand(compact(odd))["last_action"], odd["last_action"])
@@ -291,7 +316,7 @@ def test_buffer_capacity_in_megabytes_drops_the_oldest():
     from rllib_uas.algorithms.u_qmix.episode_buffer import compact, episode_nbytes
 
     size = episode_nbytes(compact(fake_episode(10)))
-    buf = EpisodeBuffer(capacity=1000, seed=0, capacity_mb=3.5 * size / 2 ** 20)
+    buf = EpisodeBuffer(capacity=1000, seed=0, capacity_mb=3.5 * size / 2**20)
     buf.add([fake_episode(10, reward=r) for r in range(6)])
     assert len(buf) == 3 and buf.nbytes == 3 * size <= buf.capacity_bytes
     assert [float(e["rewards"][0]) for e in buf.episodes] == [3.0, 4.0, 5.0]
@@ -303,11 +328,14 @@ def test_a_buffer_that_cannot_fit_is_refused_at_start():
 
     space = TeamEnv({"map_name": "MMM2"}).observation_space
     config = UQMIXConfig().environment(env_config={"map_name": "MMM2"})
-    with pytest.raises(ValueError, match=r"replay buffer can grow to .* GiB \(5000 episodes x up to 180 steps.*"
-                                         r"set buffer_size_mb"):
-        check_buffer_fits(config, space, memory=2 * 2 ** 30)                  # 2 GiB of memory
-    check_buffer_fits(config, space, memory=64 * 2 ** 30)                     # fits
-    check_buffer_fits(config.training(buffer_size_mb=1500), space, memory=2 * 2 ** 30)
+    with pytest.raises(
+        ValueError,
+        match=r"replay buffer can grow to .* GiB \(5000 episodes x up to 180 steps.*"
+        r"set buffer_size_mb",
+    ):
+        check_buffer_fits(config, space, memory=2 * 2**30)  # 2 GiB of memory
+    check_buffer_fits(config, space, memory=64 * 2**30)  # fits
+    check_buffer_fits(config.training(buffer_size_mb=1500), space, memory=2 * 2**30)
     with pytest.raises(ValueError, match="buffer_size_mb must be a number > 0"):
         UQMIXConfig().training(buffer_size_mb=-1).validate()
 
@@ -322,18 +350,18 @@ def test_checkpoints_can_leave_the_buffer_out(ray_session, tmp_path):
             algo.train()
         steps, episodes = algo._env_steps_sampled, algo._episodes_sampled
         full = algo.save_to_path(str(tmp_path / "full"))
-        lean.set_state(algo.get_state())                       # the same run, saved without its buffer
+        lean.set_state(algo.get_state())  # the same run, saved without its buffer
         assert len(lean.episode_buffer) == len(algo.episode_buffer) >= 12
         path = lean.save_to_path(str(tmp_path / "lean"))
     finally:
         algo.stop()
         lean.stop()
     size = lambda p: sum(f.stat().st_size for f in Path(p).rglob("*") if f.is_file())  # noqa: E731
-    assert size(path) < size(full) - 100_000                   # 12+ MMM episodes are well over 100 kB
+    assert size(path) < size(full) - 100_000  # 12+ MMM episodes are well over 100 kB
     restored = UQMIX.from_checkpoint(path)
     try:
         assert len(restored.episode_buffer) == 0 and restored.iteration == 3
-        assert (restored._env_steps_sampled, restored._episodes_sampled) == (steps, episodes)   # counting goes on
+        assert (restored._env_steps_sampled, restored._episodes_sampled) == (steps, episodes)  # counting goes on
         restored.train()
         assert len(restored.episode_buffer) >= 4
     finally:

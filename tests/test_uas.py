@@ -1,4 +1,5 @@
 """Unified Action Space algebra: layout, masks, conversions (property-tested)."""
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -14,12 +15,12 @@ def test_smac_layout_mmm():
     assert uas.size == 26 and uas.n_groups == 2
     assert uas.meanings[:6] == ["noop", "stop", "move_north", "move_south", "move_east", "move_west"]
     assert uas.meanings[6] == "attack:enemy:0" and uas.meanings[16] == "heal:ally:0"
-    assert uas.native_to_uas[0, 6 + 3] == 9                 # marine: native 9 = attack enemy 3
-    assert uas.native_to_uas[9, 6 + 3] == 16 + 3            # medivac: native 9 = heal ally 3
+    assert uas.native_to_uas[0, 6 + 3] == 9  # marine: native 9 = attack enemy 3
+    assert uas.native_to_uas[9, 6 + 3] == 16 + 3  # medivac: native 9 = heal ally 3
     assert uas.agent_group.tolist() == [0] * 9 + [1]
     assert uas.group_masks[0, 6:16].all() and not uas.group_masks[0, 16:].any()
     assert uas.group_masks[1, 16:].all() and not uas.group_masks[1, 6:16].any()
-    assert uas.group_masks[:, :6].all()                     # shared self actions
+    assert uas.group_masks[:, :6].all()  # shared self actions
 
 
 def test_smac_uas_without_healers_equals_native():
@@ -29,9 +30,9 @@ def test_smac_uas_without_healers_equals_native():
 
 
 def test_medivac_slots_beyond_n_agents_are_impossible():
-    uas = smac_uas(8, 15, [False] * 6 + [True] * 2)         # 6m2m_vs_15m
+    uas = smac_uas(8, 15, [False] * 6 + [True] * 2)  # 6m2m_vs_15m
     assert uas.size == 6 + 15 + 8
-    assert (uas.native_to_uas[7, 6 + 8:] == -1).all()
+    assert (uas.native_to_uas[7, 6 + 8 :] == -1).all()
 
 
 def test_masks_from_a_real_env():
@@ -41,7 +42,7 @@ def test_masks_from_a_real_env():
     uas = smac_uas(10, 10, [False] * 9 + [True])
     m = uas.uas_mask(native)
     assert m.shape == (10, 26)
-    assert (m[9, 16:25] == 1).all() and m[9, 25] == 0 and not m[9, 6:16].any()   # heals, none on itself
+    assert (m[9, 16:25] == 1).all() and m[9, 25] == 0 and not m[9, 6:16].any()  # heals, none on itself
     assert (m[:9, :16] == native[:9]).all() and not m[:9, 16:].any()
 
 
@@ -69,8 +70,13 @@ def teams(draw):
         table += [f"{verb}:{j}" if j < count else None for j in range(n_native - 6)]
         semantics[f"type{t}"] = table
     agent_types = draw(st.lists(st.sampled_from(sorted(semantics)), min_size=1, max_size=8))
-    avail = draw(st.lists(st.lists(st.booleans(), min_size=n_native, max_size=n_native),
-                          min_size=len(agent_types), max_size=len(agent_types)))
+    avail = draw(
+        st.lists(
+            st.lists(st.booleans(), min_size=n_native, max_size=n_native),
+            min_size=len(agent_types),
+            max_size=len(agent_types),
+        )
+    )
     return semantics, agent_types, np.array(avail, dtype=np.int8)
 
 
@@ -87,7 +93,7 @@ def test_native_uas_native_is_identity_on_available_actions(team):
             u = uas.native_to_uas[i, k]
             assert mask[i, u] == 1
             assert uas.uas_to_native[i, u] == k
-        assert mask[i].sum() == avail[i].sum()              # nothing added, nothing lost
+        assert mask[i].sum() == avail[i].sum()  # nothing added, nothing lost
 
 
 @settings(max_examples=200, deadline=None)

@@ -1,5 +1,6 @@
 """A two-group toy PettingZoo env for the "any masked env" tests: shooters attack the one enemy, a medic
 heals the shooters; masked discrete actions in each agent's own (native) layout."""
+
 import gymnasium as gym
 import numpy as np
 from pettingzoo import ParallelEnv
@@ -14,8 +15,9 @@ class ToyBattle(ParallelEnv):
     def __init__(self, n_shooters: int = 2, limit: int = 20):
         self.possible_agents = [f"shooter_{i}" for i in range(n_shooters)] + ["medic_0"]
         self.limit = limit
-        self._obs = gym.spaces.Dict({"observation": gym.spaces.Box(0, 1, (4,), np.float32),
-                                     "action_mask": gym.spaces.Box(0, 1, (3,), np.int8)})
+        self._obs = gym.spaces.Dict(
+            {"observation": gym.spaces.Box(0, 1, (4,), np.float32), "action_mask": gym.spaces.Box(0, 1, (3,), np.int8)}
+        )
 
     def observation_space(self, agent):
         return self._obs
@@ -25,15 +27,17 @@ class ToyBattle(ParallelEnv):
 
     def state(self):
         if not hasattr(self, "hp"):
-            raise RuntimeError("state() before reset()")     # as many PettingZoo envs do
+            raise RuntimeError("state() before reset()")  # as many PettingZoo envs do
         return np.concatenate([[self.enemy / 10], self.hp / 10]).astype(np.float32)
 
     def _observations(self):
         hp = np.array([self.enemy / 10, *(self.hp[:3] / 10)], np.float32)
         # the medic may heal only a damaged shooter: a real mask, not all ones
         medic = np.array([1, self.hp[0] < 10, self.hp[1] < 10], np.int8)
-        return {a: {"observation": hp, "action_mask": medic if a.startswith("medic") else np.ones(3, np.int8)}
-                for a in self.agents}
+        return {
+            a: {"observation": hp, "action_mask": medic if a.startswith("medic") else np.ones(3, np.int8)}
+            for a in self.agents
+        }
 
     def reset(self, seed=None, options=None):
         self.rng = np.random.default_rng(seed)

@@ -7,6 +7,7 @@ fails when it no longer matches them (after a config change or an RLlib upgrade)
 
     python -m rllib_uas.algorithms.config_manifest
 """
+
 from __future__ import annotations
 
 import functools
@@ -21,8 +22,12 @@ REGENERATE = "python -m rllib_uas.algorithms.config_manifest"
 
 def valid_config_keys(config: Any) -> Set[str]:
     """Public config attributes, settable properties (e.g. train_batch_size_per_learner) and aliases."""
-    props = {name for klass in type(config).__mro__ for name, attr in vars(klass).items()
-             if isinstance(attr, property) and attr.fset is not None and not name.startswith("_")}
+    props = {
+        name
+        for klass in type(config).__mro__
+        for name, attr in vars(klass).items()
+        if isinstance(attr, property) and attr.fset is not None and not name.startswith("_")
+    }
     public = {k for k in list(vars(config)) + list(config.to_dict()) if not k.startswith("_")}
     return public | props | {"env", "env_config", "lambda_"}
 
@@ -59,8 +64,11 @@ def _default(config: Any, key: str) -> Any:
 
 def describe(config: Any, keys: Iterable[str]) -> Dict[str, Any]:
     values = {k: _default(config, k) for k in sorted(keys)}
-    return {"class": type(config).__name__, "keys": sorted(keys),
-            "defaults": {k: v for k, v in values.items() if v is not _MISSING and _plain(v)}}
+    return {
+        "class": type(config).__name__,
+        "keys": sorted(keys),
+        "defaults": {k: v for k, v in values.items() if v is not _MISSING and _plain(v)},
+    }
 
 
 def build_manifest() -> Dict[str, Any]:

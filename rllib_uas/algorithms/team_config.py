@@ -13,6 +13,7 @@ pieces of `rllib_uas.connectors` (same batches, a fraction of the time). Pieces 
 learner adds around them (PPO's bootstrap step, our GAE) stay. With a custom connector, RLlib's
 pipelines are kept as they are: a user's piece may expect RLlib's per-item batch format.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -26,13 +27,29 @@ from rllib_uas.connectors import TeamActionsToEnv, TeamEpisodesToModule, TeamEpi
 from rllib_uas.env_runner import TeamEnvRunner, validate_unbiased_sampling
 from rllib_uas.settings import TEAM_SETTINGS, apply_defaults, module_config
 
-ENV_TO_MODULE_DEFAULTS = ("AddObservationsFromEpisodesToBatch", "AddTimeDimToBatchAndZeroPad",
-                          "AddStatesFromEpisodesToBatch", "BatchIndividualItems", "NumpyToTensor")
-LEARNER_DEFAULTS = ("AddObservationsFromEpisodesToBatch", "AddColumnsFromEpisodesToTrainBatch",
-                    "AddTimeDimToBatchAndZeroPad", "AddStatesFromEpisodesToBatch", "BatchIndividualItems",
-                    "NumpyToTensor")
-MODULE_TO_ENV_DEFAULTS = ("RemoveSingleTsTimeRankFromBatch", "GetActions", "TensorToNumpy",
-                          "UnBatchToIndividualItems", "NormalizeAndClipActions", "ListifyDataForVectorEnv")
+ENV_TO_MODULE_DEFAULTS = (
+    "AddObservationsFromEpisodesToBatch",
+    "AddTimeDimToBatchAndZeroPad",
+    "AddStatesFromEpisodesToBatch",
+    "BatchIndividualItems",
+    "NumpyToTensor",
+)
+LEARNER_DEFAULTS = (
+    "AddObservationsFromEpisodesToBatch",
+    "AddColumnsFromEpisodesToTrainBatch",
+    "AddTimeDimToBatchAndZeroPad",
+    "AddStatesFromEpisodesToBatch",
+    "BatchIndividualItems",
+    "NumpyToTensor",
+)
+MODULE_TO_ENV_DEFAULTS = (
+    "RemoveSingleTsTimeRankFromBatch",
+    "GetActions",
+    "TensorToNumpy",
+    "UnBatchToIndividualItems",
+    "NormalizeAndClipActions",
+    "ListifyDataForVectorEnv",
+)
 
 
 def _has_vector_entry_point(env) -> bool:
@@ -66,13 +83,13 @@ class TeamConfigMixin:
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         apply_defaults(self, TEAM_SETTINGS)
-        self.team_connectors = True     # an instance attribute, so `update_from_dict` and YAML accept it
+        self.team_connectors = True  # an instance attribute, so `update_from_dict` and YAML accept it
         # the team view, vectorized inside each env runner by its own batched vector env
         self.env = "smac_team"
         self.env_config = {"map_name": "3m"}
         self.num_envs_per_env_runner = 8
         self.gym_env_vectorize_mode = "vector_entry_point"
-        self.env_runner_cls = TeamEnvRunner   # unbiased episodes and evaluation rounds (docs/sampling.md)
+        self.env_runner_cls = TeamEnvRunner  # unbiased episodes and evaluation rounds (docs/sampling.md)
         self.callbacks_class = SMACMetricsCallback
         # evaluation runners act greedily (argmax of the masked policy or Q-values), over whole rounds
         self.evaluation_config = {"explore": False}
@@ -80,15 +97,32 @@ class TeamConfigMixin:
         self.evaluation_duration_unit = "episodes"
 
     @override(AlgorithmConfig)
-    def training(self, *, uas: Any = NotProvided, cgi_coeff: Any = NotProvided, use_agent_id: Any = NotProvided,
-                 use_last_action: Any = NotProvided, use_group_id: Any = NotProvided,
-                 parameter_sharing: Any = NotProvided, fc_hidden: Any = NotProvided, gru_hidden: Any = NotProvided,
-                 **kwargs):
+    def training(
+        self,
+        *,
+        uas: Any = NotProvided,
+        cgi_coeff: Any = NotProvided,
+        use_agent_id: Any = NotProvided,
+        use_last_action: Any = NotProvided,
+        use_group_id: Any = NotProvided,
+        parameter_sharing: Any = NotProvided,
+        fc_hidden: Any = NotProvided,
+        gru_hidden: Any = NotProvided,
+        **kwargs,
+    ):
         """The settings both algorithms share (`rllib_uas.settings.TEAM_SETTINGS`); the rest goes on to
         RLlib's `training()`."""
-        set_provided(self, uas=uas, cgi_coeff=cgi_coeff, use_agent_id=use_agent_id, use_last_action=use_last_action,
-                     use_group_id=use_group_id, parameter_sharing=parameter_sharing, fc_hidden=fc_hidden,
-                     gru_hidden=gru_hidden)
+        set_provided(
+            self,
+            uas=uas,
+            cgi_coeff=cgi_coeff,
+            use_agent_id=use_agent_id,
+            use_last_action=use_last_action,
+            use_group_id=use_group_id,
+            parameter_sharing=parameter_sharing,
+            fc_hidden=fc_hidden,
+            gru_hidden=gru_hidden,
+        )
         return super().training(**kwargs)
 
     @property
@@ -105,8 +139,10 @@ class TeamConfigMixin:
             for key, want in self.env_switches().items():
                 have = self.env_config.get(key, want)
                 if have != want:
-                    raise ValueError(f"env_config {key}={have!r} contradicts the algorithm's setting ({want!r}); "
-                                     "remove it from env_config")
+                    raise ValueError(
+                        f"env_config {key}={have!r} contradicts the algorithm's setting ({want!r}); "
+                        "remove it from env_config"
+                    )
                 self.env_config[key] = want
         from rllib_uas.envs.registry import register_envs
 
@@ -120,13 +156,16 @@ class TeamConfigMixin:
     def validate(self) -> None:
         # the configs default to the SMAC team env's own batched vector env; any other env (a
         # PettingZooTeamEnv, a user's gym env) has no vector entry point and is vectorized by gymnasium
-        if str(self.gym_env_vectorize_mode).lower().endswith("vector_entry_point") \
-                and not _has_vector_entry_point(self.env):
+        if str(self.gym_env_vectorize_mode).lower().endswith("vector_entry_point") and not _has_vector_entry_point(
+            self.env
+        ):
             self.gym_env_vectorize_mode = "sync"
         if getattr(self, "uas", True) is False and self.env not in ("smac_team", None):
-            raise ValueError(f"uas=False needs an env with a native action space to fall back to, which only SMAC's "
-                             f"team env (smac_team) has; {self.env!r} acts in its unified space. Set uas=True "
-                             "(cgi_coeff=0.0 for the ablation without CGI)")
+            raise ValueError(
+                f"uas=False needs an env with a native action space to fall back to, which only SMAC's "
+                f"team env (smac_team) has; {self.env!r} acts in its unified space. Set uas=True "
+                "(cgi_coeff=0.0 for the ablation without CGI)"
+            )
         super().validate()
 
     def _team_pipelines(self, custom) -> bool:
@@ -135,24 +174,29 @@ class TeamConfigMixin:
     @override(AlgorithmConfig)
     def build_env_to_module_connector(self, env=None, spaces=None, device=None) -> ConnectorV2:
         pipeline = super().build_env_to_module_connector(env=env, spaces=spaces, device=device)
-        if (self.add_default_connectors_to_env_to_module_pipeline
-                and self._team_pipelines(self._env_to_module_connector)):
+        if self.add_default_connectors_to_env_to_module_pipeline and self._team_pipelines(
+            self._env_to_module_connector
+        ):
             return _swap(pipeline, ENV_TO_MODULE_DEFAULTS, TeamEpisodesToModule())
         return pipeline
 
     @override(AlgorithmConfig)
     def build_module_to_env_connector(self, env=None, spaces=None) -> ConnectorV2:
         pipeline = super().build_module_to_env_connector(env=env, spaces=spaces)
-        if (self.add_default_connectors_to_module_to_env_pipeline
-                and self._team_pipelines(self._module_to_env_connector)):
+        if self.add_default_connectors_to_module_to_env_pipeline and self._team_pipelines(
+            self._module_to_env_connector
+        ):
             return _swap(pipeline, MODULE_TO_ENV_DEFAULTS, TeamActionsToEnv())
         return pipeline
 
     @override(AlgorithmConfig)
     def build_learner_connector(self, input_observation_space, input_action_space, device=None) -> ConnectorV2:
         pipeline = super().build_learner_connector(input_observation_space, input_action_space, device=device)
-        if (self.add_default_connectors_to_learner_pipeline and self._team_pipelines(self._learner_connector)
-                and self.episodes_to_numpy):
+        if (
+            self.add_default_connectors_to_learner_pipeline
+            and self._team_pipelines(self._learner_connector)
+            and self.episodes_to_numpy
+        ):
             return _swap(pipeline, LEARNER_DEFAULTS, TeamEpisodesToTrainBatch())
         return pipeline
 

@@ -7,6 +7,7 @@ is large matrix work, so here it gets as many intra-op threads as the learner ha
 thread count goes back afterwards. Sampling and learning alternate in RLlib's synchronous PPO and
 in U-QMIX, so the threads never compete with the algorithm's own env runners.
 """
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,4 +1,5 @@
 """Choosing the SMAC backend from an env_config: the embedded engine (default) or real SMAC."""
+
 from __future__ import annotations
 
 from typing import Any, Callable, Dict, Mapping, Optional
@@ -25,15 +26,24 @@ def make_backend(env_config: Mapping[str, Any], n_envs: int = 1, seed: Optional[
     kwargs = smac_kwargs(env_config)
     if backend == "embedded":
         flags, reward, rest = split_kwargs(kwargs)
-        known = {"step_mul", "move_amount", "continuing_episode"}    # the rest of SMAC_KWARGS have no effect here
+        known = {"step_mul", "move_amount", "continuing_episode"}  # the rest of SMAC_KWARGS have no effect here
         unknown = sorted(set(env_config) - set(ENV_CONFIG_KEYS))
         if unknown:
-            raise ValueError(f"unknown env_config key(s) {unknown}; valid: StarCraft2Env's keyword arguments and "
-                             f"{list(WRAPPER_KEYS)}")
-        return VectorizedSMAC(map_name, n_envs=n_envs, seed=seed, flags=flags, reward=reward,
-                              **{k: v for k, v in rest.items() if k in known})
+            raise ValueError(
+                f"unknown env_config key(s) {unknown}; valid: StarCraft2Env's keyword arguments and "
+                f"{list(WRAPPER_KEYS)}"
+            )
+        return VectorizedSMAC(
+            map_name,
+            n_envs=n_envs,
+            seed=seed,
+            flags=flags,
+            reward=reward,
+            **{k: v for k, v in rest.items() if k in known},
+        )
     if backend == "sc2":
         factory: Callable[..., Any] = env_config.get("env_factory") or import_smac_env_class()
-        return SMACAPIBatch([factory(map_name=map_name, seed=None if seed is None else seed + i, **kwargs)
-                             for i in range(n_envs)])
+        return SMACAPIBatch(
+            [factory(map_name=map_name, seed=None if seed is None else seed + i, **kwargs) for i in range(n_envs)]
+        )
     raise ValueError(f"unknown backend {backend!r}; choose one of {BACKENDS}")

@@ -7,6 +7,7 @@
 - `__all__` ends the episode: a win, loss or draw is a termination, the time limit a truncation
 - infos carry battle_won, dead_allies and dead_enemies
 """
+
 from __future__ import annotations
 
 from typing import Any, Dict, Mapping, Optional
@@ -46,11 +47,13 @@ class SMACMultiAgentEnv(MultiAgentEnv):
         self.possible_agents = [f"agent_{i}" for i in range(n)]
         self.agents = list(self.possible_agents)
         team = self.view.observation_space
-        single = gym.spaces.Dict({
-            "obs": gym.spaces.Box(-np.inf, np.inf, team["obs"].shape[1:], np.float32),
-            "action_mask": gym.spaces.Box(0.0, 1.0, team["action_mask"].shape[1:], np.float32),
-            "state": team["state"],
-        })
+        single = gym.spaces.Dict(
+            {
+                "obs": gym.spaces.Box(-np.inf, np.inf, team["obs"].shape[1:], np.float32),
+                "action_mask": gym.spaces.Box(0.0, 1.0, team["action_mask"].shape[1:], np.float32),
+                "state": team["state"],
+            }
+        )
         self.observation_spaces = {a: single for a in self.possible_agents}
         self.action_spaces = {a: gym.spaces.Discrete(self.view.n_actions) for a in self.possible_agents}
         self.map_name = cfg.get("map_name", "3m")
@@ -61,8 +64,10 @@ class SMACMultiAgentEnv(MultiAgentEnv):
 
     def _obs(self) -> Dict[str, Dict[str, np.ndarray]]:
         o = self.view.observations()
-        return {a: {"obs": o["obs"][0, i], "action_mask": o["action_mask"][0, i], "state": o["state"][0]}
-                for i, a in enumerate(self.possible_agents)}
+        return {
+            a: {"obs": o["obs"][0, i], "action_mask": o["action_mask"][0, i], "state": o["state"][0]}
+            for i, a in enumerate(self.possible_agents)
+        }
 
     def reset(self, *, seed: Optional[int] = None, options: Optional[dict] = None):
         if seed is not None:
@@ -81,10 +86,16 @@ class SMACMultiAgentEnv(MultiAgentEnv):
         reward = float(res.reward[0])
         terminated = bool(res.terminated[0] and not res.timeout[0])
         truncated = bool(res.timeout[0])
-        info = {"battle_won": bool(res.battle_won[0]), "dead_allies": int(res.dead_allies[0]),
-                "dead_enemies": int(res.dead_enemies[0])}
+        info = {
+            "battle_won": bool(res.battle_won[0]),
+            "dead_allies": int(res.dead_allies[0]),
+            "dead_enemies": int(res.dead_enemies[0]),
+        }
         agents = self.possible_agents
-        return (obs, {a: reward for a in agents},
-                {**{a: terminated for a in agents}, "__all__": terminated},
-                {**{a: truncated for a in agents}, "__all__": truncated},
-                {a: dict(info) for a in agents})
+        return (
+            obs,
+            {a: reward for a in agents},
+            {**{a: terminated for a in agents}, "__all__": terminated},
+            {**{a: truncated for a in agents}, "__all__": truncated},
+            {a: dict(info) for a in agents},
+        )

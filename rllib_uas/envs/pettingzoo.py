@@ -7,6 +7,7 @@
   (the same observation layout as `TeamEnv`), with a UAS built from a user semantics table, or by
   default aligned by action index with one group per agent type.
 """
+
 from __future__ import annotations
 
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
@@ -30,9 +31,12 @@ class SMACParallelEnv(ParallelEnv):
         self.render_mode = render_mode
         n_a = self._env.view.n_actions
         D = self._env.observation_spaces[self.possible_agents[0]]["obs"].shape
-        self._obs_space = gym.spaces.Dict({
-            "observation": gym.spaces.Box(-np.inf, np.inf, D, np.float32),
-            "action_mask": gym.spaces.Box(0, 1, (n_a,), np.int8)})
+        self._obs_space = gym.spaces.Dict(
+            {
+                "observation": gym.spaces.Box(-np.inf, np.inf, D, np.float32),
+                "action_mask": gym.spaces.Box(0, 1, (n_a,), np.int8),
+            }
+        )
         self._act_space = gym.spaces.Discrete(n_a)
 
     def observation_space(self, agent: str) -> gym.Space:
@@ -55,8 +59,13 @@ class SMACParallelEnv(ParallelEnv):
     def step(self, actions: Mapping[str, int]):
         obs, rew, term, trunc, info = self._env.step(actions)
         done = term["__all__"] or trunc["__all__"]
-        out = (self._convert(obs), rew, {a: term[a] for a in self.agents}, {a: trunc[a] for a in self.agents},
-               {a: info[a] for a in self.agents})
+        out = (
+            self._convert(obs),
+            rew,
+            {a: term[a] for a in self.agents},
+            {a: trunc[a] for a in self.agents},
+            {a: info[a] for a in self.agents},
+        )
         if done:
             self.agents = []
         return out
@@ -66,6 +75,7 @@ class SMACParallelEnv(ParallelEnv):
         if engine is None:
             raise NotImplementedError("render() draws the embedded engine only")
         from rllib_uas.envs.engine.render import render_frame
+
         return render_frame(engine, 0)
 
     def close(self) -> None:
@@ -89,10 +99,14 @@ class PettingZooTeamEnv(gym.Env):
 
     metadata = {"render_modes": []}
 
-    def __init__(self, env: ParallelEnv | Callable[[], ParallelEnv],
-                 semantics: Optional[Mapping[str, Sequence[Optional[str]]]] = None,
-                 groups: Optional[Mapping[str, int]] = None, team_reward: Any = "mean",
-                 agent_types: Optional[Mapping[str, str]] = None):
+    def __init__(
+        self,
+        env: ParallelEnv | Callable[[], ParallelEnv],
+        semantics: Optional[Mapping[str, Sequence[Optional[str]]]] = None,
+        groups: Optional[Mapping[str, int]] = None,
+        team_reward: Any = "mean",
+        agent_types: Optional[Mapping[str, str]] = None,
+    ):
         self.env = env() if callable(env) and not isinstance(env, ParallelEnv) else env
         self.agent_ids = list(self.env.possible_agents)
         types = [(agent_types or {}).get(a) or _agent_type(a) for a in self.agent_ids]
@@ -111,8 +125,7 @@ class PettingZooTeamEnv(gym.Env):
         self._dims = [int(np.prod(self._obs_part(self.env.observation_space(a)).shape)) for a in self.agent_ids]
         D, n, A = max(self._dims), len(self.agent_ids), self.uas.size
         state_dim = self._state_dim(D)
-        self.observation_space = team_observation_space(D, state_dim, self.uas.uas_to_native >= 0,
-                                                        self.uas.agent_group)
+        self.observation_space = team_observation_space(D, state_dim, self.uas.uas_to_native >= 0, self.uas.agent_group)
         self.action_space = gym.spaces.MultiDiscrete(np.full(n, A, dtype=np.int64))
         self._last: Dict[str, Any] = {}
 
@@ -137,7 +150,7 @@ class PettingZooTeamEnv(gym.Env):
                 if probe:
                     self.env.reset(seed=0)
                 return int(np.prod(np.asarray(self.env.state()).shape))
-            except Exception:   # NotImplementedError, AttributeError, or the env's own "reset first"
+            except Exception:  # NotImplementedError, AttributeError, or the env's own "reset first"
                 continue
         self._has_state = False
         return D * len(self.agent_ids)
@@ -159,13 +172,18 @@ class PettingZooTeamEnv(gym.Env):
                 mask = (infos.get(a) or {}).get("action_mask")
             if mask is None:
                 raise ValueError(f"agent {a!r} gave no action mask (in obs['action_mask'] or infos['action_mask'])")
-            flat[i, :self._dims[i]] = np.asarray(o, np.float32).ravel()
-            native[i, :len(mask)] = np.asarray(mask, np.int8)
+            flat[i, : self._dims[i]] = np.asarray(o, np.float32).ravel()
+            native[i, : len(mask)] = np.asarray(mask, np.int8)
             alive[i] = 1.0
         state = np.asarray(self.env.state(), np.float32).ravel() if self._has_state else flat.ravel()
-        return {"obs": flat, "action_mask": self.uas.uas_mask(native).astype(np.float32), "state": state,
-                "alive": alive, "group": self.uas.agent_group.astype(np.float32),
-                "last_action": self._last_action.copy()}
+        return {
+            "obs": flat,
+            "action_mask": self.uas.uas_mask(native).astype(np.float32),
+            "state": state,
+            "alive": alive,
+            "group": self.uas.agent_group.astype(np.float32),
+            "last_action": self._last_action.copy(),
+        }
 
     def reset(self, *, seed: Optional[int] = None, options: Optional[dict] = None):
         super().reset(seed=seed)

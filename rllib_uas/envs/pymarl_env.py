@@ -6,6 +6,7 @@ SMAC's method set, and `get_map_params`. `rllib_uas.envs.smac_api` re-exports bo
 
 become `from rllib_uas.envs.smac_api import MultiAgentEnv, StarCraft2Env, get_map_params`.
 """
+
 from __future__ import annotations
 
 from typing import Any, Dict
@@ -74,13 +75,24 @@ class MultiAgentEnv:
         raise NotImplementedError
 
     def get_env_info(self) -> Dict[str, Any]:
-        return {"state_shape": self.get_state_size(), "obs_shape": self.get_obs_size(),
-                "n_actions": self.get_total_actions(), "n_agents": self.n_agents,
-                "episode_limit": self.episode_limit}
+        return {
+            "state_shape": self.get_state_size(),
+            "obs_shape": self.get_obs_size(),
+            "n_actions": self.get_total_actions(),
+            "n_agents": self.n_agents,
+            "episode_limit": self.episode_limit,
+        }
 
 
 def get_map_params(map_name: str) -> Dict[str, Any]:
     """SMAC's map registry entry: n_agents, n_enemies, limit, a_race, b_race, unit_type_bits, map_type."""
     spec = get_map(map_name)
-    return {"n_agents": spec.n_agents, "n_enemies": spec.n_enemies, "limit": spec.limit, "a_race": spec.a_race,
-            "b_race": spec.b_race, "unit_type_bits": spec.unit_type_bits, "map_type": spec.map_type.name}
+    return {
+        "n_agents": spec.n_agents,
+        "n_enemies": spec.n_enemies,
+        "limit": spec.limit,
+        "a_race": spec.a_race,
+        "b_race": spec.b_race,
+        "unit_type_bits": spec.unit_type_bits,
+        "map_type": spec.map_type.name,
+    }

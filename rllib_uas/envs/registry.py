@@ -1,4 +1,5 @@
 """RLlib/Tune env names: "smac" (per-agent MultiAgentEnv) and "smac_team" (team view, vectorizable)."""
+
 from __future__ import annotations
 
 from ray.tune.registry import register_env

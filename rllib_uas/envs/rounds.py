@@ -5,6 +5,7 @@ policy it gives the true episode-length distribution. `random_rounds` plays it u
 random available actions, the yardstick the sampling tests and `benchmarks/episode_sampling.py`
 compare the other paths against.
 """
+
 from __future__ import annotations
 
 from typing import Tuple
@@ -18,7 +19,7 @@ def random_rounds(map_name: str, n_episodes: int, num_envs: int = 8, seed: int =
     """(lengths [N], timed_out [N]) of at least `n_episodes` episodes, whole rounds of `num_envs`."""
     env = TeamVectorEnv({"map_name": map_name}, num_envs=num_envs)
     rng = np.random.default_rng(seed)
-    env.reset(seed=seed)                       # seeded once; every round continues the stream
+    env.reset(seed=seed)  # seeded once; every round continues the stream
     lengths, timeouts = [], []
     while len(lengths) < n_episodes:
         obs, _ = env.reset()

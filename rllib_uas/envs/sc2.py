@@ -3,6 +3,7 @@
 `SMACAPIBatch` drives any objects with the StarCraft2Env API (real SMAC, or the embedded
 `rllib_uas.envs.smac_api.StarCraft2Env`), one per env, and presents them like `VectorizedSMAC`.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -16,7 +17,8 @@ from rllib_uas.envs.engine.vec_smac import StepResult, check_actions
 SMAC_INSTALL_HINT = (
     "Install SMAC from its repository: pip install git+https://github.com/oxwhirl/smac.git "
     "and install StarCraft II (set SC2PATH), see the SMAC README. Or use env_config "
-    "backend='embedded' (the default), which needs neither.")
+    "backend='embedded' (the default), which needs neither."
+)
 
 
 class SMACNotInstalledError(ImportError):
@@ -28,8 +30,9 @@ def import_smac_env_class() -> Callable[..., Any]:
     try:
         smac = importlib.import_module("smac")
     except ImportError:
-        raise SMACNotInstalledError(f"backend 'sc2' needs the SMAC package, which is not installed. "
-                                    f"{SMAC_INSTALL_HINT}") from None
+        raise SMACNotInstalledError(
+            f"backend 'sc2' needs the SMAC package, which is not installed. {SMAC_INSTALL_HINT}"
+        ) from None
     try:
         env_mod = importlib.import_module("smac.env")
         return env_mod.StarCraft2Env
@@ -38,7 +41,8 @@ def import_smac_env_class() -> Callable[..., Any]:
         raise SMACNotInstalledError(
             f"`import smac` found a package at {where} that is not the StarCraft Multi-Agent Challenge: "
             "PyPI's 'smac' is an unrelated optimizer (SMAC3-style). Uninstall it (pip uninstall smac) and "
-            f"{SMAC_INSTALL_HINT[0].lower() + SMAC_INSTALL_HINT[1:]}") from None
+            f"{SMAC_INSTALL_HINT[0].lower() + SMAC_INSTALL_HINT[1:]}"
+        ) from None
 
 
 class SMACAPIBatch:
@@ -72,7 +76,7 @@ class SMACAPIBatch:
         a = check_actions(actions, self.avail_actions()) if validate else np.asarray(actions, dtype=np.int64)
         out: List[tuple] = []
         for e, env in enumerate(self.envs):
-            if active is not None and not active[e]:      # an ended SMAC battle is never stepped again
+            if active is not None and not active[e]:  # an ended SMAC battle is never stepped again
                 out.append((0.0, False, False, False, 0, 0))
                 continue
             self.last_action[e] = 0.0
@@ -83,14 +87,23 @@ class SMACAPIBatch:
             steps = getattr(env, "_episode_steps", 0)
             # a timeout: the episode ended by its limit, not by a side being wiped out or won
             timeout = bool(info.get("episode_limit", False)) or (
-                terminated and not won and steps >= self.episode_limit and dead_a < self.n_agents
-                and dead_e < self.n_enemies)
+                terminated
+                and not won
+                and steps >= self.episode_limit
+                and dead_a < self.n_agents
+                and dead_e < self.n_enemies
+            )
             out.append((reward, terminated, won, timeout, dead_a, dead_e))
         self._cache = {}
         cols = list(zip(*out))
-        return StepResult(reward=np.array(cols[0], dtype=np.float64), terminated=np.array(cols[1], dtype=bool),
-                          battle_won=np.array(cols[2], dtype=bool), timeout=np.array(cols[3], dtype=bool),
-                          dead_allies=np.array(cols[4]), dead_enemies=np.array(cols[5]))
+        return StepResult(
+            reward=np.array(cols[0], dtype=np.float64),
+            terminated=np.array(cols[1], dtype=bool),
+            battle_won=np.array(cols[2], dtype=bool),
+            timeout=np.array(cols[3], dtype=bool),
+            dead_allies=np.array(cols[4]),
+            dead_enemies=np.array(cols[5]),
+        )
 
     def avail_actions(self) -> np.ndarray:
         if "avail" not in self._cache:

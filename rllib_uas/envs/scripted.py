@@ -1,4 +1,5 @@
 """Scripted reference policies on the StarCraft2Env API (baselines for tests and benchmarks)."""
+
 from __future__ import annotations
 
 from typing import Callable, List

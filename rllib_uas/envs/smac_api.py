@@ -5,6 +5,7 @@ A pymarl-style program runs on it by changing only its imports::
     from rllib_uas.envs.smac_api import MultiAgentEnv, StarCraft2Env   # instead of smac.env
     from rllib_uas.envs.smac_api import get_map_params                 # instead of smac.env.starcraft2.maps
 """
+
 from __future__ import annotations
 
 import math
@@ -25,14 +26,38 @@ from rllib_uas.envs.smac_heuristic import SmacHeuristic
 __all__ = ["MultiAgentEnv", "StarCraft2Env", "get_map_params"]
 
 _DEFAULTS: Dict[str, Any] = dict(
-    step_mul=8, move_amount=2, difficulty="7", game_version=None, seed=None, continuing_episode=False,
-    obs_all_health=True, obs_own_health=True, obs_last_action=False, obs_pathing_grid=False,
-    obs_terrain_height=False, obs_instead_of_state=False, obs_timestep_number=False, state_last_action=True,
-    state_timestep_number=False, reward_sparse=False, reward_only_positive=True, reward_death_value=10,
-    reward_win=200, reward_defeat=0, reward_negative_scale=0.5, reward_scale=True, reward_scale_rate=20,
-    replay_dir="", replay_prefix="", window_size_x=1920, window_size_y=1200, heuristic_ai=False,
-    heuristic_rest=False, debug=False)
-SMAC_KWARGS = tuple(_DEFAULTS)      # StarCraft2Env's keyword arguments, for config checks
+    step_mul=8,
+    move_amount=2,
+    difficulty="7",
+    game_version=None,
+    seed=None,
+    continuing_episode=False,
+    obs_all_health=True,
+    obs_own_health=True,
+    obs_last_action=False,
+    obs_pathing_grid=False,
+    obs_terrain_height=False,
+    obs_instead_of_state=False,
+    obs_timestep_number=False,
+    state_last_action=True,
+    state_timestep_number=False,
+    reward_sparse=False,
+    reward_only_positive=True,
+    reward_death_value=10,
+    reward_win=200,
+    reward_defeat=0,
+    reward_negative_scale=0.5,
+    reward_scale=True,
+    reward_scale_rate=20,
+    replay_dir="",
+    replay_prefix="",
+    window_size_x=1920,
+    window_size_y=1200,
+    heuristic_ai=False,
+    heuristic_rest=False,
+    debug=False,
+)
+SMAC_KWARGS = tuple(_DEFAULTS)  # StarCraft2Env's keyword arguments, for config checks
 _REPLAY_NOTICE_GIVEN = False
 # SC2-process options that have no meaning for the embedded engine; accepted for compatibility
 _IGNORED = ("difficulty", "game_version", "replay_dir", "replay_prefix", "window_size_x", "window_size_y", "debug")
@@ -47,6 +72,7 @@ class Point:
 @dataclass
 class UnitRecord:
     """What SMAC's `agents[i]` / `enemies[j]` raw unit exposes and runners read."""
+
     tag: int
     unit_type: int
     health: float
@@ -64,17 +90,25 @@ class StarCraft2Env(MultiAgentEnv):
     def __init__(self, map_name: str = "8m", **kwargs: Any):
         unknown = set(kwargs) - set(_DEFAULTS)
         if unknown:
-            raise TypeError(f"StarCraft2Env got unexpected keyword argument(s) {sorted(unknown)}; "
-                            f"valid: {sorted(_DEFAULTS)}")
+            raise TypeError(
+                f"StarCraft2Env got unexpected keyword argument(s) {sorted(unknown)}; valid: {sorted(_DEFAULTS)}"
+            )
         args = {**_DEFAULTS, **kwargs}
         if args["obs_all_health"]:
             args["obs_own_health"] = True
         flags, reward, _ = split_kwargs(args)
         self.map_name = map_name
         self._seed = args["seed"]
-        self._vec = VectorizedSMAC(map_name, n_envs=1, seed=args["seed"], step_mul=args["step_mul"],
-                                   move_amount=args["move_amount"], continuing_episode=args["continuing_episode"],
-                                   flags=flags, reward=reward)
+        self._vec = VectorizedSMAC(
+            map_name,
+            n_envs=1,
+            seed=args["seed"],
+            step_mul=args["step_mul"],
+            move_amount=args["move_amount"],
+            continuing_episode=args["continuing_episode"],
+            flags=flags,
+            reward=reward,
+        )
         for k, v in args.items():
             if k != "seed":  # seed() is SMAC's getter method
                 setattr(self, k, v)
@@ -96,10 +130,16 @@ class StarCraft2Env(MultiAgentEnv):
         self.max_distance_x, self.max_distance_y = eng.map_x, eng.map_y
         self.pathing_grid = eng.tables.grid.copy()
         self.terrain_height = self._vec.features.terrain_height.copy()
-        self.ally_state_attr_names = ["health", "energy/cooldown", "rel_x", "rel_y"] \
-            + (["shield"] if self.shield_bits_ally else []) + [f"type_{i}" for i in range(self.unit_type_bits)]
-        self.enemy_state_attr_names = ["health", "rel_x", "rel_y"] \
-            + (["shield"] if self.shield_bits_enemy else []) + [f"type_{i}" for i in range(self.unit_type_bits)]
+        self.ally_state_attr_names = (
+            ["health", "energy/cooldown", "rel_x", "rel_y"]
+            + (["shield"] if self.shield_bits_ally else [])
+            + [f"type_{i}" for i in range(self.unit_type_bits)]
+        )
+        self.enemy_state_attr_names = (
+            ["health", "rel_x", "rel_y"]
+            + (["shield"] if self.shield_bits_enemy else [])
+            + [f"type_{i}" for i in range(self.unit_type_bits)]
+        )
         self.battles_won = self.battles_game = self.timeouts = self.force_restarts = 0
         self._episode_count = self._episode_steps = self._total_steps = 0
         self.win_counted = self.defeat_counted = False
@@ -127,8 +167,11 @@ class StarCraft2Env(MultiAgentEnv):
             res = self._vec.step(acts[None, :])
         self._total_steps += 1
         self._episode_steps += 1
-        info: Dict[str, Any] = {"battle_won": False, "dead_allies": int(res.dead_allies[0]),
-                                "dead_enemies": int(res.dead_enemies[0])}
+        info: Dict[str, Any] = {
+            "battle_won": False,
+            "dead_allies": int(res.dead_allies[0]),
+            "dead_enemies": int(res.dead_enemies[0]),
+        }
         terminated = bool(res.terminated[0])
         if terminated:
             self.battles_game += 1
@@ -142,8 +185,18 @@ class StarCraft2Env(MultiAgentEnv):
                 if self.continuing_episode:
                     info["episode_limit"] = True
         if self._recording:
-            outcome = outcome_of(bool(res.battle_won[0]), bool(res.timeout[0]), info["dead_allies"],
-                                 info["dead_enemies"], self.n_agents, self.n_enemies) if terminated else None
+            outcome = (
+                outcome_of(
+                    bool(res.battle_won[0]),
+                    bool(res.timeout[0]),
+                    info["dead_allies"],
+                    info["dead_enemies"],
+                    self.n_agents,
+                    self.n_enemies,
+                )
+                if terminated
+                else None
+            )
             self._frames.append(annotated_frame(self._eng, 0, step=self._episode_steps, outcome=outcome))
         return float(res.reward[0]), terminated, info
 
@@ -154,17 +207,17 @@ class StarCraft2Env(MultiAgentEnv):
         try:
             # one conversion, and a copy: the heuristic writes its actions back into the caller's array,
             # and the caller's own actions are what the step records
-            raw = np.array(actions)             # lists of ints, arrays and CPU tensors
+            raw = np.array(actions)  # lists of ints, arrays and CPU tensors
         except (TypeError, ValueError, RuntimeError):
             raw = np.asarray([_scalar(a) for a in actions])
-        if raw.dtype == object:                 # e.g. a list of 0-d tensors
+        if raw.dtype == object:  # e.g. a list of 0-d tensors
             raw = np.asarray([_scalar(a) for a in actions])
         if raw.shape != (self.n_agents,):
             raise ValueError(f"step() needs one action per agent ({self.n_agents}), got shape {raw.shape}")
         acts = integral_actions(raw)
-        if self.heuristic_ai:   # checked before the heuristic writes back: SMAC records even ignored actions
+        if self.heuristic_ai:  # checked before the heuristic writes back: SMAC records even ignored actions
             self._vec.check_raw_actions(acts[None, :])
-        return acts             # otherwise availability is checked, agent named, by VectorizedSMAC.step
+        return acts  # otherwise availability is checked, agent named, by VectorizedSMAC.step
 
     # ------------------------------------------------------------------ observations
     def get_obs(self) -> List[np.ndarray]:
@@ -188,11 +241,13 @@ class StarCraft2Env(MultiAgentEnv):
         if self.obs_instead_of_state:
             raise Exception("State dict cannot be made if obs_instead_of_state is True")
         s = self.get_state()
-        out = {"allies": s[:n_a * f.st_al].reshape(n_a, f.st_al),
-               "enemies": s[n_a * f.st_al:n_a * f.st_al + n_e * f.st_en].reshape(n_e, f.st_en)}
+        out = {
+            "allies": s[: n_a * f.st_al].reshape(n_a, f.st_al),
+            "enemies": s[n_a * f.st_al : n_a * f.st_al + n_e * f.st_en].reshape(n_e, f.st_en),
+        }
         off = n_a * f.st_al + n_e * f.st_en
         if self.state_last_action:
-            out["last_action"] = s[off:off + n_a * self.n_actions].reshape(n_a, self.n_actions)
+            out["last_action"] = s[off : off + n_a * self.n_actions].reshape(n_a, self.n_actions)
             off += n_a * self.n_actions
         if self.state_timestep_number:
             out["timestep"] = s[off:]
@@ -208,14 +263,25 @@ class StarCraft2Env(MultiAgentEnv):
         return self.n_actions
 
     def get_env_info(self) -> Dict[str, Any]:
-        return {"state_shape": self.get_state_size(), "obs_shape": self.get_obs_size(),
-                "n_actions": self.n_actions, "n_agents": self.n_agents, "episode_limit": self.episode_limit,
-                "agent_features": self.ally_state_attr_names, "enemy_features": self.enemy_state_attr_names}
+        return {
+            "state_shape": self.get_state_size(),
+            "obs_shape": self.get_obs_size(),
+            "n_actions": self.n_actions,
+            "n_agents": self.n_agents,
+            "episode_limit": self.episode_limit,
+            "agent_features": self.ally_state_attr_names,
+            "enemy_features": self.enemy_state_attr_names,
+        }
 
     def get_stats(self) -> Dict[str, Any]:
-        return {"battles_won": self.battles_won, "battles_game": self.battles_game,
-                "battles_draw": self.timeouts, "win_rate": self.battles_won / self.battles_game,
-                "timeouts": self.timeouts, "restarts": self.force_restarts}
+        return {
+            "battles_won": self.battles_won,
+            "battles_game": self.battles_game,
+            "battles_draw": self.timeouts,
+            "win_rate": self.battles_won / self.battles_game,
+            "timeouts": self.timeouts,
+            "restarts": self.force_restarts,
+        }
 
     def get_visibility_matrix(self) -> np.ndarray:
         return self._vec.features.visibility_matrix()[0]
@@ -245,9 +311,17 @@ class StarCraft2Env(MultiAgentEnv):
     # ------------------------------------------------------------------ units
     def _record(self, u: int) -> UnitRecord:
         e, t = self._eng, self._tables
-        return UnitRecord(tag=u, unit_type=int(t.sc2_id[u]), health=float(e.hp[0, u]), health_max=float(t.hp_max[u]),
-                          shield=float(e.sh[0, u]), shield_max=float(t.sh_max[u]), energy=float(e.energy[0, u]),
-                          weapon_cooldown=float(e.cd[0, u]), pos=Point(float(e.x[0, u]), float(e.y[0, u])))
+        return UnitRecord(
+            tag=u,
+            unit_type=int(t.sc2_id[u]),
+            health=float(e.hp[0, u]),
+            health_max=float(t.hp_max[u]),
+            shield=float(e.sh[0, u]),
+            shield_max=float(t.sh_max[u]),
+            energy=float(e.energy[0, u]),
+            weapon_cooldown=float(e.cd[0, u]),
+            pos=Point(float(e.x[0, u]), float(e.y[0, u])),
+        )
 
     @property
     def agents(self) -> Dict[int, UnitRecord]:
@@ -262,11 +336,11 @@ class StarCraft2Env(MultiAgentEnv):
 
     @property
     def death_tracker_ally(self) -> np.ndarray:
-        return self._vec.death_tracker[0, :self.n_agents].astype(np.float32)
+        return self._vec.death_tracker[0, : self.n_agents].astype(np.float32)
 
     @property
     def death_tracker_enemy(self) -> np.ndarray:
-        return self._vec.death_tracker[0, self.n_agents:].astype(np.float32)
+        return self._vec.death_tracker[0, self.n_agents :].astype(np.float32)
 
     @property
     def last_action(self) -> np.ndarray:
@@ -297,17 +371,32 @@ class StarCraft2Env(MultiAgentEnv):
     def get_surrounding_points(self, unit: UnitRecord, include_self: bool = False) -> List[Tuple[int, int]]:
         x, y = int(unit.pos.x), int(unit.pos.y)
         ma = self.move_amount
-        pts = [(x, y + 2 * ma), (x, y - 2 * ma), (x + 2 * ma, y), (x - 2 * ma, y),
-               (x + ma, y + ma), (x - ma, y - ma), (x + ma, y - ma), (x - ma, y + ma)]
+        pts = [
+            (x, y + 2 * ma),
+            (x, y - 2 * ma),
+            (x + 2 * ma, y),
+            (x - 2 * ma, y),
+            (x + ma, y + ma),
+            (x - ma, y - ma),
+            (x + ma, y - ma),
+            (x - ma, y + ma),
+        ]
         return ([(x, y)] if include_self else []) + pts
 
     def get_surrounding_pathing(self, unit: UnitRecord) -> np.ndarray:
-        return np.array([self.pathing_grid[p] if self.check_bounds(*p) else 1
-                         for p in self.get_surrounding_points(unit)], dtype=np.float32)
+        return np.array(
+            [self.pathing_grid[p] if self.check_bounds(*p) else 1 for p in self.get_surrounding_points(unit)],
+            dtype=np.float32,
+        )
 
     def get_surrounding_height(self, unit: UnitRecord) -> np.ndarray:
-        return np.array([self.terrain_height[p] if self.check_bounds(*p) else 1
-                         for p in self.get_surrounding_points(unit, include_self=True)], dtype=np.float32)
+        return np.array(
+            [
+                self.terrain_height[p] if self.check_bounds(*p) else 1
+                for p in self.get_surrounding_points(unit, include_self=True)
+            ],
+            dtype=np.float32,
+        )
 
     @staticmethod
     def distance(x1: float, y1: float, x2: float, y2: float) -> float:
@@ -336,8 +425,11 @@ class StarCraft2Env(MultiAgentEnv):
         global _REPLAY_NOTICE_GIVEN
         if not _REPLAY_NOTICE_GIVEN:
             _REPLAY_NOTICE_GIVEN = True
-            warnings.warn("save_replay(): the embedded engine writes no SC2 replays; record frames with "
-                          "env.start_recording() and write them with env.save_gif(path)", stacklevel=2)
+            warnings.warn(
+                "save_replay(): the embedded engine writes no SC2 replays; record frames with "
+                "env.start_recording() and write them with env.save_gif(path)",
+                stacklevel=2,
+            )
 
     def full_restart(self) -> None:
         self.force_restarts += 1

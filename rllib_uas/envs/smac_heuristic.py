@@ -12,6 +12,7 @@ target (east/west when the x gap is the larger, else north/south).
 SMAC runs this for every agent, dead ones included (their orders do nothing), and writes the action numbers
 back into the caller's action array; the env records the caller's actions, not these, as last actions.
 """
+
 from __future__ import annotations
 
 import math
@@ -75,8 +76,9 @@ class SmacHeuristic:
         target = self.targets[i]
         if self._heals[i]:
             if target is None or self._hp(target) == 0 or self._hp(target) == hp_max[target]:
-                pool = [a for a in range(n_a) if not self._is_medivac[a]
-                        and self._hp(a) != 0 and self._hp(a) != hp_max[a]]
+                pool = [
+                    a for a in range(n_a) if not self._is_medivac[a] and self._hp(a) != 0 and self._hp(a) != hp_max[a]
+                ]
                 found = self._nearest(i, pool)
                 self.targets[i] = target = None if found < 0 else found
             if target is None:
@@ -84,8 +86,11 @@ class SmacHeuristic:
             action = target_action(target)
         else:
             if target is None or self._hp(n_a + target) == 0:
-                pool = [u for u in range(n_a, self._eng.n_units)
-                        if not (self._is_marauder[i] and self._is_medivac[u]) and self._hp(u) > 0]
+                pool = [
+                    u
+                    for u in range(n_a, self._eng.n_units)
+                    if not (self._is_marauder[i] and self._is_medivac[u]) and self._hp(u) > 0
+                ]
                 found = self._nearest(i, pool)
                 self.targets[i] = target = None if found < 0 else found - n_a
             if target is None:

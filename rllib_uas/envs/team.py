@@ -10,6 +10,7 @@ state [S], alive [n], group [n], last_action [n, A] [, agent_state [n, S + D]]);
 MultiDiscrete([A] * n), UAS indices when `uas` is on (default).
 The time limit is a truncation; a win, loss or draw a termination.
 """
+
 from __future__ import annotations
 
 from typing import Any, Dict, Mapping, Optional, Tuple
@@ -47,22 +48,27 @@ class TeamView:
         mask = self.space_map.uas_mask(avail) if self.uas else avail
         obs, state = b.observations(), b.states()
         E = obs.shape[0]
-        out = {"obs": obs, "action_mask": mask.astype(np.float32), "state": state,
-               "alive": (avail[..., 1] == 1).astype(np.float32),
-               "group": np.broadcast_to(self.groups, (E, self.n_agents)).copy(),
-               "last_action": self._last_action(E)}
+        out = {
+            "obs": obs,
+            "action_mask": mask.astype(np.float32),
+            "state": state,
+            "alive": (avail[..., 1] == 1).astype(np.float32),
+            "group": np.broadcast_to(self.groups, (E, self.n_agents)).copy(),
+            "last_action": self._last_action(E),
+        }
         if self.agent_state:
             out["agent_state"] = np.concatenate(
-                [np.broadcast_to(state[:, None, :], (E, self.n_agents, state.shape[-1])), obs], -1)
+                [np.broadcast_to(state[:, None, :], (E, self.n_agents, state.shape[-1])), obs], -1
+            )
         return out
 
     def _last_action(self, E: int) -> np.ndarray:
-        last = getattr(self.backend, "last_action", None)        # [E, n, N] native one-hot
+        last = getattr(self.backend, "last_action", None)  # [E, n, N] native one-hot
         if last is None:
             return np.zeros((E, self.n_agents, self.n_actions), np.float32)
         if not self.uas:
             return np.asarray(last, np.float32)
-        native = np.asarray(last).argmax(-1)                      # [E, n]; rows of zeros: no action yet
+        native = np.asarray(last).argmax(-1)  # [E, n]; rows of zeros: no action yet
         uas = self.space_map.native_to_uas[np.arange(self.n_agents), native]
         return last_action_onehot(uas, self.n_actions, valid=np.asarray(last).any(-1) & (uas >= 0))
 
@@ -86,8 +92,9 @@ class TeamVectorEnv(gym.vector.VectorEnv):
 
     metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP}
 
-    def __init__(self, env_config: Optional[Mapping[str, Any]] = None, num_envs: Optional[int] = None,
-                 autoreset: bool = True):
+    def __init__(
+        self, env_config: Optional[Mapping[str, Any]] = None, num_envs: Optional[int] = None, autoreset: bool = True
+    ):
         """`autoreset=False`: a finished battle waits for the caller's `reset()` (a single `TeamEnv`)."""
         cfg = dict(env_config or {})
         self.autoreset = autoreset
@@ -99,7 +106,7 @@ class TeamVectorEnv(gym.vector.VectorEnv):
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self.map_name = cfg.get("map_name", "3m")
-        self._autoreset = np.zeros(self.num_envs, dtype=bool)   # ended at the last step: reset at the next
+        self._autoreset = np.zeros(self.num_envs, dtype=bool)  # ended at the last step: reset at the next
         self._held = np.zeros(self.num_envs, dtype=bool)
 
     def reset(self, *, seed: Optional[int] = None, options: Optional[dict] = None):
@@ -117,14 +124,17 @@ class TeamVectorEnv(gym.vector.VectorEnv):
         self._held |= np.asarray(env_mask, dtype=bool)
 
     def step(self, actions):
-        restart = self._autoreset & ~self._held       # envs that ended last step: only reset, not stepped
+        restart = self._autoreset & ~self._held  # envs that ended last step: only reset, not stepped
         active = ~self._autoreset & ~self._held
         if active.all():
             native = self.view.to_native(actions)
         else:  # inactive envs' actions are ignored: a no-op for the conversion, any available one for the check
             keep = active[:, None]
-            native = np.where(keep, self.view.to_native(np.where(keep, np.asarray(actions), 0)),
-                              self.backend.avail_actions().argmax(-1))
+            native = np.where(
+                keep,
+                self.view.to_native(np.where(keep, np.asarray(actions), 0)),
+                self.backend.avail_actions().argmax(-1),
+            )
         res = self.backend.step(native, active=None if active.all() else active)
         if restart.any():
             self.backend.reset(restart)
@@ -149,7 +159,7 @@ class TeamEnv(gym.Env):
     def __init__(self, env_config: Optional[Mapping[str, Any]] = None):
         cfg = dict(env_config or {})
         cfg.pop("num_envs", None)
-        self._vec = TeamVectorEnv(cfg, num_envs=1, autoreset=False)   # its caller resets it
+        self._vec = TeamVectorEnv(cfg, num_envs=1, autoreset=False)  # its caller resets it
         self.observation_space = self._vec.single_observation_space
         self.action_space = self._vec.single_action_space
         self.view = self._vec.view
@@ -166,8 +176,13 @@ class TeamEnv(gym.Env):
     def step(self, action):
         action = np.asarray(action)
         obs, rew, term, trunc, info = self._vec.step(action[None, :])
-        return ({k: v[0] for k, v in obs.items()}, float(rew[0]), bool(term[0]), bool(trunc[0]),
-                {k: v[0].item() for k, v in info.items() if not k.startswith("_")})
+        return (
+            {k: v[0] for k, v in obs.items()},
+            float(rew[0]),
+            bool(term[0]),
+            bool(trunc[0]),
+            {k: v[0].item() for k, v in info.items() if not k.startswith("_")},
+        )
 
     def render(self):
         from rllib_uas.envs.engine.render import render_frame

@@ -1,6 +1,7 @@
 """The recurrent agent network: every agent's row goes through the same fc -> GRU (global parameter
 sharing), or through its action group's own copy (`parameter_sharing="group"`, as Mava and BenchMARL
 share per agent type)."""
+
 from __future__ import annotations
 
 import contextlib
@@ -21,8 +22,9 @@ def masked_logits(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return torch.where(mask > 0, logits, torch.full_like(logits, MASKED_LOGIT))
 
 
-def agent_inputs(obs: Dict[str, torch.Tensor], use_last_action: bool, use_agent_id: bool,
-                 n_groups: int, use_group_id: bool) -> torch.Tensor:
+def agent_inputs(
+    obs: Dict[str, torch.Tensor], use_last_action: bool, use_agent_id: bool, n_groups: int, use_group_id: bool
+) -> torch.Tensor:
     """[..., n, In]: own observation (+ last action one-hot) (+ agent id) (+ group one-hot)."""
     x = obs["obs"]
     parts = [x]
@@ -41,10 +43,21 @@ def agent_ids(x: torch.Tensor) -> torch.Tensor:
     return torch.eye(n, device=x.device, dtype=x.dtype).expand(*x.shape[:-2], n, n)
 
 
-def agent_input_size(obs_dim: int, n_agents: int, n_actions: int, n_groups: int, use_last_action: bool,
-                     use_agent_id: bool, use_group_id: bool) -> int:
-    return (obs_dim + n_actions * use_last_action + n_agents * use_agent_id
-            + (n_groups if use_group_id and n_groups > 1 else 0))
+def agent_input_size(
+    obs_dim: int,
+    n_agents: int,
+    n_actions: int,
+    n_groups: int,
+    use_last_action: bool,
+    use_agent_id: bool,
+    use_group_id: bool,
+) -> int:
+    return (
+        obs_dim
+        + n_actions * use_last_action
+        + n_agents * use_agent_id
+        + (n_groups if use_group_id and n_groups > 1 else 0)
+    )
 
 
 def setup_team_agent(module, defaults: Dict) -> Dict:
@@ -61,12 +74,20 @@ def setup_team_agent(module, defaults: Dict) -> Dict:
     # groups come from the space, so they are not part of the saved state
     module.register_buffer("group_masks", torch.as_tensor(group_masks), persistent=False)
     module.register_buffer("agent_group", torch.as_tensor(agent_group), persistent=False)
-    in_dim = agent_input_size(obs_dim, module.n_agents, module.n_actions, module.n_groups, cfg["use_last_action"],
-                              cfg["use_agent_id"], cfg["use_group_id"])
+    in_dim = agent_input_size(
+        obs_dim,
+        module.n_agents,
+        module.n_actions,
+        module.n_groups,
+        cfg["use_last_action"],
+        cfg["use_agent_id"],
+        cfg["use_group_id"],
+    )
     check_parameter_sharing(cfg["parameter_sharing"])
 
     def make_net():
         return RecurrentAgentNetwork(in_dim, cfg["fc_hidden"], cfg["gru_hidden"])
+
     grouped = cfg["parameter_sharing"] == "group"
     module.agent_net = GroupedAgentNetwork(make_net, agent_group) if grouped else make_net()
     return cfg
@@ -117,8 +138,9 @@ class GroupedAgentNetwork(_PerGroup):
         super().__init__(make, agent_group)
         self.hidden = self.copies[0].hidden
 
-    def forward(self, x: torch.Tensor, h0: torch.Tensor,
-                lengths: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, x: torch.Tensor, h0: torch.Tensor, lengths: Optional[torch.Tensor] = None
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
         """x [B, T, n, In], h0 [B, n, H] -> (h_seq [B, T, n, H], h_last [B, n, H])."""
         seqs, lasts = [], []
         for k, net in enumerate(self.copies):
@@ -126,8 +148,7 @@ class GroupedAgentNetwork(_PerGroup):
             h_seq, h_last = net(x.index_select(2, idx), h0.index_select(1, idx), lengths)
             seqs.append(h_seq)
             lasts.append(h_last)
-        return (torch.cat(seqs, 2).index_select(2, self._restore),
-                torch.cat(lasts, 1).index_select(1, self._restore))
+        return (torch.cat(seqs, 2).index_select(2, self._restore), torch.cat(lasts, 1).index_select(1, self._restore))
 
 
 class RecurrentAgentNetwork(nn.Module):
@@ -147,13 +168,14 @@ class RecurrentAgentNetwork(nn.Module):
 
     def _unroll(self, x: torch.Tensor, h0: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         B, T, n, _ = x.shape
-        z = self.fc(x).permute(0, 2, 1, 3).reshape(B * n, T, -1)          # [B*n, T, F]
+        z = self.fc(x).permute(0, 2, 1, 3).reshape(B * n, T, -1)  # [B*n, T, F]
         out, h = self.gru(z, h0.reshape(1, B * n, self.hidden))
-        h_seq = out.reshape(B, n, T, self.hidden).permute(0, 2, 1, 3)     # [B, T, n, H]
+        h_seq = out.reshape(B, n, T, self.hidden).permute(0, 2, 1, 3)  # [B, T, n, H]
         return h_seq, h.reshape(B, n, self.hidden)
 
-    def forward(self, x: torch.Tensor, h0: torch.Tensor,
-                lengths: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, x: torch.Tensor, h0: torch.Tensor, lengths: Optional[torch.Tensor] = None
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
         """x [B, T, n, In], h0 [B, n, H] -> (h_seq [B, T, n, H], h_last [B, n, H]).
 
         lengths [B] (valid steps per sequence, the rest zero padding): h_seq is zero after each
@@ -162,55 +184,60 @@ class RecurrentAgentNetwork(nn.Module):
         if lengths is None:
             return self._unroll(x, h0)
         plan = length_buckets(lengths.detach().cpu().numpy(), T, x.shape[2])
-        if plan is None:                                                   # little padding: one unroll
+        if plan is None:  # little padding: one unroll
             h_seq, _ = self._unroll(x, h0)
         else:
             parts, order = [], []
             for rows, steps in plan:
                 idx = torch.as_tensor(rows, device=x.device)
-                h_b, _ = self._unroll(x[idx, :steps], h0[idx])             # [b, steps, n, H]
+                h_b, _ = self._unroll(x[idx, :steps], h0[idx])  # [b, steps, n, H]
                 parts.append(nn.functional.pad(h_b, (0, 0, 0, 0, 0, T - steps)))
                 order.append(idx)
-            h_seq = torch.cat(parts)[torch.argsort(torch.cat(order))]      # [B, T, n, H]
+            h_seq = torch.cat(parts)[torch.argsort(torch.cat(order))]  # [B, T, n, H]
         # one contract whichever way it ran: zeros after each end, the state at the last valid step
         lengths = lengths.to(x.device).long()
         valid = torch.arange(T, device=x.device)[None] < lengths[:, None]  # [B, T]
         h_seq = h_seq * valid[..., None, None]
-        h_last = h_seq[torch.arange(B, device=x.device), (lengths - 1).clamp(min=0)]   # [B, n, H]
+        h_last = h_seq[torch.arange(B, device=x.device), (lengths - 1).clamp(min=0)]  # [B, n, H]
         return h_seq, h_last
 
 
-BUCKET_STEP_OVERHEAD = 32   # per unrolled step, a bucket's fixed cost is about this many GRU rows' work
+BUCKET_STEP_OVERHEAD = 32  # per unrolled step, a bucket's fixed cost is about this many GRU rows' work
 MAX_BUCKETS = 4
 # bucket only when the model saves a quarter of the work: at U-MAPPO's ~25% chunk padding the
 # extra indexing ate the gain (benchmarks/train_throughput.py), at U-QMIX's ~60% it did not
 MIN_SAVING = 0.75
 
 
-def length_buckets(lengths: np.ndarray, T: int, width: int = 1, max_buckets: int = MAX_BUCKETS,
-                   step_overhead: int = BUCKET_STEP_OVERHEAD) -> Optional[List[Tuple[np.ndarray, int]]]:
+def length_buckets(
+    lengths: np.ndarray,
+    T: int,
+    width: int = 1,
+    max_buckets: int = MAX_BUCKETS,
+    step_overhead: int = BUCKET_STEP_OVERHEAD,
+) -> Optional[List[Tuple[np.ndarray, int]]]:
     """Split sequences of valid `lengths` [B] (padded to T) into at most `max_buckets` groups of
     neighbouring lengths, each unrolled for its longest: [(row indices, steps)], minimising the
     modelled cost sum(steps * (rows * width + step_overhead)) exactly (dynamic programme over
     distinct lengths); `width` is the GRU rows per sequence (the agents).
     None when one bucket of all rows (the plain padded unroll) is as cheap."""
     lengths = np.minimum(np.maximum(np.asarray(lengths, np.int64), 1), T)
-    values, counts = np.unique(lengths, return_counts=True)           # ascending distinct lengths
+    values, counts = np.unique(lengths, return_counts=True)  # ascending distinct lengths
     m = len(values)
     prefix = np.concatenate([[0], np.cumsum(counts)])
-    full = T * (len(lengths) * width + step_overhead)                       # the plain unroll
+    full = T * (len(lengths) * width + step_overhead)  # the plain unroll
     # best[k, j]: cheapest cover of values[:j+1] with k+1 buckets; cut[k, j]: where the last one starts
     best = np.full((max_buckets, m), np.inf)
     cut = np.zeros((max_buckets, m), np.int64)
     best[0] = (prefix[1:] * width + step_overhead) * values
     for k in range(1, max_buckets):
         for j in range(k, m):
-            i = np.arange(k, j + 1)                                    # last bucket is values[i..j]
+            i = np.arange(k, j + 1)  # last bucket is values[i..j]
             cost = best[k - 1, i - 1] + ((prefix[j + 1] - prefix[i]) * width + step_overhead) * values[j]
             a = int(np.argmin(cost))
             best[k, j], cut[k, j] = cost[a], i[a]
     k = int(np.argmin(best[:, m - 1]))
-    if best[k, m - 1] > MIN_SAVING * full:                            # not worth the extra calls
+    if best[k, m - 1] > MIN_SAVING * full:  # not worth the extra calls
         return None
     plan, j = [], m - 1
     while k >= 0:

@@ -5,6 +5,7 @@ group g's mask AM_g gives agent i's prediction of group g's policy. The loss is 
 distance to the mean current (detached) policy of g's alive agents at the same step, averaged
 over agents, other groups present at that step and valid time steps.
 """
+
 from __future__ import annotations
 
 import torch
@@ -24,8 +25,14 @@ class CGIPredictor(nn.Module):
         return self.net(h)
 
 
-def cgi_loss(pred_logits: torch.Tensor, policy_probs: torch.Tensor, group: torch.Tensor, alive: torch.Tensor,
-             group_masks: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+def cgi_loss(
+    pred_logits: torch.Tensor,
+    policy_probs: torch.Tensor,
+    group: torch.Tensor,
+    alive: torch.Tensor,
+    group_masks: torch.Tensor,
+    valid: torch.Tensor,
+) -> torch.Tensor:
     """L_CGI = E[ sum_{g != g_i} || softmax_{AM_g}(pred_i) - mean_{j in g, alive} pi_j ||^2 ].
 
     pred_logits [..., n, A]; policy_probs [..., n, A] (detached by the caller); group [n] long;
@@ -34,18 +41,18 @@ def cgi_loss(pred_logits: torch.Tensor, policy_probs: torch.Tensor, group: torch
     """
     n, A = pred_logits.shape[-2:]
     G = group_masks.shape[0]
-    pred = pred_logits.reshape(-1, n, A)                                       # [M, n, A]
+    pred = pred_logits.reshape(-1, n, A)  # [M, n, A]
     probs = policy_probs.reshape(-1, n, A)
-    live = alive.reshape(-1, n).to(pred.dtype)                                 # [M, n]
-    ok = valid.reshape(-1).to(pred.dtype)                                      # [M]
-    member = nn.functional.one_hot(group.long(), G).to(pred.dtype)             # [n, G]
-    weights = live[:, :, None] * member[None]                                  # [M, n, G]
-    count = weights.sum(1)                                                     # [M, G]
+    live = alive.reshape(-1, n).to(pred.dtype)  # [M, n]
+    ok = valid.reshape(-1).to(pred.dtype)  # [M]
+    member = nn.functional.one_hot(group.long(), G).to(pred.dtype)  # [n, G]
+    weights = live[:, :, None] * member[None]  # [M, n, G]
+    count = weights.sum(1)  # [M, G]
     target = torch.einsum("mng,mna->mga", weights, probs) / count.clamp(min=1.0)[..., None]  # [M, G, A]
     gm = group_masks.to(torch.bool)
     pred_g = torch.where(gm[None, None], pred[:, :, None, :], torch.full_like(pred[:, :, None, :], MASKED_LOGIT))
-    pred_g = torch.softmax(pred_g, -1)                                         # [M, n, G, A]
-    err = ((pred_g - target[:, None]) ** 2).sum(-1)                            # [M, n, G]
-    other = 1.0 - member                                                       # g != g_i
+    pred_g = torch.softmax(pred_g, -1)  # [M, n, G, A]
+    err = ((pred_g - target[:, None]) ** 2).sum(-1)  # [M, n, G]
+    other = 1.0 - member  # g != g_i
     w = ok[:, None, None] * live[:, :, None] * (count > 0).to(pred.dtype)[:, None, :] * other[None]
     return (err * w).sum() / w.sum().clamp(min=1.0)

@@ -1,4 +1,5 @@
 """A team action distribution: independent categoricals, one per agent, over the last axis."""
+
 from __future__ import annotations
 
 import torch

@@ -1,4 +1,5 @@
 """A module that acts uniformly at random among the available actions (baseline and benchmarks)."""
+
 from __future__ import annotations
 
 from typing import Any, Dict

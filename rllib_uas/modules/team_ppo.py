@@ -15,6 +15,7 @@ The critic, as MAPPO's:
 - recurrent_critic: fc -> GRU -> value (rMAPPO), its hidden state "hc" [k, H] (k = 1 or n) in
   the module state; otherwise an MLP.
 """
+
 from __future__ import annotations
 
 from typing import Any, Dict, List
@@ -44,7 +45,7 @@ from rllib_uas.settings import module_defaults
 CGI_LOGITS = "cgi_logits"
 VF_NORMALIZED = "vf_preds_normalized"  # the critic's raw output at sampling time (for value clipping)
 
-DEFAULT_MODEL_CONFIG: Dict[str, Any] = module_defaults("mappo")   # the default config's settings
+DEFAULT_MODEL_CONFIG: Dict[str, Any] = module_defaults("mappo")  # the default config's settings
 POLICY_GAIN = 0.01  # MAPPO's gain on the policy output: a near-uniform masked policy at the start
 
 
@@ -62,18 +63,21 @@ class TeamPPOModule(TorchRLModule, ValueFunctionAPI):
         cfg = setup_team_agent(self, DEFAULT_MODEL_CONFIG)
         spaces = self.observation_space.spaces
         self.policy_head = agent_head(self, lambda: nn.Linear(cfg["gru_hidden"], self.n_actions))
-        self.cgi_head = (agent_head(self, lambda: CGIPredictor(cfg["gru_hidden"], self.n_actions))
-                         if cfg["cgi"] else None)
+        self.cgi_head = (
+            agent_head(self, lambda: CGIPredictor(cfg["gru_hidden"], self.n_actions)) if cfg["cgi"] else None
+        )
         if cfg["state_type"] == "AS":
             if "agent_state" not in spaces:
-                raise ValueError("state_type 'AS' needs the env's agent_state observation "
-                                 "(env_config agent_state=True)")
-            critic_in = spaces["agent_state"].shape[-1] + self.n_agents       # + agent id (kept when dead)
+                raise ValueError(
+                    "state_type 'AS' needs the env's agent_state observation (env_config agent_state=True)"
+                )
+            critic_in = spaces["agent_state"].shape[-1] + self.n_agents  # + agent id (kept when dead)
         elif cfg["state_type"] == "EP":
             critic_in = spaces["state"].shape[-1]
         else:
-            raise ValueError(f"state_type must be 'EP' (environment state) or 'AS' (agent-specific), "
-                             f"got {cfg['state_type']!r}")
+            raise ValueError(
+                f"state_type must be 'EP' (environment state) or 'AS' (agent-specific), got {cfg['state_type']!r}"
+            )
         hidden = tuple(cfg["critic_hidden"])
         self.critic_rows = self.n_agents if cfg["state_type"] == "AS" else 1
         if cfg["recurrent_critic"]:
@@ -107,15 +111,16 @@ class TeamPPOModule(TorchRLModule, ValueFunctionAPI):
     # ------------------------------------------------------------------ policy
     def _policy(self, batch: Dict[str, Any]) -> Dict[str, torch.Tensor]:
         obs = batch[Columns.OBS]
-        x = agent_inputs(obs, self.cfg["use_last_action"], self.cfg["use_agent_id"], self.n_groups,
-                         self.cfg["use_group_id"])                                          # [B, T, n, In]
+        x = agent_inputs(
+            obs, self.cfg["use_last_action"], self.cfg["use_agent_id"], self.n_groups, self.cfg["use_group_id"]
+        )  # [B, T, n, In]
         state_in = batch[Columns.STATE_IN]
         # training batches carry each chunk's valid length: the unroll skips the zero padding
-        h_seq, h_last = self.agent_net(x, state_in["h"], batch.get(Columns.SEQ_LENS))     # [B, T, n, H]
-        logits = masked_logits(self.policy_head(h_seq), obs["action_mask"])              # [B, T, n, A]
+        h_seq, h_last = self.agent_net(x, state_in["h"], batch.get(Columns.SEQ_LENS))  # [B, T, n, H]
+        logits = masked_logits(self.policy_head(h_seq), obs["action_mask"])  # [B, T, n, A]
         state_out = {"h": h_last}
         if "hc" in state_in:
-            state_out["hc"] = state_in["hc"]        # the critic's memory advances only where values are computed
+            state_out["hc"] = state_in["hc"]  # the critic's memory advances only where values are computed
         return {Columns.ACTION_DIST_INPUTS: logits, Columns.STATE_OUT: state_out, Columns.EMBEDDINGS: h_seq}
 
     @override(TorchRLModule)
@@ -137,7 +142,7 @@ class TeamPPOModule(TorchRLModule, ValueFunctionAPI):
     def _forward_train(self, batch: Dict[str, Any], **kwargs) -> Dict[str, Any]:
         out = self._policy(batch)
         if self.cgi_head is not None:
-            out[CGI_LOGITS] = self.cgi_head(out[Columns.EMBEDDINGS])                    # [B, T, n, A]
+            out[CGI_LOGITS] = self.cgi_head(out[Columns.EMBEDDINGS])  # [B, T, n, A]
         return out
 
     # ------------------------------------------------------------------ critic
@@ -145,14 +150,14 @@ class TeamPPOModule(TorchRLModule, ValueFunctionAPI):
         """The critic's raw (normalized-space) values: [B, T] (EP) or [B, T, n] (AS); and its last memory."""
         obs = batch[Columns.OBS]
         if self.cfg["state_type"] == "AS":
-            masked = obs["agent_state"] * obs["alive"][..., None]                         # [B, T, n, S+D]
-            x = torch.cat([masked, agent_ids(masked)], -1)                                # [B, T, n, S+D+n]
+            masked = obs["agent_state"] * obs["alive"][..., None]  # [B, T, n, S+D]
+            x = torch.cat([masked, agent_ids(masked)], -1)  # [B, T, n, S+D+n]
         else:
-            x = obs["state"][..., None, :]                                                # [B, T, 1, S]
+            x = obs["state"][..., None, :]  # [B, T, 1, S]
         hc = None
         if self.critic_rnn is not None:
-            z, hc = self.critic_rnn(x, batch[Columns.STATE_IN]["hc"])                     # [B, T, k, H]
-            v = self.critic(z).squeeze(-1)                                                # [B, T, k]
+            z, hc = self.critic_rnn(x, batch[Columns.STATE_IN]["hc"])  # [B, T, k, H]
+            v = self.critic(z).squeeze(-1)  # [B, T, k]
         else:
             v = self.critic(x).squeeze(-1)
         return (v if self.cfg["state_type"] == "AS" else v[..., 0]), hc

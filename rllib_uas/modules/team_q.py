@@ -5,6 +5,7 @@ among the available ones (exploration; epsilon annealed linearly by env steps `t
 Training: `_forward_train` unrolls the online and target agent networks over whole padded
 episodes [B, T+1, ...] from the episode buffer (flat columns, see `episode_buffer.py`).
 """
+
 from __future__ import annotations
 
 from typing import Any, Dict, List, Tuple
@@ -25,7 +26,7 @@ from rllib_uas.settings import module_defaults
 
 Q_VALUES, TARGET_Q_VALUES, HIDDEN, CGI_LOGITS = "q_values", "target_q_values", "hidden", "cgi_logits"
 
-DEFAULT_MODEL_CONFIG: Dict[str, Any] = module_defaults("qmix")   # the default config's settings
+DEFAULT_MODEL_CONFIG: Dict[str, Any] = module_defaults("qmix")  # the default config's settings
 
 
 def epsilon_at(t: float, start: float, finish: float, anneal_steps: int) -> float:
@@ -35,8 +36,9 @@ def epsilon_at(t: float, start: float, finish: float, anneal_steps: int) -> floa
     return float(max(finish, start - (start - finish) * min(t, anneal_steps) / anneal_steps))
 
 
-def masked_epsilon_greedy(q: torch.Tensor, mask: torch.Tensor, epsilon: float,
-                          generator: torch.Generator | None = None) -> torch.Tensor:
+def masked_epsilon_greedy(
+    q: torch.Tensor, mask: torch.Tensor, epsilon: float, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Per agent: with prob. epsilon a uniform random *available* action, else the masked argmax."""
     greedy = masked_logits(q, mask).argmax(-1)
     flat = mask.reshape(-1, mask.shape[-1]).float()
@@ -58,8 +60,9 @@ class TeamQModule(TorchRLModule, TargetNetworkAPI):
         cfg = setup_team_agent(self, DEFAULT_MODEL_CONFIG)
         spaces = self.observation_space.spaces
         self.q_head = agent_head(self, lambda: nn.Linear(cfg["gru_hidden"], self.n_actions))
-        self.cgi_head = (agent_head(self, lambda: CGIPredictor(cfg["gru_hidden"], self.n_actions))
-                         if cfg["cgi"] else None)
+        self.cgi_head = (
+            agent_head(self, lambda: CGIPredictor(cfg["gru_hidden"], self.n_actions)) if cfg["cgi"] else None
+        )
         state_dim = spaces["state"].shape[-1]
         if cfg["mixer"] == "qmix":
             self.mixer = QMixer(self.n_agents, state_dim, cfg["mixing_embed_dim"], cfg["hypernet_embed"])
@@ -73,12 +76,19 @@ class TeamQModule(TorchRLModule, TargetNetworkAPI):
         return {"h": np.zeros((self.n_agents, self.cfg["gru_hidden"]), dtype=np.float32)}
 
     # ------------------------------------------------------------------ acting
-    def _q(self, obs: Dict[str, torch.Tensor], h0: torch.Tensor, net: nn.Module, head: nn.Module,
-           lengths: torch.Tensor | None = None):
-        x = agent_inputs(obs, self.cfg["use_last_action"], self.cfg["use_agent_id"], self.n_groups,
-                         self.cfg["use_group_id"])                                          # [B, T, n, In]
-        h_seq, h_last = net(x, h0, lengths)                                               # [B, T, n, H]
-        return head(h_seq), h_seq, h_last                                                 # q [B, T, n, A]
+    def _q(
+        self,
+        obs: Dict[str, torch.Tensor],
+        h0: torch.Tensor,
+        net: nn.Module,
+        head: nn.Module,
+        lengths: torch.Tensor | None = None,
+    ):
+        x = agent_inputs(
+            obs, self.cfg["use_last_action"], self.cfg["use_agent_id"], self.n_groups, self.cfg["use_group_id"]
+        )  # [B, T, n, In]
+        h_seq, h_last = net(x, h0, lengths)  # [B, T, n, H]
+        return head(h_seq), h_seq, h_last  # q [B, T, n, A]
 
     @override(TorchRLModule)
     def _forward_inference(self, batch: Dict[str, Any], **kwargs) -> Dict[str, Any]:
@@ -125,8 +135,11 @@ class TeamQModule(TorchRLModule, TargetNetworkAPI):
 
     @override(TargetNetworkAPI)
     def get_target_network_pairs(self) -> List[Tuple[nn.Module, nn.Module]]:
-        return [(self.agent_net, self._target_agent_net), (self.q_head, self._target_q_head),
-                (self.mixer, self._target_mixer)]
+        return [
+            (self.agent_net, self._target_agent_net),
+            (self.q_head, self._target_q_head),
+            (self.mixer, self._target_mixer),
+        ]
 
     @override(TargetNetworkAPI)
     def forward_target(self, batch: Dict[str, Any], **kwargs) -> Dict[str, Any]:

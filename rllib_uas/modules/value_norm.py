@@ -1,4 +1,5 @@
 """MAPPO's value normalization: running, debiased mean/variance of the value targets."""
+
 from __future__ import annotations
 
 import torch
@@ -19,7 +20,7 @@ class ValueNorm(nn.Module):
     def mean_var(self):
         debias = self.debiasing_term.clamp(min=self.epsilon)
         mean = self.running_mean / debias
-        var = (self.running_mean_sq / debias - mean ** 2).clamp(min=1e-2)
+        var = (self.running_mean_sq / debias - mean**2).clamp(min=1e-2)
         return mean, var
 
     @torch.no_grad()
@@ -27,9 +28,9 @@ class ValueNorm(nn.Module):
         """One running update from the batch's targets; with data-parallel learners (torch.distributed
         initialized), from all learners' targets together, so every learner keeps the same statistics."""
         v = values.detach().to(self.running_mean.dtype)
-        stats = torch.stack([v.sum(), (v ** 2).sum(), torch.tensor(float(v.numel()), device=v.device)])
+        stats = torch.stack([v.sum(), (v**2).sum(), torch.tensor(float(v.numel()), device=v.device)])
         if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-            dist.all_reduce(stats)          # every learner calls update once per minibatch: no learner waits alone
+            dist.all_reduce(stats)  # every learner calls update once per minibatch: no learner waits alone
         if stats[2] == 0:
             return
         self.running_mean.mul_(self.beta).add_(stats[0] / stats[2] * (1 - self.beta))

@@ -4,6 +4,7 @@ Variants of one algorithm share every setting but their switches (`rllib_uas.var
 tunes nothing per variant. Where an algorithm's defaults are not used, the table below says so, and
 the same change applies to all its variants on that map.
 """
+
 from __future__ import annotations
 
 import functools
@@ -14,16 +15,15 @@ from typing import Any, Dict, List, NamedTuple, Optional, Sequence
 
 from rllib_uas.variants import VARIANTS, Variant, variant
 
-MAIN_VARIANTS = ("U-MAPPO", "U-MAPPO w/o CGI", "MAPPO", "MAPPO group",
-                 "U-QMIX", "U-QMIX w/o CGI", "QMIX", "QMIX group")
+MAIN_VARIANTS = ("U-MAPPO", "U-MAPPO w/o CGI", "MAPPO", "MAPPO group", "U-QMIX", "U-QMIX w/o CGI", "QMIX", "QMIX group")
 LAMBDAS = (0.0, 0.01, 0.1, 0.5, 1.0)
 SWEEP_MAP = "3m1m_vs_4m"
 
 
 @dataclass(frozen=True)
 class MapPlan:
-    budget: int                 # simulated env steps per cell
-    eval_every: int             # env steps between greedy evaluations (one at step 0 too)
+    budget: int  # simulated env steps per cell
+    eval_every: int  # env steps between greedy evaluations (one at step 0 too)
     eval_episodes: int = 32
     # per algorithm ("mappo" / "qmix"), config changes from its defaults for every variant
     settings: Dict[str, Dict[str, Any]] = field(default_factory=dict)
@@ -32,8 +32,7 @@ class MapPlan:
 # U-MAPPO on the small map: the quick start's batch (1,600 steps, 10 epochs, 16 envs) instead of
 # MAPPO's SMAC default (3,200 steps, 5 epochs), with which no MAPPO variant wins within 60k steps
 # there (BENCHMARKS.md); U-QMIX keeps PyMARL2's tuned defaults on every map
-SMALL_MAPPO = dict(train_batch_size_per_learner=1600, minibatch_size=1600, num_epochs=10,
-                   num_envs_per_env_runner=16)
+SMALL_MAPPO = dict(train_batch_size_per_learner=1600, minibatch_size=1600, num_epochs=10, num_envs_per_env_runner=16)
 PLANS: Dict[str, MapPlan] = {
     "3m1m_vs_4m": MapPlan(150_000, 10_000, settings={"mappo": SMALL_MAPPO}),
     "MMM": MapPlan(1_000_000, 50_000, settings={"mappo": dict(num_epochs=15, num_envs_per_env_runner=32)}),
@@ -87,11 +86,14 @@ class Cell:
         v = sweep_variant(self.variant)
         settings = dict(self.plan.settings.get(v.algorithm, {}))
         envs = settings.pop("num_envs_per_env_runner", None)
-        config = (v.config().environment(env_config={"map_name": self.map_name})
-                  .env_runners(num_env_runners=0)
-                  .learners(num_learners=0, num_cpus_per_learner=1)
-                  .training(**settings)
-                  .debugging(seed=self.seed))
+        config = (
+            v.config()
+            .environment(env_config={"map_name": self.map_name})
+            .env_runners(num_env_runners=0)
+            .learners(num_learners=0, num_cpus_per_learner=1)
+            .training(**settings)
+            .debugging(seed=self.seed)
+        )
         if envs is not None:
             config.env_runners(num_envs_per_env_runner=envs)
         return config
@@ -101,9 +103,17 @@ class Cell:
         which the manifest records separately)."""
         v = sweep_variant(self.variant)
         plan = self.plan
-        blob = json.dumps(dict(budget=plan.budget, eval_every=plan.eval_every, eval_episodes=plan.eval_episodes,
-                               settings=plan.settings.get(v.algorithm, {}), switches=v.switches,
-                               algorithm=v.algorithm), sort_keys=True)
+        blob = json.dumps(
+            dict(
+                budget=plan.budget,
+                eval_every=plan.eval_every,
+                eval_episodes=plan.eval_episodes,
+                settings=plan.settings.get(v.algorithm, {}),
+                switches=v.switches,
+                algorithm=v.algorithm,
+            ),
+            sort_keys=True,
+        )
         return hashlib.sha1(blob.encode()).hexdigest()[:12]
 
 
@@ -113,21 +123,29 @@ def plan_for(map_name: str, plans: Dict[str, MapPlan]) -> MapPlan:
     return plans[map_name]
 
 
-def grid(maps: Sequence[str], variants: Sequence[str], seeds: Sequence[int], sweep: bool = False,
-         plans: Optional[Dict[str, MapPlan]] = None) -> List[Cell]:
+def grid(
+    maps: Sequence[str],
+    variants: Sequence[str],
+    seeds: Sequence[int],
+    sweep: bool = False,
+    plans: Optional[Dict[str, MapPlan]] = None,
+) -> List[Cell]:
     """Seed-major order: every variant's seed k before any seed k+1, so a partial grid compares
     variants on the same seeds. `plans` replaces the study's map plans (tests)."""
     plans = plans or PLANS
     for m in maps:
-        plan_for(m, plans)                                    # unknown maps fail before any cell
+        plan_for(m, plans)  # unknown maps fail before any cell
     names = list(variants)
     for name in names:
-        sweep_variant(name)                                   # unknown names fail here
+        sweep_variant(name)  # unknown names fail here
     cells: List[Cell] = []
     for seed in seeds:
         for m in maps:
-            extra = [sweep_name(base, lam) for base in ("U-MAPPO", "U-QMIX") for lam in LAMBDAS] \
-                if sweep and m == SWEEP_MAP else []
+            extra = (
+                [sweep_name(base, lam) for base in ("U-MAPPO", "U-QMIX") for lam in LAMBDAS]
+                if sweep and m == SWEEP_MAP
+                else []
+            )
             for name in dict.fromkeys(names + extra):
                 cells.append(Cell(m, name, int(seed), plans[m]))
     return cells

@@ -6,6 +6,7 @@ Every number on the page comes from `rllib_uas.study.stats` over the finished ce
 that read the comparisons are chosen by where the intervals lie, so a null or negative result reads
 as one.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -18,11 +19,13 @@ from rllib_uas.study.grid import LAMBDAS, MAIN_VARIANTS, PLANS, SWEEP_MAP, MapPl
 from rllib_uas.study.run import finished
 
 # (X, Y): is X better than Y? The method against each baseline, per algorithm
-COMPARISONS = [(f"U-{a}", a) for a in ("MAPPO", "QMIX")] + \
-    [(f"U-{a}", f"U-{a} w/o CGI") for a in ("MAPPO", "QMIX")] + \
-    [(f"U-{a} w/o CGI", a) for a in ("MAPPO", "QMIX")] + \
-    [(f"U-{a}", f"{a} group") for a in ("MAPPO", "QMIX")] + \
-    [(f"{a} group", a) for a in ("MAPPO", "QMIX")]
+COMPARISONS = (
+    [(f"U-{a}", a) for a in ("MAPPO", "QMIX")]
+    + [(f"U-{a}", f"U-{a} w/o CGI") for a in ("MAPPO", "QMIX")]
+    + [(f"U-{a} w/o CGI", a) for a in ("MAPPO", "QMIX")]
+    + [(f"U-{a}", f"{a} group") for a in ("MAPPO", "QMIX")]
+    + [(f"{a} group", a) for a in ("MAPPO", "QMIX")]
+)
 
 
 def _ci(t: Tuple[float, float, float], n: int = 2) -> str:
@@ -35,13 +38,17 @@ def variant_rows(runs: Sequence[stats.Run], map_name: str, names: Sequence[str])
     out = []
     for row in rows:
         n = len(row["seeds"])
-        out.append(f"| {row['variant']} | {n} ({_seeds(row['seeds'])}) | {_ci(row['final'], n)} | {_ci(row['auc'], n)} "
-                   f"| `{command(map_name, row['variant'], row['seeds'])}` |")
+        out.append(
+            f"| {row['variant']} | {n} ({_seeds(row['seeds'])}) | {_ci(row['final'], n)} | {_ci(row['auc'], n)} "
+            f"| `{command(map_name, row['variant'], row['seeds'])}` |"
+        )
     return out
 
 
-TABLE_HEAD = ["| variant | seeds | final win rate, IQM [95% CI] | AUC, IQM [95% CI] | reproduce |",
-              "|---|---|---|---|---|"]
+TABLE_HEAD = [
+    "| variant | seeds | final win rate, IQM [95% CI] | AUC, IQM [95% CI] | reproduce |",
+    "|---|---|---|---|---|",
+]
 
 
 def _seeds(seeds: Sequence[int]) -> str:
@@ -76,14 +83,21 @@ def comparison_rows(runs: Sequence[stats.Run], map_name: str) -> List[Dict]:
         a, b = stats.shared_seeds(groups[x], groups[y])
         if len(a) < 2:
             continue
-        rows.append(dict(x=x, y=y, n=len(a),
-                         final=stats.probability_of_improvement([r.final for r in a], [r.final for r in b]),
-                         auc=stats.probability_of_improvement([r.auc for r in a], [r.auc for r in b])))
+        rows.append(
+            dict(
+                x=x,
+                y=y,
+                n=len(a),
+                final=stats.probability_of_improvement([r.final for r in a], [r.final for r in b]),
+                auc=stats.probability_of_improvement([r.auc for r in a], [r.auc for r in b]),
+            )
+        )
     return rows
 
 
 def plot_map(runs: Sequence[stats.Run], map_name: str, path: Path, plan: MapPlan) -> None:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -95,7 +109,7 @@ def plot_map(runs: Sequence[stats.Run], map_name: str, path: Path, plan: MapPlan
             if algo not in name or name not in groups:
                 continue
             mean, low, high = stats.mean_band(groups[name], x)
-            line, = ax.plot(x, mean, label=f"{name} ({len(groups[name])} seeds)")
+            (line,) = ax.plot(x, mean, label=f"{name} ({len(groups[name])} seeds)")
             ax.fill_between(x, low, high, color=line.get_color(), alpha=0.15)
         ax.set(title=f"{map_name}: {algo} family", xlabel="env steps", ylim=(-0.02, 1.02))
         ax.grid(alpha=0.3)
@@ -119,6 +133,7 @@ def sweep_points(runs: Sequence[stats.Run]) -> Dict[str, List[Tuple[float, List[
 
 def plot_sweep(points, path: Path) -> None:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -131,8 +146,11 @@ def plot_sweep(points, path: Path) -> None:
             err = np.array([[mid[i] - est[str(lam)][1], est[str(lam)][2] - mid[i]] for i, (lam, _) in enumerate(pts)])
             ax.errorbar(xs, mid, yerr=err.T, marker="o", capsize=3, label=base)
             ax.set_xticks(xs, [f"{lam:g}" for lam, _ in pts])
-        ax.set(title=f"{SWEEP_MAP}: {'final win rate' if key == 'final' else 'AUC'} (IQM, 95% CI)",
-               xlabel="lambda_I", ylim=(-0.02, 1.02))
+        ax.set(
+            title=f"{SWEEP_MAP}: {'final win rate' if key == 'final' else 'AUC'} (IQM, 95% CI)",
+            xlabel="lambda_I",
+            ylim=(-0.02, 1.02),
+        )
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
@@ -140,8 +158,9 @@ def plot_sweep(points, path: Path) -> None:
     plt.close(fig)
 
 
-def render(out: Path, plots_dir: Optional[Path], plot_link: str = "results",
-           plans: Optional[Dict[str, MapPlan]] = None) -> str:
+def render(
+    out: Path, plots_dir: Optional[Path], plot_link: str = "results", plans: Optional[Dict[str, MapPlan]] = None
+) -> str:
     """The page's markdown; draws the plots into `plots_dir` unless it is None. `plans` replaces the
     study's maps and plans (tests)."""
     plans = plans or PLANS
@@ -173,11 +192,18 @@ def render(out: Path, plots_dir: Optional[Path], plot_link: str = "results",
         if not groups:
             lines += [f"## {map_name}", "", f"Not run yet (0 of {len(planned)} planned cells).", ""]
             continue
-        lines += [f"## {map_name}", "",
-                  f"{done} of {len(planned)} planned cells finished (8 variants x 5 seeds"
-                  + (", and the lambda_I sweep" if map_name == SWEEP_MAP else "") + f"); budget "
-                  f"{plan.budget:,} env steps, greedy evaluation every {plan.eval_every:,}.", "", *TABLE_HEAD,
-                  *variant_rows(runs, map_name, MAIN_VARIANTS), ""]
+        lines += [
+            f"## {map_name}",
+            "",
+            f"{done} of {len(planned)} planned cells finished (8 variants x 5 seeds"
+            + (", and the lambda_I sweep" if map_name == SWEEP_MAP else "")
+            + f"); budget "
+            f"{plan.budget:,} env steps, greedy evaluation every {plan.eval_every:,}.",
+            "",
+            *TABLE_HEAD,
+            *variant_rows(runs, map_name, MAIN_VARIANTS),
+            "",
+        ]
         comps = comparison_rows(runs, map_name)
         if comps:
             lines += ["| comparison | shared seeds | P(X > Y), final | P(X > Y), AUC |", "|---|---|---|---|"]
@@ -185,8 +211,9 @@ def render(out: Path, plots_dir: Optional[Path], plot_link: str = "results",
                 lines.append(f"| {c['x']} > {c['y']} | {c['n']} | {_ci(c['final'])} | {_ci(c['auc'])} |")
             lines += ["", "What the data shows on this map:", ""]
             for c in comps:
-                lines.append(f"- {reading(c['x'], c['y'], c['final'], 'final')} "
-                             f"{reading(c['x'], c['y'], c['auc'], 'AUC')}")
+                lines.append(
+                    f"- {reading(c['x'], c['y'], c['final'], 'final')} {reading(c['x'], c['y'], c['auc'], 'AUC')}"
+                )
             lines.append("")
         else:
             lines += ["No comparison yet: a comparison needs at least 2 seeds of both variants.", ""]
@@ -196,9 +223,15 @@ def render(out: Path, plots_dir: Optional[Path], plot_link: str = "results",
     points = sweep_points(runs)
     if points:
         names = list(dict.fromkeys(sweep_name(b, lam) for b in points for lam in LAMBDAS))
-        lines += [f"## lambda_I sweep on {SWEEP_MAP}", "",
-                  "lambda_I 0 is the variant without CGI and 0.1 the default; both are the main table's cells.", "",
-                  *TABLE_HEAD, *variant_rows(runs, SWEEP_MAP, names), ""]
+        lines += [
+            f"## lambda_I sweep on {SWEEP_MAP}",
+            "",
+            "lambda_I 0 is the variant without CGI and 0.1 the default; both are the main table's cells.",
+            "",
+            *TABLE_HEAD,
+            *variant_rows(runs, SWEEP_MAP, names),
+            "",
+        ]
         if plots_dir is not None:
             plot_sweep(points, plots_dir / "lambda_sweep.png")
         lines += [f"![lambda_I sweep]({plot_link}/lambda_sweep.png)", ""]

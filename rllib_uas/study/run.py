@@ -6,6 +6,7 @@ Each cell trains for its map's budget of simulated env steps and evaluates its g
 and a line appended to `<out>/manifest.csv` (fingerprint, commit, wall time). A rerun skips every
 cell with a CSV and a manifest line of the same fingerprint, and starts unfinished ones over.
 """
+
 from __future__ import annotations
 
 import csv
@@ -18,20 +19,49 @@ from typing import Any, Dict, List, Sequence
 
 from rllib_uas.study.grid import Cell, MapPlan
 
-CURVE_FIELDS = ["env_steps", "wall_s", "eval_win_rate", "eval_episodes", "eval_return", "eval_dead_allies",
-                "eval_dead_enemies", "eval_battle_length", "train_win_rate", "train_return"]
-MANIFEST_FIELDS = ["cell", "map", "variant", "seed", "budget", "env_steps", "fingerprint", "commit", "wall_s",
-                   "finished_at"]
+CURVE_FIELDS = [
+    "env_steps",
+    "wall_s",
+    "eval_win_rate",
+    "eval_episodes",
+    "eval_return",
+    "eval_dead_allies",
+    "eval_dead_enemies",
+    "eval_battle_length",
+    "train_win_rate",
+    "train_return",
+]
+MANIFEST_FIELDS = [
+    "cell",
+    "map",
+    "variant",
+    "seed",
+    "budget",
+    "env_steps",
+    "fingerprint",
+    "commit",
+    "wall_s",
+    "finished_at",
+]
 
 
 def code_version() -> str:
     """The commit the package runs from (with '+dirty' for uncommitted changes), or 'unknown'."""
     root = Path(__file__).resolve().parents[2]
     try:
-        rev = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True,
-                             text=True, timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--", "rllib_uas"],
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+        rev = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--", "rllib_uas"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
         return rev + ("+dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
@@ -47,8 +77,11 @@ def read_manifest(out: Path) -> Dict[str, Dict[str, str]]:
 
 def finished(cells: Sequence[Cell], out: Path) -> List[Cell]:
     manifest = read_manifest(out)
-    return [c for c in cells if (out / f"{c.name}.csv").exists()
-            and manifest.get(c.name, {}).get("fingerprint") == c.fingerprint()]
+    return [
+        c
+        for c in cells
+        if (out / f"{c.name}.csv").exists() and manifest.get(c.name, {}).get("fingerprint") == c.fingerprint()
+    ]
 
 
 def evaluate_greedy(algo, episodes: int, seed: int) -> Dict[str, float]:
@@ -73,11 +106,18 @@ def train_cell(cell: Cell, out: Path, report=None) -> Path:
                 if steps >= next_eval or steps >= plan.budget:
                     # evaluation seeds differ per evaluation and per cell seed, the same across variants
                     ev = evaluate_greedy(algo, plan.eval_episodes, seed=10_000 * (cell.seed + 1) + evals)
-                    row = dict(env_steps=steps, wall_s=round(time.perf_counter() - t0, 1),
-                               eval_win_rate=ev["win_rate"], eval_episodes=ev["episodes"],
-                               eval_return=ev["return_mean"], eval_dead_allies=ev["dead_allies_mean"],
-                               eval_dead_enemies=ev["dead_enemies_mean"], eval_battle_length=ev["length_mean"],
-                               train_win_rate=train.get("win_rate", ""), train_return=train.get("team_return_mean", ""))
+                    row = dict(
+                        env_steps=steps,
+                        wall_s=round(time.perf_counter() - t0, 1),
+                        eval_win_rate=ev["win_rate"],
+                        eval_episodes=ev["episodes"],
+                        eval_return=ev["return_mean"],
+                        eval_dead_allies=ev["dead_allies_mean"],
+                        eval_dead_enemies=ev["dead_enemies_mean"],
+                        eval_battle_length=ev["length_mean"],
+                        train_win_rate=train.get("win_rate", ""),
+                        train_return=train.get("team_return_mean", ""),
+                    )
                     writer.writerow(row)
                     f.flush()
                     evals += 1
@@ -99,10 +139,20 @@ def train_cell(cell: Cell, out: Path, report=None) -> Path:
         writer = csv.DictWriter(f, MANIFEST_FIELDS)
         if new:
             writer.writeheader()
-        writer.writerow(dict(cell=cell.name, map=cell.map_name, variant=cell.variant, seed=cell.seed,
-                             budget=plan.budget, env_steps=steps, fingerprint=cell.fingerprint(),
-                             commit=code_version(), wall_s=round(time.perf_counter() - t0, 1),
-                             finished_at=time.strftime("%Y-%m-%dT%H:%M:%S")))
+        writer.writerow(
+            dict(
+                cell=cell.name,
+                map=cell.map_name,
+                variant=cell.variant,
+                seed=cell.seed,
+                budget=plan.budget,
+                env_steps=steps,
+                fingerprint=cell.fingerprint(),
+                commit=code_version(),
+                wall_s=round(time.perf_counter() - t0, 1),
+                finished_at=time.strftime("%Y-%m-%dT%H:%M:%S"),
+            )
+        )
     return path
 
 
@@ -113,8 +163,13 @@ def _trainable(config: Dict[str, Any]) -> None:
     train_cell(cell, Path(config["out"]), report=tune.report)
 
 
-def run_study(cells: Sequence[Cell], out: str | Path, concurrent: int = 2, cpus: int | None = None,
-              storage_path: str | None = None) -> Dict[str, int]:
+def run_study(
+    cells: Sequence[Cell],
+    out: str | Path,
+    concurrent: int = 2,
+    cpus: int | None = None,
+    storage_path: str | None = None,
+) -> Dict[str, int]:
     """Run every unfinished cell (one CPU each, `concurrent` at a time) through Tune; returns counts
     of cells skipped, finished and failed."""
     import ray
@@ -125,31 +180,51 @@ def run_study(cells: Sequence[Cell], out: str | Path, concurrent: int = 2, cpus:
     done = {c.name for c in finished(cells, out)}
     todo = [c for c in cells if c.name not in done]
     for stale in out.glob(".*.csv.partial"):
-        stale.unlink()                                         # an interrupted cell starts over
-    print(f"study: {len(cells)} cells, {len(done)} finished, {len(todo)} to run, {concurrent} at a time; "
-          f"results in {out}", flush=True)
+        stale.unlink()  # an interrupted cell starts over
+    print(
+        f"study: {len(cells)} cells, {len(done)} finished, {len(todo)} to run, {concurrent} at a time; "
+        f"results in {out}",
+        flush=True,
+    )
     if not todo:
         return {"skipped": len(done), "finished": 0, "failed": 0}
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     if not ray.is_initialized():
-        ray.init(address="local", num_cpus=cpus or concurrent, include_dashboard=False, log_to_driver=False,
-                 logging_level="WARNING")
-    space = {"cell": tune.grid_search([dict(map_name=c.map_name, variant=c.variant, seed=c.seed,
-                                            plan=dataclasses.asdict(c.plan)) for c in todo])}
+        ray.init(
+            address="local",
+            num_cpus=cpus or concurrent,
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level="WARNING",
+        )
+    space = {
+        "cell": tune.grid_search(
+            [dict(map_name=c.map_name, variant=c.variant, seed=c.seed, plan=dataclasses.asdict(c.plan)) for c in todo]
+        )
+    }
 
     def trainable(config):
         _trainable({**config["cell"], "out": str(out)})
 
     tuner = tune.Tuner(
-        tune.with_resources(trainable, {"cpu": 1}), param_space=space,
+        tune.with_resources(trainable, {"cpu": 1}),
+        param_space=space,
         tune_config=tune.TuneConfig(max_concurrent_trials=concurrent),
-        run_config=tune.RunConfig(name="study", storage_path=storage_path or str(Path.home() / "ray_results"),
-                                  verbose=0, failure_config=tune.FailureConfig(max_failures=0)))
+        run_config=tune.RunConfig(
+            name="study",
+            storage_path=storage_path or str(Path.home() / "ray_results"),
+            verbose=0,
+            failure_config=tune.FailureConfig(max_failures=0),
+        ),
+    )
     results = tuner.fit()
     failed = [r for r in results if r.error is not None]
     for r in failed:
         cell = r.config["cell"]
-        print(f"study: cell {cell['map_name']} / {cell['variant']} / seed {cell['seed']} failed: "
-              f"{str(r.error).strip().splitlines()[-1]}", flush=True)
+        print(
+            f"study: cell {cell['map_name']} / {cell['variant']} / seed {cell['seed']} failed: "
+            f"{str(r.error).strip().splitlines()[-1]}",
+            flush=True,
+        )
     now = {c.name for c in finished(cells, out)}
     return {"skipped": len(done), "finished": len(now - done), "failed": len(failed)}

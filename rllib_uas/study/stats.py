@@ -7,6 +7,7 @@ seeds with a 95% stratified-bootstrap interval; per pair of variants: the probab
 improvement P(X > Y) with its interval. All bootstrap draws use a fixed random state, so the page
 regenerates identically from the same CSVs.
 """
+
 from __future__ import annotations
 
 import csv
@@ -21,7 +22,7 @@ from rllib_uas.study.run import read_manifest
 
 REPS = 2000
 SEED = 0
-_trapezoid = getattr(np, "trapezoid", None) or np.trapz          # numpy < 2 names it trapz
+_trapezoid = getattr(np, "trapezoid", None) or np.trapz  # numpy < 2 names it trapz
 
 
 @dataclass
@@ -29,8 +30,8 @@ class Run:
     map_name: str
     variant: str
     seed: int
-    steps: np.ndarray            # [E] env steps at each evaluation
-    win_rate: np.ndarray         # [E] greedy win rate
+    steps: np.ndarray  # [E] env steps at each evaluation
+    win_rate: np.ndarray  # [E] greedy win rate
     budget: int
     commit: str
 
@@ -97,9 +98,11 @@ def iqm_interval(scores: Dict[str, np.ndarray]) -> Dict[str, Tuple[float, float,
     from rliable import metrics
 
     out = {}
-    for k, v in scores.items():       # each variant its own draws: its interval is the same in every table
-        point, interval = _bootstrap({k: np.asarray(v, float)[:, None]},              # [runs, 1 task]
-                                     lambda x: np.array([metrics.aggregate_iqm(x)]))
+    for k, v in scores.items():  # each variant its own draws: its interval is the same in every table
+        point, interval = _bootstrap(
+            {k: np.asarray(v, float)[:, None]},  # [runs, 1 task]
+            lambda x: np.array([metrics.aggregate_iqm(x)]),
+        )
         out[k] = (float(point[k][0]), float(interval[k][0, 0]), float(interval[k][1, 0]))
     return out
 
@@ -116,7 +119,7 @@ def probability_of_improvement(x: Sequence[float], y: Sequence[float]) -> Tuple[
 
 def mean_band(runs: Sequence[Run], grid: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(mean, low, high) [len(grid)] of the win-rate curves, 95% bootstrap band per point."""
-    curves = np.stack([r.on_grid(grid) for r in runs])                           # [runs, points]
+    curves = np.stack([r.on_grid(grid) for r in runs])  # [runs, points]
     if len(runs) < 2:
         return curves[0], curves[0], curves[0]
     point, interval = _bootstrap({"c": curves}, lambda s: s.mean(axis=0))
@@ -137,5 +140,7 @@ def variant_table(runs: Sequence[Run], map_name: str, order: Optional[Sequence[s
         return []
     final = iqm_interval({v: [r.final for r in groups[v]] for v in names})
     auc = iqm_interval({v: [r.auc for r in groups[v]] for v in names})
-    return [dict(variant=v, seeds=[r.seed for r in groups[v]], budget=groups[v][0].budget, final=final[v],
-                 auc=auc[v]) for v in names]
+    return [
+        dict(variant=v, seeds=[r.seed for r in groups[v]], budget=groups[v][0].budget, final=final[v], auc=auc[v])
+        for v in names
+    ]

@@ -7,6 +7,7 @@ Baselines by flags, on the same module and learner:
 - MAPPO:              uas=False, cgi_coeff=0.0 (SMAC's native action space, global sharing)
 - parameter_sharing="group" on any of them: one agent network per action group
 """
+
 from __future__ import annotations
 
 from typing import Any, Optional, Type
@@ -38,7 +39,7 @@ class UMAPPOConfig(TeamConfigMixin, PPOConfig):
         self.gamma = 0.99
         self.lambda_ = 0.95
         self.clip_param = 0.2
-        self.vf_clip_param = 0.2         # clip of the (normalized) value change, MAPPO style
+        self.vf_clip_param = 0.2  # clip of the (normalized) value change, MAPPO style
         self.vf_loss_coeff = 1.0
         self.entropy_coeff = 0.01
         self.use_kl_loss = False
@@ -47,19 +48,39 @@ class UMAPPOConfig(TeamConfigMixin, PPOConfig):
         self.grad_clip_by = "global_norm"
         self.num_epochs = 5
         self.train_batch_size_per_learner = 3200
-        self.minibatch_size = 3200       # one minibatch, as MAPPO on SMAC
+        self.minibatch_size = 3200  # one minibatch, as MAPPO on SMAC
         apply_defaults(self, MAPPO_SETTINGS)
 
     @override(PPOConfig)
-    def training(self, *, state_type: Any = NotProvided, value_norm: Any = NotProvided,
-                 critic_hidden: Any = NotProvided, recurrent_critic: Any = NotProvided, max_seq_len: Any = NotProvided,
-                 value_loss: Any = NotProvided, huber_delta: Any = NotProvided, orthogonal_init: Any = NotProvided,
-                 adam_eps: Any = NotProvided, separate_optimizers: Any = NotProvided, **kwargs) -> "UMAPPOConfig":
+    def training(
+        self,
+        *,
+        state_type: Any = NotProvided,
+        value_norm: Any = NotProvided,
+        critic_hidden: Any = NotProvided,
+        recurrent_critic: Any = NotProvided,
+        max_seq_len: Any = NotProvided,
+        value_loss: Any = NotProvided,
+        huber_delta: Any = NotProvided,
+        orthogonal_init: Any = NotProvided,
+        adam_eps: Any = NotProvided,
+        separate_optimizers: Any = NotProvided,
+        **kwargs,
+    ) -> "UMAPPOConfig":
         """U-MAPPO's own settings; the shared ones (uas, cgi_coeff, ...) and PPO's go on to the bases."""
-        set_provided(self, state_type=state_type, value_norm=value_norm, critic_hidden=critic_hidden,
-                     recurrent_critic=recurrent_critic, max_seq_len=max_seq_len, value_loss=value_loss,
-                     huber_delta=huber_delta, orthogonal_init=orthogonal_init, adam_eps=adam_eps,
-                     separate_optimizers=separate_optimizers)
+        set_provided(
+            self,
+            state_type=state_type,
+            value_norm=value_norm,
+            critic_hidden=critic_hidden,
+            recurrent_critic=recurrent_critic,
+            max_seq_len=max_seq_len,
+            value_loss=value_loss,
+            huber_delta=huber_delta,
+            orthogonal_init=orthogonal_init,
+            adam_eps=adam_eps,
+            separate_optimizers=separate_optimizers,
+        )
         return super().training(**kwargs)
 
     @override(PPOConfig)

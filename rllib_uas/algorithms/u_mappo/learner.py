@@ -7,6 +7,7 @@ L = L_clip - c_e * entropy + c_v * L_value + lambda_I * L_CGI, where
 - L_value is MAPPO's clipped loss on normalized values, max(err, err_clipped);
 - dead agents (alive = 0) are masked out of the policy, entropy and CGI terms.
 """
+
 from __future__ import annotations
 
 from typing import Any, Dict
@@ -33,7 +34,7 @@ def per_agent_clipped_surrogate(logits, old_logits, actions, advantages, clip: f
     logits/old_logits [..., n, A]; actions [..., n]; advantages [..., n] (or [...], shared by the
     agents of a step); weight [..., n] (0/1).
     """
-    logp = torch.log_softmax(logits, -1).gather(-1, actions[..., None].long()).squeeze(-1)       # [..., n]
+    logp = torch.log_softmax(logits, -1).gather(-1, actions[..., None].long()).squeeze(-1)  # [..., n]
     old_logp = torch.log_softmax(old_logits, -1).gather(-1, actions[..., None].long()).squeeze(-1)
     ratio = torch.exp(logp - old_logp)
     adv = advantages if advantages.shape == ratio.shape else advantages[..., None]
@@ -45,8 +46,8 @@ def value_error_loss(err: torch.Tensor, kind: str, delta: float) -> torch.Tensor
     """Elementwise Huber(err, delta) (MAPPO's default) or 0.5 * err^2 ("mse"); the two agree inside delta."""
     if kind == "huber":
         a = err.abs()
-        return torch.where(a <= delta, 0.5 * err ** 2, delta * (a - 0.5 * delta))
-    return 0.5 * err ** 2
+        return torch.where(a <= delta, 0.5 * err**2, delta * (a - 0.5 * delta))
+    return 0.5 * err**2
 
 
 def standardize(x: torch.Tensor, weight: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
@@ -60,7 +61,7 @@ def standardize(x: torch.Tensor, weight: torch.Tensor, eps: float = 1e-5) -> tor
 def masked_entropy(logits, weight):
     """Mean per-agent entropy of the masked policy over weighted (step, agent)."""
     logp = torch.log_softmax(logits, -1)
-    ent = -(logp.exp() * logp).sum(-1)                                                             # [..., n]
+    ent = -(logp.exp() * logp).sum(-1)  # [..., n]
     return (ent * weight).sum() / weight.sum().clamp(min=1.0)
 
 
@@ -72,7 +73,8 @@ class UMAPPOTorchLearner(TeamLearnerThreadsMixin, PPOTorchLearner):
             # per-agent values (AS) and MAPPO's standardization in the loss instead of RLlib's GAE piece
             self._learner_connector.remove("GeneralAdvantageEstimation")
             self._learner_connector.append(
-                TeamGeneralAdvantageEstimation(gamma=self.config.gamma, lambda_=self.config.lambda_))
+                TeamGeneralAdvantageEstimation(gamma=self.config.gamma, lambda_=self.config.lambda_)
+            )
 
     @override(PPOTorchLearner)
     def configure_optimizers_for_module(self, module_id: str, config: Any = None) -> None:
@@ -82,32 +84,40 @@ class UMAPPOTorchLearner(TeamLearnerThreadsMixin, PPOTorchLearner):
         else:
             groups = (("default_optimizer", list(module.parameters())),)
         for name, params in groups:
-            self.register_optimizer(module_id=module_id, optimizer_name=name,
-                                    optimizer=torch.optim.Adam(params, lr=config.lr, eps=config.adam_eps),
-                                    params=params, lr_or_lr_schedule=config.lr)
+            self.register_optimizer(
+                module_id=module_id,
+                optimizer_name=name,
+                optimizer=torch.optim.Adam(params, lr=config.lr, eps=config.adam_eps),
+                params=params,
+                lr_or_lr_schedule=config.lr,
+            )
 
     @override(PPOTorchLearner)
-    def compute_loss_for_module(self, *, module_id: str, config: Any, batch: Dict[str, Any],
-                                fwd_out: Dict[str, torch.Tensor]) -> torch.Tensor:
+    def compute_loss_for_module(
+        self, *, module_id: str, config: Any, batch: Dict[str, Any], fwd_out: Dict[str, torch.Tensor]
+    ) -> torch.Tensor:
         module = self.module[module_id].unwrapped()
         obs = batch[Columns.OBS]
-        valid = batch[Columns.LOSS_MASK].to(torch.float32) if Columns.LOSS_MASK in batch \
-            else torch.ones(batch[Columns.ACTIONS].shape[:2], device=obs["obs"].device)          # [B, T]
-        alive = obs["alive"]                                                                       # [B, T, n]
+        valid = (
+            batch[Columns.LOSS_MASK].to(torch.float32)
+            if Columns.LOSS_MASK in batch
+            else torch.ones(batch[Columns.ACTIONS].shape[:2], device=obs["obs"].device)
+        )  # [B, T]
+        alive = obs["alive"]  # [B, T, n]
         weight = alive * valid[..., None]
-        logits = fwd_out[Columns.ACTION_DIST_INPUTS]                                               # [B, T, n, A]
+        logits = fwd_out[Columns.ACTION_DIST_INPUTS]  # [B, T, n, A]
 
-        advantages = batch[Postprocessing.ADVANTAGES]                                              # [B, T(, n)]
+        advantages = batch[Postprocessing.ADVANTAGES]  # [B, T(, n)]
         if advantages.dim() == 2:
-            advantages = advantages[..., None].expand_as(alive)                                    # [B, T, n]
+            advantages = advantages[..., None].expand_as(alive)  # [B, T, n]
         advantages = standardize(advantages, weight)
         policy_obj, ratio = per_agent_clipped_surrogate(
-            logits, batch[Columns.ACTION_DIST_INPUTS], batch[Columns.ACTIONS], advantages, config.clip_param,
-            weight)
+            logits, batch[Columns.ACTION_DIST_INPUTS], batch[Columns.ACTIONS], advantages, config.clip_param, weight
+        )
         entropy = masked_entropy(logits, weight)
 
         # value: MAPPO's clipped loss in normalized space; per agent over alive agents for AS
-        targets = batch[Postprocessing.VALUE_TARGETS]                                              # [B, T(, n)]
+        targets = batch[Postprocessing.VALUE_TARGETS]  # [B, T(, n)]
         v_weight = weight if targets.dim() == 3 else valid
         mask = v_weight > 0
         if module.value_norm is not None:
@@ -115,7 +125,7 @@ class UMAPPOTorchLearner(TeamLearnerThreadsMixin, PPOTorchLearner):
             targets_n = module.value_norm.normalize(targets)
         else:
             targets_n = targets
-        values = module.normalized_values(batch)                                                   # like targets
+        values = module.normalized_values(batch)  # like targets
         err = value_error_loss(values - targets_n, config.value_loss, config.huber_delta)
         old_values = batch.get(VF_NORMALIZED)
         if old_values is not None and config.vf_clip_param and config.vf_clip_param > 0:
@@ -128,23 +138,33 @@ class UMAPPOTorchLearner(TeamLearnerThreadsMixin, PPOTorchLearner):
 
         cgi = torch.zeros((), device=total.device)
         if CGI_LOGITS in fwd_out and config.cgi_coeff > 0:
-            probs = torch.softmax(logits, -1).detach()                                             # current policies
+            probs = torch.softmax(logits, -1).detach()  # current policies
             cgi = cgi_loss(fwd_out[CGI_LOGITS], probs, module.agent_group, alive, module.group_masks, valid)
             total = total + config.cgi_coeff * cgi
         if not torch.isfinite(total):
             raise FloatingPointError(
                 f"U-MAPPO loss is not finite (policy {float(policy_obj):.4g}, value {float(value_loss):.4g}, "
                 f"entropy {float(entropy):.4g}, cgi {float(cgi):.4g}); lower the learning rate or check the "
-                "env's rewards/observations for NaN/inf")
+                "env's rewards/observations for NaN/inf"
+            )
 
         with torch.no_grad():
             vf_pred = module.value_norm.denormalize(values) if module.value_norm is not None else values
-            self.metrics.log_dict({
-                POLICY_LOSS_KEY: -policy_obj, VF_LOSS_KEY: value_loss, ENTROPY_KEY: entropy, CGI_LOSS_KEY: cgi,
-                "vf_explained_var": explained_variance(targets[mask], vf_pred[mask]),
-                "mean_ratio": (ratio * weight).sum() / weight.sum().clamp(min=1.0),
-                # 0 on the first minibatch of an update: acting and training see the same critic and memory
-                "value_change_abs_mean": ((values - old_values).abs() * v_weight).sum() / v_weight.sum().clamp(min=1.0)
-                if old_values is not None else torch.zeros(()),
-            }, key=module_id, window=1)
+            self.metrics.log_dict(
+                {
+                    POLICY_LOSS_KEY: -policy_obj,
+                    VF_LOSS_KEY: value_loss,
+                    ENTROPY_KEY: entropy,
+                    CGI_LOSS_KEY: cgi,
+                    "vf_explained_var": explained_variance(targets[mask], vf_pred[mask]),
+                    "mean_ratio": (ratio * weight).sum() / weight.sum().clamp(min=1.0),
+                    # 0 on the first minibatch of an update: acting and training see the same critic and memory
+                    "value_change_abs_mean": ((values - old_values).abs() * v_weight).sum()
+                    / v_weight.sum().clamp(min=1.0)
+                    if old_values is not None
+                    else torch.zeros(()),
+                },
+                key=module_id,
+                window=1,
+            )
         return total

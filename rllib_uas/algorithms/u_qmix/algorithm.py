@@ -13,6 +13,7 @@ The episode buffer lives on the driver (the Algorithm) and is saved in checkpoin
 get_state/set_state add it. At start the buffer's largest possible size is checked against the
 memory Ray sees (`check_buffer_fits`).
 """
+
 from __future__ import annotations
 
 from typing import Any, Dict, List, Optional, Tuple, Type
@@ -68,25 +69,51 @@ class UQMIXConfig(TeamConfigMixin, AlgorithmConfig):
         self.rollout_fragment_length = 8
 
     @override(AlgorithmConfig)
-    def training(self, *, mixer: Any = NotProvided, mixing_embed_dim: Any = NotProvided,
-                 hypernet_embed: Any = NotProvided, double_q: Any = NotProvided, td_lambda: Any = NotProvided,
-                 optimizer: Any = NotProvided, batch_size_episodes: Any = NotProvided,
-                 buffer_size_episodes: Any = NotProvided, buffer_size_mb: Any = NotProvided,
-                 checkpoint_buffer: Any = NotProvided, episodes_per_iteration: Any = NotProvided,
-                 updates_per_iteration: Any = NotProvided, learning_starts_episodes: Any = NotProvided,
-                 target_update_interval_episodes: Any = NotProvided, target_update_tau: Any = NotProvided,
-                 epsilon_start: Any = NotProvided, epsilon_finish: Any = NotProvided,
-                 epsilon_anneal_steps: Any = NotProvided, **kwargs) -> "UQMIXConfig":
+    def training(
+        self,
+        *,
+        mixer: Any = NotProvided,
+        mixing_embed_dim: Any = NotProvided,
+        hypernet_embed: Any = NotProvided,
+        double_q: Any = NotProvided,
+        td_lambda: Any = NotProvided,
+        optimizer: Any = NotProvided,
+        batch_size_episodes: Any = NotProvided,
+        buffer_size_episodes: Any = NotProvided,
+        buffer_size_mb: Any = NotProvided,
+        checkpoint_buffer: Any = NotProvided,
+        episodes_per_iteration: Any = NotProvided,
+        updates_per_iteration: Any = NotProvided,
+        learning_starts_episodes: Any = NotProvided,
+        target_update_interval_episodes: Any = NotProvided,
+        target_update_tau: Any = NotProvided,
+        epsilon_start: Any = NotProvided,
+        epsilon_finish: Any = NotProvided,
+        epsilon_anneal_steps: Any = NotProvided,
+        **kwargs,
+    ) -> "UQMIXConfig":
         """U-QMIX's own settings; the shared ones (uas, cgi_coeff, ...) and RLlib's go on to the bases."""
-        set_provided(self, mixer=mixer, mixing_embed_dim=mixing_embed_dim, hypernet_embed=hypernet_embed,
-                     double_q=double_q, td_lambda=td_lambda, optimizer=optimizer,
-                     batch_size_episodes=batch_size_episodes, buffer_size_episodes=buffer_size_episodes,
-                     buffer_size_mb=buffer_size_mb, checkpoint_buffer=checkpoint_buffer,
-                     episodes_per_iteration=episodes_per_iteration, updates_per_iteration=updates_per_iteration,
-                     learning_starts_episodes=learning_starts_episodes,
-                     target_update_interval_episodes=target_update_interval_episodes,
-                     target_update_tau=target_update_tau, epsilon_start=epsilon_start,
-                     epsilon_finish=epsilon_finish, epsilon_anneal_steps=epsilon_anneal_steps)
+        set_provided(
+            self,
+            mixer=mixer,
+            mixing_embed_dim=mixing_embed_dim,
+            hypernet_embed=hypernet_embed,
+            double_q=double_q,
+            td_lambda=td_lambda,
+            optimizer=optimizer,
+            batch_size_episodes=batch_size_episodes,
+            buffer_size_episodes=buffer_size_episodes,
+            buffer_size_mb=buffer_size_mb,
+            checkpoint_buffer=checkpoint_buffer,
+            episodes_per_iteration=episodes_per_iteration,
+            updates_per_iteration=updates_per_iteration,
+            learning_starts_episodes=learning_starts_episodes,
+            target_update_interval_episodes=target_update_interval_episodes,
+            target_update_tau=target_update_tau,
+            epsilon_start=epsilon_start,
+            epsilon_finish=epsilon_finish,
+            epsilon_anneal_steps=epsilon_anneal_steps,
+        )
         return super().training(**kwargs)
 
     @override(AlgorithmConfig)
@@ -112,8 +139,10 @@ def train_batch(sample: Dict[str, Any]) -> MultiAgentBatch:
     """A padded replay sample (`EpisodeBuffer.sample`) as the learner's batch, in the module's one layout:
     the team observation under `Columns.OBS` as when acting, the rest (actions, rewards, terminated,
     filled) beside it."""
-    rows = {Columns.OBS: {k: sample[k] for k in TEAM_OBS_KEYS if k in sample},
-            **{k: v for k, v in sample.items() if k not in TEAM_OBS_KEYS}}
+    rows = {
+        Columns.OBS: {k: sample[k] for k in TEAM_OBS_KEYS if k in sample},
+        **{k: v for k, v in sample.items() if k not in TEAM_OBS_KEYS},
+    }
     return MultiAgentBatch({DEFAULT_MODULE_ID: SampleBatch(rows)}, env_steps=int(sample["filled"].sum()))
 
 
@@ -142,13 +171,14 @@ def check_buffer_fits(config, observation_space, memory: Optional[float]) -> Non
     per_step = stored_bytes_per_step(observation_space)
     worst = config.buffer_size_episodes * (limit + 1) * per_step
     if config.buffer_size_mb is not None:
-        worst = min(worst, config.buffer_size_mb * 2 ** 20)
+        worst = min(worst, config.buffer_size_mb * 2**20)
     if worst > memory:
-        fit = int(memory * 0.5 / 2 ** 20)
+        fit = int(memory * 0.5 / 2**20)
         raise ValueError(
-            f"U-QMIX's replay buffer can grow to {worst / 2 ** 30:.1f} GiB ({config.buffer_size_episodes} episodes x "
-            f"up to {limit} steps x {per_step:,} bytes per step), more than the {memory / 2 ** 30:.1f} GiB of memory "
-            f"Ray sees; set buffer_size_mb (for example {fit}) or lower buffer_size_episodes")
+            f"U-QMIX's replay buffer can grow to {worst / 2**30:.1f} GiB ({config.buffer_size_episodes} episodes x "
+            f"up to {limit} steps x {per_step:,} bytes per step), more than the {memory / 2**30:.1f} GiB of memory "
+            f"Ray sees; set buffer_size_mb (for example {fit}) or lower buffer_size_episodes"
+        )
 
 
 class UQMIX(Algorithm):
@@ -162,7 +192,7 @@ class UQMIX(Algorithm):
         super().setup(config)
         cfg = self.config
         self.episode_buffer = EpisodeBuffer(cfg.buffer_size_episodes, seed=cfg.seed, capacity_mb=cfg.buffer_size_mb)
-        if self.spaces and DEFAULT_MODULE_ID in self.spaces:     # the spaces Algorithm.setup collected
+        if self.spaces and DEFAULT_MODULE_ID in self.spaces:  # the spaces Algorithm.setup collected
             check_buffer_fits(cfg, self.spaces[DEFAULT_MODULE_ID][0], _available_memory())
         self.stitcher = EpisodeStitcher()
         self._episodes_sampled = 0
@@ -183,7 +213,8 @@ class UQMIX(Algorithm):
         while len(finished) < cfg.episodes_per_iteration:
             sampled = self.env_runner_group.foreach_env_runner(
                 lambda r: (r.sample(num_timesteps=steps_per_env * r.num_envs, explore=True), r.get_metrics()),
-                local_env_runner=local)
+                local_env_runner=local,
+            )
             self.metrics.aggregate([s[1] for s in sampled], key=ENV_RUNNER_RESULTS)
             done, n = self.stitcher.add(tree.flatten([s[0] for s in sampled]))
             finished += done
@@ -203,7 +234,7 @@ class UQMIX(Algorithm):
         self.metrics.log_value(NUM_ENV_STEPS_SAMPLED_LIFETIME, steps, reduce="lifetime_sum")
         self.metrics.log_value(NUM_EPISODES_SAMPLED_LIFETIME, len(episodes), reduce="lifetime_sum")
         self.metrics.log_value("episode_buffer_size", len(self.episode_buffer), window=1)
-        self.metrics.log_value("episode_buffer_mb", self.episode_buffer.nbytes / 2 ** 20, window=1)
+        self.metrics.log_value("episode_buffer_mb", self.episode_buffer.nbytes / 2**20, window=1)
         self.metrics.log_value("num_episodes_dropped_lifetime", self.stitcher.num_dropped_episodes, window=1)
 
         if len(self.episode_buffer) < max(cfg.learning_starts_episodes, 1):
@@ -217,8 +248,11 @@ class UQMIX(Algorithm):
             for _ in range(num_updates):
                 results = self.learner_group.update(
                     batch=train_batch(self.episode_buffer.sample(cfg.batch_size_episodes)),
-                    timesteps={NUM_ENV_STEPS_SAMPLED_LIFETIME: self._env_steps_sampled,
-                               NUM_EPISODES_SAMPLED_LIFETIME: self._episodes_sampled})
+                    timesteps={
+                        NUM_ENV_STEPS_SAMPLED_LIFETIME: self._env_steps_sampled,
+                        NUM_EPISODES_SAMPLED_LIFETIME: self._episodes_sampled,
+                    },
+                )
                 self.metrics.aggregate(results, key=LEARNER_RESULTS)
         with self.metrics.log_time((TIMERS, SYNCH_WORKER_WEIGHTS_TIMER)):
             self.env_runner_group.sync_weights(from_worker_or_learner_group=self.learner_group, inference_only=True)
@@ -229,8 +263,11 @@ class UQMIX(Algorithm):
         state = super().get_state(components, not_components=not_components, **kwargs)
         if self._check_component(EPISODE_BUFFER, components, not_components):
             # the counters always (a resumed run goes on counting); the episodes unless turned off
-            counters = {"episodes_sampled": self._episodes_sampled, "env_steps_sampled": self._env_steps_sampled,
-                        "updates_owed": self._updates_owed}
+            counters = {
+                "episodes_sampled": self._episodes_sampled,
+                "env_steps_sampled": self._env_steps_sampled,
+                "updates_owed": self._updates_owed,
+            }
             buffer = self.episode_buffer.get_state() if self.config.checkpoint_buffer else {}
             state[EPISODE_BUFFER] = {**buffer, **counters}
         return state
@@ -243,5 +280,5 @@ class UQMIX(Algorithm):
             self._episodes_sampled = buf.pop("episodes_sampled", 0)
             self._env_steps_sampled = buf.pop("env_steps_sampled", 0)
             self._updates_owed = buf.pop("updates_owed", 0.0)
-            if "episodes" in buf:       # saved with checkpoint_buffer=False: the buffer refills
+            if "episodes" in buf:  # saved with checkpoint_buffer=False: the buffer refills
                 self.episode_buffer.set_state(buf)

@@ -12,6 +12,7 @@ previous step's actions (always, for the team view): rebuilt when sampled. The o
 first once `capacity` episodes or `capacity_mb` megabytes are exceeded. The buffer's state (for
 checkpoints) is its episodes, oldest first, its insertion counter and its sampling RNG.
 """
+
 from __future__ import annotations
 
 from typing import Any, Dict, List, Optional
@@ -35,9 +36,14 @@ def episode_arrays(episode) -> Dict[str, np.ndarray]:
     return out
 
 
-DERIVED_LAST_ACTION = "last_action_is_previous_action"   # marker key of a compact episode
-_COMPACT_DTYPES = {"action_mask": np.bool_, "alive": np.bool_, "terminated": np.bool_, "group": np.int8,
-                   "actions": np.int16}
+DERIVED_LAST_ACTION = "last_action_is_previous_action"  # marker key of a compact episode
+_COMPACT_DTYPES = {
+    "action_mask": np.bool_,
+    "alive": np.bool_,
+    "terminated": np.bool_,
+    "group": np.int8,
+    "actions": np.int16,
+}
 
 
 def compact(arrays: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
@@ -58,8 +64,11 @@ def compact(arrays: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
 
 def expand(stored: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
     """The float32/int64 arrays of a stored episode, as `episode_arrays` gave them."""
-    out = {k: v.astype(np.int64 if k == "actions" else np.float32) if k in _COMPACT_DTYPES else v
-           for k, v in stored.items() if k != DERIVED_LAST_ACTION}
+    out = {
+        k: v.astype(np.int64 if k == "actions" else np.float32) if k in _COMPACT_DTYPES else v
+        for k, v in stored.items()
+        if k != DERIVED_LAST_ACTION
+    }
     if DERIVED_LAST_ACTION in stored:
         n_actions = int(stored[DERIVED_LAST_ACTION])
         actions = out["actions"]
@@ -75,13 +84,14 @@ def _one_hot(actions: np.ndarray, n: int) -> np.ndarray:
 
 def stored_bytes_per_step(observation_space) -> int:
     """Bytes one env step takes in the buffer for a team observation space (compact storage)."""
+
     def itemsize(key: str) -> int:
         return np.dtype(_COMPACT_DTYPES.get(key, np.float32)).itemsize
 
     n = int(np.prod(observation_space["alive"].shape))
     total = itemsize("rewards") + itemsize("terminated") + n * itemsize("actions")
     for key, space in observation_space.spaces.items():
-        if key != "last_action":                                   # derived from the actions
+        if key != "last_action":  # derived from the actions
             total += int(np.prod(space.shape)) * itemsize(key)
     return total
 
@@ -97,8 +107,8 @@ class EpisodeBuffer:
         if capacity_mb is not None and not capacity_mb > 0:
             raise ValueError(f"episode buffer capacity_mb must be > 0 (or None), got {capacity_mb}")
         self.capacity = int(capacity)
-        self.capacity_bytes = None if capacity_mb is None else int(capacity_mb * 2 ** 20)
-        self.episodes: List[Dict[str, np.ndarray]] = []    # compact, oldest first
+        self.capacity_bytes = None if capacity_mb is None else int(capacity_mb * 2**20)
+        self.episodes: List[Dict[str, np.ndarray]] = []  # compact, oldest first
         self.nbytes = 0
         self.num_added = 0
         self.rng = np.random.default_rng(seed)
@@ -121,8 +131,10 @@ class EpisodeBuffer:
     def _evict(self) -> None:
         """Drop the oldest episodes beyond the capacity in episodes or bytes (one always stays)."""
         drop, freed = 0, 0
-        while len(self.episodes) - drop > 1 and (len(self.episodes) - drop > self.capacity or (
-                self.capacity_bytes is not None and self.nbytes - freed > self.capacity_bytes)):
+        while len(self.episodes) - drop > 1 and (
+            len(self.episodes) - drop > self.capacity
+            or (self.capacity_bytes is not None and self.nbytes - freed > self.capacity_bytes)
+        ):
             freed += episode_nbytes(self.episodes[drop])
             drop += 1
         self.nbytes -= freed
@@ -139,13 +151,18 @@ class EpisodeBuffer:
         return pad_episodes([self.episodes[i] for i in idx])
 
     def get_state(self) -> Dict[str, Any]:
-        return {"capacity": self.capacity, "capacity_bytes": self.capacity_bytes, "episodes": self.episodes,
-                "num_added": self.num_added, "rng": self.rng.bit_generator.state}
+        return {
+            "capacity": self.capacity,
+            "capacity_bytes": self.capacity_bytes,
+            "episodes": self.episodes,
+            "num_added": self.num_added,
+            "rng": self.rng.bit_generator.state,
+        }
 
     def set_state(self, state: Dict[str, Any]) -> None:
         episodes = list(state["episodes"])
-        if "next_index" in state and len(episodes) == state["capacity"]:   # an older ring-buffer checkpoint
-            episodes = episodes[state["next_index"]:] + episodes[:state["next_index"]]
+        if "next_index" in state and len(episodes) == state["capacity"]:  # an older ring-buffer checkpoint
+            episodes = episodes[state["next_index"] :] + episodes[: state["next_index"]]
         self.capacity = state["capacity"]
         self.capacity_bytes = state.get("capacity_bytes", self.capacity_bytes)
         self.episodes = [compact(e) for e in episodes]
@@ -166,12 +183,12 @@ def pad_episodes(episodes: List[Dict[str, np.ndarray]]) -> Dict[str, np.ndarray]
         steps = T + 1 if k in TEAM_OBS_KEYS else T
         arr = np.zeros((B, steps) + first.shape[1:], dtype=first.dtype)
         for b, e in enumerate(episodes):
-            arr[b, :len(e[k])] = e[k]
+            arr[b, : len(e[k])] = e[k]
         out[k] = arr
     out["filled"] = np.zeros((B, T), dtype=np.float32)
     for b, e in enumerate(episodes):
         n_obs = len(e["rewards"]) + 1
-        out["filled"][b, :n_obs - 1] = 1.0
+        out["filled"][b, : n_obs - 1] = 1.0
         out["action_mask"][b, n_obs:, :, 0] = 1.0  # padded steps: a finite masked max
         if "group" in out:
             out["group"][b, n_obs:] = e["group"][0]

@@ -9,6 +9,7 @@ Reads like the update rule:
      "policy" = softmax of its masked Q-values (detached);
   5. the target networks follow every `target_update_interval_episodes` (hard) or by `tau` (soft).
 """
+
 from __future__ import annotations
 
 from typing import Any, Dict
@@ -38,14 +39,15 @@ def td_lambda_targets(rewards, terminated, filled, target_qs, gamma: float, td_l
     PyMARL2 would take (lambda gamma)^(T-L) Q_tot of the zero padding at T.
     """
     B, T = rewards.shape
-    lengths = filled.sum(1).long()                                                    # [B]
-    not_term = 1 - terminated.sum(1).clamp(max=1)                                     # [B]
-    bootstrap = target_qs.gather(1, lengths[:, None]).squeeze(1) * not_term          # Q_tot(s_L) or 0
+    lengths = filled.sum(1).long()  # [B]
+    not_term = 1 - terminated.sum(1).clamp(max=1)  # [B]
+    bootstrap = target_qs.gather(1, lengths[:, None]).squeeze(1) * not_term  # Q_tot(s_L) or 0
     ret = torch.zeros_like(target_qs)
     ret[:, -1] = torch.where(lengths == T, bootstrap, torch.zeros_like(bootstrap))
     for t in range(T - 1, -1, -1):
         step = td_lambda * gamma * ret[:, t + 1] + filled[:, t] * (
-            rewards[:, t] + (1 - td_lambda) * gamma * target_qs[:, t + 1] * (1 - terminated[:, t]))
+            rewards[:, t] + (1 - td_lambda) * gamma * target_qs[:, t + 1] * (1 - terminated[:, t])
+        )
         ret[:, t] = torch.where(lengths == t, bootstrap, step * filled[:, t])
     return ret[:, :-1] * filled
 
@@ -55,7 +57,7 @@ def max_target_q(q: torch.Tensor, q_target: torch.Tensor, mask: torch.Tensor, do
     double Q takes the target net's value at the online net's best *available* action (PyMARL2's
     `nq_learner`); otherwise the target net's best available value."""
     if double_q:
-        best = masked_logits(q.detach(), mask).argmax(-1, keepdim=True)                 # [..., n, 1]
+        best = masked_logits(q.detach(), mask).argmax(-1, keepdim=True)  # [..., n, 1]
         return q_target.gather(-1, best).squeeze(-1)
     return masked_logits(q_target, mask).max(-1).values
 
@@ -63,7 +65,7 @@ def max_target_q(q: torch.Tensor, q_target: torch.Tensor, mask: torch.Tensor, do
 def td_loss(q_tot: torch.Tensor, targets: torch.Tensor, filled: torch.Tensor) -> torch.Tensor:
     """PyMARL2's scale: 0.5 * mean of (Q_tot - y)^2 over filled steps [B, T]."""
     td = (q_tot - targets) * filled
-    return 0.5 * (td ** 2).sum() / filled.sum().clamp(min=1.0)
+    return 0.5 * (td**2).sum() / filled.sum().clamp(min=1.0)
 
 
 class UQMIXTorchLearner(TeamLearnerThreadsMixin, TorchLearner):
@@ -86,44 +88,59 @@ class UQMIXTorchLearner(TeamLearnerThreadsMixin, TorchLearner):
         self.register_optimizer(module_id=module_id, optimizer=opt, params=params, lr_or_lr_schedule=config.lr)
 
     @override(TorchLearner)
-    def compute_loss_for_module(self, *, module_id: str, config: Any, batch: Dict[str, Any],
-                                fwd_out: Dict[str, torch.Tensor]) -> torch.Tensor:
+    def compute_loss_for_module(
+        self, *, module_id: str, config: Any, batch: Dict[str, Any], fwd_out: Dict[str, torch.Tensor]
+    ) -> torch.Tensor:
         module = self.module[module_id].unwrapped()
-        q, q_target = fwd_out[Q_VALUES], fwd_out[TARGET_Q_VALUES]                       # [B, T+1, n, A]
-        obs = batch[Columns.OBS]                                                       # the team observation
-        mask_avail = obs["action_mask"]                                                # [B, T+1, n, A]
-        actions = batch["actions"].long()                                              # [B, T, n]
+        q, q_target = fwd_out[Q_VALUES], fwd_out[TARGET_Q_VALUES]  # [B, T+1, n, A]
+        obs = batch[Columns.OBS]  # the team observation
+        mask_avail = obs["action_mask"]  # [B, T+1, n, A]
+        actions = batch["actions"].long()  # [B, T, n]
         rewards, terminated, filled = batch["rewards"], batch["terminated"], batch["filled"]  # [B, T]
-        state = obs["state"]                                                           # [B, T+1, S]
+        state = obs["state"]  # [B, T+1, S]
 
-        chosen = q[:, :-1].gather(-1, actions[..., None]).squeeze(-1)                  # [B, T, n]
-        q_tot = module.mix(chosen, state[:, :-1])                                      # [B, T]
+        chosen = q[:, :-1].gather(-1, actions[..., None]).squeeze(-1)  # [B, T, n]
+        q_tot = module.mix(chosen, state[:, :-1])  # [B, T]
         with torch.no_grad():
-            target_max = max_target_q(q, q_target, mask_avail, config.double_q)         # [B, T+1, n]
-            target_tot = module.mix(target_max, state, target=True)                    # [B, T+1]
+            target_max = max_target_q(q, q_target, mask_avail, config.double_q)  # [B, T+1, n]
+            target_tot = module.mix(target_max, state, target=True)  # [B, T+1]
             y = td_lambda_targets(rewards, terminated, filled, target_tot, config.gamma, config.td_lambda)
-        loss_td = td_loss(q_tot, y, filled)     # lambda_I weighs CGI against this 0.5-scaled term
+        loss_td = td_loss(q_tot, y, filled)  # lambda_I weighs CGI against this 0.5-scaled term
         td = (q_tot - y) * filled
         total = loss_td
 
         cgi = torch.zeros((), device=loss_td.device)
         if CGI_LOGITS in fwd_out and config.cgi_coeff > 0:
             policy = torch.softmax(masked_logits(q[:, :-1], mask_avail[:, :-1]), -1).detach()
-            cgi = cgi_loss(fwd_out[CGI_LOGITS][:, :-1], policy, module.agent_group, obs["alive"][:, :-1],
-                           module.group_masks, filled)
+            cgi = cgi_loss(
+                fwd_out[CGI_LOGITS][:, :-1],
+                policy,
+                module.agent_group,
+                obs["alive"][:, :-1],
+                module.group_masks,
+                filled,
+            )
             total = total + config.cgi_coeff * cgi
         if not torch.isfinite(total):
-            raise FloatingPointError(f"U-QMIX loss is not finite (td {float(loss_td):.4g}, cgi {float(cgi):.4g}); "
-                                     "lower the learning rate or check the env's rewards/observations")
+            raise FloatingPointError(
+                f"U-QMIX loss is not finite (td {float(loss_td):.4g}, cgi {float(cgi):.4g}); "
+                "lower the learning rate or check the env's rewards/observations"
+            )
         with torch.no_grad():
             valid = filled > 0
-            self.metrics.log_dict({
-                TD_LOSS_KEY: loss_td, CGI_LOSS_KEY: cgi,
-                "q_taken_mean": q_tot[valid].mean(), "target_mean": y[valid].mean(),
-                "td_error_abs": td.abs().sum() / filled.sum().clamp(min=1.0),
-                # episodes this learner updated on: the replay batch split across num_learners
-                "batch_episodes": float(filled.shape[0]),
-            }, key=module_id, window=1)
+            self.metrics.log_dict(
+                {
+                    TD_LOSS_KEY: loss_td,
+                    CGI_LOSS_KEY: cgi,
+                    "q_taken_mean": q_tot[valid].mean(),
+                    "target_mean": y[valid].mean(),
+                    "td_error_abs": td.abs().sum() / filled.sum().clamp(min=1.0),
+                    # episodes this learner updated on: the replay batch split across num_learners
+                    "batch_episodes": float(filled.shape[0]),
+                },
+                key=module_id,
+                window=1,
+            )
         return total
 
     @override(TorchLearner)
@@ -140,5 +157,6 @@ class UQMIXTorchLearner(TeamLearnerThreadsMixin, TorchLearner):
                 self.metrics.log_value((module_id, "num_target_updates"), 1, reduce="sum")
             if not soft:
                 self._episodes_at_last_target_update = episodes
-        self.metrics.log_value(NUM_ENV_STEPS_SAMPLED_LIFETIME + "_at_update",
-                               timesteps.get(NUM_ENV_STEPS_SAMPLED_LIFETIME, 0), window=1)
+        self.metrics.log_value(
+            NUM_ENV_STEPS_SAMPLED_LIFETIME + "_at_update", timesteps.get(NUM_ENV_STEPS_SAMPLED_LIFETIME, 0), window=1
+        )

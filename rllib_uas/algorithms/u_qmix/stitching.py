@@ -7,6 +7,7 @@ every length, in the order they finish, with no step thrown away (PyMARL2's para
 the same distribution). A pending episode that no chunk of the latest call continues belonged to a
 runner that died or was reset: it is dropped whole, never stored half.
 """
+
 from __future__ import annotations
 
 from typing import Dict, Iterable, List, Tuple
@@ -34,14 +35,14 @@ class EpisodeStitcher:
             head = self.pending.pop(chunk.id_, None)
             if head is not None:
                 arrays = _join(head, arrays)
-            elif chunk.t_started > 0:          # its beginning was dropped: drop the rest too
+            elif chunk.t_started > 0:  # its beginning was dropped: drop the rest too
                 self._drop(arrays)
                 continue
             if chunk.is_done:
                 finished.append(arrays)
             else:
                 still_running[chunk.id_] = arrays
-        for arrays in self.pending.values():    # not continued: their runner is gone
+        for arrays in self.pending.values():  # not continued: their runner is gone
             self._drop(arrays)
         self.pending = still_running
         return finished, steps
@@ -54,6 +55,8 @@ class EpisodeStitcher:
 def _join(head: Dict[str, np.ndarray], tail: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
     """Concatenate two chunks of one episode; the tail's first observation is the head's last."""
     if not np.array_equal(head["state"][-1], tail["state"][0]):
-        raise RuntimeError("episode chunks do not join: the continuation's first state differs from the "
-                           "previous chunk's last (an EnvRunner returned chunks out of order)")
+        raise RuntimeError(
+            "episode chunks do not join: the continuation's first state differs from the "
+            "previous chunk's last (an EnvRunner returned chunks out of order)"
+        )
     return {k: np.concatenate([head[k], tail[k][1:] if k in TEAM_OBS_KEYS else tail[k]]) for k in head}

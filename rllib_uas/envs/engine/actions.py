@@ -7,6 +7,7 @@ Target j is enemy j, except for an agent that heals: its 6 + j heals ally j. SMA
 "a Medivac on an MMM-type map" (`map_type == "MMM"` and the unit type is the Medivac); the engine's
 maps carry it as the map type's `medivac_rules` and the unit's `is_healer`.
 """
+
 from __future__ import annotations
 
 from typing import Any, Sequence
@@ -14,11 +15,11 @@ from typing import Any, Sequence
 import numpy as np
 
 NOOP, STOP, MOVE_NORTH, MOVE_SOUTH, MOVE_EAST, MOVE_WEST = range(6)
-N_ACTIONS_NO_ATTACK = 6          # SMAC's n_actions_no_attack: target actions start here
+N_ACTIONS_NO_ATTACK = 6  # SMAC's n_actions_no_attack: target actions start here
 N_ACTIONS_MOVE = 4
 # unit vectors of moves 2..5 (north, south, east, west), indexed by action - MOVE_NORTH
 MOVE_DIRS = np.array([[0, 1], [0, -1], [1, 0], [-1, 0]], dtype=np.float32)
-SC2_MEDIVAC = 54                 # SC2's unit type id of the Medivac
+SC2_MEDIVAC = 54  # SC2's unit type id of the Medivac
 
 
 def n_actions(n_enemies: int) -> int:

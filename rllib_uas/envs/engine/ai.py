@@ -5,6 +5,7 @@ retaliation), preferring units with weapons, then the nearest. A target is kept 
 weapon range or attacking back; otherwise the unit re-evaluates every scan. Enemy healers heal
 the most damaged biological teammate in range, or follow their army.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -17,6 +18,7 @@ FOLLOW_DISTANCE = 1.5
 
 # Written like simulate.py's phases (one pass over a block of envs, [e, u] indexing, no helper calls with
 # array arguments in the loops): see the note there on what that saves.
+
 
 @inline
 def enemy_decide(tb, st, now):
@@ -42,7 +44,7 @@ def enemy_decide(tb, st, now):
                 retaliating = order[e, cur] == ATTACK and tgt[e, cur] == u
                 held = (edge <= scan_u or retaliating) and (edge <= reach[u] or retaliating)
             if held and has_weapon[cur]:
-                continue                       # kept whatever the best candidate is: skip the scan
+                continue  # kept whatever the best candidate is: skip the scan
             # candidates: alive allies it can hit within scan distance, or attacking it (retaliation)
             best, best_score, has_best = 0, INF32, False
             for a in range(n_a):
@@ -62,11 +64,15 @@ def enemy_decide(tb, st, now):
 @inline
 def _enemy_healers(tb, st, now):
     """Heal the most damaged bio teammate in reach, else follow the army's centre."""
-    x, y, hp, energy, alive, order, tgt, gx, gy = st.x, st.y, st.hp, st.energy, st.alive, st.order, st.tgt, \
-        st.gx, st.gy
+    x, y, hp, energy, alive, order, tgt, gx, gy = st.x, st.y, st.hp, st.energy, st.alive, st.order, st.tgt, st.gx, st.gy
     n_a, n_e = tb.c.n_agents, tb.c.n_enemies
-    healers, dealer, bio, hp_max, heal_scan = (tb.enemy_healer_idx, tb.enemy_dealer, tb.is_bio_ground,
-                                               tb.hp_max, tb.enemy_heal_scan)
+    healers, dealer, bio, hp_max, heal_scan = (
+        tb.enemy_healer_idx,
+        tb.enemy_dealer,
+        tb.is_bio_ground,
+        tb.hp_max,
+        tb.enemy_heal_scan,
+    )
     army_x, army_y = np.empty(n_e, np.float32), np.empty(n_e, np.float32)
     for e in range(x.shape[0]):
         if not now[e]:
@@ -82,7 +88,7 @@ def _enemy_healers(tb, st, now):
             army_x[k] = x[e, n_a + k] * np.float32(in_army)
             army_y[k] = y[e, n_a + k] * np.float32(in_army)
             cnt += in_army
-        cx = np.float64(pairwise_sum(army_x)) / max(cnt, 1)   # NumPy's pairwise float32 sum, as the reference
+        cx = np.float64(pairwise_sum(army_x)) / max(cnt, 1)  # NumPy's pairwise float32 sum, as the reference
         cy = np.float64(pairwise_sum(army_y)) / max(cnt, 1)
         for h in healers:
             u = n_a + h

@@ -1,4 +1,5 @@
 """Engine throughput measurement shared by `rllib-uas bench` and benchmarks/engine_throughput.py."""
+
 from __future__ import annotations
 
 import time
@@ -7,8 +8,9 @@ from typing import Tuple
 import numpy as np
 
 
-def engine_throughput(map_name: str, n_envs: int, seconds: float = 3.0, api: bool = False,
-                      seed: int = 0) -> Tuple[float, float]:
+def engine_throughput(
+    map_name: str, n_envs: int, seconds: float = 3.0, api: bool = False, seed: int = 0
+) -> Tuple[float, float]:
     """(env steps per wall second, per CPU-second of this process) with random valid actions; obs,
     state and masks computed every step; finished battles reset. A short warm-up is not timed."""
     rng = np.random.default_rng(seed)
@@ -40,7 +42,7 @@ def engine_throughput(map_name: str, n_envs: int, seconds: float = 3.0, api: boo
             return n_envs
 
     t0 = time.perf_counter()
-    while time.perf_counter() - t0 < min(0.5, seconds / 4):     # warm-up (and numba cache load)
+    while time.perf_counter() - t0 < min(0.5, seconds / 4):  # warm-up (and numba cache load)
         step()
     steps, t0, c0 = 0, time.perf_counter(), time.process_time()
     while time.perf_counter() - t0 < seconds:
@@ -49,7 +51,8 @@ def engine_throughput(map_name: str, n_envs: int, seconds: float = 3.0, api: boo
     return steps / wall, steps / max(cpu, 1e-9)
 
 
-def engine_steps_per_second(map_name: str, n_envs: int, seconds: float = 3.0, api: bool = False,
-                            seed: int = 0) -> float:
+def engine_steps_per_second(
+    map_name: str, n_envs: int, seconds: float = 3.0, api: bool = False, seed: int = 0
+) -> float:
     """Env steps per wall second (see engine_throughput)."""
     return engine_throughput(map_name, n_envs, seconds, api, seed)[0]

@@ -4,6 +4,7 @@ Hits are events (attacker, target, per-hit damage, number of hits). Hits on the 
 one game loop are applied in attacker order, so shield overflow is exact. The damage arithmetic is
 float64 and the result is rounded once to the float32 of the unit state.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -63,7 +64,7 @@ def resolve_hits(hp, sh, since_damage, armor, attacker, target, per_hit, hits, n
     while i < n:
         t = target[order[i]]
         shield0 = np.float64(sh[t])
-        before = sh_dmg = hp_dmg = 0.0          # raw damage of the earlier hits on t, damage dealt
+        before = sh_dmg = hp_dmg = 0.0  # raw damage of the earlier hits on t, damage dealt
         while i < n and target[order[i]] == t:
             k = order[i]
             raw = np.float64(per_hit[k])
@@ -98,13 +99,29 @@ def _apply_hits(hp, sh, since_damage, armor, env, attacker, target, per_hit, hit
             resolve_hits(hp[e], sh[e], since_damage[e], armor, att, tgt, ph, nh, m, key, order)
 
 
-def apply_hits(hp: np.ndarray, sh: np.ndarray, since_damage: np.ndarray, armor: np.ndarray,
-               env: np.ndarray, attacker: np.ndarray, target: np.ndarray,
-               per_hit: np.ndarray, hits: np.ndarray) -> None:
+def apply_hits(
+    hp: np.ndarray,
+    sh: np.ndarray,
+    since_damage: np.ndarray,
+    armor: np.ndarray,
+    env: np.ndarray,
+    attacker: np.ndarray,
+    target: np.ndarray,
+    per_hit: np.ndarray,
+    hits: np.ndarray,
+) -> None:
     """Apply hit events given per env (any order) in place to hp/sh [E, U]: the engine's resolution."""
-    _apply_hits(hp, sh, since_damage, np.asarray(armor, np.float64), np.asarray(env, np.int64),
-                np.asarray(attacker, np.int64), np.asarray(target, np.int64), np.asarray(per_hit, np.float64),
-                np.asarray(hits, np.float64))
+    _apply_hits(
+        hp,
+        sh,
+        since_damage,
+        np.asarray(armor, np.float64),
+        np.asarray(env, np.int64),
+        np.asarray(attacker, np.int64),
+        np.asarray(target, np.int64),
+        np.asarray(per_hit, np.float64),
+        np.asarray(hits, np.float64),
+    )
 
 
 @njit

@@ -3,6 +3,7 @@
 The kernels fill preallocated [E, ...] buffers for the rows marked in `rows` only, so a partial
 reset recomputes only the envs that were reset.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -22,8 +23,8 @@ from rllib_uas.envs.engine.actions import (
 from rllib_uas.envs.engine.battle import BattleEngine
 from rllib_uas.envs.engine.jit import F32, hypot32, njit
 
-SIGHT_RANGE = 9.0   # unit_sight_range(): always 9
-SHOOT_RANGE = 6.0   # unit_shoot_range(): always 6
+SIGHT_RANGE = 9.0  # unit_sight_range(): always 9
+SHOOT_RANGE = 6.0  # unit_shoot_range(): always 6
 N_OBS_PATHING, N_OBS_HEIGHT = 8, 9
 PATHING_OFFSETS = np.array([(0, 4), (0, -4), (4, 0), (-4, 0), (2, 2), (-2, -2), (2, -2), (-2, 2)])
 _SIGHT, _SHOOT = F32(SIGHT_RANGE), F32(SHOOT_RANGE)
@@ -44,9 +45,10 @@ class FeatureFlags:
 
 class FeatTables(NamedTuple):
     """What the feature kernels read besides the unit arrays."""
+
     n_agents: int
     n_actions: int
-    utb: int                     # unit-type bits
+    utb: int  # unit-type bits
     shield_ally: bool
     shield_enemy: bool
     all_health: bool
@@ -63,17 +65,17 @@ class FeatTables(NamedTuple):
     obs_size: int
     st_al: int
     st_en: int
-    half_move: float             # move_amount / 2 (f32)
+    half_move: float  # move_amount / 2 (f32)
     map_x: int
     map_y: int
-    grid: np.ndarray             # [X, Y] bool
-    terrain_height: np.ndarray   # [X, Y] f32
-    hp_max: np.ndarray           # [U] f32
-    sh_max: np.ndarray           # [U] f32, 1 where a unit has no shield
-    onehot: np.ndarray           # [U, utb] f32
-    medivac_heals: np.ndarray    # [n_a] bool: this agent's actions 6+j heal ally j
-    heal_target_ok: np.ndarray   # [n_a] bool: can be healed (not a Medivac)
-    cd_col: np.ndarray           # [n_a] f32 max cooldown for the state, NaN where energy is shown
+    grid: np.ndarray  # [X, Y] bool
+    terrain_height: np.ndarray  # [X, Y] f32
+    hp_max: np.ndarray  # [U] f32
+    sh_max: np.ndarray  # [U] f32, 1 where a unit has no shield
+    onehot: np.ndarray  # [U, utb] f32
+    medivac_heals: np.ndarray  # [n_a] bool: this agent's actions 6+j heal ally j
+    heal_target_ok: np.ndarray  # [n_a] bool: can be healed (not a Medivac)
+    cd_col: np.ndarray  # [n_a] f32 max cooldown for the state, NaN where energy is shown
 
 
 @njit
@@ -146,7 +148,8 @@ def obs_rows(ft, x, y, hp, sh, alive, avail, last_action, episode_steps, episode
                         o[c + N_OBS_PATHING * pathing_grid + k] = terrain_height[px, py] if inside else 1.0
                 if terrain:
                     o[c + N_OBS_PATHING * pathing_grid + N_OBS_PATHING] = terrain_height[
-                        min(max(cx, 0), map_x - 1), min(max(cy, 0), map_y - 1)]
+                        min(max(cx, 0), map_x - 1), min(max(cy, 0), map_y - 1)
+                    ]
                 c += N_OBS_PATHING * pathing_grid + N_OBS_HEIGHT * terrain
             for k in range(n_e):
                 u = n_a + k
@@ -154,7 +157,7 @@ def obs_rows(ft, x, y, hp, sh, alive, avail, last_action, episode_steps, episode
                 d = hypot32(dx, dy)
                 b = c + k * nf_en
                 if d < _SIGHT and alive[e, u]:
-                    o[b] = avail[e, i, N_ACTIONS_NO_ATTACK + k]     # a healer's reads its heal slot (SMAC)
+                    o[b] = avail[e, i, N_ACTIONS_NO_ATTACK + k]  # a healer's reads its heal slot (SMAC)
                     o[b + 1], o[b + 2], o[b + 3] = d / _SIGHT, dx / _SIGHT, dy / _SIGHT
                     b += 4
                     if all_health:
@@ -163,7 +166,7 @@ def obs_rows(ft, x, y, hp, sh, alive, avail, last_action, episode_steps, episode
                         if shield_enemy:
                             o[b] = sh[e, u] / sh_max[u]
                             b += 1
-                    o[b:b + utb] = onehot[u]
+                    o[b : b + utb] = onehot[u]
             c += n_e * nf_en
             b = c
             for j in range(n_a):
@@ -180,10 +183,10 @@ def obs_rows(ft, x, y, hp, sh, alive, avail, last_action, episode_steps, episode
                         if shield_ally:
                             o[f] = sh[e, j] / sh_max[j]
                             f += 1
-                    o[f:f + utb] = onehot[j]
+                    o[f : f + utb] = onehot[j]
                     f += utb
                     if obs_last_action:
-                        o[f:f + n_actions] = last_action[e, j]
+                        o[f : f + n_actions] = last_action[e, j]
                 b += nf_al
             if own_health:
                 o[b] = hp[e, i] / hp_max[i]
@@ -191,8 +194,8 @@ def obs_rows(ft, x, y, hp, sh, alive, avail, last_action, episode_steps, episode
                 if shield_ally:
                     o[b] = sh[e, i] / sh_max[i]
                     b += 1
-            o[b:b + utb] = onehot[i]
-            if timestep:   # SMAC's size quirk: a zero column, then the time step appended (spec §3.4)
+            o[b : b + utb] = onehot[i]
+            if timestep:  # SMAC's size quirk: a zero column, then the time step appended (spec §3.4)
                 o[obs_size] = F32(episode_steps[e] / episode_limit)
 
 
@@ -223,7 +226,7 @@ def state_rows(ft, x, y, hp, sh, energy, cd, alive, last_action, episode_steps, 
             if shield_ally:
                 s[b] = sh[e, i] / sh_max[i]
                 b += 1
-            s[b:b + utb] = onehot[i]
+            s[b : b + utb] = onehot[i]
         base = n_a * st_al
         for k in range(n_e):
             u, b = n_a + k, base + k * st_en
@@ -234,11 +237,11 @@ def state_rows(ft, x, y, hp, sh, energy, cd, alive, last_action, episode_steps, 
             if shield_enemy:
                 s[b] = sh[e, u] / sh_max[u]
                 b += 1
-            s[b:b + utb] = onehot[u]
+            s[b : b + utb] = onehot[u]
         b = base + n_e * st_en
         if state_last_action:
             for i in range(n_a):
-                s[b:b + n_actions] = last_action[e, i]
+                s[b : b + n_actions] = last_action[e, i]
                 b += n_actions
         if state_timestep:
             s[b] = F32(episode_steps[e] / episode_limit)
@@ -268,8 +271,12 @@ class Features:
         self.own_health = own_health
         self.n_move = 4 + N_OBS_PATHING * flags.obs_pathing_grid + N_OBS_HEIGHT * flags.obs_terrain_height
         self.nf_en = 4 + self.utb + (1 + self.shield_bits_enemy if flags.obs_all_health else 0)
-        self.nf_al = 4 + self.utb + (1 + self.shield_bits_ally if flags.obs_all_health else 0) \
+        self.nf_al = (
+            4
+            + self.utb
+            + (1 + self.shield_bits_ally if flags.obs_all_health else 0)
             + (self.n_actions if flags.obs_last_action else 0)
+        )
         self.n_own = self.utb + (1 + self.shield_bits_ally if own_health else 0) + int(flags.obs_timestep_number)
         self.obs_size = self.n_move + self.n_enemies * self.nf_en + (self.n_agents - 1) * self.nf_al + self.n_own
         self.st_al = 4 + self.shield_bits_ally + self.utb
@@ -277,40 +284,72 @@ class Features:
         if flags.obs_instead_of_state:
             self.state_size = self.obs_size * self.n_agents
         else:
-            self.state_size = self.n_agents * self.st_al + self.n_enemies * self.st_en \
-                + self.n_agents * self.n_actions * flags.state_last_action + int(flags.state_timestep_number)
+            self.state_size = (
+                self.n_agents * self.st_al
+                + self.n_enemies * self.st_en
+                + self.n_agents * self.n_actions * flags.state_last_action
+                + int(flags.state_timestep_number)
+            )
         n_a = self.n_agents
         self._onehot = np.zeros((engine.n_units, self.utb), dtype=np.float32)
         if self.utb:
             self._onehot[np.arange(engine.n_units), t.type_onehot_idx] = 1.0
         self._sh_max = np.where(t.sh_max > 0, t.sh_max, 1.0)
-        self._ally_medivac_heals = healing_agents(t.is_healer[:n_a], spec.map_type.medivac_rules)   # [n_a]
-        self._heal_target_ok = ~t.is_medivac[:n_a]                                       # [n_a]
+        self._ally_medivac_heals = healing_agents(t.is_healer[:n_a], spec.map_type.medivac_rules)  # [n_a]
+        self._heal_target_ok = ~t.is_medivac[:n_a]  # [n_a]
         # SMAC's state shows energy / 200 instead of the cooldown for the agents that heal
         self._cd_col = np.where(self._ally_medivac_heals, np.nan, t.max_cd_obs[:n_a])
         self.terrain_height = np.full(engine.tables.grid.shape, 0.5, dtype=np.float32)  # flat (spec §6)
         self.tables = FeatTables(
-            n_agents=n_a, n_actions=self.n_actions, utb=self.utb, shield_ally=bool(self.shield_bits_ally),
-            shield_enemy=bool(self.shield_bits_enemy), all_health=flags.obs_all_health, own_health=own_health,
-            obs_last_action=flags.obs_last_action, pathing_grid=flags.obs_pathing_grid,
-            terrain=flags.obs_terrain_height, timestep=flags.obs_timestep_number,
-            state_last_action=flags.state_last_action, state_timestep=flags.state_timestep_number,
+            n_agents=n_a,
+            n_actions=self.n_actions,
+            utb=self.utb,
+            shield_ally=bool(self.shield_bits_ally),
+            shield_enemy=bool(self.shield_bits_enemy),
+            all_health=flags.obs_all_health,
+            own_health=own_health,
+            obs_last_action=flags.obs_last_action,
+            pathing_grid=flags.obs_pathing_grid,
+            terrain=flags.obs_terrain_height,
+            timestep=flags.obs_timestep_number,
+            state_last_action=flags.state_last_action,
+            state_timestep=flags.state_timestep_number,
             obs_instead_of_state=flags.obs_instead_of_state,
-            nf_en=self.nf_en, nf_al=self.nf_al, obs_size=self.obs_size, st_al=self.st_al, st_en=self.st_en,
-            half_move=F32(engine.move_amount / 2), map_x=engine.map_x, map_y=engine.map_y,
-            grid=np.ascontiguousarray(t.grid), terrain_height=self.terrain_height, hp_max=t.hp_max,
-            sh_max=self._sh_max.astype(np.float32), onehot=self._onehot,
+            nf_en=self.nf_en,
+            nf_al=self.nf_al,
+            obs_size=self.obs_size,
+            st_al=self.st_al,
+            st_en=self.st_en,
+            half_move=F32(engine.move_amount / 2),
+            map_x=engine.map_x,
+            map_y=engine.map_y,
+            grid=np.ascontiguousarray(t.grid),
+            terrain_height=self.terrain_height,
+            hp_max=t.hp_max,
+            sh_max=self._sh_max.astype(np.float32),
+            onehot=self._onehot,
             medivac_heals=np.ascontiguousarray(self._ally_medivac_heals),
-            heal_target_ok=np.ascontiguousarray(self._heal_target_ok), cd_col=self._cd_col.astype(np.float32))
+            heal_target_ok=np.ascontiguousarray(self._heal_target_ok),
+            cd_col=self._cd_col.astype(np.float32),
+        )
 
     # ------------------------------------------------------------------ builder
-    def compute(self, last_action: np.ndarray, episode_steps: np.ndarray, episode_limit: int, rows: np.ndarray,
-                avail: np.ndarray, obs: np.ndarray, state: np.ndarray) -> None:
+    def compute(
+        self,
+        last_action: np.ndarray,
+        episode_steps: np.ndarray,
+        episode_limit: int,
+        rows: np.ndarray,
+        avail: np.ndarray,
+        obs: np.ndarray,
+        state: np.ndarray,
+    ) -> None:
         """SMAC's masks [E, n_agents, n_actions] int32, obs [E, n_agents, obs_size (+1)] and state
         [E, state_size] float32, into the given arrays for the envs where `rows` [E]."""
         eng = self.eng
-        all_rows(self.tables, eng.state_f32, eng.alive, last_action, episode_steps, episode_limit, rows, avail, obs,
-                 state)
+        all_rows(
+            self.tables, eng.state_f32, eng.alive, last_action, episode_steps, episode_limit, rows, avail, obs, state
+        )
         if self.flags.obs_instead_of_state:
             state[rows] = obs[rows].reshape(int(rows.sum()), -1)
 

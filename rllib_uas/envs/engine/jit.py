@@ -6,6 +6,7 @@ float literal as float64, so kernels spell float32 constants as `F32(...)` modul
 helpers below reproduce the two NumPy routines whose rounding is not a single IEEE operation:
 np.hypot on float32 and the pairwise summation of np.sum.
 """
+
 from __future__ import annotations
 
 import math

@@ -1,4 +1,5 @@
 """Maps as data: the registry, terrain (pathing grids) and spawn layout (SMAC's map registry; docs/smac.md)."""
+
 from __future__ import annotations
 
 import os
@@ -78,7 +79,7 @@ def _parse_pathing_text(text: str, source: str) -> Dict[str, np.ndarray]:
     for line in text.splitlines():
         if line.startswith("## maps:"):
             flush()
-            names = [n.strip() for n in line[len("## maps:"):].split(",") if n.strip()]
+            names = [n.strip() for n in line[len("## maps:") :].split(",") if n.strip()]
             rows = []
         elif line.startswith("#") or not line.strip():
             continue
@@ -159,22 +160,31 @@ def _parse_map(name: str, raw: Any, source: str) -> MapSpec:
     if order["kind"] == "attack_move_random" and not isinstance(order.get("between"), list):
         raise UnitDataError(f"{where}: field 'enemy_order' of kind attack_move_random needs between: [[x,y],[x,y]]")
     spec = MapSpec(
-        name=name, limit=raw["limit"], a_race=raw["a_race"], b_race=raw["b_race"],
-        map_type=_MAP_TYPES[raw["map_type"]], terrain=str(raw["terrain"]),
+        name=name,
+        limit=raw["limit"],
+        a_race=raw["a_race"],
+        b_race=raw["b_race"],
+        map_type=_MAP_TYPES[raw["map_type"]],
+        terrain=str(raw["terrain"]),
         allies=_groups(raw["allies"], f"{where}: field 'allies'"),
         enemies=_groups(raw["enemies"], f"{where}: field 'enemies'"),
-        enemy_order=dict(order), source=source,
+        enemy_order=dict(order),
+        source=source,
     )
     try:
         load_terrain(spec.terrain)
     except UnitDataError as err:
         raise UnitDataError(f"{where}: field 'terrain': {err}") from None
-    for side, groups, allowed in (("allies", spec.allies, spec.map_type.ally_types),
-                                  ("enemies", spec.enemies, spec.map_type.enemy_types)):
+    for side, groups, allowed in (
+        ("allies", spec.allies, spec.map_type.ally_types),
+        ("enemies", spec.enemies, spec.map_type.enemy_types),
+    ):
         for unit, _, _ in groups:
             if allowed and unit not in allowed:
-                raise UnitDataError(f"{where}: field '{side}' has unit {unit!r} outside map_type "
-                                    f"{spec.map_type.name!r} types {list(allowed)}")
+                raise UnitDataError(
+                    f"{where}: field '{side}' has unit {unit!r} outside map_type "
+                    f"{spec.map_type.name!r} types {list(allowed)}"
+                )
     return spec
 
 
@@ -182,7 +192,7 @@ def load_map_file(path: str | os.PathLike) -> Dict[str, MapSpec]:
     """Register the maps (and map types) of a YAML file; returns the maps it defined."""
     path = Path(path)
     if path.resolve() != (DATA_DIR / "maps.yaml").resolve():
-        _ensure_loaded()        # a user's file may use the built-in map types (marines, MMM, ...)
+        _ensure_loaded()  # a user's file may use the built-in map types (marines, MMM, ...)
     raw = read_data_file(path, "map")
     if not isinstance(raw, dict) or "maps" not in raw:
         raise UnitDataError(f"{path}: must be a mapping with a 'maps:' section")
@@ -192,8 +202,9 @@ def load_map_file(path: str | os.PathLike) -> Dict[str, MapSpec]:
             raise UnitDataError(f"{w}: must have exactly ally_types, enemy_types, medivac_rules")
         for u in list(traw["ally_types"]) + list(traw["enemy_types"]):
             get_unit_type(u)
-        _MAP_TYPES[str(tname)] = MapType(str(tname), tuple(traw["ally_types"]), tuple(traw["enemy_types"]),
-                                         bool(traw["medivac_rules"]))
+        _MAP_TYPES[str(tname)] = MapType(
+            str(tname), tuple(traw["ally_types"]), tuple(traw["enemy_types"]), bool(traw["medivac_rules"])
+        )
     if not isinstance(raw["maps"], dict):
         raise UnitDataError(f"{path}: field 'maps' must be a mapping of map name -> fields")
     parsed = {str(n): _parse_map(str(n), m, str(path)) for n, m in raw["maps"].items()}
@@ -219,7 +230,8 @@ def get_map(name: str) -> MapSpec:
         raise UnknownMapError(
             f"unknown map {name!r}. Available maps: {', '.join(sorted(_MAPS))}. "
             "Add one with a YAML file (see rllib_uas/envs/engine/data/maps.yaml) passed to "
-            "rllib_uas.envs.engine.maps.load_map_file or listed in RLLIB_UAS_MAP_FILES.")
+            "rllib_uas.envs.engine.maps.load_map_file or listed in RLLIB_UAS_MAP_FILES."
+        )
     return _MAPS[name]
 
 
@@ -227,8 +239,9 @@ def get_map(name: str) -> MapSpec:
 @dataclass(frozen=True)
 class Layout:
     """Units of a map in SMAC order: agents sorted by (type, x, y), enemies in creation order."""
+
     ally_units: Tuple[UnitType, ...]
-    ally_pos: np.ndarray   # [n_agents, 2]
+    ally_pos: np.ndarray  # [n_agents, 2]
     enemy_units: Tuple[UnitType, ...]
     enemy_pos: np.ndarray  # [n_enemies, 2]
 

@@ -3,6 +3,7 @@
 SC2 units path around cliffs and walls; straight-line movement would pin them against the first
 obstacle (e.g. 2c_vs_64zg's ravine bar). Maps whose walkable area is convex skip this entirely.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -28,8 +29,8 @@ def _octile(dx, dy):
 
 @dataclass(frozen=True)
 class Geodesic:
-    dist: np.ndarray   # [N + 1, N + 1] float32 cell-to-cell geodesic distance; index N = "no cell" (inf)
-    nbr: np.ndarray    # [N, 8] neighbour cell indices, N where not walkable / off-map
+    dist: np.ndarray  # [N + 1, N + 1] float32 cell-to-cell geodesic distance; index N = "no cell" (inf)
+    nbr: np.ndarray  # [N, 8] neighbour cell indices, N where not walkable / off-map
     size_y: int
 
 

@@ -6,6 +6,7 @@ and shield bars above them. `annotated_frame` adds what a person watching a repl
 name and step counter on top, a legend of the markers below, and on an episode's last frame a
 banner with the outcome.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -19,8 +20,12 @@ HEALER_TINT = np.array([80, 230, 230], dtype=np.float32)
 WALK, WALL = np.array([205, 200, 180], np.uint8), np.array([70, 65, 60], np.uint8)
 HEALTH_BAR, SHIELD_BAR, BAR_BACK = (60, 200, 60), (90, 200, 240), (40, 40, 40)
 TEXT, PANEL = (20, 20, 20), (245, 243, 235)
-OUTCOMES = {"won": ((40, 150, 60), "VICTORY"), "lost": ((190, 40, 40), "DEFEAT"),
-            "draw": ((120, 120, 120), "DRAW"), "timeout": ((200, 140, 30), "TIME OUT")}
+OUTCOMES = {
+    "won": ((40, 150, 60), "VICTORY"),
+    "lost": ((190, 40, 40), "DEFEAT"),
+    "draw": ((120, 120, 120), "DRAW"),
+    "timeout": ((200, 140, 30), "TIME OUT"),
+}
 
 
 def _font(size: int):
@@ -30,8 +35,18 @@ def _font(size: int):
 
 
 # SC2's own hotkey letters for the shipped units (the Medivac as a healer's cross)
-UNIT_MARKS = {"marine": "M", "marauder": "R", "medivac": "+", "stalker": "S", "zealot": "Z", "colossus": "C",
-              "hydralisk": "H", "zergling": "z", "baneling": "B", "spine_crawler": "SC"}
+UNIT_MARKS = {
+    "marine": "M",
+    "marauder": "R",
+    "medivac": "+",
+    "stalker": "S",
+    "zealot": "Z",
+    "colossus": "C",
+    "hydralisk": "H",
+    "zergling": "z",
+    "baneling": "B",
+    "spine_crawler": "SC",
+}
 
 
 def type_markers(names: Sequence[str]) -> Dict[str, str]:
@@ -96,8 +111,7 @@ def render_frame(engine, env_index: int = 0, scale: int = 16) -> np.ndarray:
     return np.asarray(image)
 
 
-def outcome_of(won: bool, timed_out: bool, dead_allies: int, dead_enemies: int, n_agents: int,
-               n_enemies: int) -> str:
+def outcome_of(won: bool, timed_out: bool, dead_allies: int, dead_enemies: int, n_agents: int, n_enemies: int) -> str:
     """'won', 'timeout', 'draw' (both sides wiped out) or 'lost': the banner of a finished episode."""
     if won:
         return "won"
@@ -108,8 +122,9 @@ def outcome_of(won: bool, timed_out: bool, dead_allies: int, dead_enemies: int, 
     return "lost"
 
 
-def annotated_frame(engine, env_index: int = 0, step: int = 0, outcome: Optional[str] = None,
-                    scale: int = 16) -> np.ndarray:
+def annotated_frame(
+    engine, env_index: int = 0, step: int = 0, outcome: Optional[str] = None, scale: int = 16
+) -> np.ndarray:
     """The map frame with a header (map, step counter, units alive per side), a legend of the unit
     markers and bars, and, when `outcome` is given, a banner with the episode's result."""
     from PIL import Image, ImageDraw
@@ -120,8 +135,9 @@ def annotated_frame(engine, env_index: int = 0, step: int = 0, outcome: Optional
     marks = type_markers([unit.name for unit in t.units])
     font, big = _font(12), _font(max(18, W // 12))
     sides = ((False, ALLY, "allies"), (True, ENEMY, "enemies"))
-    legend_rows = [sorted({u.name for i, u in enumerate(t.units) if bool(t.is_enemy[i]) == enemy})
-                   for enemy, _, _ in sides]
+    legend_rows = [
+        sorted({u.name for i, u in enumerate(t.units) if bool(t.is_enemy[i]) == enemy}) for enemy, _, _ in sides
+    ]
     header, row_h = 20, 16
     footer = row_h * (len(sides) + 1) + 6
     canvas = Image.new("RGB", (W, H + header + footer), PANEL)

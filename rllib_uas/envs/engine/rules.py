@@ -1,4 +1,5 @@
 """SMAC's reward and termination rules per env, compiled (docs/smac.md, "Rewards" and "Ends")."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -27,13 +28,15 @@ class RewardConfig:
 def max_reward(tables: UnitTables, cfg: RewardConfig) -> float:
     """n_enemies * death value + win bonus + all enemy health and shields (SMAC's max_reward)."""
     n_a = tables.n_agents
-    return float(tables.n_enemies * cfg.reward_death_value + cfg.reward_win
-                 + (tables.hp_max[n_a:] + tables.sh_max[n_a:]).sum())
+    return float(
+        tables.n_enemies * cfg.reward_death_value + cfg.reward_win + (tables.hp_max[n_a:] + tables.sh_max[n_a:]).sum()
+    )
 
 
 @njit
-def _battle_reward(n_agents, sparse, only_positive, death_value, negative_scale, prev_hs, hp, sh, death_tracker,
-                   rows, out):
+def _battle_reward(
+    n_agents, sparse, only_positive, death_value, negative_scale, prev_hs, hp, sh, death_tracker, rows, out
+):
     """SMAC's reward_battle() per env where rows[e], into out [E] (float64); updates death_tracker."""
     U, n_e = hp.shape[1], hp.shape[1] - n_agents
     # the reference sums died and surviving units' losses separately, over whole rows with zeros
@@ -71,17 +74,28 @@ def _battle_reward(n_agents, sparse, only_positive, death_value, negative_scale,
             out[e] = delta_enemy + delta_deaths - delta_ally
 
 
-def battle_reward(cfg: RewardConfig, n_agents: int, prev_hs: np.ndarray, hp: np.ndarray, sh: np.ndarray,
-                  death_tracker: np.ndarray) -> np.ndarray:
+def battle_reward(
+    cfg: RewardConfig, n_agents: int, prev_hs: np.ndarray, hp: np.ndarray, sh: np.ndarray, death_tracker: np.ndarray
+) -> np.ndarray:
     """SMAC's reward_battle(): per-env reward [E] before the win bonus and scaling.
 
     `death_tracker` [E, U] marks units already counted dead and is updated in place. Anything whose
     health hits 0 counts as dead, so an exploding enemy Baneling yields its health + the death value.
     """
     out = np.zeros(hp.shape[0])
-    _battle_reward(n_agents, cfg.reward_sparse, cfg.reward_only_positive, float(cfg.reward_death_value),
-                   float(cfg.reward_negative_scale), np.asarray(prev_hs, np.float32), np.asarray(hp, np.float32),
-                   np.asarray(sh, np.float32), death_tracker, np.ones(hp.shape[0], bool), out)
+    _battle_reward(
+        n_agents,
+        cfg.reward_sparse,
+        cfg.reward_only_positive,
+        float(cfg.reward_death_value),
+        float(cfg.reward_negative_scale),
+        np.asarray(prev_hs, np.float32),
+        np.asarray(hp, np.float32),
+        np.asarray(sh, np.float32),
+        death_tracker,
+        np.ones(hp.shape[0], bool),
+        out,
+    )
     return out
 
 
@@ -104,7 +118,7 @@ def _game_end_code(n_agents, medivac_rules, is_medivac, alive, rows, out):
         lost = n_al == 0 and n_en > 0
         won = n_al > 0 and n_en == 0
         if medivac_rules:
-            lost |= al_not_med == 0               # only Medivacs (or nothing) left
+            lost |= al_not_med == 0  # only Medivacs (or nothing) left
             won |= n_en == 1 and en_med > 0
         out[e] = LOST if lost else (WON if won else (DRAW if n_al == 0 and n_en == 0 else RUNNING))
 
@@ -112,13 +126,20 @@ def _game_end_code(n_agents, medivac_rules, is_medivac, alive, rows, out):
 def game_end_code(tables: UnitTables, alive: np.ndarray) -> np.ndarray:
     """[E] WON/LOST/DRAW/RUNNING, evaluated in SMAC's order (loss first, MMM Medivac rules)."""
     out = np.zeros(alive.shape[0], np.int64)
-    _game_end_code(tables.n_agents, bool(tables.spec.map_type.medivac_rules), tables.is_medivac,
-                   np.ascontiguousarray(alive, bool), np.ones(alive.shape[0], bool), out)
+    _game_end_code(
+        tables.n_agents,
+        bool(tables.spec.map_type.medivac_rules),
+        tables.is_medivac,
+        np.ascontiguousarray(alive, bool),
+        np.ones(alive.shape[0], bool),
+        out,
+    )
     return out
 
 
 class OutcomeConsts(NamedTuple):
     """The scalars `step_outcome` needs: the map's and the reward config's."""
+
     n_agents: int
     medivac_rules: bool
     sparse: bool
@@ -127,20 +148,46 @@ class OutcomeConsts(NamedTuple):
     negative_scale: float
     reward_win: float
     reward_defeat: float
-    divisor: float       # max_reward / reward_scale_rate, 0 when rewards are not scaled
+    divisor: float  # max_reward / reward_scale_rate, 0 when rewards are not scaled
     episode_limit: int
 
 
 @njit
-def step_outcome(c, is_medivac, prev_hs, hp, sh, alive, death_tracker, episode_steps, active, reward, terminated,
-                 won, timeout, dead_allies, dead_enemies):
+def step_outcome(
+    c,
+    is_medivac,
+    prev_hs,
+    hp,
+    sh,
+    alive,
+    death_tracker,
+    episode_steps,
+    active,
+    reward,
+    terminated,
+    won,
+    timeout,
+    dead_allies,
+    dead_enemies,
+):
     """Everything `VectorizedSMAC.step` reports, for the active envs: the scaled reward, termination
     (win, loss, draw or time limit), win, time-out and dead counts; episode_steps advance."""
     U, n_agents, sparse, episode_limit = hp.shape[1], c.n_agents, c.sparse, c.episode_limit
     reward_win, reward_defeat, scale = c.reward_win, c.reward_defeat, c.divisor
     code = np.zeros(hp.shape[0], np.int64)
-    _battle_reward(n_agents, sparse, c.only_positive, c.death_value, c.negative_scale, prev_hs, hp, sh,
-                   death_tracker, active, reward)
+    _battle_reward(
+        n_agents,
+        sparse,
+        c.only_positive,
+        c.death_value,
+        c.negative_scale,
+        prev_hs,
+        hp,
+        sh,
+        death_tracker,
+        active,
+        reward,
+    )
     _game_end_code(n_agents, c.medivac_rules, is_medivac, alive, active, code)
     for e in range(hp.shape[0]):
         if not active[e]:

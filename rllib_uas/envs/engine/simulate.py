@@ -10,6 +10,7 @@ unit arrays; the phases read them as a `SimTables` and a `SimState` (views [E, U
 place). Arithmetic is float32 or float64 exactly where NumPy's
 promotion made it so in the reference engine (see jit.py): the golden trajectories check it.
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -23,35 +24,52 @@ from rllib_uas.envs.engine.jit import F32, hypot32, inline, njit
 from rllib_uas.envs.engine.pathing import steer
 from rllib_uas.envs.engine.tables import SPLASH_LINE, SPLASH_SUICIDE
 
-SHIELD_REGEN_DELAY = 160      # loops (10 s normal) without damage before shields regenerate
+SHIELD_REGEN_DELAY = 160  # loops (10 s normal) without damage before shields regenerate
 SHIELD_REGEN_PER_LOOP = F32(0.125)  # 2 per normal second
-LINE_SPLASH_HALF_WIDTH = F32(1.4)   # Colossus beam: 2.8 wide ...
+LINE_SPLASH_HALF_WIDTH = F32(1.4)  # Colossus beam: 2.8 wide ...
 LINE_SPLASH_HALF_DEPTH = F32(0.15)  # ... by 0.3 deep, centred on the target
-AI_PERIOD = 2                  # loops between enemy target scans (SC2 also scans periodically)
-SEPARATION_PERIOD = 2          # loops between soft-collision passes (a cost/fidelity trade-off)
-RANGE_EPS = F32(1e-4)          # range checks tolerate float error
-APPROACH_MARGIN = F32(0.05)    # units chasing a target stop this far inside their range
-EDGE_LIMIT = F32(1e-3)         # positions stay this far inside the map's far edges
-ENV_BLOCK = 16                 # envs per block of the kernel's phases (see step_envs)
+AI_PERIOD = 2  # loops between enemy target scans (SC2 also scans periodically)
+SEPARATION_PERIOD = 2  # loops between soft-collision passes (a cost/fidelity trade-off)
+RANGE_EPS = F32(1e-4)  # range checks tolerate float error
+APPROACH_MARGIN = F32(0.05)  # units chasing a target stop this far inside their range
+EDGE_LIMIT = F32(1e-3)  # positions stay this far inside the map's far edges
+ENV_BLOCK = 16  # envs per block of the kernel's phases (see step_envs)
 # move N, S, E, W as SMAC actions 2..5
 
 
 # Per-unit tables travel to the kernel packed in a few arrays: every array argument of a compiled
 # call from Python is unboxed on each call, which at one env cost more than the step itself.
 # Rows of UNIT_F32 / UNIT_BOOL / STATE_F32:
-UNIT_F32 = ("radius", "speed", "reach", "cd_loops", "hits", "splash_radius", "armor", "hp_max", "sh_max",
-            "heal_per_loop", "energy_per_hp", "energy_max", "energy_regen", "hp_regen",
-            "enemy_scan", "no_weapon_penalty", "enemy_heal_scan")
+UNIT_F32 = (
+    "radius",
+    "speed",
+    "reach",
+    "cd_loops",
+    "hits",
+    "splash_radius",
+    "armor",
+    "hp_max",
+    "sh_max",
+    "heal_per_loop",
+    "energy_per_hp",
+    "energy_max",
+    "energy_regen",
+    "hp_regen",
+    "enemy_scan",
+    "no_weapon_penalty",
+    "enemy_heal_scan",
+)
 UNIT_BOOL = ("has_weapon", "is_healer", "is_bio_ground", "pathing_units", "enemy_dealer")
 STATE_F32 = ("x", "y", "hp", "sh", "energy", "cd", "gx", "gy", "since_damage")
 
 
 class SimConsts(NamedTuple):
     """Per-map scalars."""
+
     n_agents: int
     n_enemies: int
     medivac_rules: bool
-    max_radius_sum: float       # largest radius sum of two ground units: the separation sweep window
+    max_radius_sum: float  # largest radius sum of two ground units: the separation sweep window
     has_geo: bool
     geo_size_y: int
     has_splash: bool
@@ -63,27 +81,29 @@ class SimConsts(NamedTuple):
 
 class PackedTables(NamedTuple):
     """Per-map constants as the compiled step receives them (built once by BattleEngine)."""
+
     consts: SimConsts
-    unit_f32: np.ndarray        # [len(UNIT_F32), U] f32
-    unit_bool: np.ndarray       # [len(UNIT_BOOL), U] bool
-    splash: np.ndarray          # [U] int64 SPLASH_*
-    hit_damage: np.ndarray      # [U, U] f32 per-hit damage of attacker on target
-    can_hit: np.ndarray         # [U, U] bool
-    pair_g: np.ndarray          # [3, G, G] f32: radius sum, radius sum squared (-1 on the diagonal), push share
-    ground_idx: np.ndarray      # [G] int64 units that collide on the ground
+    unit_f32: np.ndarray  # [len(UNIT_F32), U] f32
+    unit_bool: np.ndarray  # [len(UNIT_BOOL), U] bool
+    splash: np.ndarray  # [U] int64 SPLASH_*
+    hit_damage: np.ndarray  # [U, U] f32 per-hit damage of attacker on target
+    can_hit: np.ndarray  # [U, U] bool
+    pair_g: np.ndarray  # [3, G, G] f32: radius sum, radius sum squared (-1 on the diagonal), push share
+    ground_idx: np.ndarray  # [G] int64 units that collide on the ground
     enemy_healer_idx: np.ndarray  # [H] int64 local enemy ids of healers
-    grid: np.ndarray            # [X, Y] bool walkable
-    geo_dist: np.ndarray        # [N + 1, N + 1] f32 geodesic cell distances (1x1 dummy without pathfinding)
-    geo_nbr: np.ndarray         # [N, 8] int64
+    grid: np.ndarray  # [X, Y] bool walkable
+    geo_dist: np.ndarray  # [N + 1, N + 1] f32 geodesic cell distances (1x1 dummy without pathfinding)
+    geo_nbr: np.ndarray  # [N, 8] int64
 
 
 class SimTables(NamedTuple):
     """The kernels' view of the tables: [U] arrays per unit index (allies first). enemy_scan,
     enemy_heal_scan and enemy_dealer are read at enemy indices, no_weapon_penalty at ally indices."""
+
     c: SimConsts
     radius: np.ndarray
-    speed: np.ndarray           # distance per loop
-    reach: np.ndarray           # weapon or heal range (centre distance adds both radii)
+    speed: np.ndarray  # distance per loop
+    reach: np.ndarray  # weapon or heal range (centre distance adds both radii)
     cd_loops: np.ndarray
     hits: np.ndarray
     splash_radius: np.ndarray
@@ -93,22 +113,22 @@ class SimTables(NamedTuple):
     heal_per_loop: np.ndarray
     energy_per_hp: np.ndarray
     energy_max: np.ndarray
-    energy_regen: np.ndarray    # per loop
-    hp_regen: np.ndarray        # per loop
-    enemy_scan: np.ndarray      # auto-acquire distance
+    energy_regen: np.ndarray  # per loop
+    hp_regen: np.ndarray  # per loop
+    enemy_scan: np.ndarray  # auto-acquire distance
     no_weapon_penalty: np.ndarray  # added to the distance of allies without a weapon
     enemy_heal_scan: np.ndarray
     has_weapon: np.ndarray
     is_healer: np.ndarray
     is_bio_ground: np.ndarray
-    pathing_units: np.ndarray   # walk on the grid (not air, not cliff walkers)
-    enemy_dealer: np.ndarray    # has a weapon and is not a healer
+    pathing_units: np.ndarray  # walk on the grid (not air, not cliff walkers)
+    enemy_dealer: np.ndarray  # has a weapon and is not a healer
     splash: np.ndarray
     hit_damage: np.ndarray
     can_hit: np.ndarray
-    radius_sum_g: np.ndarray    # [G, G]
+    radius_sum_g: np.ndarray  # [G, G]
     radius_sum2_g: np.ndarray
-    push_share_g: np.ndarray    # share of the push unit i takes from j
+    push_share_g: np.ndarray  # share of the push unit i takes from j
     ground_idx: np.ndarray
     enemy_healer_idx: np.ndarray
     grid: np.ndarray
@@ -118,6 +138,7 @@ class SimTables(NamedTuple):
 
 class SimState(NamedTuple):
     """The kernels' view of the batch's unit arrays [E, U] (f32 unless noted), updated in place."""
+
     x: np.ndarray
     y: np.ndarray
     hp: np.ndarray
@@ -127,19 +148,51 @@ class SimState(NamedTuple):
     gx: np.ndarray
     gy: np.ndarray
     since_damage: np.ndarray
-    alive: np.ndarray       # bool
-    order: np.ndarray       # int8
-    tgt: np.ndarray         # int64, -1 for none
+    alive: np.ndarray  # bool
+    order: np.ndarray  # int8
+    tgt: np.ndarray  # int64, -1 for none
     loop_count: np.ndarray  # [E] int64
 
 
 @inline
 def _view_tables(pk):
     c, f, b = pk.consts, pk.unit_f32, pk.unit_bool
-    return SimTables(c, f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], f[9], f[10], f[11], f[12], f[13],
-                     f[14], f[15], f[16], b[0], b[1], b[2], b[3], b[4], pk.splash, pk.hit_damage, pk.can_hit,
-                     pk.pair_g[0], pk.pair_g[1], pk.pair_g[2], pk.ground_idx, pk.enemy_healer_idx, pk.grid,
-                     pk.geo_dist, pk.geo_nbr)
+    return SimTables(
+        c,
+        f[0],
+        f[1],
+        f[2],
+        f[3],
+        f[4],
+        f[5],
+        f[6],
+        f[7],
+        f[8],
+        f[9],
+        f[10],
+        f[11],
+        f[12],
+        f[13],
+        f[14],
+        f[15],
+        f[16],
+        b[0],
+        b[1],
+        b[2],
+        b[3],
+        b[4],
+        pk.splash,
+        pk.hit_damage,
+        pk.can_hit,
+        pk.pair_g[0],
+        pk.pair_g[1],
+        pk.pair_g[2],
+        pk.ground_idx,
+        pk.enemy_healer_idx,
+        pk.grid,
+        pk.geo_dist,
+        pk.geo_nbr,
+    )
 
 
 # How the kernels are written, for speed: every phase runs over a block of envs, reading table
@@ -169,12 +222,12 @@ def issue_orders(tb, st, actions, active, move_amount):
                 order[e, i], tgt[e, i] = MOVE, -1
             elif a >= N_ACTIONS_NO_ATTACK:
                 j = a - N_ACTIONS_NO_ATTACK
-                if is_healer[i] and medivac_rules:      # actions.healing_agents, per unit
+                if is_healer[i] and medivac_rules:  # actions.healing_agents, per unit
                     order[e, i], tgt[e, i] = HEAL, j
                 elif can_hit[i, min(j + n_a, last)]:
                     order[e, i], tgt[e, i] = ATTACK, j + n_a
                 else:
-                    order[e, i] = IDLE      # a rejected order idles the unit and keeps its old target
+                    order[e, i] = IDLE  # a rejected order idles the unit and keeps its old target
 
 
 @inline
@@ -204,7 +257,7 @@ def _move(tb, st, active, tc, in_reach, nx, ny):
         if not active[e]:
             continue
         for u in range(x.shape[1]):
-            if not alive[e, u]:              # the dead neither move nor reach anything
+            if not alive[e, u]:  # the dead neither move nor reach anything
                 tc[e, u], in_reach[e, u], nx[e, u], ny[e, u] = 0, False, x[e, u], y[e, u]
                 continue
             t = tgt[e, u]
@@ -252,7 +305,7 @@ def _separate(tb, st, active, nx, ny, sweep_order, sc):
         if not active[e]:
             continue
         m, dead = 0, G
-        for p in range(G):                    # alive units in last pass's order, dead ones at the end
+        for p in range(G):  # alive units in last pass's order, dead ones at the end
             i = sweep_order[e, p]
             n_cand[i] = 0
             if alive[e, g_idx[i]]:
@@ -285,7 +338,7 @@ def _separate(tb, st, active, nx, ny, sweep_order, sc):
             n = n_cand[i]
             if n == 0:
                 continue
-            for a in range(1, n):             # partners in index order (insertion sort: few)
+            for a in range(1, n):  # partners in index order (insertion sort: few)
                 v, b = cand[i, a], a - 1
                 while b >= 0 and cand[i, b] > v:
                     cand[i, b + 1] = cand[i, b]
@@ -341,8 +394,14 @@ def _fire(tb, st, active, tc, in_reach, next_uint32, rng_state, sc):
     has_weapon, cd_loops, splash, splash_radius = tb.has_weapon, tb.cd_loops, tb.splash, tb.splash_radius
     radius, can_hit, hit_damage, hits, armor = tb.radius, tb.can_hit, tb.hit_damage, tb.hits, tb.armor
     has_splash = tb.c.has_splash
-    ev_a, ev_t, ev_damage, ev_hits, ev_key, ev_order = (sc.ev_attacker, sc.ev_target, sc.ev_damage, sc.ev_hits,
-                                                        sc.ev_key, sc.ev_order)
+    ev_a, ev_t, ev_damage, ev_hits, ev_key, ev_order = (
+        sc.ev_attacker,
+        sc.ev_target,
+        sc.ev_damage,
+        sc.ev_hits,
+        sc.ev_key,
+        sc.ev_order,
+    )
     U = x.shape[1]
     for e in range(x.shape[0]):
         if not active[e]:
@@ -368,9 +427,13 @@ def _fire(tb, st, active, tc, in_reach, next_uint32, rng_state, sc):
                     for v in range(U):
                         rx, ry = x[e, v] - x[e, t], y[e, v] - y[e, t]
                         along, across = rx * ux + ry * uy, abs(rx * -uy + ry * ux)
-                        if (abs(along) <= LINE_SPLASH_HALF_DEPTH + radius[v]
-                                and across <= LINE_SPLASH_HALF_WIDTH + radius[v]
-                                and alive[e, v] and can_hit[a, v] and v != t):
+                        if (
+                            abs(along) <= LINE_SPLASH_HALF_DEPTH + radius[v]
+                            and across <= LINE_SPLASH_HALF_WIDTH + radius[v]
+                            and alive[e, v]
+                            and can_hit[a, v]
+                            and v != t
+                        ):
                             ev_a[n], ev_t[n] = a, v
                             n += 1
             for k in range(n_main):
@@ -381,12 +444,12 @@ def _fire(tb, st, active, tc, in_reach, next_uint32, rng_state, sc):
                         if d <= splash_radius[a] + radius[v] and alive[e, v] and can_hit[a, v] and v != t:
                             ev_a[n], ev_t[n] = a, v
                             n += 1
-                    hp[e, a] = 0.0                                      # the baneling bursts
+                    hp[e, a] = 0.0  # the baneling bursts
         for k in range(n):
             ev_damage[k] = hit_damage[ev_a[k], ev_t[k]]
             ev_hits[k] = hits[ev_a[k]]
         resolve_hits(hp[e], sh[e], since[e], armor, ev_a, ev_t, ev_damage, ev_hits, n, ev_key, ev_order)
-        for u in range(U):      # deaths before heals and regen: a unit at 0 HP is dead, not healable
+        for u in range(U):  # deaths before heals and regen: a unit at 0 HP is dead, not healable
             if alive[e, u] and hp[e, u] <= 0:
                 alive[e, u] = False
                 hp[e, u] = sh[e, u] = 0.0
@@ -397,8 +460,13 @@ def _fire(tb, st, active, tc, in_reach, next_uint32, rng_state, sc):
 def _heal(tb, st, active, tc, in_reach, amount):
     """Heals of the healers in reach; amounts come from the HP before any of this loop's heals."""
     hp, energy, alive, order = st.hp, st.energy, st.alive, st.order
-    is_healer, is_bio, heal_per_loop, hp_max, per_hp = (tb.is_healer, tb.is_bio_ground, tb.heal_per_loop,
-                                                        tb.hp_max, tb.energy_per_hp)
+    is_healer, is_bio, heal_per_loop, hp_max, per_hp = (
+        tb.is_healer,
+        tb.is_bio_ground,
+        tb.heal_per_loop,
+        tb.hp_max,
+        tb.energy_per_hp,
+    )
     U = hp.shape[1]
     for e in range(hp.shape[0]):
         if not active[e]:
@@ -408,8 +476,15 @@ def _heal(tb, st, active, tc, in_reach, amount):
             amount[u] = -1.0
             t = tc[e, u]
             # alive[e, t]: in_reach was computed before this loop's fire, which may have killed the target
-            if order[e, u] == HEAL and in_reach[e, u] and alive[e, u] and is_healer[u] and energy[e, u] > 0 \
-                    and is_bio[t] and alive[e, t]:
+            if (
+                order[e, u] == HEAL
+                and in_reach[e, u]
+                and alive[e, u]
+                and is_healer[u]
+                and energy[e, u] > 0
+                and is_bio[t]
+                and alive[e, t]
+            ):
                 a = min(min(heal_per_loop[u], hp_max[t] - hp[e, t]), energy[e, u] / per_hp[u])
                 amount[u] = max(a, F32(0.0))
                 any_heal = True
@@ -429,8 +504,13 @@ def _heal(tb, st, active, tc, in_reach, amount):
 @inline
 def _regen(tb, st, active):
     hp, sh, energy, since, alive = st.hp, st.sh, st.energy, st.since_damage, st.alive
-    sh_max, hp_regen, hp_max, energy_regen, energy_max = tb.sh_max, tb.hp_regen, tb.hp_max, tb.energy_regen, \
-        tb.energy_max
+    sh_max, hp_regen, hp_max, energy_regen, energy_max = (
+        tb.sh_max,
+        tb.hp_regen,
+        tb.hp_max,
+        tb.energy_regen,
+        tb.energy_max,
+    )
     shields, regen, mana = tb.c.has_shields, tb.c.has_regen, tb.c.has_energy
     for e in range(hp.shape[0]):
         if not active[e]:
@@ -448,16 +528,17 @@ def _regen(tb, st, active):
 
 class Scratch(NamedTuple):
     """Work arrays of one kernel call: per env of a block [B, U], or for one env at a time."""
-    tc: np.ndarray          # [B, U] int64 target (0 where none)
-    in_reach: np.ndarray    # [B, U] bool
-    nx: np.ndarray          # [B, U] f64 intended positions
+
+    tc: np.ndarray  # [B, U] int64 target (0 where none)
+    in_reach: np.ndarray  # [B, U] bool
+    nx: np.ndarray  # [B, U] f64 intended positions
     ny: np.ndarray
-    amount: np.ndarray      # [U] f32 heal amounts
-    keys: np.ndarray        # [G] f64 separation sweep keys
-    members: np.ndarray     # [G] int64
-    cand: np.ndarray        # [G, G] int64 candidate partners
-    n_cand: np.ndarray      # [G] int64
-    push_x: np.ndarray      # [G] f64
+    amount: np.ndarray  # [U] f32 heal amounts
+    keys: np.ndarray  # [G] f64 separation sweep keys
+    members: np.ndarray  # [G] int64
+    cand: np.ndarray  # [G, G] int64 candidate partners
+    n_cand: np.ndarray  # [G] int64
+    push_x: np.ndarray  # [G] f64
     push_y: np.ndarray
     ev_attacker: np.ndarray  # [U + U*U] hit events
     ev_target: np.ndarray
@@ -470,16 +551,43 @@ class Scratch(NamedTuple):
 @inline
 def _make_scratch(B, U, G):
     n_ev = U + U * U
-    return Scratch(np.zeros((B, U), np.int64), np.zeros((B, U), np.bool_), np.zeros((B, U)), np.zeros((B, U)),
-                   np.zeros(U, np.float32), np.zeros(G), np.zeros(G, np.int64), np.zeros((G, G), np.int64),
-                   np.zeros(G, np.int64), np.zeros(G), np.zeros(G), np.zeros(n_ev, np.int64),
-                   np.zeros(n_ev, np.int64), np.zeros(n_ev), np.zeros(n_ev), np.zeros(n_ev, np.int64),
-                   np.zeros(n_ev, np.int64))
+    return Scratch(
+        np.zeros((B, U), np.int64),
+        np.zeros((B, U), np.bool_),
+        np.zeros((B, U)),
+        np.zeros((B, U)),
+        np.zeros(U, np.float32),
+        np.zeros(G),
+        np.zeros(G, np.int64),
+        np.zeros((G, G), np.int64),
+        np.zeros(G, np.int64),
+        np.zeros(G),
+        np.zeros(G),
+        np.zeros(n_ev, np.int64),
+        np.zeros(n_ev, np.int64),
+        np.zeros(n_ev),
+        np.zeros(n_ev),
+        np.zeros(n_ev, np.int64),
+        np.zeros(n_ev, np.int64),
+    )
 
 
 @njit
-def step_envs(pk, state_f32, alive, order, tgt, loop_count, sweep_order, actions, active, step_mul, move_amount,
-              next_uint32, rng_state):
+def step_envs(
+    pk,
+    state_f32,
+    alive,
+    order,
+    tgt,
+    loop_count,
+    sweep_order,
+    actions,
+    active,
+    step_mul,
+    move_amount,
+    next_uint32,
+    rng_state,
+):
     """Issue actions [E, n_agents] and simulate `step_mul` game loops of the envs where `active` [E].
 
     `state_f32` [len(STATE_F32), E, U] holds the float unit arrays, `sweep_order` [E, G] the separation
@@ -501,9 +609,21 @@ def step_envs(pk, state_f32, alive, order, tgt, loop_count, sweep_order, actions
     for _ in range(step_mul):
         for e0 in range(0, E, B):
             e1 = min(e0 + B, E)
-            blk = SimState(f[0][e0:e1], f[1][e0:e1], f[2][e0:e1], f[3][e0:e1], f[4][e0:e1], f[5][e0:e1],
-                           f[6][e0:e1], f[7][e0:e1], f[8][e0:e1], alive[e0:e1], order[e0:e1], tgt[e0:e1],
-                           loop_count[e0:e1])
+            blk = SimState(
+                f[0][e0:e1],
+                f[1][e0:e1],
+                f[2][e0:e1],
+                f[3][e0:e1],
+                f[4][e0:e1],
+                f[5][e0:e1],
+                f[6][e0:e1],
+                f[7][e0:e1],
+                f[8][e0:e1],
+                alive[e0:e1],
+                order[e0:e1],
+                tgt[e0:e1],
+                loop_count[e0:e1],
+            )
             act = active[e0:e1]
             for k in range(e1 - e0):
                 # the AI and separation periods follow each env's own loop count

@@ -3,6 +3,7 @@
 Converting once to per-game-loop units here keeps the hot loop free of unit conversions
 (docs/smac.md, "Time": per-loop distance = speed/16, cooldown loops = period*16).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -29,32 +30,32 @@ class UnitTables:
     sh_max: np.ndarray
     armor: np.ndarray
     radius: np.ndarray
-    speed: np.ndarray        # distance per loop
+    speed: np.ndarray  # distance per loop
     is_air: np.ndarray
     ignores_pathing: np.ndarray
     has_weapon: np.ndarray
     cd_loops: np.ndarray
-    reach: np.ndarray        # weapon or heal range (centre distance adds both radii)
-    scan: np.ndarray         # enemy auto-acquire distance
+    reach: np.ndarray  # weapon or heal range (centre distance adds both radii)
+    scan: np.ndarray  # enemy auto-acquire distance
     hits: np.ndarray
     splash: np.ndarray
     splash_radius: np.ndarray
-    hit_damage: np.ndarray   # [U, U] per-hit damage of attacker a on target t incl. bonus, 0 if it cannot hit
-    can_hit: np.ndarray      # [U, U]
+    hit_damage: np.ndarray  # [U, U] per-hit damage of attacker a on target t incl. bonus, 0 if it cannot hit
+    can_hit: np.ndarray  # [U, U]
     is_healer: np.ndarray
     heal_per_loop: np.ndarray
     energy_per_hp: np.ndarray
     energy_start: np.ndarray
     energy_max: np.ndarray
     energy_regen: np.ndarray  # per loop
-    hp_regen: np.ndarray      # per loop
+    hp_regen: np.ndarray  # per loop
     is_bio_ground: np.ndarray
     max_cd_obs: np.ndarray
     sc2_id: np.ndarray
     type_onehot_idx: np.ndarray  # index in the map type's one-hot, -1 when no one-hot
     is_medivac: np.ndarray
-    spawn: np.ndarray        # [U, 2]
-    grid: np.ndarray         # [map_x, map_y] bool
+    spawn: np.ndarray  # [U, 2]
+    grid: np.ndarray  # [map_x, map_y] bool
 
 
 def _per_hit(att: UnitType, tgt: UnitType) -> float:
@@ -80,15 +81,28 @@ def build_tables(spec: MapSpec) -> UnitTables:
                 hit_damage[a, t] = _per_hit(ua, ut)
     ally_types, enemy_types = spec.map_type.ally_types, spec.map_type.enemy_types
     onehot = np.array(
-        [(ally_types.index(u.name) if u.name in ally_types else -1) if i < n_a else
-         (enemy_types.index(u.name) if u.name in enemy_types else (len(enemy_types) - 1 if enemy_types else -1))
-         for i, u in enumerate(units)], dtype=np.int64)
+        [
+            (ally_types.index(u.name) if u.name in ally_types else -1)
+            if i < n_a
+            else (enemy_types.index(u.name) if u.name in enemy_types else (len(enemy_types) - 1 if enemy_types else -1))
+            for i, u in enumerate(units)
+        ],
+        dtype=np.int64,
+    )
     reach = f(lambda u: u.weapon.range if u.weapon else u.heal_range)
     speed = f(lambda u: u.speed / LOOPS_PER_SECOND)
     return UnitTables(
-        spec=spec, layout=layout, n_agents=n_a, n_enemies=U - n_a, units=units, is_enemy=is_enemy,
-        hp_max=f(lambda u: u.health), sh_max=f(lambda u: u.shield), armor=f(lambda u: u.armor),
-        radius=f(lambda u: u.radius), speed=speed,
+        spec=spec,
+        layout=layout,
+        n_agents=n_a,
+        n_enemies=U - n_a,
+        units=units,
+        is_enemy=is_enemy,
+        hp_max=f(lambda u: u.health),
+        sh_max=f(lambda u: u.shield),
+        armor=f(lambda u: u.armor),
+        radius=f(lambda u: u.radius),
+        speed=speed,
         is_air=np.array([u.air for u in units]),
         ignores_pathing=np.array([u.air or u.cliff_walker for u in units]),
         has_weapon=has_weapon,
@@ -98,11 +112,13 @@ def build_tables(spec: MapSpec) -> UnitTables:
         hits=f(lambda u: u.weapon.hits if u.weapon else 0),
         splash=np.array([_SPLASH_CODE[u.weapon.splash] if u.weapon else 0 for u in units], dtype=np.int64),
         splash_radius=f(lambda u: u.weapon.splash_radius if u.weapon else 0.0),
-        hit_damage=hit_damage, can_hit=can_hit,
+        hit_damage=hit_damage,
+        can_hit=can_hit,
         is_healer=np.array([u.is_healer for u in units]),
         heal_per_loop=f(lambda u: u.heal_rate / LOOPS_PER_SECOND),
         energy_per_hp=f(lambda u: u.heal_energy_per_hp),
-        energy_start=f(lambda u: u.energy_start), energy_max=f(lambda u: u.energy_max),
+        energy_start=f(lambda u: u.energy_start),
+        energy_max=f(lambda u: u.energy_max),
         energy_regen=f(lambda u: u.energy_regen / LOOPS_PER_SECOND),
         hp_regen=f(lambda u: u.hp_regen / LOOPS_PER_SECOND),
         is_bio_ground=np.array(["biological" in u.attributes and not u.air for u in units]),

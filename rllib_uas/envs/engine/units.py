@@ -1,6 +1,7 @@
 """Unit types as data: loading and validating `units.yaml`-style files.
 
 Stats are SC2's normal-speed values (docs/smac.md, "Time")."""
+
 from __future__ import annotations
 
 import os
@@ -94,8 +95,9 @@ def _parse_weapon(raw: Any, where: str) -> Weapon | None:
     bonus = _get(raw, "bonus", w, dict)
     for attr, val in bonus.items():
         if attr not in ATTRIBUTES or not isinstance(val, (int, float)):
-            raise UnitDataError(f"{w}: field 'bonus' must map attributes {ATTRIBUTES} to numbers, "
-                                f"got {attr!r}: {val!r}")
+            raise UnitDataError(
+                f"{w}: field 'bonus' must map attributes {ATTRIBUTES} to numbers, got {attr!r}: {val!r}"
+            )
     splash = _get(raw, "splash", w, str)
     if splash not in SPLASH_KINDS:
         raise UnitDataError(f"{w}: field 'splash' must be one of {SPLASH_KINDS}, got {splash!r}")

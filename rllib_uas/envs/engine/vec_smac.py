@@ -3,6 +3,7 @@
 Both the pymarl-style `StarCraft2Env` (n_envs=1) and the RLlib vector env build on this class, so
 the reward, termination, masks and layouts are one implementation.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
@@ -19,11 +20,11 @@ from rllib_uas.envs.engine.rules import DRAW, LOST, RUNNING, WON, OutcomeConsts,
 
 @dataclass
 class StepResult:
-    reward: np.ndarray        # [E] float64, scaled as configured
-    terminated: np.ndarray    # [E] bool: win, loss, draw or time limit
-    battle_won: np.ndarray    # [E] bool
-    timeout: np.ndarray       # [E] bool: ended by the episode limit
-    dead_allies: np.ndarray   # [E] int
+    reward: np.ndarray  # [E] float64, scaled as configured
+    terminated: np.ndarray  # [E] bool: win, loss, draw or time limit
+    battle_won: np.ndarray  # [E] bool
+    timeout: np.ndarray  # [E] bool: ended by the episode limit
+    dead_allies: np.ndarray  # [E] int
     dead_enemies: np.ndarray  # [E] int
 
 
@@ -62,8 +63,10 @@ def check_actions(actions: np.ndarray, avail: np.ndarray) -> np.ndarray:
         e, i = divmod(bad, n_agents)
         allowed = np.flatnonzero(avail[e, i]).tolist()
         where = f"env {e}, agent {i}" if n_envs > 1 else f"agent {i}"
-        raise ValueError(f"{where}: action {int(a[e, i])} is not available; available actions: {allowed} "
-                         f"(see get_avail_agent_actions)")
+        raise ValueError(
+            f"{where}: action {int(a[e, i])} is not available; available actions: {allowed} "
+            f"(see get_avail_agent_actions)"
+        )
     return a
 
 
@@ -103,6 +106,7 @@ class FeatureCache:
     An array once returned is never written again (the next recompute goes to a fresh array, copying
     the rows that did not change), so callers may keep what they were given, as with NumPy results.
     """
+
     NAMES = ("avail", "obs", "state")
 
     def __init__(self, shapes, dtypes, compute):
@@ -133,9 +137,17 @@ class FeatureCache:
 
 
 class VectorizedSMAC:
-    def __init__(self, map_name: str, n_envs: int = 1, seed: Optional[int] = None, step_mul: int = 8,
-                 move_amount: float = 2.0, continuing_episode: bool = False,
-                 flags: Optional[FeatureFlags] = None, reward: Optional[RewardConfig] = None):
+    def __init__(
+        self,
+        map_name: str,
+        n_envs: int = 1,
+        seed: Optional[int] = None,
+        step_mul: int = 8,
+        move_amount: float = 2.0,
+        continuing_episode: bool = False,
+        flags: Optional[FeatureFlags] = None,
+        reward: Optional[RewardConfig] = None,
+    ):
         flags, reward = flags or FeatureFlags(), reward or RewardConfig()
         self.engine = BattleEngine(map_name, n_envs=n_envs, seed=seed, step_mul=step_mul, move_amount=move_amount)
         self.features = Features(self.engine, flags)
@@ -146,17 +158,22 @@ class VectorizedSMAC:
         self.episode_limit = self.engine.spec.limit
         self.max_reward = max_reward(self.engine.tables, reward)
         self._outcome_consts = OutcomeConsts(
-            n_agents=self.engine.n_agents, medivac_rules=bool(self.engine.spec.map_type.medivac_rules),
-            sparse=reward.reward_sparse, only_positive=reward.reward_only_positive,
-            death_value=float(reward.reward_death_value), negative_scale=float(reward.reward_negative_scale),
-            reward_win=float(reward.reward_win), reward_defeat=float(reward.reward_defeat),
+            n_agents=self.engine.n_agents,
+            medivac_rules=bool(self.engine.spec.map_type.medivac_rules),
+            sparse=reward.reward_sparse,
+            only_positive=reward.reward_only_positive,
+            death_value=float(reward.reward_death_value),
+            negative_scale=float(reward.reward_negative_scale),
+            reward_win=float(reward.reward_win),
+            reward_defeat=float(reward.reward_defeat),
             divisor=self.max_reward / reward.reward_scale_rate if reward.reward_scale else 0.0,
-            episode_limit=int(self.episode_limit))
+            episode_limit=int(self.episode_limit),
+        )
         self.obs_size = self.features.obs_size + int(flags.obs_timestep_number)  # SMAC's size quirk
         self.state_size = self.features.state_size
         t = self.engine.tables
         # Medivacs heal (not attack) with actions 6+j only under the MMM map rules
-        self.healer_agents = healing_agents(t.is_healer[:self.n_agents], self.engine.spec.map_type.medivac_rules)
+        self.healer_agents = healing_agents(t.is_healer[: self.n_agents], self.engine.spec.map_type.medivac_rules)
         E, U = n_envs, self.engine.n_units
         self.death_tracker = np.zeros((E, U), dtype=bool)
         self.last_action = np.zeros((E, self.n_agents, self.n_actions), dtype=np.float32)
@@ -166,7 +183,9 @@ class VectorizedSMAC:
             {"avail": (E, n_a, self.n_actions), "obs": (E, n_a, self.obs_size), "state": (E, self.state_size)},
             {"avail": np.int32, "obs": np.float32, "state": np.float32},
             lambda rows, avail, obs, state: self.features.compute(
-                self.last_action, self.episode_steps, self.episode_limit, rows, avail, obs, state))
+                self.last_action, self.episode_steps, self.episode_limit, rows, avail, obs, state
+            ),
+        )
 
     # ------------------------------------------------------------------ episode control
     def reset(self, env_mask: Optional[np.ndarray] = None) -> None:
@@ -196,8 +215,10 @@ class VectorizedSMAC:
         index the action tables, so out-of-range ones would read past them."""
         a = integral_actions(actions)
         if a.shape != (self.n_envs, self.n_agents):
-            raise ValueError(f"raw actions must have shape ({self.n_envs}, {self.n_agents}) and lie in "
-                             f"0..{self.n_actions - 1}, got shape {a.shape}")
+            raise ValueError(
+                f"raw actions must have shape ({self.n_envs}, {self.n_agents}) and lie in "
+                f"0..{self.n_actions - 1}, got shape {a.shape}"
+            )
         bad = np.flatnonzero(((a < 0) | (a >= self.n_actions)).ravel())
         if bad.size:
             e, i = divmod(int(bad[0]), self.n_agents)
@@ -205,8 +226,13 @@ class VectorizedSMAC:
             raise ValueError(f"{where}: raw actions must lie in 0..{self.n_actions - 1}, got {int(a[e, i])}")
         return a
 
-    def step(self, actions: np.ndarray, validate: bool = True, active: Optional[np.ndarray] = None,
-             recorded: Optional[np.ndarray] = None) -> StepResult:
+    def step(
+        self,
+        actions: np.ndarray,
+        validate: bool = True,
+        active: Optional[np.ndarray] = None,
+        recorded: Optional[np.ndarray] = None,
+    ) -> StepResult:
         """Step every env, or only the envs where `active` [E] is True.
 
         An inactive env (one that ended and waits for its reset) is not simulated: its units are held
@@ -225,16 +251,37 @@ class VectorizedSMAC:
         a = np.ascontiguousarray(a, dtype=np.int64)
         prev_hs = np.empty_like(eng.hp)
         rec = a if recorded is None else self.check_raw_actions(recorded)
-        _before_step(rec, act, eng.hp, eng.sh, self.last_action, prev_hs)   # held envs keep their last action
+        _before_step(rec, act, eng.hp, eng.sh, self.last_action, prev_hs)  # held envs keep their last action
         eng.step(a, act)
         self._invalidate(act)
         t, E = eng.tables, self.n_envs
         reward, terminated, won, timeout = np.zeros(E), np.zeros(E, bool), np.zeros(E, bool), np.zeros(E, bool)
         dead_allies, dead_enemies = np.zeros(E, np.int64), np.zeros(E, np.int64)
-        step_outcome(self._outcome_consts, t.is_medivac, prev_hs, eng.hp, eng.sh, eng.alive, self.death_tracker,
-                     self.episode_steps, act, reward, terminated, won, timeout, dead_allies, dead_enemies)
-        return StepResult(reward=reward, terminated=terminated, battle_won=won, timeout=timeout,
-                          dead_allies=dead_allies, dead_enemies=dead_enemies)
+        step_outcome(
+            self._outcome_consts,
+            t.is_medivac,
+            prev_hs,
+            eng.hp,
+            eng.sh,
+            eng.alive,
+            self.death_tracker,
+            self.episode_steps,
+            act,
+            reward,
+            terminated,
+            won,
+            timeout,
+            dead_allies,
+            dead_enemies,
+        )
+        return StepResult(
+            reward=reward,
+            terminated=terminated,
+            battle_won=won,
+            timeout=timeout,
+            dead_allies=dead_allies,
+            dead_enemies=dead_enemies,
+        )
 
     # ------------------------------------------------------------------ features (cached per step)
     def avail_actions(self) -> np.ndarray:
@@ -250,5 +297,14 @@ class VectorizedSMAC:
         return self._features.get("state")
 
 
-__all__ = ["VectorizedSMAC", "StepResult", "check_actions", "integral_actions", "split_kwargs", "WON", "LOST", "DRAW",
-           "RUNNING"]
+__all__ = [
+    "VectorizedSMAC",
+    "StepResult",
+    "check_actions",
+    "integral_actions",
+    "split_kwargs",
+    "WON",
+    "LOST",
+    "DRAW",
+    "RUNNING",
+]
