@@ -181,3 +181,15 @@ def test_malformed_unit_file_names_file_and_field(tmp_path):
     with pytest.raises(UnitDataError) as err:
         load_unit_file(f)
     assert "units_bad.yaml" in str(err.value) and "'health'" in str(err.value)
+
+
+def test_a_unit_without_the_fields_nothing_reads_loads(tmp_path, monkeypatch):
+    """`sight` is optional: SMAC v1 observes every unit within 9, whatever its type."""
+    units = rllib_uas.envs.engine.units
+    monkeypatch.setattr(units, "_UNITS", dict(units.unit_types()))   # the shipped units, restored after
+    f = tmp_path / "units_min.yaml"
+    good = (Path(rllib_uas.envs.engine.units.DATA_DIR) / "units.yaml").read_text()
+    marine = good[good.index("marine:") : good.index("marauder:")]
+    f.write_text("\n".join(ln for ln in marine.replace("marine:", "ghost:").splitlines() if "sight:" not in ln))
+    ghost = load_unit_file(f)["ghost"]
+    assert ghost.sight is None and ghost.health == 45

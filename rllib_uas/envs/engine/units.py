@@ -54,7 +54,9 @@ class UnitType:
     energy_max: float
     energy_regen: float
     speed: float
-    sight: float
+    # optional and read by nothing: SMAC v1 observes every unit within 9 whatever its type (docs/smac.md);
+    # kept as the unit's SC2 sight range for scenarios with per-type ranges
+    sight: float | None
     radius: float
     air: bool
     cliff_walker: bool
@@ -146,7 +148,7 @@ def parse_unit(name: str, raw: Any, source: str) -> UnitType:
         energy_max=float(energy.get("max", 0.0)),
         energy_regen=float(energy.get("regen", 0.0)),
         speed=_get(raw, "speed", where, float),
-        sight=_get(raw, "sight", where, float),
+        sight=_get(raw, "sight", where, float, optional=True),
         radius=_get(raw, "radius", where, float),
         air=_get(raw, "air", where, bool),
         cliff_walker=_get(raw, "cliff_walker", where, bool),
