@@ -186,7 +186,7 @@ def test_malformed_unit_file_names_file_and_field(tmp_path):
 def test_a_unit_without_the_fields_nothing_reads_loads(tmp_path, monkeypatch):
     """`sight` is optional: SMAC v1 observes every unit within 9, whatever its type."""
     units = rllib_uas.envs.engine.units
-    monkeypatch.setattr(units, "_UNITS", dict(units.unit_types()))   # the shipped units, restored after
+    monkeypatch.setattr(units, "_UNITS", dict(units.unit_types()))  # the shipped units, restored after
     f = tmp_path / "units_min.yaml"
     good = (Path(rllib_uas.envs.engine.units.DATA_DIR) / "units.yaml").read_text()
     marine = good[good.index("marine:") : good.index("marauder:")]
