@@ -165,11 +165,8 @@ class TeamEnvRunner(SingleAgentEnvRunner):
 
 
 def validate_unbiased_sampling(config) -> None:
-    """Reject settings under which the team env runner cannot sample (no battles per runner) or
-    collected or evaluated episodes would be length-biased."""
-    from rllib_uas.settings import check_sampling_settings
-
-    check_sampling_settings(config)
+    """Reject settings under which collected or evaluated episodes would be length-biased (the battles
+    per runner are checked with the other settings, `rllib_uas.settings.check_sampling_settings`)."""
     cls = config.env_runner_cls
     if cls is not None and not (isinstance(cls, type) and issubclass(cls, TeamEnvRunner)):
         raise ValueError(

@@ -25,7 +25,7 @@ from ray.rllib.utils.annotations import override
 from rllib_uas.callbacks import SMACMetricsCallback
 from rllib_uas.connectors import TeamActionsToEnv, TeamEpisodesToModule, TeamEpisodesToTrainBatch
 from rllib_uas.env_runner import TeamEnvRunner, validate_unbiased_sampling
-from rllib_uas.settings import TEAM_SETTINGS, apply_defaults, module_config
+from rllib_uas.settings import CHECKS, TEAM_SETTINGS, apply_defaults, module_config
 
 ENV_TO_MODULE_DEFAULTS = (
     "AddObservationsFromEpisodesToBatch",
@@ -130,9 +130,15 @@ class TeamConfigMixin:
         """The module's model config, from this config's settings (`rllib_uas.settings.module_config`)."""
         return module_config(self.ALGORITHM, self)
 
-    def validate_team(self) -> None:
-        """The env runner's sampling checks and the env_config sync; each config's `validate()` calls
-        it after checking its settings and before RLlib's own checks."""
+    def env_switches(self) -> dict:
+        """The SMAC team env's env_config keys that follow the algorithm's settings."""
+        return {"uas": self.uas}
+
+    @override(AlgorithmConfig)
+    def validate(self) -> None:
+        """Our settings (`rllib_uas.settings`, by `ALGORITHM`), sampling, the env_config sync, then
+        RLlib's own checks."""
+        CHECKS[self.ALGORITHM](self)
         validate_unbiased_sampling(self)
         if self.env in ("smac_team", None) and isinstance(self.env_config, dict):
             # the env's action space and observations follow the algorithm's switches
@@ -147,20 +153,13 @@ class TeamConfigMixin:
         from rllib_uas.envs.registry import register_envs
 
         register_envs()
-
-    def env_switches(self) -> dict:
-        """The SMAC team env's env_config keys that follow the algorithm's settings."""
-        return {"uas": self.uas}
-
-    @override(AlgorithmConfig)
-    def validate(self) -> None:
         # the configs default to the SMAC team env's own batched vector env; any other env (a
         # PettingZooTeamEnv, a user's gym env) has no vector entry point and is vectorized by gymnasium
         if str(self.gym_env_vectorize_mode).lower().endswith("vector_entry_point") and not _has_vector_entry_point(
             self.env
         ):
             self.gym_env_vectorize_mode = "sync"
-        if getattr(self, "uas", True) is False and self.env not in ("smac_team", None):
+        if self.uas is False and self.env not in ("smac_team", None):
             raise ValueError(
                 f"uas=False needs an env with a native action space to fall back to, which only SMAC's "
                 f"team env (smac_team) has; {self.env!r} acts in its unified space. Set uas=True "

@@ -19,7 +19,7 @@ from ray.rllib.utils.annotations import override
 
 from rllib_uas.algorithms.team_config import TeamConfigMixin, set_provided
 from rllib_uas.modules.team_ppo import TeamPPOModule
-from rllib_uas.settings import MAPPO_SETTINGS, apply_defaults, check_mappo_settings
+from rllib_uas.settings import MAPPO_SETTINGS, apply_defaults
 
 
 class UMAPPOConfig(TeamConfigMixin, PPOConfig):
@@ -95,12 +95,6 @@ class UMAPPOConfig(TeamConfigMixin, PPOConfig):
 
     def env_switches(self) -> dict:
         return {**super().env_switches(), "agent_state": self.state_type == "AS"}
-
-    @override(PPOConfig)
-    def validate(self) -> None:
-        check_mappo_settings(self)
-        self.validate_team()
-        super().validate()
 
 
 class UMAPPO(PPO):

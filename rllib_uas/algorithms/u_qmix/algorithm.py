@@ -40,7 +40,7 @@ from rllib_uas.algorithms.team_config import TeamConfigMixin, set_provided
 from rllib_uas.algorithms.u_qmix.episode_buffer import EpisodeBuffer, stored_bytes_per_step
 from rllib_uas.algorithms.u_qmix.learner import NUM_EPISODES_SAMPLED_LIFETIME
 from rllib_uas.algorithms.u_qmix.stitching import EpisodeStitcher
-from rllib_uas.settings import QMIX_SETTINGS, apply_defaults, check_qmix_settings
+from rllib_uas.settings import QMIX_SETTINGS, apply_defaults
 from rllib_uas.team_obs import TEAM_OBS_KEYS
 
 EPISODE_BUFFER = "episode_buffer"
@@ -127,12 +127,6 @@ class UQMIXConfig(TeamConfigMixin, AlgorithmConfig):
         from rllib_uas.algorithms.u_qmix.learner import UQMIXTorchLearner
 
         return UQMIXTorchLearner
-
-    @override(AlgorithmConfig)
-    def validate(self) -> None:
-        check_qmix_settings(self)
-        self.validate_team()
-        super().validate()
 
 
 def train_batch(sample: Dict[str, Any]) -> MultiAgentBatch:
