@@ -17,8 +17,8 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from rllib_uas.envs.engine.actions import N_ACTIONS_MOVE, N_ACTIONS_NO_ATTACK
-from rllib_uas.envs.engine.features import SHOOT_RANGE, SIGHT_RANGE
 from rllib_uas.envs.engine.render import annotated_frame, outcome_of, render_frame, save_gif
+from rllib_uas.envs.engine.scenarios import Scenario
 from rllib_uas.envs.engine.vec_smac import VectorizedSMAC, integral_actions, split_kwargs
 from rllib_uas.envs.pymarl_env import MultiAgentEnv, get_map_params
 from rllib_uas.envs.smac_heuristic import SmacHeuristic
@@ -87,13 +87,19 @@ class UnitRecord:
 class StarCraft2Env(MultiAgentEnv):
     """The SMAC v1 multi-agent env on the embedded battle engine; same constructor and methods."""
 
+    _DEFAULTS = _DEFAULTS  # the constructor's keywords (SMACv2's env adds its own)
+
     def __init__(self, map_name: str = "8m", **kwargs: Any):
-        unknown = set(kwargs) - set(_DEFAULTS)
+        self._setup(map_name, kwargs, scenario=None)
+
+    def _setup(self, map_name: str, kwargs: Dict[str, Any], scenario: Optional[Scenario]) -> None:
+        defaults = type(self)._DEFAULTS
+        unknown = set(kwargs) - set(defaults)
         if unknown:
             raise TypeError(
-                f"StarCraft2Env got unexpected keyword argument(s) {sorted(unknown)}; valid: {sorted(_DEFAULTS)}"
+                f"StarCraft2Env got unexpected keyword argument(s) {sorted(unknown)}; valid: {sorted(defaults)}"
             )
-        args = {**_DEFAULTS, **kwargs}
+        args = {**defaults, **kwargs}
         if args["obs_all_health"]:
             args["obs_own_health"] = True
         flags, reward, _ = split_kwargs(args)
@@ -108,12 +114,13 @@ class StarCraft2Env(MultiAgentEnv):
             continuing_episode=args["continuing_episode"],
             flags=flags,
             reward=reward,
+            scenario=scenario,
         )
         for k, v in args.items():
             if k != "seed":  # seed() is SMAC's getter method
                 setattr(self, k, v)
         eng = self._vec.engine
-        self._eng, self._tables = eng, eng.tables
+        self._eng = eng
         spec = eng.spec
         self.n_agents, self.n_enemies = eng.n_agents, eng.n_enemies
         self.episode_limit = spec.limit
@@ -125,7 +132,6 @@ class StarCraft2Env(MultiAgentEnv):
         self.n_actions_no_attack, self.n_actions_move = N_ACTIONS_NO_ATTACK, N_ACTIONS_MOVE
         self.n_actions = eng.n_actions
         self.n_obs_pathing, self.n_obs_height = 8, 9
-        self.max_reward = self._vec.max_reward
         self.map_x, self.map_y = eng.map_x, eng.map_y
         self.max_distance_x, self.max_distance_y = eng.map_x, eng.map_y
         self.pathing_grid = eng.tables.grid.copy()
@@ -346,11 +352,22 @@ class StarCraft2Env(MultiAgentEnv):
     def last_action(self) -> np.ndarray:
         return self._vec.last_action[0]
 
+    @property
+    def _tables(self):
+        """Env 0's unit tables (a SMACv2 scenario's change at every reset)."""
+        return self._eng.tables_of(0)
+
+    @property
+    def max_reward(self) -> float:
+        return self._vec.max_reward
+
     def unit_shoot_range(self, agent_id: int) -> float:
-        return SHOOT_RANGE
+        ft = self._vec.features.tables
+        return float(ft.shoot[ft.table_of[0], agent_id])
 
     def unit_sight_range(self, agent_id: int) -> float:
-        return SIGHT_RANGE
+        ft = self._vec.features.tables
+        return float(ft.sight[ft.table_of[0], agent_id])
 
     def unit_max_cooldown(self, unit: UnitRecord) -> float:
         return float(self._tables.max_cd_obs[unit.tag])

@@ -29,7 +29,6 @@ from rllib_uas.envs.engine.actions import (
     healing_agents,
     target_action,
 )
-from rllib_uas.envs.engine.maps import map_layout
 
 
 class SmacHeuristic:
@@ -38,19 +37,21 @@ class SmacHeuristic:
     def __init__(self, engine, heuristic_rest: bool):
         self._eng = engine
         self._rest = heuristic_rest
-        t = engine.tables
         self._n_agents = engine.n_agents
-        layout = map_layout(engine.spec.name)
-        names = [u.name for u in layout.ally_units + layout.enemy_units]
+        self._max_dist = math.hypot(engine.map_x, engine.map_y)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the targets and read this battle's units (a SMACv2 scenario draws them at each reset)."""
+        eng = self._eng
+        t = eng.tables_of(0)
+        names = [u.name for u in t.units]
+        self._hp_max = t.hp_max
         self._is_medivac = np.asarray(t.is_medivac, dtype=bool)
         self._is_marauder = np.array([n == "marauder" for n in names], dtype=bool)
         # SMAC knows medivac_id only on MMM maps; elsewhere no unit heals through this heuristic
-        self._heals = healing_agents(t.is_healer, engine.spec.map_type.medivac_rules)
-        self._max_dist = math.hypot(engine.map_x, engine.map_y)
+        self._heals = healing_agents(t.is_healer, eng.spec.map_type.medivac_rules)
         self.targets: List[Optional[int]] = [None] * self._n_agents
-
-    def reset(self) -> None:
-        self.targets = [None] * self._n_agents
 
     def actions(self, avail: np.ndarray) -> np.ndarray:
         """SMAC action numbers [n_agents] for this step; `avail` [n_agents, n_actions] is read only with
@@ -72,7 +73,7 @@ class SmacHeuristic:
         return best_id
 
     def _agent_action(self, i: int, avail: np.ndarray) -> int:
-        n_a, hp_max = self._n_agents, self._eng.tables.hp_max
+        n_a, hp_max = self._n_agents, self._hp_max
         target = self.targets[i]
         if self._heals[i]:
             if target is None or self._hp(target) == 0 or self._hp(target) == hp_max[target]:

@@ -8,14 +8,16 @@ per-map constants and the resets.
 
 from __future__ import annotations
 
-from typing import Optional
+import dataclasses
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
 from rllib_uas.envs.engine.actions import n_actions
 from rllib_uas.envs.engine.ai import AMOVE, IDLE
-from rllib_uas.envs.engine.maps import get_map
+from rllib_uas.envs.engine.maps import Layout, MapSpec, get_map
 from rllib_uas.envs.engine.pathing import geodesic_for_terrain
+from rllib_uas.envs.engine.scenarios import Scenario, get_scenario, is_scenario
 from rllib_uas.envs.engine.simulate import (
     SHIELD_REGEN_DELAY,
     STATE_F32,
@@ -25,17 +27,65 @@ from rllib_uas.envs.engine.simulate import (
     SimConsts,
     step_envs,
 )
-from rllib_uas.envs.engine.tables import UnitTables, build_tables
+from rllib_uas.envs.engine.tables import UnitTables, build_tables, tables_for
+from rllib_uas.envs.engine.units import get_unit_type
+
+
+def _pack(t: UnitTables, spec: MapSpec) -> tuple:
+    """One table's arrays as `PackedTables` holds them (without the table axis), and its ground units'
+    radius sums (for the separation window)."""
+    n_a, U = t.n_agents, t.n_agents + t.n_enemies
+    unit_scan = np.inf if spec.enemy_order["kind"] == "attack_units" else 1.0
+    ground = np.flatnonzero(~t.is_air & ~t.ignores_pathing)  # air flies; small units walk under a Colossus
+    r = t.radius[ground]
+    radius_sum = r[:, None] + r[None, :]
+    # rooted units (speed 0) are not pushed; a mobile unit against one takes the full push
+    mobile = (t.speed[ground] > 0).astype(np.float32)
+    share = np.where(mobile[None, :] > 0, 0.5, 1.0)
+    enemy = np.arange(U) >= n_a
+    per_unit = dict(
+        enemy_scan=np.where(enemy, t.scan * np.float32(unit_scan), 0),
+        no_weapon_penalty=np.where(~enemy & ~t.has_weapon, 1000.0, 0.0),
+        enemy_heal_scan=np.where(enemy, np.maximum(t.reach, 5.0) + 1.0, 0),
+        pathing_units=~t.ignores_pathing,
+        enemy_dealer=enemy & t.has_weapon & ~t.is_healer,
+    )
+    column = lambda name: per_unit[name] if name in per_unit else getattr(t, name)  # noqa: E731
+    pair_g = np.stack([radius_sum, np.where(np.eye(r.size, dtype=bool), -1.0, radius_sum**2), share * mobile[:, None]])
+    return (
+        np.stack([column(n) for n in UNIT_F32]).astype(np.float32),
+        np.stack([column(n) for n in UNIT_BOOL]).astype(bool),
+        t.splash.astype(np.int64),
+        t.hit_damage,
+        t.can_hit,
+        pair_g.astype(np.float32),
+        ground.astype(np.int64),
+        np.flatnonzero(t.is_healer[n_a:]).astype(np.int64),
+    ), radius_sum
 
 
 class BattleEngine:
-    """Battles of one map in `n_envs` independent envs, stepped together."""
+    """Battles of one map (or SMACv2 scenario) in `n_envs` independent envs, stepped together.
+
+    A fixed map has one unit table for every env (`tables`). A scenario (`rllib_uas.envs.engine.scenarios`)
+    draws each env's teams and spawn points at every reset: its envs each have their own table
+    (`env_tables[e]`), and `tables` is only the template that sizes the teams.
+    """
 
     def __init__(
-        self, map_name: str, n_envs: int = 1, seed: Optional[int] = None, step_mul: int = 8, move_amount: float = 2.0
+        self,
+        map_name: str,
+        n_envs: int = 1,
+        seed: Optional[int] = None,
+        step_mul: int = 8,
+        move_amount: float = 2.0,
+        scenario: Optional[Scenario] = None,
     ):
-        self.spec = get_map(map_name)
-        self.tables: UnitTables = build_tables(self.spec)
+        if scenario is None and is_scenario(map_name):
+            scenario = get_scenario(map_name)
+        self.scenario = scenario
+        self.spec = scenario.spec if scenario is not None else get_map(map_name)
+        self.tables: UnitTables = build_tables(self.spec) if scenario is None else self._template_tables()
         self.n_envs, self.step_mul, self.move_amount = int(n_envs), int(step_mul), float(move_amount)
         self.n_agents, self.n_enemies = self.tables.n_agents, self.tables.n_enemies
         self.n_units = self.n_agents + self.n_enemies
@@ -50,71 +100,119 @@ class BattleEngine:
         self.order = np.zeros((E, U), dtype=np.int8)
         self.tgt = np.full((E, U), -1, dtype=np.int64)
         self.loop_count = np.zeros(E, dtype=np.int64)
-        n_ground = max(self._tables_packed.ground_idx.size, 1)
+        n_ground = max(self._tables_packed.ground_idx.shape[1], 1)
         self._sweep_order = np.tile(np.arange(n_ground, dtype=np.int64), (E, 1))  # a speed hint only
+        self.env_tables: List[UnitTables] = [self.tables] * E
+        self._compositions: Dict[Tuple[str, ...], Tuple[UnitTables, tuple]] = {}
         self.reset()
 
     # ------------------------------------------------------------------ setup
+    def _template_tables(self) -> UnitTables:
+        s = self.scenario
+        first = s.unit_types[0]
+        a_pts = np.tile([s.map_x / 2, s.map_y / 2], (s.n_units, 1))
+        e_pts = np.tile([s.map_x - 1.0, s.map_y / 2], (s.n_enemies, 1))
+        return tables_for(self.spec, s.layout([first] * s.n_units, [first] * s.n_enemies, a_pts, e_pts))
+
     def _precompute(self) -> None:
-        t, n_a, U = self.tables, self.n_agents, self.n_units
-        unit_scan = np.inf if self.spec.enemy_order["kind"] == "attack_units" else 1.0
-        ground = np.flatnonzero(~t.is_air & ~t.ignores_pathing)  # air flies; small units walk under a Colossus
-        r = t.radius[ground]
-        radius_sum = r[:, None] + r[None, :]
-        # rooted units (speed 0) are not pushed; a mobile unit against one takes the full push
-        mobile = (t.speed[ground] > 0).astype(np.float32)
-        share = np.where(mobile[None, :] > 0, 0.5, 1.0)
-        enemy = np.arange(U) >= n_a
-        per_unit = dict(
-            enemy_scan=np.where(enemy, t.scan * np.float32(unit_scan), 0),
-            no_weapon_penalty=np.where(~enemy & ~t.has_weapon, 1000.0, 0.0),
-            enemy_heal_scan=np.where(enemy, np.maximum(t.reach, 5.0) + 1.0, 0),
-            pathing_units=~t.ignores_pathing,
-            enemy_dealer=enemy & t.has_weapon & ~t.is_healer,
-        )
-        column = lambda name: per_unit[name] if name in per_unit else getattr(t, name)  # noqa: E731
+        t, n_a = self.tables, self.n_agents
+        arrays, radius_sum = _pack(t, self.spec)
+        if self.scenario is None:
+            kinds = t.units
+            max_radius_sum = float(radius_sum.max(initial=0.0))
+            T = 1
+        else:  # any type of the scenario may appear on either side
+            kinds = tuple(get_unit_type(n) for n in self.scenario.unit_types)
+            ground_r = [u.radius for u in kinds if not (u.air or u.cliff_walker)]
+            max_radius_sum = 2.0 * max(ground_r, default=0.0)
+            T = self.n_envs
+        U = self.n_units
         geo = geodesic_for_terrain(self.spec.terrain)
         self._tables_packed = PackedTables(
             consts=SimConsts(
                 n_agents=n_a,
                 n_enemies=self.n_enemies,
                 medivac_rules=bool(self.spec.map_type.medivac_rules),
-                max_radius_sum=float(radius_sum.max(initial=0.0)),
+                max_radius_sum=max_radius_sum,
                 has_geo=geo is not None,
                 geo_size_y=geo.size_y if geo is not None else 1,
-                has_splash=bool((t.splash != 0).any()),
-                has_healers=bool(t.is_healer.any()),
-                has_regen=bool((t.hp_regen > 0).any()),
-                has_shields=bool((t.sh_max > 0).any()),
-                has_energy=bool((t.energy_max > 0).any()),
+                has_splash=any(u.weapon is not None and u.weapon.splash != "none" for u in kinds),
+                has_healers=any(u.is_healer for u in kinds),
+                has_regen=any(u.hp_regen > 0 for u in kinds),
+                has_shields=any(u.shield > 0 for u in kinds),
+                has_energy=any(u.energy_max > 0 for u in kinds),
             ),
-            unit_f32=np.stack([column(n) for n in UNIT_F32]).astype(np.float32),
-            unit_bool=np.stack([column(n) for n in UNIT_BOOL]).astype(bool),
-            splash=t.splash.astype(np.int64),
-            hit_damage=t.hit_damage,
-            can_hit=t.can_hit,
-            pair_g=np.stack(
-                [radius_sum, np.where(np.eye(r.size, dtype=bool), -1.0, radius_sum**2), share * mobile[:, None]]
-            ).astype(np.float32),
-            ground_idx=ground.astype(np.int64),
-            enemy_healer_idx=np.flatnonzero(t.is_healer[n_a:]).astype(np.int64),
+            unit_f32=np.zeros((T, len(UNIT_F32), U), np.float32),
+            unit_bool=np.zeros((T, len(UNIT_BOOL), U), bool),
+            splash=np.zeros((T, U), np.int64),
+            hit_damage=np.zeros((T, U, U), np.float32),
+            can_hit=np.zeros((T, U, U), bool),
+            pair_g=np.zeros((T, 3, U, U), np.float32) if self.scenario else np.zeros((T, *arrays[5].shape), np.float32),
+            ground_idx=np.zeros((T, U if self.scenario else arrays[6].size), np.int64),
+            enemy_healer_idx=np.zeros((T, self.n_enemies if self.scenario else arrays[7].size), np.int64),
+            counts=np.zeros((T, 2), np.int64),
             grid=np.ascontiguousarray(t.grid),
             geo_dist=geo.dist if geo is not None else np.zeros((1, 1), np.float32),
             geo_nbr=geo.nbr if geo is not None else np.zeros((1, 8), np.int64),
         )
+        for ti in range(T):
+            self._set_table(ti, arrays)
+
+    def _set_table(self, ti: int, arrays: tuple) -> None:
+        """Write one table's packed arrays into row `ti` of the kernel's tables."""
+        pk = self._tables_packed
+        unit_f32, unit_bool, splash, hit_damage, can_hit, pair_g, ground, healers = arrays
+        pk.unit_f32[ti], pk.unit_bool[ti], pk.splash[ti] = unit_f32, unit_bool, splash
+        pk.hit_damage[ti], pk.can_hit[ti] = hit_damage, can_hit
+        g, h = ground.size, healers.size
+        pk.pair_g[ti, :, :g, :g] = pair_g
+        pk.ground_idx[ti, :g] = ground
+        pk.enemy_healer_idx[ti, :h] = healers
+        pk.counts[ti] = g, h
+
+    def tables_of(self, e: int) -> UnitTables:
+        """The unit tables of env `e`'s current battle."""
+        return self.env_tables[e]
+
+    def _composition(self, ally_units: Tuple, enemy_units: Tuple) -> Tuple[UnitTables, tuple]:
+        """A team composition's tables and packed arrays, cached: they do not depend on the spawn points."""
+        key = tuple(u.name for u in ally_units + enemy_units)
+        if key not in self._compositions:
+            a, e = len(ally_units), len(enemy_units)
+            t = tables_for(self.spec, Layout(ally_units, np.zeros((a, 2)), enemy_units, np.zeros((e, 2))))
+            self._compositions[key] = t, _pack(t, self.spec)[0]
+        return self._compositions[key]
+
+    def _draw_battles(self, envs: np.ndarray) -> None:
+        """New teams and spawn points for the scenario envs `envs`, in env order (one random stream)."""
+        for e in envs:
+            layout = self.scenario.draw(self.rng)
+            t, packed = self._composition(layout.ally_units, layout.enemy_units)
+            spawn = np.concatenate([layout.ally_pos, layout.enemy_pos]).astype(np.float32)
+            self.env_tables[e] = dataclasses.replace(t, layout=layout, spawn=spawn)
+            self._set_table(int(e), packed)
+            self._sweep_order[e] = np.arange(self._sweep_order.shape[1])
 
     def reset(self, env_mask: Optional[np.ndarray] = None) -> None:
         """Respawn every unit of the selected envs (all if `env_mask` is None)."""
-        t, n_a = self.tables, self.n_agents
+        n_a = self.n_agents
         m = np.ones(self.n_envs, dtype=bool) if env_mask is None else np.asarray(env_mask, dtype=bool)
         k = int(m.sum())
         if k == 0:
             return
-        self.x[m] = t.spawn[:, 0]
-        self.y[m] = t.spawn[:, 1]
-        self.hp[m] = t.hp_max
-        self.sh[m] = t.sh_max
-        self.energy[m] = t.energy_start
+        if self.scenario is not None:
+            envs = np.flatnonzero(m)
+            self._draw_battles(envs)
+            cols = lambda name: np.stack([getattr(self.env_tables[e], name) for e in envs])  # noqa: E731
+            spawn, hp_max, sh_max, energy_start = cols("spawn"), cols("hp_max"), cols("sh_max"), cols("energy_start")
+        else:
+            t = self.tables
+            spawn, hp_max, sh_max, energy_start = t.spawn, t.hp_max, t.sh_max, t.energy_start
+        self.x[m] = spawn[..., 0]
+        self.y[m] = spawn[..., 1]
+        self.hp[m] = hp_max
+        self.sh[m] = sh_max
+        self.energy[m] = energy_start
         self.cd[m] = 0.0
         self.since_damage[m] = SHIELD_REGEN_DELAY
         self.alive[m] = True
@@ -132,10 +230,11 @@ class BattleEngine:
             u = self.rng.random((k, 1))
             gx, gy = x0 + u * (x1 - x0), y0 + u * (y1 - y0)
         elif kind == "attack_units":
-            gx = np.full((k, 1), t.spawn[:n_a, 0].mean())
-            gy = np.full((k, 1), t.spawn[:n_a, 1].mean())
+            sx, sy = np.broadcast_to(spawn[..., :n_a, 0], (k, n_a)), np.broadcast_to(spawn[..., :n_a, 1], (k, n_a))
+            gx, gy = sx.mean(axis=1, keepdims=True), sy.mean(axis=1, keepdims=True)
         else:  # none: hold position, still auto-acquiring in range
-            gx, gy = np.tile(t.spawn[n_a:, 0], (k, 1)), np.tile(t.spawn[n_a:, 1], (k, 1))
+            gx = np.broadcast_to(spawn[..., n_a:, 0], (k, self.n_enemies))
+            gy = np.broadcast_to(spawn[..., n_a:, 1], (k, self.n_enemies))
         self.gx[m] = 0.0
         self.gy[m] = 0.0
         self.gx[np.ix_(m, np.arange(n_a, self.n_units))] = gx

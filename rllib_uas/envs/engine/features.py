@@ -7,7 +7,7 @@ reset recomputes only the envs that were reset.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
 import numpy as np
 
@@ -22,6 +22,7 @@ from rllib_uas.envs.engine.actions import (
 )
 from rllib_uas.envs.engine.battle import BattleEngine
 from rllib_uas.envs.engine.jit import F32, hypot32, njit
+from rllib_uas.envs.engine.scenarios import smacv2_shoot_ranges
 
 SIGHT_RANGE = 9.0  # unit_sight_range(): always 9
 SHOOT_RANGE = 6.0  # unit_shoot_range(): always 6
@@ -41,6 +42,10 @@ class FeatureFlags:
     obs_timestep_number: bool = False
     state_last_action: bool = True
     state_timestep_number: bool = False
+    # SMACv2's flags; None = the scenario's published setting (on for SMACv2 scenarios, off for SMAC maps)
+    obs_own_pos: Optional[bool] = None
+    use_unit_ranges: Optional[bool] = None
+    min_attack_range: float = 2.0
 
 
 class FeatTables(NamedTuple):
@@ -70,25 +75,33 @@ class FeatTables(NamedTuple):
     map_y: int
     grid: np.ndarray  # [X, Y] bool
     terrain_height: np.ndarray  # [X, Y] f32
-    hp_max: np.ndarray  # [U] f32
-    sh_max: np.ndarray  # [U] f32, 1 where a unit has no shield
-    onehot: np.ndarray  # [U, utb] f32
-    medivac_heals: np.ndarray  # [n_a] bool: this agent's actions 6+j heal ally j
-    heal_target_ok: np.ndarray  # [n_a] bool: can be healed (not a Medivac)
-    cd_col: np.ndarray  # [n_a] f32 max cooldown for the state, NaN where energy is shown
+    own_pos: bool
+    # per unit table [T, ...]: one for every env of a fixed map, one per env for drawn teams (table_of)
+    table_of: np.ndarray  # [E] int64 the table of each env
+    hp_max: np.ndarray  # [T, U] f32
+    sh_max: np.ndarray  # [T, U] f32, 1 where a unit has no shield
+    onehot: np.ndarray  # [T, U, utb] f32
+    medivac_heals: np.ndarray  # [T, n_a] bool: this agent's actions 6+j heal ally j
+    heal_target_ok: np.ndarray  # [T, n_a] bool: can be healed (not a Medivac)
+    cd_col: np.ndarray  # [T, n_a] f32 max cooldown for the state, NaN where energy is shown
+    sight: np.ndarray  # [T, n_a] f32 sight range (9 in SMAC; per type with SMACv2's unit ranges)
+    shoot: np.ndarray  # [T, n_a] f32 shoot range (6 in SMAC; per type with SMACv2's unit ranges)
+    is_medivac: np.ndarray  # [T, U] bool (the rules' Medivac win and loss conditions)
 
 
 @njit
 def avail_rows(ft, x, y, alive, rows, out):
     """out[e] [n_agents, n_actions] int32 for the envs where rows[e]: SMAC's action masks."""
     # fields read once: a tuple-field read inside a loop costs a reference-count pair (docs/engine.md)
-    grid, half_move, heal_target_ok, map_x = ft.grid, ft.half_move, ft.heal_target_ok, ft.map_x
-    map_y, medivac_heals, n_agents = ft.map_y, ft.medivac_heals, ft.n_agents
+    grid, half_move, heal_target_ok_t, map_x = ft.grid, ft.half_move, ft.heal_target_ok, ft.map_x
+    map_y, medivac_heals_t, n_agents, table_of, shoot_t = ft.map_y, ft.medivac_heals, ft.n_agents, ft.table_of, ft.shoot
     n_a = n_agents
     n_e = x.shape[1] - n_a
     for e in range(x.shape[0]):
         if not rows[e]:
             continue
+        ti = table_of[e]
+        heal_target_ok, medivac_heals, shoot = heal_target_ok_t[ti], medivac_heals_t[ti], shoot_t[ti]
         for i in range(n_a):
             av = out[e, i]
             av[:] = 0
@@ -104,12 +117,12 @@ def avail_rows(ft, x, y, alive, rows, out):
                     av[MOVE_NORTH + k] = 1
             if medivac_heals[i]:
                 for j in range(n_a):
-                    if alive[e, j] and heal_target_ok[j] and hypot32(x[e, j] - ax, y[e, j] - ay) <= _SHOOT:
+                    if alive[e, j] and heal_target_ok[j] and hypot32(x[e, j] - ax, y[e, j] - ay) <= shoot[i]:
                         av[N_ACTIONS_NO_ATTACK + j] = 1
             else:
                 for k in range(n_e):
                     u = n_a + k
-                    if alive[e, u] and hypot32(x[e, u] - ax, y[e, u] - ay) <= _SHOOT:
+                    if alive[e, u] and hypot32(x[e, u] - ax, y[e, u] - ay) <= shoot[i]:
                         av[N_ACTIONS_NO_ATTACK + k] = 1
 
 
@@ -117,23 +130,27 @@ def avail_rows(ft, x, y, alive, rows, out):
 def obs_rows(ft, x, y, hp, sh, alive, avail, last_action, episode_steps, episode_limit, rows, out):
     """out[e] [n_agents, obs_size (+1)] f32 for the envs where rows[e]; dead agents' rows are zeros."""
     # fields read once: a tuple-field read inside a loop costs a reference-count pair (docs/engine.md)
-    all_health, grid, hp_max, map_x = ft.all_health, ft.grid, ft.hp_max, ft.map_x
+    all_health, grid, hp_max_t, map_x = ft.all_health, ft.grid, ft.hp_max, ft.map_x
     map_y, n_actions, n_agents, nf_al = ft.map_y, ft.n_actions, ft.n_agents, ft.nf_al
-    nf_en, obs_last_action, obs_size, onehot = ft.nf_en, ft.obs_last_action, ft.obs_size, ft.onehot
-    own_health, pathing_grid, sh_max, shield_ally = ft.own_health, ft.pathing_grid, ft.sh_max, ft.shield_ally
+    nf_en, obs_last_action, obs_size, onehot_t = ft.nf_en, ft.obs_last_action, ft.obs_size, ft.onehot
+    own_health, pathing_grid, sh_max_t, shield_ally = ft.own_health, ft.pathing_grid, ft.sh_max, ft.shield_ally
     shield_enemy, terrain, terrain_height, timestep = ft.shield_enemy, ft.terrain, ft.terrain_height, ft.timestep
-    utb = ft.utb
+    utb, own_pos, table_of, sight_t = ft.utb, ft.own_pos, ft.table_of, ft.sight
     n_a = n_agents
     n_e = x.shape[1] - n_a
+    fx, fy = F32(map_x), F32(map_y)
     for e in range(x.shape[0]):
         if not rows[e]:
             continue
+        ti = table_of[e]
+        hp_max, sh_max, onehot, sight_e = hp_max_t[ti], sh_max_t[ti], onehot_t[ti], sight_t[ti]
         for i in range(n_a):
             o = out[e, i]
             o[:] = 0.0
             if not alive[e, i]:
                 continue
             ax, ay = x[e, i], y[e, i]
+            sight = sight_e[i]
             for k in range(4):
                 o[k] = avail[e, i, 2 + k]
             c = 4
@@ -156,9 +173,9 @@ def obs_rows(ft, x, y, hp, sh, alive, avail, last_action, episode_steps, episode
                 dx, dy = x[e, u] - ax, y[e, u] - ay
                 d = hypot32(dx, dy)
                 b = c + k * nf_en
-                if d < _SIGHT and alive[e, u]:
+                if d < sight and alive[e, u]:
                     o[b] = avail[e, i, N_ACTIONS_NO_ATTACK + k]  # a healer's reads its heal slot (SMAC)
-                    o[b + 1], o[b + 2], o[b + 3] = d / _SIGHT, dx / _SIGHT, dy / _SIGHT
+                    o[b + 1], o[b + 2], o[b + 3] = d / sight, dx / sight, dy / sight
                     b += 4
                     if all_health:
                         o[b] = hp[e, u] / hp_max[u]
@@ -174,8 +191,8 @@ def obs_rows(ft, x, y, hp, sh, alive, avail, last_action, episode_steps, episode
                     continue
                 dx, dy = x[e, j] - ax, y[e, j] - ay
                 d = hypot32(dx, dy)
-                if d < _SIGHT and alive[e, j]:
-                    o[b], o[b + 1], o[b + 2], o[b + 3] = 1.0, d / _SIGHT, dx / _SIGHT, dy / _SIGHT
+                if d < sight and alive[e, j]:
+                    o[b], o[b + 1], o[b + 2], o[b + 3] = 1.0, d / sight, dx / sight, dy / sight
                     f = b + 4
                     if all_health:
                         o[f] = hp[e, j] / hp_max[j]
@@ -194,6 +211,9 @@ def obs_rows(ft, x, y, hp, sh, alive, avail, last_action, episode_steps, episode
                 if shield_ally:
                     o[b] = sh[e, i] / sh_max[i]
                     b += 1
+            if own_pos:  # SMACv2's obs_own_pos
+                o[b], o[b + 1] = ax / fx, ay / fy
+                b += 2
             o[b : b + utb] = onehot[i]
             if timestep:  # SMAC's size quirk: a zero column, then the time step appended (spec §3.4)
                 o[obs_size] = F32(episode_steps[e] / episode_limit)
@@ -203,8 +223,9 @@ def obs_rows(ft, x, y, hp, sh, alive, avail, last_action, episode_steps, episode
 def state_rows(ft, x, y, hp, sh, energy, cd, alive, last_action, episode_steps, episode_limit, rows, out):
     """out[e] [state_size] f32 for the envs where rows[e]: SMAC's global state."""
     # fields read once: a tuple-field read inside a loop costs a reference-count pair (docs/engine.md)
-    cd_col, hp_max, map_x, map_y = ft.cd_col, ft.hp_max, ft.map_x, ft.map_y
-    n_actions, n_agents, onehot, sh_max = ft.n_actions, ft.n_agents, ft.onehot, ft.sh_max
+    cd_col_t, hp_max_t, map_x, map_y = ft.cd_col, ft.hp_max, ft.map_x, ft.map_y
+    n_actions, n_agents, onehot_t, sh_max_t = ft.n_actions, ft.n_agents, ft.onehot, ft.sh_max
+    table_of = ft.table_of
     shield_ally, shield_enemy, st_al, st_en = ft.shield_ally, ft.shield_enemy, ft.st_al, ft.st_en
     state_last_action, state_timestep, utb = ft.state_last_action, ft.state_timestep, ft.utb
     n_a = n_agents
@@ -214,6 +235,8 @@ def state_rows(ft, x, y, hp, sh, energy, cd, alive, last_action, episode_steps, 
     for e in range(x.shape[0]):
         if not rows[e]:
             continue
+        ti = table_of[e]
+        cd_col, hp_max, onehot, sh_max = cd_col_t[ti], hp_max_t[ti], onehot_t[ti], sh_max_t[ti]
         s = out[e]
         s[:] = 0.0
         for i in range(n_a):
@@ -262,13 +285,16 @@ class Features:
 
     def __init__(self, engine: BattleEngine, flags: FeatureFlags):
         self.eng, self.flags = engine, flags
-        t, spec = engine.tables, engine.spec
+        spec = engine.spec
         self.n_agents, self.n_enemies, self.n_actions = engine.n_agents, engine.n_enemies, engine.n_actions
         self.utb = spec.unit_type_bits
         self.shield_bits_ally = int(spec.a_race == "P")
         self.shield_bits_enemy = int(spec.b_race == "P")
         own_health = flags.obs_own_health or flags.obs_all_health
         self.own_health = own_health
+        scenario = engine.scenario is not None
+        self.own_pos = bool(scenario if flags.obs_own_pos is None else flags.obs_own_pos)
+        self.unit_ranges = bool(scenario if flags.use_unit_ranges is None else flags.use_unit_ranges)
         self.n_move = 4 + N_OBS_PATHING * flags.obs_pathing_grid + N_OBS_HEIGHT * flags.obs_terrain_height
         self.nf_en = 4 + self.utb + (1 + self.shield_bits_enemy if flags.obs_all_health else 0)
         self.nf_al = (
@@ -277,7 +303,12 @@ class Features:
             + (1 + self.shield_bits_ally if flags.obs_all_health else 0)
             + (self.n_actions if flags.obs_last_action else 0)
         )
-        self.n_own = self.utb + (1 + self.shield_bits_ally if own_health else 0) + int(flags.obs_timestep_number)
+        self.n_own = (
+            self.utb
+            + (1 + self.shield_bits_ally if own_health else 0)
+            + 2 * self.own_pos
+            + int(flags.obs_timestep_number)
+        )
         self.obs_size = self.n_move + self.n_enemies * self.nf_en + (self.n_agents - 1) * self.nf_al + self.n_own
         self.st_al = 4 + self.shield_bits_ally + self.utb
         self.st_en = 3 + self.shield_bits_enemy + self.utb
@@ -291,15 +322,11 @@ class Features:
                 + int(flags.state_timestep_number)
             )
         n_a = self.n_agents
-        self._onehot = np.zeros((engine.n_units, self.utb), dtype=np.float32)
-        if self.utb:
-            self._onehot[np.arange(engine.n_units), t.type_onehot_idx] = 1.0
-        self._sh_max = np.where(t.sh_max > 0, t.sh_max, 1.0)
-        self._ally_medivac_heals = healing_agents(t.is_healer[:n_a], spec.map_type.medivac_rules)  # [n_a]
-        self._heal_target_ok = ~t.is_medivac[:n_a]  # [n_a]
-        # SMAC's state shows energy / 200 instead of the cooldown for the agents that heal
-        self._cd_col = np.where(self._ally_medivac_heals, np.nan, t.max_cd_obs[:n_a])
         self.terrain_height = np.full(engine.tables.grid.shape, 0.5, dtype=np.float32)  # flat (spec §6)
+        E = engine.n_envs
+        per_env = engine.scenario is not None
+        rows = [self._unit_rows(engine.tables_of(e)) for e in range(E if per_env else 1)]
+        stacked = {k: np.ascontiguousarray(np.stack([r[k] for r in rows])) for k in rows[0]}
         self.tables = FeatTables(
             n_agents=n_a,
             n_actions=self.n_actions,
@@ -323,15 +350,46 @@ class Features:
             half_move=F32(engine.move_amount / 2),
             map_x=engine.map_x,
             map_y=engine.map_y,
-            grid=np.ascontiguousarray(t.grid),
+            grid=np.ascontiguousarray(engine.tables.grid),
             terrain_height=self.terrain_height,
-            hp_max=t.hp_max,
-            sh_max=self._sh_max.astype(np.float32),
-            onehot=self._onehot,
-            medivac_heals=np.ascontiguousarray(self._ally_medivac_heals),
-            heal_target_ok=np.ascontiguousarray(self._heal_target_ok),
-            cd_col=self._cd_col.astype(np.float32),
+            own_pos=self.own_pos,
+            table_of=np.arange(E, dtype=np.int64) if per_env else np.zeros(E, dtype=np.int64),
+            **stacked,
         )
+
+    def _unit_rows(self, t) -> dict:
+        """One unit table's rows of the FeatTables arrays."""
+        n_a, spec = self.n_agents, self.eng.spec
+        onehot = np.zeros((t.n_agents + t.n_enemies, self.utb), dtype=np.float32)
+        if self.utb:
+            onehot[np.arange(onehot.shape[0]), t.type_onehot_idx] = 1.0
+        heals = healing_agents(t.is_healer[:n_a], spec.map_type.medivac_rules)  # [n_a]
+        names = [u.name for u in t.units[:n_a]]
+        if self.unit_ranges:  # SMACv2's unit_sight_range / unit_shoot_range
+            sight = np.array([u.sight for u in t.units[:n_a]], dtype=np.float32)
+            shoot = smacv2_shoot_ranges(names, self.flags.min_attack_range)
+        else:
+            sight, shoot = np.full(n_a, _SIGHT, np.float32), np.full(n_a, _SHOOT, np.float32)
+        return dict(
+            hp_max=t.hp_max.astype(np.float32),
+            sh_max=np.where(t.sh_max > 0, t.sh_max, 1.0).astype(np.float32),
+            onehot=onehot,
+            medivac_heals=heals,
+            heal_target_ok=~t.is_medivac[:n_a],
+            # SMAC's state shows energy / 200 instead of the cooldown for the agents that heal
+            cd_col=np.where(heals, np.nan, t.max_cd_obs[:n_a]).astype(np.float32),
+            sight=sight,
+            shoot=shoot,
+            is_medivac=t.is_medivac,
+        )
+
+    def refresh(self, rows: np.ndarray) -> None:
+        """After a reset drew new teams: the per-env tables of `rows` [E] bool follow the engine's."""
+        if self.eng.scenario is None:
+            return
+        for e in np.flatnonzero(rows):
+            for k, v in self._unit_rows(self.eng.tables_of(e)).items():
+                getattr(self.tables, k)[e] = v
 
     # ------------------------------------------------------------------ builder
     def compute(
@@ -357,4 +415,5 @@ class Features:
         """[E, n_agents, n_agents + n_enemies] bool: alive units within sight of an alive agent."""
         eng, n_a = self.eng, self.n_agents
         d = np.hypot(eng.x[:, None, :] - eng.x[:, :n_a, None], eng.y[:, None, :] - eng.y[:, :n_a, None])
-        return (d < SIGHT_RANGE) & eng.alive[:, :n_a, None] & eng.alive[:, None, :]
+        sight = self.tables.sight[self.tables.table_of][:, :, None]  # [E, n_a, 1]
+        return (d < sight) & eng.alive[:, :n_a, None] & eng.alive[:, None, :]

@@ -72,7 +72,7 @@ def render_frame(engine, env_index: int = 0, scale: int = 16) -> np.ndarray:
     """[H, W, 3] uint8 image of the map; y grows upwards as in SC2."""
     from PIL import Image, ImageDraw
 
-    t = engine.tables
+    t = engine.tables_of(env_index)
     grid = t.grid  # [x, y]
     img = np.where(grid.T[::-1, :, None], WALK, WALL).repeat(scale, 0).repeat(scale, 1).copy()
     H, W = img.shape[:2]
@@ -129,7 +129,7 @@ def annotated_frame(
     markers and bars, and, when `outcome` is given, a banner with the episode's result."""
     from PIL import Image, ImageDraw
 
-    t = engine.tables
+    t = engine.tables_of(env_index)
     frame = render_frame(engine, env_index, scale)
     H, W = frame.shape[:2]
     marks = type_markers([unit.name for unit in t.units])

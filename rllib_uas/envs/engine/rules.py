@@ -100,36 +100,46 @@ def battle_reward(
 
 
 @njit
-def _game_end_code(n_agents, medivac_rules, is_medivac, alive, rows, out):
-    """[E] WON/LOST/DRAW/RUNNING where rows[e], evaluated in SMAC's order (loss first, MMM Medivac rules)."""
+def _game_end_code(n_agents, medivac_rules, only_medivacs_win, is_medivac, table_of, alive, rows, out):
+    """[E] WON/LOST/DRAW/RUNNING where rows[e], evaluated in SMAC's order (loss first, Medivac rules).
+
+    `is_medivac` [T, U] per unit table, `table_of` [E] each env's table. SMAC's MMM maps are won when one
+    enemy Medivac is all that is left; SMACv2's terran scenarios (`only_medivacs_win`) when only enemy
+    Medivacs are."""
     U = alive.shape[1]
     for e in range(alive.shape[0]):
         if not rows[e]:
             continue
+        med = is_medivac[table_of[e]]
         n_al = n_en = al_not_med = en_med = 0
         for u in range(U):
             if alive[e, u]:
                 if u < n_agents:
                     n_al += 1
-                    al_not_med += not is_medivac[u]
+                    al_not_med += not med[u]
                 else:
                     n_en += 1
-                    en_med += is_medivac[u]
+                    en_med += med[u]
         lost = n_al == 0 and n_en > 0
         won = n_al > 0 and n_en == 0
         if medivac_rules:
             lost |= al_not_med == 0  # only Medivacs (or nothing) left
-            won |= n_en == 1 and en_med > 0
+            if only_medivacs_win:
+                won |= n_en == en_med
+            else:
+                won |= n_en == 1 and en_med > 0
         out[e] = LOST if lost else (WON if won else (DRAW if n_al == 0 and n_en == 0 else RUNNING))
 
 
-def game_end_code(tables: UnitTables, alive: np.ndarray) -> np.ndarray:
-    """[E] WON/LOST/DRAW/RUNNING, evaluated in SMAC's order (loss first, MMM Medivac rules)."""
+def game_end_code(tables: UnitTables, alive: np.ndarray, only_medivacs_win: bool = False) -> np.ndarray:
+    """[E] WON/LOST/DRAW/RUNNING, evaluated in SMAC's order (loss first, Medivac rules)."""
     out = np.zeros(alive.shape[0], np.int64)
     _game_end_code(
         tables.n_agents,
         bool(tables.spec.map_type.medivac_rules),
-        tables.is_medivac,
+        only_medivacs_win,
+        tables.is_medivac[None],
+        np.zeros(alive.shape[0], np.int64),
         np.ascontiguousarray(alive, bool),
         np.ones(alive.shape[0], bool),
         out,
@@ -142,13 +152,13 @@ class OutcomeConsts(NamedTuple):
 
     n_agents: int
     medivac_rules: bool
+    only_medivacs_win: bool  # SMACv2's terran rule: won when only enemy Medivacs are left
     sparse: bool
     only_positive: bool
     death_value: float
     negative_scale: float
     reward_win: float
     reward_defeat: float
-    divisor: float  # max_reward / reward_scale_rate, 0 when rewards are not scaled
     episode_limit: int
 
 
@@ -156,6 +166,8 @@ class OutcomeConsts(NamedTuple):
 def step_outcome(
     c,
     is_medivac,
+    table_of,
+    divisor,
     prev_hs,
     hp,
     sh,
@@ -171,9 +183,10 @@ def step_outcome(
     dead_enemies,
 ):
     """Everything `VectorizedSMAC.step` reports, for the active envs: the scaled reward, termination
-    (win, loss, draw or time limit), win, time-out and dead counts; episode_steps advance."""
+    (win, loss, draw or time limit), win, time-out and dead counts; episode_steps advance.
+    `divisor` [E]: max_reward / reward_scale_rate per env, 0 when rewards are not scaled."""
     U, n_agents, sparse, episode_limit = hp.shape[1], c.n_agents, c.sparse, c.episode_limit
-    reward_win, reward_defeat, scale = c.reward_win, c.reward_defeat, c.divisor
+    reward_win, reward_defeat = c.reward_win, c.reward_defeat
     code = np.zeros(hp.shape[0], np.int64)
     _battle_reward(
         n_agents,
@@ -188,7 +201,7 @@ def step_outcome(
         active,
         reward,
     )
-    _game_end_code(n_agents, c.medivac_rules, is_medivac, alive, active, code)
+    _game_end_code(n_agents, c.medivac_rules, c.only_medivacs_win, is_medivac, table_of, alive, active, code)
     for e in range(hp.shape[0]):
         if not active[e]:
             continue
@@ -202,6 +215,7 @@ def step_outcome(
         timeout[e] = not ended and episode_steps[e] >= episode_limit
         terminated[e] = ended or timeout[e]
         won[e] = w
+        scale = divisor[e]
         reward[e] = r / scale if scale > 0 else r
         da = 0
         for u in range(n_agents):

@@ -80,17 +80,23 @@ class SimConsts(NamedTuple):
 
 
 class PackedTables(NamedTuple):
-    """Per-map constants as the compiled step receives them (built once by BattleEngine)."""
+    """Per-map constants as the compiled step receives them (built by BattleEngine).
+
+    The unit arrays have a leading table axis T: one table shared by every env (T = 1, SMAC's fixed
+    maps), or one per env (T = E, scenarios whose teams are drawn at each reset, SMACv2). Ground
+    units and enemy healers vary per table, so their arrays are padded and `counts` says how many
+    entries each table uses."""
 
     consts: SimConsts
-    unit_f32: np.ndarray  # [len(UNIT_F32), U] f32
-    unit_bool: np.ndarray  # [len(UNIT_BOOL), U] bool
-    splash: np.ndarray  # [U] int64 SPLASH_*
-    hit_damage: np.ndarray  # [U, U] f32 per-hit damage of attacker on target
-    can_hit: np.ndarray  # [U, U] bool
-    pair_g: np.ndarray  # [3, G, G] f32: radius sum, radius sum squared (-1 on the diagonal), push share
-    ground_idx: np.ndarray  # [G] int64 units that collide on the ground
-    enemy_healer_idx: np.ndarray  # [H] int64 local enemy ids of healers
+    unit_f32: np.ndarray  # [T, len(UNIT_F32), U] f32
+    unit_bool: np.ndarray  # [T, len(UNIT_BOOL), U] bool
+    splash: np.ndarray  # [T, U] int64 SPLASH_*
+    hit_damage: np.ndarray  # [T, U, U] f32 per-hit damage of attacker on target
+    can_hit: np.ndarray  # [T, U, U] bool
+    pair_g: np.ndarray  # [T, 3, G, G] f32: radius sum, radius sum squared (-1 on the diagonal), push share
+    ground_idx: np.ndarray  # [T, G] int64 units that collide on the ground (first counts[t, 0] used)
+    enemy_healer_idx: np.ndarray  # [T, H] int64 local enemy ids of healers (first counts[t, 1] used)
+    counts: np.ndarray  # [T, 2] int64: ground units, enemy healers
     grid: np.ndarray  # [X, Y] bool walkable
     geo_dist: np.ndarray  # [N + 1, N + 1] f32 geodesic cell distances (1x1 dummy without pathfinding)
     geo_nbr: np.ndarray  # [N, 8] int64
@@ -155,8 +161,10 @@ class SimState(NamedTuple):
 
 
 @inline
-def _view_tables(pk):
-    c, f, b = pk.consts, pk.unit_f32, pk.unit_bool
+def _view_tables(pk, ti):
+    """The kernels' [U] view of table `ti`."""
+    c, f, b = pk.consts, pk.unit_f32[ti], pk.unit_bool[ti]
+    n_g, n_h = pk.counts[ti, 0], pk.counts[ti, 1]
     return SimTables(
         c,
         f[0],
@@ -181,14 +189,14 @@ def _view_tables(pk):
         b[2],
         b[3],
         b[4],
-        pk.splash,
-        pk.hit_damage,
-        pk.can_hit,
-        pk.pair_g[0],
-        pk.pair_g[1],
-        pk.pair_g[2],
-        pk.ground_idx,
-        pk.enemy_healer_idx,
+        pk.splash[ti],
+        pk.hit_damage[ti],
+        pk.can_hit[ti],
+        pk.pair_g[ti, 0, :n_g, :n_g],
+        pk.pair_g[ti, 1, :n_g, :n_g],
+        pk.pair_g[ti, 2, :n_g, :n_g],
+        pk.ground_idx[ti, :n_g],
+        pk.enemy_healer_idx[ti, :n_h],
         pk.grid,
         pk.geo_dist,
         pk.geo_nbr,
@@ -594,21 +602,31 @@ def step_envs(
     pass's x order of the ground units (any permutation is valid); `next_uint32(rng_state)` is the
     engine Generator's bit generator, so the kernel draws from the same stream as NumPy would.
     """
-    tb = _view_tables(pk)
     f = state_f32
-    st = SimState(f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], alive, order, tgt, loop_count)
     E = alive.shape[0]
-    issue_orders(tb, st, actions, active, F32(move_amount))
     # Envs go through the phases in blocks, so a block's arrays stay in cache from phase to phase
     # (faster than passing the whole batch through each phase at 256 envs). Blocks run in env
-    # order inside each game loop, so the cooldown jitter is still drawn in env order.
-    B = min(E, ENV_BLOCK)
-    sc = _make_scratch(B, alive.shape[1], max(tb.ground_idx.size, 1))
+    # order inside each game loop, so the cooldown jitter is still drawn in env order. With a
+    # table per env (drawn teams), a block is one env and reads its own table.
+    per_env = pk.unit_f32.shape[0] > 1
+    B = 1 if per_env else min(E, ENV_BLOCK)
+    G = max(pk.ground_idx.shape[1], 1)
+    sc = _make_scratch(B, alive.shape[1], G)
     ai_now, sep_now = np.zeros(B, np.bool_), np.zeros(B, np.bool_)
-    separating = tb.ground_idx.size > 1
+    for e0 in range(0, E, B):
+        e1 = min(e0 + B, E)
+        tb = _view_tables(pk, e0 if per_env else 0)
+        blk = SimState(
+            f[0][e0:e1], f[1][e0:e1], f[2][e0:e1], f[3][e0:e1], f[4][e0:e1], f[5][e0:e1], f[6][e0:e1],
+            f[7][e0:e1], f[8][e0:e1], alive[e0:e1], order[e0:e1], tgt[e0:e1], loop_count[e0:e1],
+        )  # fmt: skip
+        issue_orders(tb, blk, actions[e0:e1], active[e0:e1], F32(move_amount))
     for _ in range(step_mul):
         for e0 in range(0, E, B):
             e1 = min(e0 + B, E)
+            tb = _view_tables(pk, e0 if per_env else 0)
+            n_g = tb.ground_idx.size
+            separating = n_g > 1
             blk = SimState(
                 f[0][e0:e1],
                 f[1][e0:e1],
@@ -632,7 +650,7 @@ def step_envs(
             _cooldowns_and_dead_targets(tb, blk, act)
             enemy_decide(tb, blk, ai_now)
             _move(tb, blk, act, sc.tc, sc.in_reach, sc.nx, sc.ny)
-            _separate(tb, blk, sep_now, sc.nx, sc.ny, sweep_order[e0:e1], sc)
+            _separate(tb, blk, sep_now, sc.nx, sc.ny, sweep_order[e0:e1, :n_g], sc)
             _apply_pathing(tb, blk, act, sc.nx, sc.ny)
             _fire(tb, blk, act, sc.tc, sc.in_reach, next_uint32, rng_state, sc)
             if tb.c.has_healers:

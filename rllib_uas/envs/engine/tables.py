@@ -64,21 +64,28 @@ def _per_hit(att: UnitType, tgt: UnitType) -> float:
 
 
 def build_tables(spec: MapSpec) -> UnitTables:
-    layout = map_layout(spec.name)
+    """The tables of a fixed map (its one layout)."""
+    return tables_for(spec, map_layout(spec.name))
+
+
+def tables_for(spec: MapSpec, layout: Layout) -> UnitTables:
+    """The tables of the units of `layout` (one battle's teams and spawn points) on `spec`'s map."""
     units = layout.ally_units + layout.enemy_units
     n_a, U = len(layout.ally_units), len(units)
     is_enemy = np.arange(U) >= n_a
     f = lambda fn: np.array([fn(u) for u in units], dtype=np.float32)  # noqa: E731
     has_weapon = np.array([u.weapon is not None for u in units])
-    can_hit = np.zeros((U, U), dtype=bool)
-    hit_damage = np.zeros((U, U), dtype=np.float32)
-    for a, ua in enumerate(units):
-        if ua.weapon is None:
-            continue
-        for t, ut in enumerate(units):
-            if is_enemy[a] != is_enemy[t] and (ua.weapon.targets_air if ut.air else ua.weapon.targets_ground):
-                can_hit[a, t] = True
-                hit_damage[a, t] = _per_hit(ua, ut)
+    # per type pair, then per unit pair (teams repeat a few types): who can hit whom, for how much
+    kinds = list({u.name: u for u in units}.values())
+    kind_of = np.array([[k.name for k in kinds].index(u.name) for u in units])
+    kind_can = np.zeros((len(kinds), len(kinds)), dtype=bool)
+    kind_dmg = np.zeros((len(kinds), len(kinds)), dtype=np.float32)
+    for a, ua in enumerate(kinds):
+        for t, ut in enumerate(kinds):
+            if ua.weapon is not None and (ua.weapon.targets_air if ut.air else ua.weapon.targets_ground):
+                kind_can[a, t], kind_dmg[a, t] = True, _per_hit(ua, ut)
+    can_hit = kind_can[np.ix_(kind_of, kind_of)] & (is_enemy[:, None] != is_enemy[None, :])
+    hit_damage = np.where(can_hit, kind_dmg[np.ix_(kind_of, kind_of)], np.float32(0)).astype(np.float32)
     ally_types, enemy_types = spec.map_type.ally_types, spec.map_type.enemy_types
     onehot = np.array(
         [

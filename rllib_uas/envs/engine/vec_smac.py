@@ -16,6 +16,7 @@ from rllib_uas.envs.engine.battle import BattleEngine
 from rllib_uas.envs.engine.features import FeatureFlags, Features
 from rllib_uas.envs.engine.jit import njit
 from rllib_uas.envs.engine.rules import DRAW, LOST, RUNNING, WON, OutcomeConsts, RewardConfig, max_reward, step_outcome
+from rllib_uas.envs.engine.scenarios import Scenario
 
 
 @dataclass
@@ -147,32 +148,41 @@ class VectorizedSMAC:
         continuing_episode: bool = False,
         flags: Optional[FeatureFlags] = None,
         reward: Optional[RewardConfig] = None,
+        scenario: Optional[Scenario] = None,
     ):
         flags, reward = flags or FeatureFlags(), reward or RewardConfig()
-        self.engine = BattleEngine(map_name, n_envs=n_envs, seed=seed, step_mul=step_mul, move_amount=move_amount)
+        self.engine = BattleEngine(
+            map_name, n_envs=n_envs, seed=seed, step_mul=step_mul, move_amount=move_amount, scenario=scenario
+        )
         self.features = Features(self.engine, flags)
         self.flags, self.reward_cfg = flags, reward
         self.continuing_episode = continuing_episode
         self.n_envs, self.n_agents, self.n_enemies = n_envs, self.engine.n_agents, self.engine.n_enemies
         self.n_actions = self.engine.n_actions
         self.episode_limit = self.engine.spec.limit
-        self.max_reward = max_reward(self.engine.tables, reward)
         self._outcome_consts = OutcomeConsts(
             n_agents=self.engine.n_agents,
             medivac_rules=bool(self.engine.spec.map_type.medivac_rules),
+            only_medivacs_win=self.engine.scenario is not None,
             sparse=reward.reward_sparse,
             only_positive=reward.reward_only_positive,
             death_value=float(reward.reward_death_value),
             negative_scale=float(reward.reward_negative_scale),
             reward_win=float(reward.reward_win),
             reward_defeat=float(reward.reward_defeat),
-            divisor=self.max_reward / reward.reward_scale_rate if reward.reward_scale else 0.0,
             episode_limit=int(self.episode_limit),
         )
+        # max_reward per env: a fixed map's is a constant; SMACv2 fixes it from the enemies of the env's
+        # first battle (after construction or a seed), so it varies with that battle's team
+        self.max_rewards = np.full(n_envs, max_reward(self.engine.tables, reward))
+        self._divisor = np.zeros(n_envs)
+        self._scale_pending = np.ones(n_envs, dtype=bool)
+        self._fix_scale(self._scale_pending.copy())
         self.obs_size = self.features.obs_size + int(flags.obs_timestep_number)  # SMAC's size quirk
         self.state_size = self.features.state_size
         t = self.engine.tables
-        # Medivacs heal (not attack) with actions 6+j only under the MMM map rules
+        # Medivacs heal (not attack) with actions 6+j only under the MMM map rules (a scenario's template:
+        # its envs' healers change with every drawn team, see healer_agents_of)
         self.healer_agents = healing_agents(t.is_healer[: self.n_agents], self.engine.spec.map_type.medivac_rules)
         E, U = n_envs, self.engine.n_units
         self.death_tracker = np.zeros((E, U), dtype=bool)
@@ -191,14 +201,41 @@ class VectorizedSMAC:
     def reset(self, env_mask: Optional[np.ndarray] = None) -> None:
         m = np.ones(self.n_envs, dtype=bool) if env_mask is None else np.asarray(env_mask, dtype=bool)
         self.engine.reset(m)
+        if self.engine.scenario is not None:
+            self.features.refresh(m)
+            self._fix_scale(m & self._scale_pending)
         self.death_tracker[m] = False
         self.last_action[m] = 0.0
         self.episode_steps[m] = 0
         self._invalidate(m)
 
     def seed(self, seed: Optional[int]) -> None:
-        """Reseed the engine's random stream (cooldown jitter, random attack points)."""
+        """Reseed the engine's random stream (cooldown jitter, random attack points, drawn teams)."""
         self.engine.rng = np.random.default_rng(seed)
+        self._scale_pending[:] = self.engine.scenario is not None
+
+    @property
+    def max_reward(self) -> float:
+        """SMAC's max_reward (env 0's under SMACv2, where each env fixes its own; see max_rewards)."""
+        return float(self.max_rewards[0])
+
+    def _fix_scale(self, rows: np.ndarray) -> None:
+        for e in np.flatnonzero(rows):
+            self.max_rewards[e] = max_reward(self.engine.tables_of(e), self.reward_cfg)
+        cfg = self.reward_cfg
+        self._divisor[:] = self.max_rewards / cfg.reward_scale_rate if cfg.reward_scale else 0.0
+        self._scale_pending[rows] = False
+
+    def healer_agents_of(self) -> np.ndarray:
+        """[E, n_agents] bool: the agents whose actions 6+j heal ally j in each env's current battle."""
+        rules = self.engine.spec.map_type.medivac_rules
+        return np.stack(
+            [healing_agents(self.engine.tables_of(e).is_healer[: self.n_agents], rules) for e in range(self.n_envs)]
+        )
+
+    def unit_names_of(self, e: int) -> list:
+        """Unit type names of env `e`'s current battle, allies first (SMAC order)."""
+        return [u.name for u in self.engine.tables_of(e).units]
 
     def close(self) -> None:
         pass
@@ -254,12 +291,14 @@ class VectorizedSMAC:
         _before_step(rec, act, eng.hp, eng.sh, self.last_action, prev_hs)  # held envs keep their last action
         eng.step(a, act)
         self._invalidate(act)
-        t, E = eng.tables, self.n_envs
+        E = self.n_envs
         reward, terminated, won, timeout = np.zeros(E), np.zeros(E, bool), np.zeros(E, bool), np.zeros(E, bool)
         dead_allies, dead_enemies = np.zeros(E, np.int64), np.zeros(E, np.int64)
         step_outcome(
             self._outcome_consts,
-            t.is_medivac,
+            self.features.tables.is_medivac,
+            self.features.tables.table_of,
+            self._divisor,
             prev_hs,
             eng.hp,
             eng.sh,
