@@ -203,9 +203,9 @@ def cmd_evaluate(args) -> int:
         raise UsageError("--episodes must be at least 1")
     module, env_config, algo = load_policy(args.checkpoint)
     if args.map:
-        from rllib_uas.envs.engine import get_map
+        from rllib_uas.envs.engine import get_battle_spec
 
-        get_map(args.map)  # unknown map -> error listing the maps
+        get_battle_spec(args.map)  # unknown map -> error listing the maps and scenarios
         env_config["map_name"] = args.map
     res = evaluate(
         module, env_config, episodes=args.episodes, num_envs=args.num_envs, seed=args.seed, gif_path=args.save_gif
@@ -223,7 +223,7 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_maps(args) -> int:
-    from rllib_uas.envs.engine import available_maps, get_map
+    from rllib_uas.envs.engine import available_maps, available_scenarios, get_map, get_scenario
     from rllib_uas.uas import smac_map_action_groups
 
     print(f"{'map':<16} {'agents':>6} {'enemies':>7} {'limit':>5}  {'UAS groups':<10} units")
@@ -233,14 +233,21 @@ def cmd_maps(args) -> int:
         allies = ", ".join(f"{c} {u}" for u, c, _ in spec.allies)
         enemies = ", ".join(f"{c} {u}" for u, c, _ in spec.enemies)
         print(f"{name:<16} {spec.n_agents:>6} {spec.n_enemies:>7} {spec.limit:>5}  {groups:<10} {allies} vs {enemies}")
+    print("\nSMACv2 scenarios (teams and start positions drawn at every reset; docs/smac.md, SMACv2)")
+    print(f"{'scenario':<16} {'agents':>6} {'enemies':>7} {'limit':>5}  {'UAS groups':<10} unit types (weights)")
+    for name in available_scenarios():
+        s = get_scenario(name)
+        types = ", ".join(f"{t} {w:g}" for t, w in zip(s.unit_types, s.weights))
+        groups = smac_map_action_groups(name)
+        print(f"{name:<16} {s.n_units:>6} {s.n_enemies:>7} {s.spec.limit:>5}  {groups:<10} {types}")
     return 0
 
 
 def cmd_bench(args) -> int:
-    from rllib_uas.envs.engine import get_map
+    from rllib_uas.envs.engine import get_battle_spec
     from rllib_uas.envs.engine.bench import engine_steps_per_second
 
-    get_map(args.map)
+    get_battle_spec(args.map)
     print("| map | path | n_envs | env steps/s |\n|---|---|---|---|")
     print(f"| {args.map} | StarCraft2Env | 1 | {engine_steps_per_second(args.map, 1, args.seconds, api=True):,.0f} |")
     for n in (int(v) for v in args.envs.split(",")):

@@ -399,7 +399,7 @@ def _check_env_name(env: Any, where: str) -> None:
 def _check_smac_env_config(env_config: Mapping[str, Any], where: str) -> None:
     """The SMAC envs' env_config: known keys ("did you mean"), a known map, a usable backend."""
     from rllib_uas.envs.backend import BACKENDS, ENV_CONFIG_KEYS
-    from rllib_uas.envs.engine import available_maps
+    from rllib_uas.envs.engine import available_maps, available_scenarios
 
     valid = list(ENV_CONFIG_KEYS)
     for key in env_config:
@@ -414,17 +414,20 @@ def _check_smac_env_config(env_config: Mapping[str, Any], where: str) -> None:
     if backend not in BACKENDS:
         raise ExperimentError(f"{where}: unknown env_config backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     if backend == "sc2":
-        from rllib_uas.envs.sc2 import SMACNotInstalledError, import_smac_env_class
+        from rllib_uas.envs.engine.scenarios import is_scenario
+        from rllib_uas.envs.sc2 import SMACNotInstalledError, import_smac_env_class, import_smacv2_wrapper_class
 
+        v2 = isinstance(map_name, str) and is_scenario(map_name)
         try:
-            import_smac_env_class()
+            import_smacv2_wrapper_class() if v2 else import_smac_env_class()
         except SMACNotInstalledError as err:
             raise ExperimentError(f"{where}: {err}") from None
         return  # real SMAC knows its own maps
-    if map_name is not None and not _is_search(map_name) and map_name not in available_maps():
+    known = available_maps() + available_scenarios()
+    if map_name is not None and not _is_search(map_name) and map_name not in known:
         raise ExperimentError(
-            f"{where}: unknown map {map_name!r}{_closest(str(map_name), available_maps())}; "
-            f"available maps: {', '.join(available_maps())}"
+            f"{where}: unknown map {map_name!r}{_closest(str(map_name), known)}; "
+            f"available maps: {', '.join(available_maps())}; SMACv2 scenarios: {', '.join(available_scenarios())}"
         )
 
 

@@ -10,11 +10,14 @@ masked discrete ParallelEnv):
     group [n]           each agent's action group id
     last_action [n, A]  one-hot of each agent's previous action (zeros after a reset)
     agent_state [n, S + D]  optional: MAPPO's agent-specific critic input (state and own observation)
+    group_masks [G, A]  only when membership changes between episodes (SMACv2): the group masks AM_g
 
-The group structure travels in the space itself, openly: `group.low == group.high` is each agent's
-group id and `action_mask.high` each agent's static availability (its group's row AM_g of the UAS).
-`space_groups` reads both back, so a module builds its group masks from the observation space alone,
-without importing an env.
+The group structure travels in the space itself, openly. With fixed membership, `group.low == group.high`
+is each agent's group id and `action_mask.high` each agent's static availability (its group's row AM_g
+of the UAS). When the teams are drawn at every reset, which group an agent belongs to is known only from
+the `group` observation of each step; `group.high` is then G - 1 for every agent, and `group_masks`
+(low == high) holds AM_g. `space_groups` reads either form back, so a module builds its group masks from
+the observation space alone, without importing an env.
 """
 
 from __future__ import annotations
@@ -25,6 +28,9 @@ import gymnasium as gym
 import numpy as np
 
 TEAM_OBS_KEYS = ("obs", "action_mask", "state", "alive", "group", "last_action")
+GROUP_MASKS = "group_masks"
+# every per-step key a stored episode keeps (agent_state is MAPPO's critic input, not stored)
+STORED_OBS_KEYS = TEAM_OBS_KEYS + (GROUP_MASKS,)
 AGENT_STATE = "agent_state"
 
 
@@ -40,25 +46,42 @@ def group_space(agent_group: np.ndarray) -> gym.spaces.Box:
 
 
 def team_observation_space(
-    obs_dim: int, state_dim: int, static_mask: np.ndarray, agent_group: np.ndarray, agent_state: bool = False
+    obs_dim: int,
+    state_dim: int,
+    static_mask: np.ndarray,
+    agent_group: Optional[np.ndarray],
+    agent_state: bool = False,
+    group_masks: Optional[np.ndarray] = None,
 ) -> gym.spaces.Dict:
-    """The team observation space of n agents with A actions; `static_mask` [n, A] and `agent_group` [n]."""
+    """The team observation space of n agents with A actions; `static_mask` [n, A] and `agent_group` [n],
+    or, when membership changes between episodes, `agent_group` None and `group_masks` [G, A]."""
     n, A = static_mask.shape
+    if agent_group is None:
+        G = np.asarray(group_masks).shape[0]
+        groups = gym.spaces.Box(0.0, float(G - 1), (n,), np.float32)
+    else:
+        groups = group_space(agent_group)
     spaces = {
         "obs": gym.spaces.Box(-np.inf, np.inf, (n, obs_dim), np.float32),
         "action_mask": static_mask_space(static_mask),
         "state": gym.spaces.Box(-np.inf, np.inf, (state_dim,), np.float32),
         "alive": gym.spaces.Box(0.0, 1.0, (n,), np.float32),
-        "group": group_space(agent_group),
+        "group": groups,
         "last_action": gym.spaces.Box(0.0, 1.0, (n, A), np.float32),
     }
+    if agent_group is None:
+        m = np.asarray(group_masks, np.float32)
+        spaces[GROUP_MASKS] = gym.spaces.Box(m, m.copy(), dtype=np.float32)
     if agent_state:
         spaces[AGENT_STATE] = gym.spaces.Box(-np.inf, np.inf, (n, state_dim + obs_dim), np.float32)
     return gym.spaces.Dict(spaces)
 
 
-def space_groups(observation_space: gym.spaces.Dict) -> Tuple[np.ndarray, np.ndarray]:
-    """(agent_group [n], group_masks [G, A]) from a team observation space."""
+def space_groups(observation_space: gym.spaces.Dict) -> Tuple[Optional[np.ndarray], np.ndarray]:
+    """(agent_group [n], group_masks [G, A]) from a team observation space; agent_group is None when
+    membership changes between episodes (then each step's `group` observation says it)."""
+    if GROUP_MASKS in observation_space.spaces:
+        return None, observation_space[GROUP_MASKS].high > 0
     agent_group = observation_space["group"].high.astype(np.int64)
     static = observation_space["action_mask"].high > 0
     masks = np.zeros((int(agent_group.max()) + 1, static.shape[-1]), bool)

@@ -145,10 +145,14 @@ class UnifiedActionSpace:
         return f"UAS of size {self.size} ({groups})"
 
 
-def smac_semantics(n_agents: int, n_enemies: int, healer_agents: Sequence[bool]) -> Tuple[Dict, List[str]]:
-    """SMAC's native semantics: attackers use 6+j on enemy j; Medivacs (MMM rules) heal ally j there."""
-    attack = list(SMAC_SELF_ACTIONS) + [f"attack:enemy:{j}" for j in range(n_enemies)]
-    heal = list(SMAC_SELF_ACTIONS) + [f"heal:ally:{j}" if j < n_agents else None for j in range(n_enemies)]
+def smac_semantics(
+    n_agents: int, n_enemies: int, healer_agents: Sequence[bool], n_native: Optional[int] = None
+) -> Tuple[Dict, List[str]]:
+    """SMAC's native semantics: attackers use 6+j on enemy j; Medivacs (MMM rules) heal ally j there.
+    `n_native` (default 6 + n_enemies) is the native action count (SMACv2: 6 + n_agents when larger)."""
+    slots = (n_native if n_native is not None else len(SMAC_SELF_ACTIONS) + n_enemies) - len(SMAC_SELF_ACTIONS)
+    attack = list(SMAC_SELF_ACTIONS) + [f"attack:enemy:{j}" if j < n_enemies else None for j in range(slots)]
+    heal = list(SMAC_SELF_ACTIONS) + [f"heal:ally:{j}" if j < n_agents else None for j in range(slots)]
     types = ["healer" if h else "attacker" for h in healer_agents]
     semantics = {"attacker": attack}
     if any(healer_agents):
@@ -156,8 +160,10 @@ def smac_semantics(n_agents: int, n_enemies: int, healer_agents: Sequence[bool])
     return semantics, types
 
 
-def smac_uas(n_agents: int, n_enemies: int, healer_agents: Sequence[bool]) -> UnifiedActionSpace:
-    semantics, types = smac_semantics(n_agents, n_enemies, healer_agents)
+def smac_uas(
+    n_agents: int, n_enemies: int, healer_agents: Sequence[bool], n_native: Optional[int] = None
+) -> UnifiedActionSpace:
+    semantics, types = smac_semantics(n_agents, n_enemies, healer_agents, n_native)
     return UnifiedActionSpace(semantics, types)
 
 
@@ -166,8 +172,13 @@ def smac_map_action_groups(map_name: str) -> int:
     one group the CGI loss has no other group to predict."""
     from rllib_uas.envs.engine.actions import healing_agents
     from rllib_uas.envs.engine.maps import get_map
+    from rllib_uas.envs.engine.scenarios import get_scenario, is_scenario
     from rllib_uas.envs.engine.units import get_unit_type
 
+    if is_scenario(map_name):  # teams drawn per episode: the union over the types that can appear
+        s = get_scenario(map_name)
+        can_heal = s.spec.map_type.medivac_rules and any(get_unit_type(t).is_healer for t in s.unit_types)
+        return smac_uas(s.n_units, s.n_enemies, [False, True] if can_heal else [False]).n_groups
     spec = get_map(map_name)
     healers = healing_agents(
         [get_unit_type(u).is_healer for u, count, _ in spec.allies for _ in range(count)], spec.map_type.medivac_rules

@@ -202,6 +202,13 @@ BAD_INPUTS = [
     ("x: {run: U-QMIX, config: {mixer: qmixx}}\n", "mixer must be 'qmix' or 'vdn'"),
     ("x: {run: MAPPO, config: {cgi_coeff: 0.5}}\n", "cgi_coeff > 0 needs uas=True"),
     ("x: {run: U-QMIX, config: {batch_size_episodes: 64, buffer_size_episodes: 32}}\n", "exceeds buffer_size_episodes"),
+    # SMACv2 scenarios
+    ("x: {run: UMAPPO, config: {env_config: {map_name: terran_6_vs_6}}}\n", "SMACv2 scenarios: protoss_5_vs_5"),
+    (
+        "x: {run: U-MAPPO, config: {parameter_sharing: group, env_config: {map_name: terran_5_vs_5}}}\n",
+        "draws each agent's group at every reset",
+    ),
+    ("x: {run: UMAPPO, config: {env_config: {backend: sc2, map_name: terran_5_vs_5}}}\n", "needs the SMACv2 package"),
 ]
 
 
@@ -248,6 +255,7 @@ def test_bad_input_is_refused_before_rllib_and_torch_are_imported(tmp_path):
 def test_maps_and_unknown_checkpoint(tmp_path):
     res = run("maps", cwd=tmp_path, timeout=120)
     assert res.returncode == 0 and "MMM2" in res.stdout and "6m2m_vs_15m" in res.stdout
+    assert "terran_5_vs_5" in res.stdout and "marine 0.45, marauder 0.45, medivac 0.1" in res.stdout
     res = rllib("evaluate", str(tmp_path / "nothing"), cwd=tmp_path, timeout=120)
     assert res.returncode == 2 and "does not exist" in res.stderr and "Traceback" not in res.stderr
 

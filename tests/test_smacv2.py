@@ -302,3 +302,42 @@ def test_unknown_scenarios_and_refused_options_say_what_to_use():
         StarCraftCapabilityEnvWrapper(**{**TERRAN_ARGS, "capability_config": {"n_units": 5}})
     with pytest.raises(CapabilityConfigError, match="not a SMACv2 map"):
         scenario_from_capability_config("10gen_marines", TERRAN_ARGS["capability_config"])
+
+
+@pytest.mark.parametrize("name", available_scenarios())
+def test_every_built_in_scenario_fits_its_map(name):
+    from rllib_uas.envs.engine.scenarios import _check_fits
+
+    _check_fits(get_scenario(name), name)  # the largest type of each side around its spawn points
+
+
+@pytest.mark.parametrize("name", ["terran_10_vs_11", "protoss_5_vs_5", "zerg_20_vs_23"])
+def test_a_drawn_battles_tables_equal_those_built_from_its_units(name):
+    """Each reset gathers a battle's tables from per-kind ones (speed); they must equal tables built from
+    the battle's units directly, array by array, packed arrays included."""
+    from dataclasses import fields
+
+    from rllib_uas.envs.engine.battle import BattleEngine, _pack
+    from rllib_uas.envs.engine.tables import UnitTables
+
+    eng = BattleEngine(name, n_envs=4, seed=1)
+    for _ in range(3):
+        eng.reset()
+        for e in range(eng.n_envs):
+            got = eng.tables_of(e)
+            want = tables_for(eng.spec, got.layout)
+            for f in fields(UnitTables):
+                a, b = getattr(got, f.name), getattr(want, f.name)
+                if isinstance(a, np.ndarray):
+                    np.testing.assert_array_equal(a, b, err_msg=f.name)
+                else:
+                    assert a == b, f.name
+            packed = _pack(want, eng.spec)[0]
+            pk = eng._tables_packed
+            n_g, n_h = pk.counts[e]
+            np.testing.assert_array_equal(pk.unit_f32[e], packed[0])
+            np.testing.assert_array_equal(pk.unit_bool[e], packed[1])
+            np.testing.assert_array_equal(pk.hit_damage[e], packed[3])
+            np.testing.assert_array_equal(pk.pair_g[e, :, :n_g, :n_g], packed[5])
+            np.testing.assert_array_equal(pk.ground_idx[e, :n_g], packed[6])
+            np.testing.assert_array_equal(pk.enemy_healer_idx[e, :n_h], packed[7])

@@ -15,6 +15,9 @@ def test_tuned_examples_exist_for_the_paper_maps():
     for algo in ("u_mappo", "mappo", "u_qmix", "qmix"):
         for m in ("MMM", "MMM2", "3s5z", "1c3s5z", "3s5z_vs_3s6z", "6m2m_vs_15m", "12m4m_vs_30m"):
             assert (algo, m) in names
+        for m in ("terran_5_vs_5", "terran_10_vs_10"):  # SMACv2: groups drawn per episode
+            assert (algo, m) in names
+    assert ("u_mappo", "protoss_5_vs_5") in names
 
 
 PER_MAP = [p for p in FILES if p.parent.name in ("u_mappo", "mappo", "u_qmix", "qmix")]
@@ -111,7 +114,7 @@ def test_restating_a_default_is_caught():
 @pytest.mark.parametrize("path", PER_MAP, ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_cgi_on_a_one_group_map_is_announced(path):
     (exp,) = load_experiments(path)
-    one_group = path.stem in ("1c3s5z", "3s5z", "3s5z_vs_3s6z")  # no Medivac on these maps
+    one_group = path.stem in ("1c3s5z", "3s5z", "3s5z_vs_3s6z") or path.stem.startswith(("protoss_", "zerg_"))
     announced = any("has one action group" in n for n in exp.notices)
     assert announced == (one_group and path.parent.name in ("u_mappo", "u_qmix"))
     assert ("One action group on this map" in path.read_text()) == announced

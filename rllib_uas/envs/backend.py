@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, Mapping, Optional
 
+from rllib_uas.envs.engine.scenarios import get_scenario, is_scenario
 from rllib_uas.envs.engine.vec_smac import VectorizedSMAC, split_kwargs
-from rllib_uas.envs.sc2 import SMACAPIBatch, import_smac_env_class
+from rllib_uas.envs.sc2 import SMACAPIBatch, import_smac_env_class, import_smacv2_wrapper_class
 from rllib_uas.envs.smac_api import SMAC_KWARGS
 
 BACKENDS = ("embedded", "sc2")
 # env_config keys consumed by our env wrappers; everything else goes to StarCraft2Env
 WRAPPER_KEYS = ("backend", "map_name", "uas", "agent_state", "num_envs", "seed", "env_factory")
+# SMACv2's observation keywords (on by default for its scenarios, as in its published sc2_gen_*.yaml)
+SMACV2_PUBLISHED = {"obs_own_pos": True, "use_unit_ranges": True, "min_attack_range": 2}
 # every key a SMAC env_config may hold: the wrappers' and StarCraft2Env's keyword arguments
-ENV_CONFIG_KEYS = tuple(sorted(set(WRAPPER_KEYS) | set(SMAC_KWARGS)))
+ENV_CONFIG_KEYS = tuple(sorted(set(WRAPPER_KEYS) | set(SMAC_KWARGS) | set(SMACV2_PUBLISHED)))
 
 
 def smac_kwargs(env_config: Mapping[str, Any]) -> Dict[str, Any]:
@@ -42,7 +45,12 @@ def make_backend(env_config: Mapping[str, Any], n_envs: int = 1, seed: Optional[
             **{k: v for k, v in rest.items() if k in known},
         )
     if backend == "sc2":
-        factory: Callable[..., Any] = env_config.get("env_factory") or import_smac_env_class()
+        if is_scenario(map_name):  # real SMACv2: its wrapper, with the scenario's capability config
+            factory: Callable[..., Any] = env_config.get("env_factory") or import_smacv2_wrapper_class()
+            s = get_scenario(map_name)
+            args = {**SMACV2_PUBLISHED, "capability_config": s.capability_config(), **kwargs, "map_name": s.map_name}
+            return SMACAPIBatch([factory(seed=None if seed is None else seed + i, **args) for i in range(n_envs)])
+        factory = env_config.get("env_factory") or import_smac_env_class()
         return SMACAPIBatch(
             [factory(map_name=map_name, seed=None if seed is None else seed + i, **kwargs) for i in range(n_envs)]
         )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Dict
 
-from rllib_uas.envs.engine.maps import get_map
+from rllib_uas.envs.engine.scenarios import get_battle_spec
 
 
 class MultiAgentEnv:
@@ -85,8 +85,9 @@ class MultiAgentEnv:
 
 
 def get_map_params(map_name: str) -> Dict[str, Any]:
-    """SMAC's map registry entry: n_agents, n_enemies, limit, a_race, b_race, unit_type_bits, map_type."""
-    spec = get_map(map_name)
+    """SMAC's map registry entry: n_agents, n_enemies, limit, a_race, b_race, unit_type_bits, map_type
+    (also for our SMACv2 scenario names, e.g. terran_5_vs_5)."""
+    spec = get_battle_spec(map_name)
     return {
         "n_agents": spec.n_agents,
         "n_enemies": spec.n_enemies,

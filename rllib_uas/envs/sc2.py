@@ -45,6 +45,25 @@ def import_smac_env_class() -> Callable[..., Any]:
         ) from None
 
 
+SMACV2_INSTALL_HINT = (
+    "Install SMACv2 from its repository: pip install git+https://github.com/oxwhirl/smacv2.git and install "
+    "StarCraft II with the SMACv2 maps (set SC2PATH). Or use env_config backend='embedded' (the default), "
+    "which plays the SMACv2 scenarios without either."
+)
+GEN_MAP_TYPES = ("protoss_gen", "terran_gen", "zerg_gen")  # SMACv2: teams drawn at every reset
+
+
+def import_smacv2_wrapper_class() -> Callable[..., Any]:
+    """`smacv2.env.StarCraftCapabilityEnvWrapper`, with a clear error if SMACv2 is absent."""
+    try:
+        return importlib.import_module("smacv2.env").StarCraftCapabilityEnvWrapper
+    except (ImportError, AttributeError):
+        raise SMACNotInstalledError(
+            f"backend 'sc2' on a SMACv2 scenario needs the SMACv2 package, which is not installed. "
+            f"{SMACV2_INSTALL_HINT}"
+        ) from None
+
+
 class SMACAPIBatch:
     """n StarCraft2Env-API objects stepped one after another, exposed with VectorizedSMAC's interface."""
 
@@ -56,11 +75,15 @@ class SMACAPIBatch:
         info = first.get_env_info()
         self.n_envs = len(self.envs)
         self.n_agents, self.n_actions = info["n_agents"], info["n_actions"]
-        self.n_enemies = self.n_actions - N_ACTIONS_NO_ATTACK
+        self.n_enemies = int(getattr(first, "n_enemies", self.n_actions - N_ACTIONS_NO_ATTACK))
         self.episode_limit = info["episode_limit"]
         self.obs_size, self.state_size = info["obs_shape"], info["state_shape"]
         self.map_type = getattr(first, "map_type", "")
         self.last_action = np.zeros((self.n_envs, self.n_agents, self.n_actions), dtype=np.float32)
+        # SMACv2 draws its teams at every reset: the healers are then read per env after each reset
+        self.dynamic_groups = self.map_type in GEN_MAP_TYPES
+        types = (getattr(first, "capability_config", None) or {}).get("team_gen", {}).get("unit_types", ())
+        self.can_heal = self.map_type == "terran_gen" and "medivac" in types
         self.reset()
         self.healer_agents = smac_healing_agents(first)
 
@@ -104,6 +127,12 @@ class SMACAPIBatch:
             dead_allies=np.array(cols[4]),
             dead_enemies=np.array(cols[5]),
         )
+
+    def healer_agents_of(self) -> np.ndarray:
+        """[E, n_agents] bool: the agents whose actions 6+j heal ally j in each env's current battle."""
+        if "healers" not in self._cache:
+            self._cache["healers"] = np.stack([smac_healing_agents(env) for env in self.envs])
+        return self._cache["healers"]
 
     def avail_actions(self) -> np.ndarray:
         if "avail" not in self._cache:

@@ -21,62 +21,122 @@ from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
 from rllib_uas.envs.backend import make_backend
-from rllib_uas.team_obs import last_action_onehot, team_observation_space
+from rllib_uas.team_obs import GROUP_MASKS, last_action_onehot, team_observation_space
 from rllib_uas.uas import UnifiedActionSpace, smac_uas
 
 
 class TeamView:
-    """Spaces and batched observation/action conversion for a backend, UAS or native actions."""
+    """Spaces and batched observation/action conversion for a backend, UAS or native actions.
+
+    With fixed teams each agent's group is fixed and the UAS maps per agent. When the backend draws its
+    teams at every reset (`backend.dynamic_groups`, SMACv2), the UAS is the union over the types that can
+    appear, fixed per scenario, and each agent's group is read from the backend at every step: masks,
+    actions and last actions are converted through its group's row (`group_uas_to_native` [G, A])."""
 
     def __init__(self, backend, uas: bool = True, agent_state: bool = False):
         self.backend, self.agent_state = backend, agent_state
         n, n_e = backend.n_agents, backend.n_enemies
-        self.space_map: UnifiedActionSpace = smac_uas(n, n_e, backend.healer_agents)
+        self.dynamic = bool(getattr(backend, "dynamic_groups", False))
+        if self.dynamic:  # one prototype row per group: attackers, then healers when a healer can be drawn
+            rows = [False, True] if backend.can_heal else [False]
+            self.space_map: UnifiedActionSpace = smac_uas(n, n_e, rows, backend.n_actions)
+        else:
+            self.space_map = smac_uas(n, n_e, backend.healer_agents)
         self.uas = bool(uas)
         self.n_agents = n
         self.n_actions = self.space_map.size if self.uas else backend.n_actions
-        self.groups = self.space_map.agent_group.astype(np.float32)
         D, S = backend.obs_size, backend.state_size
-        static = (self.space_map.uas_to_native >= 0) if self.uas else np.ones((n, self.n_actions), bool)
-        self.observation_space = team_observation_space(D, S, static, self.space_map.agent_group, agent_state)
+        if self.dynamic:
+            rows = self.space_map
+            self.group_uas_to_native, self.group_native_to_uas = rows.uas_to_native, rows.native_to_uas  # [G, .]
+            G = rows.n_agents
+            masks = rows.group_masks if self.uas else np.ones((G, self.n_actions), bool)
+            static = np.broadcast_to(masks.any(0), (n, self.n_actions))
+            self.observation_space = team_observation_space(D, S, static, None, agent_state, group_masks=masks)
+            self._group_masks = masks.astype(np.float32)
+        else:
+            self.groups = self.space_map.agent_group.astype(np.float32)
+            static = (self.space_map.uas_to_native >= 0) if self.uas else np.ones((n, self.n_actions), bool)
+            self.observation_space = team_observation_space(D, S, static, self.space_map.agent_group, agent_state)
         self.action_space = gym.spaces.MultiDiscrete(np.full(n, self.n_actions, dtype=np.int64))
+
+    def current_groups(self) -> np.ndarray:
+        """[E, n] int64: each agent's group in each env's current battle."""
+        if not self.dynamic:
+            return np.broadcast_to(self.space_map.agent_group, (self.backend.n_envs, self.n_agents))
+        return self.backend.healer_agents_of().astype(np.int64)  # group 0 attacks, group 1 heals
 
     def observations(self) -> Dict[str, np.ndarray]:
         """Batched obs dict, each array with a leading env axis."""
         b = self.backend
         avail = b.avail_actions()
-        mask = self.space_map.uas_mask(avail) if self.uas else avail
         obs, state = b.observations(), b.states()
         E = obs.shape[0]
+        groups = self.current_groups() if self.dynamic else None
+        if not self.uas:
+            mask = avail
+        elif self.dynamic:
+            mask = self._uas_mask(avail, groups)
+        else:
+            mask = self.space_map.uas_mask(avail)
         out = {
             "obs": obs,
             "action_mask": mask.astype(np.float32),
             "state": state,
             "alive": (avail[..., 1] == 1).astype(np.float32),
-            "group": np.broadcast_to(self.groups, (E, self.n_agents)).copy(),
-            "last_action": self._last_action(E),
+            "group": (groups if self.dynamic else np.broadcast_to(self.groups, (E, self.n_agents))).astype(np.float32),
+            "last_action": self._last_action(E, groups),
         }
+        if self.dynamic:
+            out[GROUP_MASKS] = np.broadcast_to(self._group_masks, (E,) + self._group_masks.shape).copy()
         if self.agent_state:
             out["agent_state"] = np.concatenate(
                 [np.broadcast_to(state[:, None, :], (E, self.n_agents, state.shape[-1])), obs], -1
             )
         return out
 
-    def _last_action(self, E: int) -> np.ndarray:
+    def _uas_mask(self, avail: np.ndarray, groups: np.ndarray) -> np.ndarray:
+        """Native availability [E, n, N] -> UAS availability [E, n, A] through each agent's group row."""
+        u2n = self.group_uas_to_native[groups]  # [E, n, A]
+        valid = u2n >= 0
+        return np.where(valid, np.take_along_axis(avail, np.where(valid, u2n, 0), -1), 0).astype(avail.dtype)
+
+    def _last_action(self, E: int, groups: Optional[np.ndarray]) -> np.ndarray:
         last = getattr(self.backend, "last_action", None)  # [E, n, N] native one-hot
         if last is None:
             return np.zeros((E, self.n_agents, self.n_actions), np.float32)
         if not self.uas:
             return np.asarray(last, np.float32)
         native = np.asarray(last).argmax(-1)  # [E, n]; rows of zeros: no action yet
-        uas = self.space_map.native_to_uas[np.arange(self.n_agents), native]
+        if self.dynamic:
+            uas = np.take_along_axis(self.group_native_to_uas[groups], native[..., None], -1)[..., 0]
+        else:
+            uas = self.space_map.native_to_uas[np.arange(self.n_agents), native]
         return last_action_onehot(uas, self.n_actions, valid=np.asarray(last).any(-1) & (uas >= 0))
 
     def to_native(self, actions: np.ndarray) -> np.ndarray:
         a = np.asarray(actions, dtype=np.int64)
         if a.shape[-1:] != (self.n_agents,):
             raise ValueError(f"team action must hold one action per agent ({self.n_agents}), got shape {a.shape}")
-        return self.space_map.to_native(a) if self.uas else a
+        if not self.uas:
+            return a
+        if not self.dynamic:
+            return self.space_map.to_native(a)
+        if ((a < 0) | (a >= self.n_actions)).any():
+            raise ValueError(
+                f"UAS actions must lie in [0, {self.n_actions}), got {a[(a < 0) | (a >= self.n_actions)][:5]}"
+            )
+        groups = self.current_groups()  # [E, n]
+        native = np.take_along_axis(self.group_uas_to_native[groups], a[..., None], -1)[..., 0]
+        if (native < 0).any():
+            e, i = (int(v) for v in np.argwhere(native < 0)[0])
+            g = int(groups[e, i])
+            raise ValueError(
+                f"env {e}, agent {i} (group {g} this episode) cannot take UAS action {int(a[e, i])} "
+                f"({self.space_map.meanings[int(a[e, i])]}); its group's actions: "
+                f"{np.flatnonzero(self.group_uas_to_native[g] >= 0).tolist()}"
+            )
+        return native
 
 
 def _infos(res, mask: np.ndarray) -> Dict[str, np.ndarray]:

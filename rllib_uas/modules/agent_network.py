@@ -71,9 +71,17 @@ def setup_team_agent(module, defaults: Dict) -> Dict:
     module.n_actions = spaces["action_mask"].shape[-1]
     agent_group, group_masks = space_groups(module.observation_space)
     module.n_groups = group_masks.shape[0]
-    # groups come from the space, so they are not part of the saved state
+    # groups come from the space, so they are not part of the saved state; with membership drawn at
+    # every reset (agent_group None) each step's `group` observation says who is in which group
+    module.fixed_groups = agent_group is not None
     module.register_buffer("group_masks", torch.as_tensor(group_masks), persistent=False)
-    module.register_buffer("agent_group", torch.as_tensor(agent_group), persistent=False)
+    if agent_group is not None:
+        module.register_buffer("agent_group", torch.as_tensor(agent_group), persistent=False)
+    elif cfg["parameter_sharing"] == "group":
+        raise ValueError(
+            "parameter_sharing='group' needs fixed action groups, but this env draws each agent's group at "
+            "every reset (SMACv2): use parameter_sharing='global'"
+        )
     in_dim = agent_input_size(
         obs_dim,
         module.n_agents,
@@ -89,6 +97,7 @@ def setup_team_agent(module, defaults: Dict) -> Dict:
         return RecurrentAgentNetwork(in_dim, cfg["fc_hidden"], cfg["gru_hidden"])
 
     grouped = cfg["parameter_sharing"] == "group"
+    module.agent_group_np = agent_group
     module.agent_net = GroupedAgentNetwork(make_net, agent_group) if grouped else make_net()
     return cfg
 
@@ -98,7 +107,7 @@ def agent_head(module, make: Callable[[], nn.Module]) -> nn.Module:
     network is: one for all agents, or one per action group. Same inputs and sizes either way."""
     if not isinstance(module.agent_net, GroupedAgentNetwork):
         return make()
-    return GroupedHead(make, module.agent_group.cpu().numpy())
+    return GroupedHead(make, module.agent_group_np)
 
 
 def output_layers(head: nn.Module) -> List[nn.Module]:

@@ -35,8 +35,9 @@ def cgi_loss(
 ) -> torch.Tensor:
     """L_CGI = E[ sum_{g != g_i} || softmax_{AM_g}(pred_i) - mean_{j in g, alive} pi_j ||^2 ].
 
-    pred_logits [..., n, A]; policy_probs [..., n, A] (detached by the caller); group [n] long;
-    alive [..., n]; group_masks [G, A] bool; valid [...] (loss mask of time steps).
+    pred_logits [..., n, A]; policy_probs [..., n, A] (detached by the caller); group [..., n] (each step's
+    membership, any number type) or [n] (fixed); alive [..., n]; group_masks [G, A] bool; valid [...] (loss
+    mask of time steps). A group absent at a step (no alive member) gives no term there.
     Returns a scalar; 0 when no (agent, other group) pair is valid (e.g. a single group).
     """
     n, A = pred_logits.shape[-2:]
@@ -45,8 +46,8 @@ def cgi_loss(
     probs = policy_probs.reshape(-1, n, A)
     live = alive.reshape(-1, n).to(pred.dtype)  # [M, n]
     ok = valid.reshape(-1).to(pred.dtype)  # [M]
-    member = nn.functional.one_hot(group.long(), G).to(pred.dtype)  # [n, G]
-    weights = live[:, :, None] * member[None]  # [M, n, G]
+    member = nn.functional.one_hot(group.long(), G).to(pred.dtype).reshape(-1, n, G)  # [M or 1, n, G]
+    weights = live[:, :, None] * member  # [M, n, G]
     count = weights.sum(1)  # [M, G]
     target = torch.einsum("mng,mna->mga", weights, probs) / count.clamp(min=1.0)[..., None]  # [M, G, A]
     gm = group_masks.to(torch.bool)
@@ -54,5 +55,5 @@ def cgi_loss(
     pred_g = torch.softmax(pred_g, -1)  # [M, n, G, A]
     err = ((pred_g - target[:, None]) ** 2).sum(-1)  # [M, n, G]
     other = 1.0 - member  # g != g_i
-    w = ok[:, None, None] * live[:, :, None] * (count > 0).to(pred.dtype)[:, None, :] * other[None]
+    w = ok[:, None, None] * live[:, :, None] * (count > 0).to(pred.dtype)[:, None, :] * other
     return (err * w).sum() / w.sum().clamp(min=1.0)

@@ -139,7 +139,8 @@ class UMAPPOTorchLearner(TeamLearnerThreadsMixin, PPOTorchLearner):
         cgi = torch.zeros((), device=total.device)
         if CGI_LOGITS in fwd_out and config.cgi_coeff > 0:
             probs = torch.softmax(logits, -1).detach()  # current policies
-            cgi = cgi_loss(fwd_out[CGI_LOGITS], probs, module.agent_group, alive, module.group_masks, valid)
+            group = obs["group"]  # [B, T, n] each step's membership
+            cgi = cgi_loss(fwd_out[CGI_LOGITS], probs, group, alive, module.group_masks, valid)
             total = total + config.cgi_coeff * cgi
         if not torch.isfinite(total):
             raise FloatingPointError(

@@ -41,7 +41,7 @@ from rllib_uas.algorithms.u_qmix.episode_buffer import EpisodeBuffer, stored_byt
 from rllib_uas.algorithms.u_qmix.learner import NUM_EPISODES_SAMPLED_LIFETIME
 from rllib_uas.algorithms.u_qmix.stitching import EpisodeStitcher
 from rllib_uas.settings import QMIX_SETTINGS, apply_defaults
-from rllib_uas.team_obs import TEAM_OBS_KEYS
+from rllib_uas.team_obs import STORED_OBS_KEYS
 
 EPISODE_BUFFER = "episode_buffer"
 
@@ -134,8 +134,8 @@ def train_batch(sample: Dict[str, Any]) -> MultiAgentBatch:
     the team observation under `Columns.OBS` as when acting, the rest (actions, rewards, terminated,
     filled) beside it."""
     rows = {
-        Columns.OBS: {k: sample[k] for k in TEAM_OBS_KEYS if k in sample},
-        **{k: v for k, v in sample.items() if k not in TEAM_OBS_KEYS},
+        Columns.OBS: {k: sample[k] for k in STORED_OBS_KEYS if k in sample},
+        **{k: v for k, v in sample.items() if k not in STORED_OBS_KEYS},
     }
     return MultiAgentBatch({DEFAULT_MODULE_ID: SampleBatch(rows)}, env_steps=int(sample["filled"].sum()))
 
@@ -152,9 +152,9 @@ def episode_limit(config) -> Optional[int]:
     env_config = config.env_config if isinstance(config.env_config, dict) else {}
     if config.env not in ("smac_team", None) or env_config.get("backend", "embedded") != "embedded":
         return None
-    from rllib_uas.envs.engine.maps import get_map
+    from rllib_uas.envs.engine import get_battle_spec
 
-    return get_map(env_config.get("map_name", "3m")).limit
+    return get_battle_spec(env_config.get("map_name", "3m")).limit
 
 
 def check_buffer_fits(config, observation_space, memory: Optional[float]) -> None:

@@ -19,14 +19,14 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
-from rllib_uas.team_obs import TEAM_OBS_KEYS
+from rllib_uas.team_obs import STORED_OBS_KEYS
 
 
 def episode_arrays(episode) -> Dict[str, np.ndarray]:
     """A finished team-view SingleAgentEpisode -> arrays (obs keys [T+1, ...], actions [T, n], ...)."""
     T = len(episode)
     obs = episode.get_observations(slice(0, T + 1))
-    out = {k: np.asarray(obs[k], dtype=np.float32) for k in TEAM_OBS_KEYS if k in obs}
+    out = {k: np.asarray(obs[k], dtype=np.float32) for k in STORED_OBS_KEYS if k in obs}
     out["actions"] = np.asarray(episode.get_actions(slice(0, T)), dtype=np.int64)
     out["rewards"] = np.asarray(episode.get_rewards(slice(0, T)), dtype=np.float32)
     term = np.zeros(T, dtype=np.float32)
@@ -42,6 +42,7 @@ _COMPACT_DTYPES = {
     "alive": np.bool_,
     "terminated": np.bool_,
     "group": np.int8,
+    "group_masks": np.bool_,
     "actions": np.int16,
 }
 
@@ -180,7 +181,7 @@ def pad_episodes(episodes: List[Dict[str, np.ndarray]]) -> Dict[str, np.ndarray]
     out: Dict[str, np.ndarray] = {}
     for k in episodes[0]:
         first = episodes[0][k]
-        steps = T + 1 if k in TEAM_OBS_KEYS else T
+        steps = T + 1 if k in STORED_OBS_KEYS else T
         arr = np.zeros((B, steps) + first.shape[1:], dtype=first.dtype)
         for b, e in enumerate(episodes):
             arr[b, : len(e[k])] = e[k]

@@ -115,7 +115,7 @@ class UQMIXTorchLearner(TeamLearnerThreadsMixin, TorchLearner):
             cgi = cgi_loss(
                 fwd_out[CGI_LOGITS][:, :-1],
                 policy,
-                module.agent_group,
+                obs["group"][:, :-1],  # each step's membership
                 obs["alive"][:, :-1],
                 module.group_masks,
                 filled,

@@ -15,7 +15,7 @@ from typing import Dict, Iterable, List, Tuple
 import numpy as np
 
 from rllib_uas.algorithms.u_qmix.episode_buffer import episode_arrays
-from rllib_uas.team_obs import TEAM_OBS_KEYS
+from rllib_uas.team_obs import STORED_OBS_KEYS
 
 
 class EpisodeStitcher:
@@ -59,4 +59,4 @@ def _join(head: Dict[str, np.ndarray], tail: Dict[str, np.ndarray]) -> Dict[str,
             "episode chunks do not join: the continuation's first state differs from the "
             "previous chunk's last (an EnvRunner returned chunks out of order)"
         )
-    return {k: np.concatenate([head[k], tail[k][1:] if k in TEAM_OBS_KEYS else tail[k]]) for k in head}
+    return {k: np.concatenate([head[k], tail[k][1:] if k in STORED_OBS_KEYS else tail[k]]) for k in head}

@@ -20,10 +20,13 @@ N_ACTIONS_MOVE = 4
 # unit vectors of moves 2..5 (north, south, east, west), indexed by action - MOVE_NORTH
 MOVE_DIRS = np.array([[0, 1], [0, -1], [1, 0], [-1, 0]], dtype=np.float32)
 SC2_MEDIVAC = 54  # SC2's unit type id of the Medivac
+MEDIVAC_MAP_TYPES = ("MMM", "terran_gen")  # where SMAC (MMM) and SMACv2 (terran_gen) let a Medivac heal
 
 
-def n_actions(n_enemies: int) -> int:
-    return N_ACTIONS_NO_ATTACK + n_enemies
+def n_actions(n_enemies: int, n_agents: int = 0, heal_slots: bool = False) -> int:
+    """6 + n_enemies; SMACv2's terran teams with more allies than enemies get 6 + n_agents, so a Medivac
+    has a heal slot for every ally (`heal_slots`)."""
+    return N_ACTIONS_NO_ATTACK + (max(n_enemies, n_agents) if heal_slots else n_enemies)
 
 
 def target_action(j: int) -> int:
@@ -37,10 +40,10 @@ def healing_agents(is_healer: Sequence[bool], medivac_rules: bool) -> np.ndarray
 
 
 def smac_healing_agents(env: Any) -> np.ndarray:
-    """[n_agents] bool for any SMAC-API env (ours or oxwhirl/smac's): SMAC's own rule, read from the
-    env's public attributes. Real SMAC gives its agents custom unit ids and names the Medivac's
-    `medivac_id`; the embedded engine reports SC2's id."""
-    if getattr(env, "map_type", "") != "MMM":
+    """[n_agents] bool for any SMAC-API env (ours, oxwhirl/smac's or oxwhirl/smacv2's): SMAC's own rule, read
+    from the env's public attributes (SMACv2: after each reset, as the teams change). Real SMAC gives its
+    agents custom unit ids and names the Medivac's `medivac_id`; the embedded engine reports SC2's id."""
+    if getattr(env, "map_type", "") not in MEDIVAC_MAP_TYPES:
         return np.zeros(env.n_agents, dtype=bool)
     ids = {getattr(env, "medivac_id", SC2_MEDIVAC), SC2_MEDIVAC}
     return np.array([env.get_unit_by_id(i).unit_type in ids for i in range(env.n_agents)], dtype=bool)

@@ -8,16 +8,15 @@ per-map constants and the resets.
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Dict, List, Optional, Tuple
+from typing import List, Optional, Tuple
 
 import numpy as np
 
 from rllib_uas.envs.engine.actions import n_actions
 from rllib_uas.envs.engine.ai import AMOVE, IDLE
-from rllib_uas.envs.engine.maps import Layout, MapSpec, get_map
+from rllib_uas.envs.engine.maps import Layout, MapSpec
 from rllib_uas.envs.engine.pathing import geodesic_for_terrain
-from rllib_uas.envs.engine.scenarios import Scenario, get_scenario, is_scenario
+from rllib_uas.envs.engine.scenarios import Scenario, get_battle_spec, get_scenario, is_scenario
 from rllib_uas.envs.engine.simulate import (
     SHIELD_REGEN_DELAY,
     STATE_F32,
@@ -27,21 +26,15 @@ from rllib_uas.envs.engine.simulate import (
     SimConsts,
     step_envs,
 )
-from rllib_uas.envs.engine.tables import UnitTables, build_tables, tables_for
+from rllib_uas.envs.engine.tables import UnitTables, build_tables, gather_tables, tables_for
 from rllib_uas.envs.engine.units import get_unit_type
 
 
-def _pack(t: UnitTables, spec: MapSpec) -> tuple:
-    """One table's arrays as `PackedTables` holds them (without the table axis), and its ground units'
-    radius sums (for the separation window)."""
+def _unit_columns(t: UnitTables, spec: MapSpec) -> tuple:
+    """A table's per-unit arrays as `PackedTables` holds them (without the table axis): unit_f32, unit_bool,
+    splash, hit_damage, can_hit."""
     n_a, U = t.n_agents, t.n_agents + t.n_enemies
     unit_scan = np.inf if spec.enemy_order["kind"] == "attack_units" else 1.0
-    ground = np.flatnonzero(~t.is_air & ~t.ignores_pathing)  # air flies; small units walk under a Colossus
-    r = t.radius[ground]
-    radius_sum = r[:, None] + r[None, :]
-    # rooted units (speed 0) are not pushed; a mobile unit against one takes the full push
-    mobile = (t.speed[ground] > 0).astype(np.float32)
-    share = np.where(mobile[None, :] > 0, 0.5, 1.0)
     enemy = np.arange(U) >= n_a
     per_unit = dict(
         enemy_scan=np.where(enemy, t.scan * np.float32(unit_scan), 0),
@@ -51,17 +44,34 @@ def _pack(t: UnitTables, spec: MapSpec) -> tuple:
         enemy_dealer=enemy & t.has_weapon & ~t.is_healer,
     )
     column = lambda name: per_unit[name] if name in per_unit else getattr(t, name)  # noqa: E731
-    pair_g = np.stack([radius_sum, np.where(np.eye(r.size, dtype=bool), -1.0, radius_sum**2), share * mobile[:, None]])
     return (
         np.stack([column(n) for n in UNIT_F32]).astype(np.float32),
         np.stack([column(n) for n in UNIT_BOOL]).astype(bool),
         t.splash.astype(np.int64),
         t.hit_damage,
         t.can_hit,
-        pair_g.astype(np.float32),
-        ground.astype(np.int64),
-        np.flatnonzero(t.is_healer[n_a:]).astype(np.int64),
-    ), radius_sum
+    )
+
+
+def _ground_pairs(t: UnitTables) -> tuple:
+    """The separation pass's pair table [3, G, G], its ground units [G], the enemy healers [H], and the
+    ground units' radius sums (for the separation window)."""
+    ground = np.flatnonzero(~t.is_air & ~t.ignores_pathing)  # air flies; small units walk under a Colossus
+    r = t.radius[ground]
+    radius_sum = r[:, None] + r[None, :]
+    # rooted units (speed 0) are not pushed; a mobile unit against one takes the full push
+    mobile = (t.speed[ground] > 0).astype(np.float32)
+    share = np.where(mobile[None, :] > 0, 0.5, 1.0)
+    pair_g = np.stack([radius_sum, np.where(np.eye(r.size, dtype=bool), -1.0, radius_sum**2), share * mobile[:, None]])
+    healers = np.flatnonzero(t.is_healer[t.n_agents :]).astype(np.int64)
+    return (pair_g.astype(np.float32), ground.astype(np.int64), healers), radius_sum
+
+
+def _pack(t: UnitTables, spec: MapSpec) -> tuple:
+    """One table's arrays as `PackedTables` holds them (without the table axis), and its ground units'
+    radius sums."""
+    pairs, radius_sum = _ground_pairs(t)
+    return _unit_columns(t, spec) + pairs, radius_sum
 
 
 class BattleEngine:
@@ -84,12 +94,13 @@ class BattleEngine:
         if scenario is None and is_scenario(map_name):
             scenario = get_scenario(map_name)
         self.scenario = scenario
-        self.spec = scenario.spec if scenario is not None else get_map(map_name)
+        self.spec = scenario.spec if scenario is not None else get_battle_spec(map_name)
         self.tables: UnitTables = build_tables(self.spec) if scenario is None else self._template_tables()
         self.n_envs, self.step_mul, self.move_amount = int(n_envs), int(step_mul), float(move_amount)
         self.n_agents, self.n_enemies = self.tables.n_agents, self.tables.n_enemies
         self.n_units = self.n_agents + self.n_enemies
-        self.n_actions = n_actions(self.n_enemies)
+        heal_slots = scenario is not None and self.spec.map_type.medivac_rules
+        self.n_actions = n_actions(self.n_enemies, self.n_agents, heal_slots)
         self.map_x, self.map_y = self.tables.grid.shape
         self.rng = np.random.default_rng(seed)
         self._precompute()
@@ -103,7 +114,6 @@ class BattleEngine:
         n_ground = max(self._tables_packed.ground_idx.shape[1], 1)
         self._sweep_order = np.tile(np.arange(n_ground, dtype=np.int64), (E, 1))  # a speed hint only
         self.env_tables: List[UnitTables] = [self.tables] * E
-        self._compositions: Dict[Tuple[str, ...], Tuple[UnitTables, tuple]] = {}
         self.reset()
 
     # ------------------------------------------------------------------ setup
@@ -174,22 +184,31 @@ class BattleEngine:
         """The unit tables of env `e`'s current battle."""
         return self.env_tables[e]
 
-    def _composition(self, ally_units: Tuple, enemy_units: Tuple) -> Tuple[UnitTables, tuple]:
-        """A team composition's tables and packed arrays, cached: they do not depend on the spawn points."""
-        key = tuple(u.name for u in ally_units + enemy_units)
-        if key not in self._compositions:
-            a, e = len(ally_units), len(enemy_units)
-            t = tables_for(self.spec, Layout(ally_units, np.zeros((a, 2)), enemy_units, np.zeros((e, 2))))
-            self._compositions[key] = t, _pack(t, self.spec)[0]
-        return self._compositions[key]
+    def _battle_tables(self, layout: Layout) -> Tuple[UnitTables, tuple]:
+        """One drawn battle's tables and packed arrays, gathered from the scenario's per-kind tables (one unit
+        of each kind per side): every per-unit value depends only on the unit's kind and side."""
+        if not hasattr(self, "_kinds"):
+            kinds = tuple(get_unit_type(n) for n in self.scenario.unit_types)
+            K = len(kinds)
+            self._kinds = tables_for(self.spec, Layout(kinds, np.zeros((K, 2)), kinds, np.zeros((K, 2))))
+            self._kind_columns = _unit_columns(self._kinds, self.spec)
+            self._kind_index = {u.name: k for k, u in enumerate(kinds)}
+        K = len(self._kind_index)
+        src = np.array(
+            [self._kind_index[u.name] for u in layout.ally_units]
+            + [K + self._kind_index[u.name] for u in layout.enemy_units]
+        )
+        t = gather_tables(self._kinds, src, len(layout.ally_units), layout)
+        f32, flags, splash, damage, can_hit = self._kind_columns
+        pairs, _ = _ground_pairs(t)
+        cols = (f32[:, src], flags[:, src], splash[src], damage[np.ix_(src, src)], can_hit[np.ix_(src, src)])
+        return t, cols + pairs
 
     def _draw_battles(self, envs: np.ndarray) -> None:
         """New teams and spawn points for the scenario envs `envs`, in env order (one random stream)."""
         for e in envs:
-            layout = self.scenario.draw(self.rng)
-            t, packed = self._composition(layout.ally_units, layout.enemy_units)
-            spawn = np.concatenate([layout.ally_pos, layout.enemy_pos]).astype(np.float32)
-            self.env_tables[e] = dataclasses.replace(t, layout=layout, spawn=spawn)
+            t, packed = self._battle_tables(self.scenario.draw(self.rng))
+            self.env_tables[e] = t
             self._set_table(int(e), packed)
             self._sweep_order[e] = np.arange(self._sweep_order.shape[1])
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass
 from functools import lru_cache
@@ -11,7 +10,6 @@ from typing import Any, Dict, List, Mapping, Tuple
 
 import numpy as np
 
-from rllib_uas.envs.engine.jit import njit
 from rllib_uas.envs.engine.units import DATA_DIR, UnitDataError, UnitType, get_unit_type, read_data_file
 
 RACES = ("T", "P", "Z")
@@ -255,57 +253,10 @@ class Layout:
     enemy_pos: np.ndarray  # [n_enemies, 2]
 
 
-@lru_cache(maxsize=1)
-def _spawn_offsets():
-    """Candidate offsets around a spawn point, nearest first (ties by angle), up to 10 cells."""
-    offsets = np.arange(-10.0, 10.0 + 1e-9, 0.125)
-    ox, oy = np.meshgrid(offsets, offsets, indexing="ij")
-    ox, oy = ox.ravel(), oy.ravel()
-    order = np.lexsort((np.arctan2(oy, ox), np.hypot(ox, oy)))
-    return ox[order], oy[order]
-
-
-@njit
-def _first_free(px, py, ox, oy, grid, ground, taken, radius):
-    """Index of the first candidate (px + ox[k], py + oy[k]) inside the map, on walkable ground when
-    `ground`, and clear of every `taken` [T, 3] (x, y, radius) unit; -1 if none."""
-    X, Y = grid.shape
-    for k in range(ox.size):
-        cx, cy = px + ox[k], py + oy[k]
-        if not (cx >= 0 and cy >= 0 and int(cx) < X and int(cy) < Y):
-            continue
-        if ground and not grid[int(cx), int(cy)]:
-            continue
-        clear = True
-        for t in range(taken.shape[0]):
-            if math.hypot(cx - taken[t, 0], cy - taken[t, 1]) < taken[t, 2] + radius - 1e-6:
-                clear = False
-                break
-        if clear:
-            return k
-    return -1
-
-
-def place_units(units, points, grid: np.ndarray, taken: List[Tuple[float, float, float, bool]]) -> np.ndarray:
-    """SC2's CreateUnits, one unit per point in order: on the point when it is free, else at the nearest
-    free walkable spot around it. `taken` (x, y, radius, air) grows with each placed unit."""
-    ox, oy = _spawn_offsets()
-    positions = []
-    for ut, (px, py) in zip(units, points):
-        same = np.array([(tx, ty, tr) for tx, ty, tr, tair in taken if tair == ut.air], dtype=np.float64)
-        k = _first_free(
-            float(px), float(py), ox, oy, grid, not (ut.air or ut.cliff_walker), same.reshape(-1, 3), float(ut.radius)
-        )
-        if k < 0:
-            raise UnitDataError(f"no free spot to spawn {ut.name!r} near {(px, py)}")
-        x, y = float(px + ox[k]), float(py + oy[k])
-        taken.append((x, y, ut.radius, ut.air))
-        positions.append((x, y))
-    return np.array(positions, dtype=np.float64).reshape(len(positions), 2)
-
-
 def _place(groups, grid: np.ndarray, taken: List[Tuple[float, float, float, bool]]):
     """A map's groups {unit, count, pos}: the first unit on the point, each next one nearby."""
+    from rllib_uas.envs.engine.spawn import place_units  # compiled: imported only to build a layout
+
     units = [get_unit_type(name) for name, count, _ in groups for _ in range(count)]
     points = [pos for _, count, pos in groups for _ in range(count)]
     return units, place_units(units, points, grid, taken)

@@ -18,9 +18,10 @@ import numpy as np
 from rllib_uas.envs.engine.maps import (
     Layout,
     MapSpec,
+    UnknownMapError,
+    get_map,
     get_map_type,
     load_terrain,
-    place_units,
     smac_agent_order,
 )
 from rllib_uas.envs.engine.units import DATA_DIR, UnitDataError, get_unit_type, read_data_file
@@ -58,6 +59,26 @@ class Scenario:
     @property
     def n_agents(self) -> int:
         return self.n_units
+
+    def capability_config(self) -> Dict[str, Any]:
+        """SMACv2's capability_config for this scenario (what StarCraftCapabilityEnvWrapper takes)."""
+        return {
+            "n_units": self.n_units,
+            "n_enemies": self.n_enemies,
+            "team_gen": {
+                "dist_type": "weighted_teams",
+                "unit_types": list(self.unit_types),
+                "weights": list(self.weights),
+                "exception_unit_types": list(self.exceptions),
+                "observe": True,
+            },
+            "start_positions": {
+                "dist_type": self.positions,
+                "p": self.p_reflect,
+                "map_x": self.map_x,
+                "map_y": self.map_y,
+            },
+        }
 
     # ------------------------------------------------------------------ team generation
     def _team(self, rng: np.random.Generator, n: int) -> List[str]:
@@ -125,6 +146,8 @@ class Scenario:
         return self.layout(team, enemy_team, a_pts, e_pts)
 
     def layout(self, team, enemy_team, a_pts, e_pts) -> Layout:
+        from rllib_uas.envs.engine.spawn import place_units  # compiled: imported only to build a layout
+
         grid = load_terrain(self.spec.terrain)
         taken: List[Tuple[float, float, float, bool]] = []
         a_units = [get_unit_type(n) for n in team]
@@ -154,6 +177,7 @@ def _build(
     capability: Mapping[str, Any],
     common: Mapping[str, Any],
     where: str,
+    check_fits: bool = True,
 ) -> Scenario:
     if not isinstance(capability, Mapping):
         raise CapabilityConfigError(f"{where} must be a mapping, got {type(capability).__name__}")
@@ -234,7 +258,8 @@ def _build(
         map_x=map_x,
         map_y=map_y,
     )
-    _check_fits(scenario, where)
+    if check_fits:  # the built-in sizes are tested to fit (tests/test_smacv2.py); a user's are checked here
+        _check_fits(scenario, where)
     return scenario
 
 
@@ -270,12 +295,12 @@ def _builtin() -> Dict[str, Scenario]:
                 "team_gen": {"dist_type": "weighted_teams", **race["team_gen"]},
                 "start_positions": dict(d["start_positions"]),
             }
-            out[name] = _build(name, race, cap, d, f"scenario {name}")
+            out[name] = _build(name, race, cap, d, f"scenario {name}", check_fits=False)
     return out
 
 
 def available_scenarios() -> List[str]:
-    return sorted(_builtin())
+    return list(_builtin())  # by race, then size (the data order)
 
 
 def is_scenario(name: str) -> bool:
@@ -287,6 +312,16 @@ def get_scenario(name: str) -> Scenario:
     if name not in scenarios:
         raise CapabilityConfigError(f"unknown SMACv2 scenario {name!r}. Available: {', '.join(sorted(scenarios))}")
     return scenarios[name]
+
+
+def get_battle_spec(name: str) -> MapSpec:
+    """The battle facts (limit, races, map type, terrain, team sizes) of a SMAC map or a SMACv2 scenario."""
+    if is_scenario(name):
+        return get_scenario(name).spec
+    try:
+        return get_map(name)
+    except UnknownMapError as err:
+        raise UnknownMapError(f"{err} SMACv2 scenarios: {', '.join(available_scenarios())}.") from None
 
 
 def smacv2_map_names() -> List[str]:
@@ -316,6 +351,7 @@ __all__ = [
     "CapabilityConfigError",
     "Scenario",
     "available_scenarios",
+    "get_battle_spec",
     "get_scenario",
     "is_scenario",
     "scenario_from_capability_config",

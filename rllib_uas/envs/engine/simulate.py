@@ -613,9 +613,10 @@ def step_envs(
     G = max(pk.ground_idx.shape[1], 1)
     sc = _make_scratch(B, alive.shape[1], G)
     ai_now, sep_now = np.zeros(B, np.bool_), np.zeros(B, np.bool_)
+    shared = _view_tables(pk, 0)  # the one table of a fixed map, viewed once
     for e0 in range(0, E, B):
         e1 = min(e0 + B, E)
-        tb = _view_tables(pk, e0 if per_env else 0)
+        tb = _view_tables(pk, e0) if per_env else shared
         blk = SimState(
             f[0][e0:e1], f[1][e0:e1], f[2][e0:e1], f[3][e0:e1], f[4][e0:e1], f[5][e0:e1], f[6][e0:e1],
             f[7][e0:e1], f[8][e0:e1], alive[e0:e1], order[e0:e1], tgt[e0:e1], loop_count[e0:e1],
@@ -624,7 +625,7 @@ def step_envs(
     for _ in range(step_mul):
         for e0 in range(0, E, B):
             e1 = min(e0 + B, E)
-            tb = _view_tables(pk, e0 if per_env else 0)
+            tb = _view_tables(pk, e0) if per_env else shared
             n_g = tb.ground_idx.size
             separating = n_g > 1
             blk = SimState(

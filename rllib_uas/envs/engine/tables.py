@@ -6,7 +6,7 @@ Converting once to per-game-loop units here keeps the hot loop free of unit conv
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -56,6 +56,29 @@ class UnitTables:
     is_medivac: np.ndarray
     spawn: np.ndarray  # [U, 2]
     grid: np.ndarray  # [map_x, map_y] bool
+
+
+def gather_tables(kinds: UnitTables, src: np.ndarray, n_agents: int, layout: Layout) -> UnitTables:
+    """The tables of a battle whose unit u is unit `src[u]` of `kinds` (allies first, `n_agents` of them):
+    per-unit arrays gathered by `src`, unit-pair arrays by (src, src); the spawn points are `layout`'s."""
+    U2 = kinds.n_agents + kinds.n_enemies
+    out = {}
+    for f in fields(UnitTables):
+        v = getattr(kinds, f.name)
+        if f.name in ("spec", "grid"):
+            out[f.name] = v
+        elif isinstance(v, np.ndarray) and v.ndim == 2 and v.shape == (U2, U2):
+            out[f.name] = v[np.ix_(src, src)]
+        elif isinstance(v, np.ndarray) and v.shape[:1] == (U2,):
+            out[f.name] = v[src]
+    out.update(
+        layout=layout,
+        n_agents=n_agents,
+        n_enemies=len(src) - n_agents,
+        units=tuple(kinds.units[i] for i in src),
+        spawn=np.concatenate([layout.ally_pos, layout.enemy_pos]).astype(np.float32),
+    )
+    return UnitTables(**out)
 
 
 def _per_hit(att: UnitType, tgt: UnitType) -> float:

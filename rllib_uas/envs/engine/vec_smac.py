@@ -17,6 +17,7 @@ from rllib_uas.envs.engine.features import FeatureFlags, Features
 from rllib_uas.envs.engine.jit import njit
 from rllib_uas.envs.engine.rules import DRAW, LOST, RUNNING, WON, OutcomeConsts, RewardConfig, max_reward, step_outcome
 from rllib_uas.envs.engine.scenarios import Scenario
+from rllib_uas.envs.engine.units import get_unit_type
 
 
 @dataclass
@@ -160,6 +161,11 @@ class VectorizedSMAC:
         self.n_envs, self.n_agents, self.n_enemies = n_envs, self.engine.n_agents, self.engine.n_enemies
         self.n_actions = self.engine.n_actions
         self.episode_limit = self.engine.spec.limit
+        # SMACv2: which agents heal (and so their action group) changes with every drawn team
+        self.dynamic_groups = self.engine.scenario is not None
+        self.can_heal = self.engine.spec.map_type.medivac_rules and any(
+            get_unit_type(n).is_healer for n in (self.engine.scenario.unit_types if self.dynamic_groups else ())
+        )
         self._outcome_consts = OutcomeConsts(
             n_agents=self.engine.n_agents,
             medivac_rules=bool(self.engine.spec.map_type.medivac_rules),
