@@ -114,6 +114,8 @@ class BattleEngine:
         n_ground = max(self._tables_packed.ground_idx.shape[1], 1)
         self._sweep_order = np.tile(np.arange(n_ground, dtype=np.int64), (E, 1))  # a speed hint only
         self.env_tables: List[UnitTables] = [self.tables] * E
+        if scenario is not None:
+            self._kind_tables()
         self.reset()
 
     # ------------------------------------------------------------------ setup
@@ -184,15 +186,17 @@ class BattleEngine:
         """The unit tables of env `e`'s current battle."""
         return self.env_tables[e]
 
+    def _kind_tables(self) -> None:
+        """The scenario's per-kind tables: one unit of each kind it may draw, on each side."""
+        kinds = tuple(get_unit_type(n) for n in self.scenario.unit_types)
+        K = len(kinds)
+        self._kinds = tables_for(self.spec, Layout(kinds, np.zeros((K, 2)), kinds, np.zeros((K, 2))))
+        self._kind_columns = _unit_columns(self._kinds, self.spec)
+        self._kind_index = {u.name: k for k, u in enumerate(kinds)}
+
     def _battle_tables(self, layout: Layout) -> Tuple[UnitTables, tuple]:
         """One drawn battle's tables and packed arrays, gathered from the scenario's per-kind tables (one unit
         of each kind per side): every per-unit value depends only on the unit's kind and side."""
-        if not hasattr(self, "_kinds"):
-            kinds = tuple(get_unit_type(n) for n in self.scenario.unit_types)
-            K = len(kinds)
-            self._kinds = tables_for(self.spec, Layout(kinds, np.zeros((K, 2)), kinds, np.zeros((K, 2))))
-            self._kind_columns = _unit_columns(self._kinds, self.spec)
-            self._kind_index = {u.name: k for k, u in enumerate(kinds)}
         K = len(self._kind_index)
         src = np.array(
             [self._kind_index[u.name] for u in layout.ally_units]
