@@ -152,6 +152,16 @@ def check_team_settings(c: Any, baseline: str) -> None:
             f"unified action space. For plain {baseline} set cgi_coeff=0.0."
         )
     check_parameter_sharing(c.parameter_sharing)
+    env_config = getattr(c, "env_config", None)
+    map_name = env_config.get("map_name") if isinstance(env_config, dict) else None
+    if c.parameter_sharing == "group" and getattr(c, "env", None) in ("smac_team", None) and isinstance(map_name, str):
+        from rllib_uas.envs.engine.scenarios import is_scenario  # data only: no RLlib, torch or numba
+
+        if is_scenario(map_name):
+            raise ValueError(
+                f"parameter_sharing='group' needs fixed action groups, but {map_name} draws each agent's "
+                "group at every reset (SMACv2): use parameter_sharing='global'"
+            )
     for name in ("use_agent_id", "use_last_action", "use_group_id"):
         _flag(c, name)
     for name in ("fc_hidden", "gru_hidden"):

@@ -25,7 +25,6 @@ from ray.rllib.utils.annotations import override
 from rllib_uas.callbacks import SMACMetricsCallback
 from rllib_uas.connectors import TeamActionsToEnv, TeamEpisodesToModule, TeamEpisodesToTrainBatch
 from rllib_uas.env_runner import TeamEnvRunner, validate_unbiased_sampling
-from rllib_uas.envs.engine.scenarios import is_scenario
 from rllib_uas.settings import CHECKS, TEAM_SETTINGS, apply_defaults, module_config
 
 ENV_TO_MODULE_DEFAULTS = (
@@ -151,12 +150,6 @@ class TeamConfigMixin:
                         "remove it from env_config"
                     )
                 self.env_config[key] = want
-            map_name = self.env_config.get("map_name")
-            if self.parameter_sharing == "group" and isinstance(map_name, str) and is_scenario(map_name):
-                raise ValueError(
-                    f"parameter_sharing='group' needs fixed action groups, but {map_name} draws each agent's "
-                    "group at every reset (SMACv2): use parameter_sharing='global'"
-                )
         from rllib_uas.envs.registry import register_envs
 
         register_envs()
