@@ -24,8 +24,8 @@ from rllib_uas.envs.engine.battle import BattleEngine
 from rllib_uas.envs.engine.jit import F32, hypot32, njit
 from rllib_uas.envs.engine.scenarios import smacv2_shoot_ranges
 
-SIGHT_RANGE = 9.0  # unit_sight_range(): always 9
-SHOOT_RANGE = 6.0  # unit_shoot_range(): always 6
+SIGHT_RANGE = 9.0  # SMAC's unit_sight_range(): always 9 (SMACv2's use_unit_ranges: per type)
+SHOOT_RANGE = 6.0  # SMAC's unit_shoot_range(): always 6 (SMACv2's use_unit_ranges: per type)
 N_OBS_PATHING, N_OBS_HEIGHT = 8, 9
 PATHING_OFFSETS = np.array([(0, 4), (0, -4), (4, 0), (-4, 0), (2, 2), (-2, -2), (2, -2), (-2, 2)])
 _SIGHT, _SHOOT = F32(SIGHT_RANGE), F32(SHOOT_RANGE)
