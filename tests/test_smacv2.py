@@ -341,3 +341,43 @@ def test_a_drawn_battles_tables_equal_those_built_from_its_units(name):
             np.testing.assert_array_equal(pk.pair_g[e, :, :n_g, :n_g], packed[5])
             np.testing.assert_array_equal(pk.ground_idx[e, :n_g], packed[6])
             np.testing.assert_array_equal(pk.enemy_healer_idx[e, :n_h], packed[7])
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [{}, {"obs_last_action": True, "state_timestep_number": True, "obs_timestep_number": True}],
+    ids=["published", "more flags"],
+)
+@pytest.mark.parametrize("race", ["terran", "protoss"])
+def test_feature_names_label_every_entry(race, extra):
+    args = copy.deepcopy(TERRAN_ARGS)
+    if race == "protoss":
+        args["map_name"] = "10gen_protoss"
+        tg = args["capability_config"]["team_gen"]
+        tg.update(unit_types=["stalker", "zealot", "colossus"], exception_unit_types=[])
+    env = StarCraftCapabilityEnvWrapper(**{**args, **extra})
+    obs_names, state_names = env.get_obs_feature_names(), env.get_state_feature_names()
+    assert len(obs_names) == env.get_obs_size() and len(set(obs_names)) == len(obs_names)
+    assert len(state_names) == env.get_state_size() and len(set(state_names)) == len(state_names)
+    obs = env.reset()[0][0]
+    assert obs[obs_names.index("own_pos_x")] == pytest.approx(env.agents[0].pos.x / 32)
+    assert ("own_shield" in obs_names) == (race == "protoss")
+
+
+def test_reset_takes_smacv2s_episode_config():
+    env = StarCraftCapabilityEnvWrapper(**copy.deepcopy(TERRAN_ARGS))
+    team = ["medivac", "marine", "marine", "marauder", "marine"]
+    allies = np.array([[3.0, 5.0], [3.0, 9.0], [6.0, 7.0], [9.0, 20.0], [12.0, 30.0]])
+    config = {
+        "team_gen": {"ally_team": team, "enemy_team": list(team), "id": 0},
+        "ally_start_positions": {"item": allies, "id": 0},
+        "enemy_start_positions": {"item": np.stack([32 - allies[:, 0], allies[:, 1]], 1), "id": 0},
+    }
+    env.env.reset(config)
+    assert env.get_unit_type_names() == ["marauder", "marine", "marine", "marine", "medivac"] + team
+    assert (env.agents[4].pos.x, env.agents[4].pos.y) == (3.0, 5.0)  # the Medivac, sorted last
+    assert (env.enemies[0].pos.x, env.enemies[0].pos.y) == (29.0, 5.0)
+    with pytest.raises(ValueError, match="team_gen.ally_team must list 5 units"):
+        env.env.reset({"team_gen": {"ally_team": ["marine"] * 4, "enemy_team": team}})
+    with pytest.raises(ValueError, match=r"\['attack'\] are not reproduced"):
+        env.env.reset({"attack": {"item": [0.5] * 5}})

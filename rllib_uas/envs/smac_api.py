@@ -17,6 +17,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from rllib_uas.envs.engine.actions import N_ACTIONS_MOVE, N_ACTIONS_NO_ATTACK
+from rllib_uas.envs.engine.maps import Layout
 from rllib_uas.envs.engine.render import annotated_frame, outcome_of, render_frame, save_gif
 from rllib_uas.envs.engine.scenarios import Scenario
 from rllib_uas.envs.engine.vec_smac import VectorizedSMAC, integral_actions, split_kwargs
@@ -155,7 +156,11 @@ class StarCraft2Env(MultiAgentEnv):
 
     # ------------------------------------------------------------------ episode
     def reset(self) -> Tuple[List[np.ndarray], np.ndarray]:
-        self._vec.reset()
+        return self._reset()
+
+    def _reset(self, layout: Optional[Layout] = None) -> Tuple[List[np.ndarray], np.ndarray]:
+        """A new battle; `layout`: a SMACv2 scenario's given teams and spawn points instead of drawn ones."""
+        self._vec.reset(layouts=None if layout is None else [layout])
         self._heuristic.reset()
         self._episode_steps = 0
         self.win_counted = self.defeat_counted = False

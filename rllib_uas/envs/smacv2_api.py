@@ -91,14 +91,37 @@ class StarCraft2Env(_SmacV1Env):
         self.ally_state_attr_names = [n for n in self.ally_state_attr_names if not n.startswith("type_")]
 
     def reset(self, episode_config: Optional[Mapping[str, Any]] = None):
-        """A new battle: the engine draws its teams and start positions (SMACv2's wrapper passes the draw
-        as `episode_config`; here the draw happens inside, from the same distributions)."""
-        if episode_config:
-            raise ValueError(
-                "reset(episode_config=...) with given teams is not supported: the embedded engine draws teams "
-                "from capability_config itself; call reset() (StarCraftCapabilityEnvWrapper does)"
-            )
-        return super().reset()
+        """A new battle. Without `episode_config` the engine draws the teams and start positions from the
+        capability config; with one (what SMACv2's wrapper passes: `team_gen` {ally_team, enemy_team},
+        `ally_start_positions` / `enemy_start_positions` {item}), it plays those, drawing any part left out."""
+        if not episode_config:
+            return super().reset()
+        scenario = self._eng.scenario
+        if scenario is None:
+            raise ValueError("reset(episode_config=...) needs a SMACv2 map with a capability_config")
+        unknown = sorted(set(episode_config) - {"team_gen", "ally_start_positions", "enemy_start_positions"})
+        if unknown:
+            raise ValueError(f"episode_config: {unknown} are not reproduced; give team_gen and start positions only")
+        teams = episode_config.get("team_gen") or {}
+        team, enemy_team = (teams["ally_team"], teams["enemy_team"]) if teams else scenario.draw_teams(self._eng.rng)
+        for key, units, n in (("ally_team", team, scenario.n_units), ("enemy_team", enemy_team, scenario.n_enemies)):
+            bad = [u for u in units if u not in scenario.unit_types]
+            if len(units) != n or bad:
+                kinds = list(scenario.unit_types)
+                raise ValueError(f"episode_config team_gen.{key} must list {n} units of {kinds}, got {list(units)}")
+        a_pts, e_pts = scenario.draw_positions(self._eng.rng)
+        given = {
+            "ally_start_positions": (a_pts, scenario.n_units),
+            "enemy_start_positions": (e_pts, scenario.n_enemies),
+        }
+        points = []
+        for key, (drawn, n) in given.items():
+            item = (episode_config.get(key) or {}).get("item")
+            pts = drawn if item is None else np.asarray(item, dtype=np.float64)
+            if pts.shape != (n, 2):
+                raise ValueError(f"episode_config {key}.item must have shape ({n}, 2), got {pts.shape}")
+            points.append(pts)
+        return self._reset(scenario.layout(list(team), list(enemy_team), points[0], points[1]))
 
     def get_capabilities_agent(self, agent_id: int) -> np.ndarray:
         """The agent's unit-type bits (SMACv2's capability features without stochastic attack/health)."""
@@ -115,6 +138,46 @@ class StarCraft2Env(_SmacV1Env):
         info = super().get_env_info()
         info["agent_features"] = self.ally_state_attr_names + self.capability_attr_names
         return info
+
+    def get_obs_feature_names(self) -> List[str]:
+        """Names of the observation's entries, from agent 0's view (SMACv2's build_obs_feature_names)."""
+        f, bits = self._vec.features, range(self.unit_type_bits)
+        names = ["move_action_north", "move_action_south", "move_action_east", "move_action_west"]
+        names += [f"pathing_grid_{k}" for k in range(self.n_obs_pathing)] * bool(self.obs_pathing_grid)
+        names += [f"terrain_height_{k}" for k in range(self.n_obs_height)] * bool(self.obs_terrain_height)
+        for e in range(self.n_enemies):
+            names += [f"enemy_{k}_{e}" for k in ("shootable", "distance", "relative_x", "relative_y")]
+            names += [f"enemy_health_{e}"] * bool(self.obs_all_health)
+            names += [f"enemy_shield_{e}"] * bool(self.obs_all_health and self.shield_bits_enemy)
+            names += [f"enemy_unit_type_{e}_bit_{b}" for b in bits]
+        for a in range(1, self.n_agents):
+            names += [f"ally_{k}_{a}" for k in ("visible", "distance", "relative_x", "relative_y")]
+            names += [f"ally_health_{a}"] * bool(self.obs_all_health)
+            names += [f"ally_shield_{a}"] * bool(self.obs_all_health and self.shield_bits_ally)
+            names += [f"ally_unit_type_{a}_bit_{b}" for b in bits]
+            names += [f"ally_last_action_{a}_action_{k}" for k in range(self.n_actions)] * bool(self.obs_last_action)
+        names += ["own_health"] * bool(f.own_health) + ["own_shield"] * bool(f.own_health and self.shield_bits_ally)
+        names += ["own_pos_x", "own_pos_y"] * bool(f.own_pos)
+        names += [f"own_unit_type_bit_{b}" for b in bits]
+        return names + ["timestep"] * bool(self.obs_timestep_number)
+
+    def get_state_feature_names(self) -> List[str]:
+        """Names of the global state's entries (SMACv2's build_state_feature_names)."""
+        if self.obs_instead_of_state:
+            raise NotImplementedError("no state feature names when obs_instead_of_state is set (as in SMACv2)")
+        bits = range(self.unit_type_bits)
+        names: List[str] = []
+        for a in range(self.n_agents):
+            names += [f"ally_{k}_{a}" for k in ("health", "cooldown", "relative_x", "relative_y")]
+            names += [f"ally_shield_{a}"] * bool(self.shield_bits_ally)
+            names += [f"ally_unit_type_{a}_bit_{b}" for b in bits]
+        for e in range(self.n_enemies):
+            names += [f"enemy_{k}_{e}" for k in ("health", "relative_x", "relative_y")]
+            names += [f"enemy_shield_{e}"] * bool(self.shield_bits_enemy)
+            names += [f"enemy_unit_type_{e}_bit_{b}" for b in bits]
+        if self.state_last_action:
+            names += [f"ally_last_action_{a}_action_{k}" for a in range(self.n_agents) for k in range(self.n_actions)]
+        return names + ["timestep"] * bool(self.state_timestep_number)
 
     def get_unit_type_names(self) -> List[str]:
         """This battle's unit types, allies (sorted as SMAC sorts agents) then enemies."""

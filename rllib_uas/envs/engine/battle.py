@@ -8,7 +8,7 @@ per-map constants and the resets.
 
 from __future__ import annotations
 
-from typing import List, Optional, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -208,24 +208,29 @@ class BattleEngine:
         cols = (f32[:, src], flags[:, src], splash[src], damage[np.ix_(src, src)], can_hit[np.ix_(src, src)])
         return t, cols + pairs
 
-    def _draw_battles(self, envs: np.ndarray) -> None:
-        """New teams and spawn points for the scenario envs `envs`, in env order (one random stream)."""
-        for e in envs:
-            t, packed = self._battle_tables(self.scenario.draw(self.rng))
+    def _draw_battles(self, envs: np.ndarray, layouts: Optional[Sequence[Layout]] = None) -> None:
+        """New teams and spawn points for the scenario envs `envs`, in env order (one random stream), or
+        the given `layouts` (one per env of `envs`)."""
+        for k, e in enumerate(envs):
+            layout = self.scenario.draw(self.rng) if layouts is None else layouts[k]
+            t, packed = self._battle_tables(layout)
             self.env_tables[e] = t
             self._set_table(int(e), packed)
             self._sweep_order[e] = np.arange(self._sweep_order.shape[1])
 
-    def reset(self, env_mask: Optional[np.ndarray] = None) -> None:
-        """Respawn every unit of the selected envs (all if `env_mask` is None)."""
+    def reset(self, env_mask: Optional[np.ndarray] = None, layouts: Optional[Sequence[Layout]] = None) -> None:
+        """Respawn every unit of the selected envs (all if `env_mask` is None). A scenario draws new teams,
+        or takes `layouts` (one per selected env: SMACv2's reset with an episode config)."""
         n_a = self.n_agents
         m = np.ones(self.n_envs, dtype=bool) if env_mask is None else np.asarray(env_mask, dtype=bool)
         k = int(m.sum())
         if k == 0:
             return
+        if layouts is not None and (self.scenario is None or len(layouts) != k):
+            raise ValueError(f"layouts: give one per reset env ({k}), and only for a scenario's drawn teams")
         if self.scenario is not None:
             envs = np.flatnonzero(m)
-            self._draw_battles(envs)
+            self._draw_battles(envs, layouts)
             cols = lambda name: np.stack([getattr(self.env_tables[e], name) for e in envs])  # noqa: E731
             spawn, hp_max, sh_max, energy_start = cols("spawn"), cols("hp_max"), cols("sh_max"), cols("energy_start")
         else:

@@ -7,7 +7,7 @@ the reward, termination, masks and layouts are one implementation.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Sequence
 
 import numpy as np
 
@@ -15,6 +15,7 @@ from rllib_uas.envs.engine.actions import healing_agents
 from rllib_uas.envs.engine.battle import BattleEngine
 from rllib_uas.envs.engine.features import FeatureFlags, Features
 from rllib_uas.envs.engine.jit import njit
+from rllib_uas.envs.engine.maps import Layout
 from rllib_uas.envs.engine.rules import DRAW, LOST, RUNNING, WON, OutcomeConsts, RewardConfig, max_reward, step_outcome
 from rllib_uas.envs.engine.scenarios import Scenario
 from rllib_uas.envs.engine.units import get_unit_type
@@ -204,9 +205,11 @@ class VectorizedSMAC:
         )
 
     # ------------------------------------------------------------------ episode control
-    def reset(self, env_mask: Optional[np.ndarray] = None) -> None:
+    def reset(self, env_mask: Optional[np.ndarray] = None, layouts: Optional[Sequence[Layout]] = None) -> None:
+        """New battles in the selected envs (all if `env_mask` is None); `layouts`: given teams and spawn
+        points for a scenario's reset envs instead of drawn ones."""
         m = np.ones(self.n_envs, dtype=bool) if env_mask is None else np.asarray(env_mask, dtype=bool)
-        self.engine.reset(m)
+        self.engine.reset(m, layouts)
         if self.engine.scenario is not None:
             self.features.refresh(m)
             self._fix_scale(m & self._scale_pending)
