@@ -177,8 +177,7 @@ def smac_map_action_groups(map_name: str) -> int:
 
     if is_scenario(map_name):  # teams drawn per episode: the union over the types that can appear
         s = get_scenario(map_name)
-        can_heal = s.spec.map_type.medivac_rules and any(get_unit_type(t).is_healer for t in s.unit_types)
-        return smac_uas(s.n_units, s.n_enemies, [False, True] if can_heal else [False]).n_groups
+        return smac_uas(s.n_units, s.n_enemies, [False, True] if s.can_heal else [False]).n_groups
     spec = get_map(map_name)
     healers = healing_agents(
         [get_unit_type(u).is_healer for u, count, _ in spec.allies for _ in range(count)], spec.map_type.medivac_rules

@@ -60,6 +60,12 @@ class Scenario:
     def n_agents(self) -> int:
         return self.n_units
 
+    @property
+    def can_heal(self) -> bool:
+        """Whether a drawn team may hold an agent that heals (a Medivac under the terran rules): the union
+        action space then has a second group."""
+        return self.spec.map_type.medivac_rules and any(get_unit_type(t).is_healer for t in self.unit_types)
+
     def capability_config(self) -> Dict[str, Any]:
         """SMACv2's capability_config for this scenario (what StarCraftCapabilityEnvWrapper takes)."""
         return {

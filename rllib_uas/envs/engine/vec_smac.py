@@ -18,7 +18,6 @@ from rllib_uas.envs.engine.jit import njit
 from rllib_uas.envs.engine.maps import Layout
 from rllib_uas.envs.engine.rules import DRAW, LOST, RUNNING, WON, OutcomeConsts, RewardConfig, max_reward, step_outcome
 from rllib_uas.envs.engine.scenarios import Scenario
-from rllib_uas.envs.engine.units import get_unit_type
 
 
 @dataclass
@@ -164,9 +163,7 @@ class VectorizedSMAC:
         self.episode_limit = self.engine.spec.limit
         # SMACv2: which agents heal (and so their action group) changes with every drawn team
         self.dynamic_groups = self.engine.scenario is not None
-        self.can_heal = self.engine.spec.map_type.medivac_rules and any(
-            get_unit_type(n).is_healer for n in (self.engine.scenario.unit_types if self.dynamic_groups else ())
-        )
+        self.can_heal = self.dynamic_groups and self.engine.scenario.can_heal
         self._outcome_consts = OutcomeConsts(
             n_agents=self.engine.n_agents,
             medivac_rules=bool(self.engine.spec.map_type.medivac_rules),
@@ -236,11 +233,10 @@ class VectorizedSMAC:
         self._scale_pending[rows] = False
 
     def healer_agents_of(self) -> np.ndarray:
-        """[E, n_agents] bool: the agents whose actions 6+j heal ally j in each env's current battle."""
-        rules = self.engine.spec.map_type.medivac_rules
-        return np.stack(
-            [healing_agents(self.engine.tables_of(e).is_healer[: self.n_agents], rules) for e in range(self.n_envs)]
-        )
+        """[E, n_agents] bool: the agents whose actions 6+j heal ally j in each env's current battle (the
+        feature tables' rows, refreshed at each reset)."""
+        ft = self.features.tables
+        return ft.medivac_heals[ft.table_of]
 
     def unit_names_of(self, e: int) -> list:
         """Unit type names of env `e`'s current battle, allies first (SMAC order)."""
