@@ -109,15 +109,13 @@ class StarCraft2Env(_SmacV1Env):
             if len(units) != n or bad:
                 kinds = list(scenario.unit_types)
                 raise ValueError(f"episode_config team_gen.{key} must list {n} units of {kinds}, got {list(units)}")
-        a_pts, e_pts = scenario.draw_positions(self._eng.rng)
-        given = {
-            "ally_start_positions": (a_pts, scenario.n_units),
-            "enemy_start_positions": (e_pts, scenario.n_enemies),
-        }
+        keys = ("ally_start_positions", "enemy_start_positions")
+        items = [(episode_config.get(k) or {}).get("item") for k in keys]
+        # a side left out is drawn (both sides together: reflected starts mirror the allies)
+        drawn = scenario.draw_positions(self._eng.rng) if any(v is None for v in items) else (None, None)
         points = []
-        for key, (drawn, n) in given.items():
-            item = (episode_config.get(key) or {}).get("item")
-            pts = drawn if item is None else np.asarray(item, dtype=np.float64)
+        for key, item, fallback, n in zip(keys, items, drawn, (scenario.n_units, scenario.n_enemies)):
+            pts = fallback if item is None else np.asarray(item, dtype=np.float64)
             if pts.shape != (n, 2):
                 raise ValueError(f"episode_config {key}.item must have shape ({n}, 2), got {pts.shape}")
             points.append(pts)
