@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, Mapping, Optional
 
+from rllib_uas.envs.engine.battle import check_threading
 from rllib_uas.envs.engine.scenarios import get_scenario, is_scenario
 from rllib_uas.envs.engine.vec_smac import VectorizedSMAC, split_kwargs
 from rllib_uas.envs.sc2 import SMACAPIBatch, import_smac_env_class, import_smacv2_wrapper_class
@@ -14,12 +15,25 @@ BACKENDS = ("embedded", "sc2")
 WRAPPER_KEYS = ("backend", "map_name", "uas", "agent_state", "num_envs", "seed", "env_factory")
 # SMACv2's observation keywords (on by default for its scenarios, as in its published sc2_gen_*.yaml)
 SMACV2_PUBLISHED = {"obs_own_pos": True, "use_unit_ranges": True, "min_attack_range": 2}
-# every key a SMAC env_config may hold: the wrappers' and StarCraft2Env's keyword arguments
-ENV_CONFIG_KEYS = tuple(sorted(set(WRAPPER_KEYS) | set(SMAC_KWARGS) | set(SMACV2_PUBLISHED)))
+# the embedded engine's own: random streams and threads (BattleEngine; docs/engine.md, "Threads")
+ENGINE_KEYS = ("engine_streams", "engine_threads")
+# every key a SMAC env_config may hold: the wrappers', the engine's and StarCraft2Env's keyword arguments
+ENV_CONFIG_KEYS = tuple(sorted(set(WRAPPER_KEYS) | set(ENGINE_KEYS) | set(SMAC_KWARGS) | set(SMACV2_PUBLISHED)))
 
 
 def smac_kwargs(env_config: Mapping[str, Any]) -> Dict[str, Any]:
-    return {k: v for k, v in env_config.items() if k not in WRAPPER_KEYS}
+    return {k: v for k, v in env_config.items() if k not in WRAPPER_KEYS and k not in ENGINE_KEYS}
+
+
+def check_engine_keys(env_config: Mapping[str, Any]) -> None:
+    """The engine keys' values (ValueError saying what to set); with real SMAC they do not apply."""
+    given = [k for k in ENGINE_KEYS if k in env_config]
+    if not given:
+        return
+    if env_config.get("backend", "embedded") != "embedded":
+        keys = ", ".join(given)
+        raise ValueError(f"env_config {keys}: only the embedded engine has them; remove them for backend sc2")
+    check_threading(env_config.get("engine_streams", "shared"), env_config.get("engine_threads", 1))
 
 
 def make_backend(env_config: Mapping[str, Any], n_envs: int = 1, seed: Optional[int] = None):
@@ -27,6 +41,7 @@ def make_backend(env_config: Mapping[str, Any], n_envs: int = 1, seed: Optional[
     backend = env_config.get("backend", "embedded")
     map_name = env_config.get("map_name", "3m")
     kwargs = smac_kwargs(env_config)
+    check_engine_keys(env_config)
     if backend == "embedded":
         flags, reward, rest = split_kwargs(kwargs)
         known = {"step_mul", "move_amount", "continuing_episode"}  # the rest of SMAC_KWARGS have no effect here
@@ -43,6 +58,7 @@ def make_backend(env_config: Mapping[str, Any], n_envs: int = 1, seed: Optional[
             flags=flags,
             reward=reward,
             **{k: v for k, v in rest.items() if k in known},
+            **{k: env_config[k] for k in ENGINE_KEYS if k in env_config},
         )
     if backend == "sc2":
         if is_scenario(map_name):  # real SMACv2: its wrapper, with the scenario's capability config

@@ -8,12 +8,16 @@ per-map constants and the resets.
 
 from __future__ import annotations
 
-from typing import List, Optional, Sequence, Tuple
+import functools
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from rllib_uas.envs.engine.actions import n_actions
 from rllib_uas.envs.engine.ai import AMOVE, IDLE
+from rllib_uas.envs.engine.jit import seed_streams
 from rllib_uas.envs.engine.maps import Layout, MapSpec
 from rllib_uas.envs.engine.pathing import geodesic_for_terrain
 from rllib_uas.envs.engine.scenarios import Scenario, get_battle_spec, get_scenario, is_scenario
@@ -25,6 +29,7 @@ from rllib_uas.envs.engine.simulate import (
     PackedTables,
     SimConsts,
     step_envs,
+    step_envs_per_env,
 )
 from rllib_uas.envs.engine.tables import UnitTables, build_tables, gather_tables, tables_for
 from rllib_uas.envs.engine.units import get_unit_type
@@ -74,12 +79,48 @@ def _pack(t: UnitTables, spec: MapSpec) -> tuple:
     return _unit_columns(t, spec) + pairs, radius_sum
 
 
+STREAMS = ("shared", "per_env")
+# a thread's share of a call is at least this many envs: below it, handing the range to a thread cost
+# more than it saved (MMM2 on 2 threads: the step gained 1.6x from 32 envs per thread, 1.1x at 8; the
+# feature rows broke even at 32 and gained 1.3x at 64; benchmarks/engine_throughput.py --threads 2)
+MIN_STEP_ENVS_PER_THREAD = 32
+MIN_FEATURE_ENVS_PER_THREAD = 64
+
+
+@functools.lru_cache(maxsize=None)
+def _pool(threads: int) -> ThreadPoolExecutor:
+    """The worker threads of engines stepped on `threads` threads (the caller's thread is one of them)."""
+    return ThreadPoolExecutor(threads - 1, thread_name_prefix="smac-engine")
+
+
+def check_threading(streams: str, threads: int) -> None:
+    """Refuse a random-stream mode or thread count the engine cannot run, saying what to set."""
+    if streams not in STREAMS:
+        raise ValueError(f"engine_streams must be one of {STREAMS}, got {streams!r}")
+    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
+        raise ValueError(f"engine_threads must be a positive integer, got {threads!r}")
+    if threads > 1 and streams != "per_env":
+        raise ValueError(
+            f"engine_threads={threads} needs engine_streams='per_env': the shared stream draws in env "
+            "order, so its envs cannot be stepped in parallel"
+        )
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if threads > cpus:
+        raise ValueError(f"engine_threads={threads} exceeds the {cpus} CPUs this process may use; set at most {cpus}")
+
+
 class BattleEngine:
     """Battles of one map (or SMACv2 scenario) in `n_envs` independent envs, stepped together.
 
     A fixed map has one unit table for every env (`tables`). A scenario (`rllib_uas.envs.engine.scenarios`)
     draws each env's teams and spawn points at every reset: its envs each have their own table
     (`env_tables[e]`), and `tables` is only the template that sizes the teams.
+
+    Random streams: with `streams="shared"` (the default) the battles draw their cooldown jitter from
+    the one Generator `rng`, in env order, as the reference engine did (golden trajectories). With
+    `streams="per_env"` each env has its own stream, seeded once from `rng`, so the envs can be
+    stepped independently: on `threads` threads (the compiled step releases the GIL), with the same
+    result for any thread count. The two modes play different (equally valid) random battles.
     """
 
     def __init__(
@@ -90,7 +131,11 @@ class BattleEngine:
         step_mul: int = 8,
         move_amount: float = 2.0,
         scenario: Optional[Scenario] = None,
+        streams: str = "shared",
+        threads: int = 1,
     ):
+        check_threading(streams, threads)
+        self.streams, self.threads = streams, int(threads)
         if scenario is None and is_scenario(map_name):
             scenario = get_scenario(map_name)
         self.scenario = scenario
@@ -102,7 +147,7 @@ class BattleEngine:
         heal_slots = scenario is not None and self.spec.map_type.medivac_rules
         self.n_actions = n_actions(self.n_enemies, self.n_agents, heal_slots)
         self.map_x, self.map_y = self.tables.grid.shape
-        self.rng = np.random.default_rng(seed)
+        self.reseed(seed)
         self._precompute()
         E, U = self.n_envs, self.n_units
         self.state_f32 = np.zeros((len(STATE_F32), E, U), dtype=np.float32)  # x, y, hp, ...: one array for the kernels
@@ -117,6 +162,13 @@ class BattleEngine:
         if scenario is not None:
             self._kind_tables()
         self.reset()
+
+    def reseed(self, seed: Optional[int]) -> None:
+        """A new random stream (and, with per-env streams, new per-env streams drawn from it)."""
+        self.rng = np.random.default_rng(seed)
+        if self.streams == "per_env":
+            base = self.rng.integers(0, 2**64, dtype=np.uint64)
+            self._env_streams = seed_streams(base, 0, self.n_envs)
 
     # ------------------------------------------------------------------ setup
     def _template_tables(self) -> UnitTables:
@@ -275,18 +327,25 @@ class BattleEngine:
         a = np.ascontiguousarray(actions, dtype=np.int64).reshape(self.n_envs, self.n_agents)
         act = np.ones(self.n_envs, dtype=bool) if active is None else np.asarray(active, dtype=bool)
         bits = self.rng.bit_generator.ctypes  # the Generator's own stream, shared with NumPy draws
-        step_envs(
-            self._tables_packed,
-            self.state_f32,
-            self.alive,
-            self.order,
-            self.tgt,
-            self.loop_count,
-            self._sweep_order,
-            a,
-            act,
-            self.step_mul,
-            self.move_amount,
-            bits.next_uint32,
-            bits.state_address,
-        )
+        arrays = (self._tables_packed, self.state_f32, self.alive, self.order, self.tgt, self.loop_count)
+        arrays += (self._sweep_order, a, act, self.step_mul, self.move_amount)
+        if self.streams == "shared":
+            step_envs(*arrays, bits.next_uint32, bits.state_address)
+        else:
+            fn = lambda lo, hi: step_envs_per_env(*arrays, self._env_streams, lo, hi)  # noqa: E731
+            self.over_env_ranges(fn, MIN_STEP_ENVS_PER_THREAD)
+
+    def env_ranges(self, min_per_thread: int) -> List[int]:
+        """Bounds of the env ranges for the threads a call uses: `threads`, fewer where a thread would get
+        under `min_per_thread` envs (the hand-off costs more than it saves), equal shares."""
+        used = max(1, min(self.threads, self.n_envs // max(min_per_thread, 1)))
+        return [self.n_envs * k // used for k in range(used + 1)]
+
+    def over_env_ranges(self, fn: Callable[[int, int], None], min_per_thread: int = 1) -> None:
+        """fn(lo, hi) over disjoint env ranges covering every env (`env_ranges`), concurrently; fn must
+        release the GIL (a compiled kernel). With per-env streams, any split plays the same battles."""
+        bounds = self.env_ranges(min_per_thread)
+        calls = [_pool(self.threads).submit(fn, lo, hi) for lo, hi in zip(bounds[1:-1], bounds[2:])]
+        fn(bounds[0], bounds[1])
+        for c in calls:
+            c.result()

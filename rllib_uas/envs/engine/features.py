@@ -20,7 +20,7 @@ from rllib_uas.envs.engine.actions import (
     STOP,
     healing_agents,
 )
-from rllib_uas.envs.engine.battle import BattleEngine
+from rllib_uas.envs.engine.battle import MIN_FEATURE_ENVS_PER_THREAD, BattleEngine
 from rllib_uas.envs.engine.jit import F32, hypot32, njit
 from rllib_uas.envs.engine.scenarios import smacv2_shoot_ranges
 
@@ -405,9 +405,17 @@ class Features:
         """SMAC's masks [E, n_agents, n_actions] int32, obs [E, n_agents, obs_size (+1)] and state
         [E, state_size] float32, into the given arrays for the envs where `rows` [E]."""
         eng = self.eng
-        all_rows(
-            self.tables, eng.state_f32, eng.alive, last_action, episode_steps, episode_limit, rows, avail, obs, state
-        )
+        args = (self.tables, eng.state_f32, eng.alive, last_action, episode_steps, episode_limit)
+        if len(eng.env_ranges(MIN_FEATURE_ENVS_PER_THREAD)) == 2:  # one thread
+            all_rows(*args, rows, avail, obs, state)
+        else:  # each thread the rows of its env range
+
+            def part(lo: int, hi: int) -> None:
+                mine = np.zeros_like(rows)
+                mine[lo:hi] = rows[lo:hi]
+                all_rows(*args, mine, avail, obs, state)
+
+            eng.over_env_ranges(part, MIN_FEATURE_ENVS_PER_THREAD)
         if self.flags.obs_instead_of_state:
             state[rows] = obs[rows].reshape(int(rows.sum()), -1)
 

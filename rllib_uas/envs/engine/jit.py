@@ -61,3 +61,34 @@ def pairwise_sum(a):
         res += a[i]
         i += 1
     return res
+
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX1, _MIX2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
+_S30, _S27, _S31, _S32 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(32)
+
+
+@njit
+def splitmix64(z):
+    """SplitMix64's output function (Steele, Lea and Flood 2014) of a uint64."""
+    z = (z ^ (z >> _S30)) * _MIX1
+    z = (z ^ (z >> _S27)) * _MIX2
+    return z ^ (z >> _S31)
+
+
+@njit
+def stream_next_uint32(streams, e):
+    """The next uint32 of env e's own random stream (`streams` [E] uint64 SplitMix64 states, advanced
+    in place): the engine's per-env streams (BattleEngine(streams="per_env"))."""
+    s = streams[e] + _GOLDEN
+    streams[e] = s
+    return np.uint32(splitmix64(s) >> _S32)
+
+
+@njit
+def seed_streams(base, first, n):
+    """States for envs first..first+n-1 from one uint64 `base`: env e's state depends on (base, e) only."""
+    out = np.empty(n, np.uint64)
+    for k in range(n):
+        out[k] = splitmix64(base ^ splitmix64(np.uint64(first + k) * _GOLDEN + _GOLDEN))
+    return out

@@ -11,8 +11,6 @@ from functools import lru_cache
 from typing import Optional
 
 import numpy as np
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import shortest_path
 
 from rllib_uas.envs.engine.jit import inline
 from rllib_uas.envs.engine.maps import load_terrain
@@ -40,6 +38,10 @@ def build_geodesic(grid: np.ndarray) -> Optional[Geodesic]:
     Diagonal steps between walkable cells are allowed even past blocked corners, as unit movement
     (which only checks the destination cell) allows them: SMAC's corridor choke is such a diagonal.
     """
+    # imported here: scipy.sparse brings about 20 MiB of modules that a battle never uses after this
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import shortest_path
+
     X, Y = grid.shape
     N = X * Y
     xs, ys = np.meshgrid(np.arange(X), np.arange(Y), indexing="ij")

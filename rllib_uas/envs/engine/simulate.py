@@ -20,7 +20,7 @@ import numpy as np
 from rllib_uas.envs.engine.actions import MOVE_DIRS, MOVE_NORTH, MOVE_WEST, N_ACTIONS_NO_ATTACK, STOP
 from rllib_uas.envs.engine.ai import AMOVE, ATTACK, FOLLOW, FOLLOW_DISTANCE, HEAL, IDLE, MOVE, enemy_decide
 from rllib_uas.envs.engine.combat import resolve_hits
-from rllib_uas.envs.engine.jit import F32, hypot32, inline, njit
+from rllib_uas.envs.engine.jit import F32, hypot32, inline, njit, stream_next_uint32
 from rllib_uas.envs.engine.pathing import steer
 from rllib_uas.envs.engine.tables import SPLASH_LINE, SPLASH_SUICIDE
 
@@ -300,13 +300,14 @@ def _move(tb, st, active, tc, in_reach, nx, ny):
 def _separate(tb, st, active, nx, ny, sweep_order, sc):
     """Soft push-apart of overlapping alive ground units (SC2 units do not stack), on nx, ny in place.
 
-    A sort-and-sweep on x, with a y test, finds the candidate pairs; each unit's push sums its
-    partners in index order and all pushes apply after all are computed, so the result does not
-    depend on the culling. `sweep_order` [E, G] keeps each env's x order between passes: units
-    move little, so an insertion sort restores it in about linear time.
+    A sort-and-sweep on x, with a y test, finds the candidate pairs; each overlapping pair's two
+    pushes are computed once, and each unit's push sums its partners in index order after all are
+    computed, so the result does not depend on the culling. `sweep_order` [E, G] keeps each env's x
+    order between passes: units move little, so an insertion sort restores it in about linear time.
     """
     g_idx, rsum, rsum2, share = tb.ground_idx, tb.radius_sum_g, tb.radius_sum2_g, tb.push_share_g
-    keys, members, cand, n_cand, push_x, push_y = sc.keys, sc.members, sc.cand, sc.n_cand, sc.push_x, sc.push_y
+    keys, ys, members, cand, n_cand = sc.keys, sc.ys, sc.members, sc.cand, sc.n_cand
+    cand_x, cand_y = sc.cand_x, sc.cand_y
     alive, G = st.alive, g_idx.size
     window = tb.c.max_radius_sum * 1.001 + 1e-6
     for e in range(alive.shape[0]):
@@ -317,11 +318,11 @@ def _separate(tb, st, active, nx, ny, sweep_order, sc):
             i = sweep_order[e, p]
             n_cand[i] = 0
             if alive[e, g_idx[i]]:
-                key, b = nx[e, g_idx[i]], m - 1
+                key, yi, b = nx[e, g_idx[i]], ny[e, g_idx[i]], m - 1
                 while b >= 0 and keys[b] > key:
-                    keys[b + 1], members[b + 1] = keys[b], members[b]
+                    keys[b + 1], ys[b + 1], members[b + 1] = keys[b], ys[b], members[b]
                     b -= 1
-                keys[b + 1], members[b + 1] = key, i
+                keys[b + 1], ys[b + 1], members[b + 1] = key, yi, i
                 m += 1
             else:
                 dead -= 1
@@ -329,45 +330,44 @@ def _separate(tb, st, active, nx, ny, sweep_order, sc):
         sweep_order[e, :] = members[:G]
         if m < 2:
             continue
-        for p in range(m):
-            i = members[p]
-            yi = ny[e, g_idx[i]]
+        for p in range(m):  # keys, ys: the sorted units' nx, ny
+            xp, yp, i = keys[p], ys[p], members[p]
             for q in range(p + 1, m):
-                if keys[q] - keys[p] > window:
+                if keys[q] - xp > window:
                     break
-                j = members[q]
-                if abs(ny[e, g_idx[j]] - yi) > window:
+                if abs(ys[q] - yp) > window:
                     continue
-                cand[i, n_cand[i]] = j
-                n_cand[i] += 1
-                cand[j, n_cand[j]] = i
-                n_cand[j] += 1
+                j = members[q]
+                ddx, ddy = keys[q] - xp, ys[q] - yp  # from i to j
+                d2 = ddx * ddx + ddy * ddy
+                if not d2 < rsum2[i, j]:
+                    continue
+                d = np.sqrt(d2)
+                scale = max(d, 1e-3)
+                w_i = (rsum[i, j] - d) * share[i, j] / scale  # i is pushed away from j
+                w_j = (rsum[j, i] - d) * share[j, i] / scale
+                k = n_cand[i]
+                cand[i, k], cand_x[i, k], cand_y[i, k] = j, w_i * ddx, w_i * ddy
+                n_cand[i] = k + 1
+                k = n_cand[j]
+                cand[j, k], cand_x[j, k], cand_y[j, k] = i, w_j * (xp - keys[q]), w_j * (yp - ys[q])
+                n_cand[j] = k + 1
         for i in range(G):
             n = n_cand[i]
             if n == 0:
                 continue
             for a in range(1, n):  # partners in index order (insertion sort: few)
-                v, b = cand[i, a], a - 1
+                v, vx, vy, b = cand[i, a], cand_x[i, a], cand_y[i, a], a - 1
                 while b >= 0 and cand[i, b] > v:
-                    cand[i, b + 1] = cand[i, b]
+                    cand[i, b + 1], cand_x[i, b + 1], cand_y[i, b + 1] = cand[i, b], cand_x[i, b], cand_y[i, b]
                     b -= 1
-                cand[i, b + 1] = v
-            ui = g_idx[i]
+                cand[i, b + 1], cand_x[i, b + 1], cand_y[i, b + 1] = v, vx, vy
             px = py = 0.0
             for a in range(n):
-                j = cand[i, a]
-                ddx, ddy = nx[e, g_idx[j]] - nx[e, ui], ny[e, g_idx[j]] - ny[e, ui]
-                d2 = ddx * ddx + ddy * ddy
-                if d2 < rsum2[i, j]:
-                    d = np.sqrt(d2)
-                    w = (rsum[i, j] - d) * share[i, j] / max(d, 1e-3)
-                    px += w * ddx
-                    py += w * ddy
-            push_x[i], push_y[i] = px, py
-        for i in range(G):
-            if n_cand[i]:
-                nx[e, g_idx[i]] -= push_x[i]
-                ny[e, g_idx[i]] -= push_y[i]
+                px += cand_x[i, a]
+                py += cand_y[i, a]
+            nx[e, g_idx[i]] -= px  # safe in place: every push was computed from the positions before
+            ny[e, g_idx[i]] -= py
 
 
 @inline
@@ -394,9 +394,11 @@ def _apply_pathing(tb, st, active, nx, ny):
 
 
 @inline
-def _fire(tb, st, active, tc, in_reach, next_uint32, rng_state, sc):
+def _fire(tb, st, active, tc, in_reach, next_uint32, rng_state, streams, sc):
     """Weapons fire: cooldowns, hit events with splash, damage, then deaths (envs in order, so the
-    cooldown jitter is drawn from the shared stream in the same order for any batch)."""
+    cooldown jitter is drawn from the shared stream in the same order for any batch). With `streams`
+    [B] (one random stream per env of the block, see step_envs_per_env) each env draws from its own;
+    empty, all draw from the shared stream `next_uint32(rng_state)`."""
     x, y, hp, sh, cd, since = st.x, st.y, st.hp, st.sh, st.cd, st.since_damage
     alive, order, tgt = st.alive, st.order, st.tgt
     has_weapon, cd_loops, splash, splash_radius = tb.has_weapon, tb.cd_loops, tb.splash, tb.splash_radius
@@ -411,6 +413,7 @@ def _fire(tb, st, active, tc, in_reach, next_uint32, rng_state, sc):
         sc.ev_order,
     )
     U = x.shape[1]
+    own_streams = streams.shape[0] > 0
     for e in range(x.shape[0]):
         if not active[e]:
             continue
@@ -419,7 +422,8 @@ def _fire(tb, st, active, tc, in_reach, next_uint32, rng_state, sc):
             o = order[e, u]
             if in_reach[e, u] and cd[e, u] <= 0 and has_weapon[u] and alive[e, u] and (o == ATTACK or o == AMOVE):
                 # SC2: -1..+2 loops of jitter; NumPy's integers(-1, 3) is the top 2 bits of one uint32 draw
-                cd[e, u] = cd_loops[u] + ((np.int64(next_uint32(rng_state)) >> 30) - 1)
+                bits = stream_next_uint32(streams, e) if own_streams else next_uint32(rng_state)
+                cd[e, u] = cd_loops[u] + ((np.int64(bits) >> 30) - 1)
                 ev_a[n], ev_t[n] = u, tc[e, u]
                 n += 1
         if n == 0:
@@ -542,12 +546,13 @@ class Scratch(NamedTuple):
     nx: np.ndarray  # [B, U] f64 intended positions
     ny: np.ndarray
     amount: np.ndarray  # [U] f32 heal amounts
-    keys: np.ndarray  # [G] f64 separation sweep keys
+    keys: np.ndarray  # [G] f64 separation sweep keys (x) ...
+    ys: np.ndarray  # ... and the same units' y
     members: np.ndarray  # [G] int64
-    cand: np.ndarray  # [G, G] int64 candidate partners
+    cand: np.ndarray  # [G, G] int64 overlapping partners
     n_cand: np.ndarray  # [G] int64
-    push_x: np.ndarray  # [G] f64
-    push_y: np.ndarray
+    cand_x: np.ndarray  # [G, G] f64 each partner's push
+    cand_y: np.ndarray
     ev_attacker: np.ndarray  # [U + U*U] hit events
     ev_target: np.ndarray
     ev_damage: np.ndarray
@@ -566,11 +571,12 @@ def _make_scratch(B, U, G):
         np.zeros((B, U)),
         np.zeros(U, np.float32),
         np.zeros(G),
+        np.zeros(G),
         np.zeros(G, np.int64),
         np.zeros((G, G), np.int64),
         np.zeros(G, np.int64),
-        np.zeros(G),
-        np.zeros(G),
+        np.zeros((G, G)),
+        np.zeros((G, G)),
         np.zeros(n_ev, np.int64),
         np.zeros(n_ev, np.int64),
         np.zeros(n_ev),
@@ -578,6 +584,36 @@ def _make_scratch(B, U, G):
         np.zeros(n_ev, np.int64),
         np.zeros(n_ev, np.int64),
     )
+
+
+@inline
+def _block(f, alive, order, tgt, loop_count, e0, e1):
+    """The kernels' SimState view of envs e0:e1."""
+    return SimState(
+        f[0][e0:e1], f[1][e0:e1], f[2][e0:e1], f[3][e0:e1], f[4][e0:e1], f[5][e0:e1], f[6][e0:e1],
+        f[7][e0:e1], f[8][e0:e1], alive[e0:e1], order[e0:e1], tgt[e0:e1], loop_count[e0:e1],
+    )  # fmt: skip
+
+
+@inline
+def _game_loop(tb, blk, act, sweep, sc, ai_now, sep_now, next_uint32, rng_state, streams):
+    """One game loop of one block of envs (see the module docstring for the phases)."""
+    separating = tb.ground_idx.size > 1
+    for k in range(act.shape[0]):
+        # the AI and separation periods follow each env's own loop count
+        ai_now[k] = act[k] and blk.loop_count[k] % AI_PERIOD == 0
+        sep_now[k] = act[k] and blk.loop_count[k] % SEPARATION_PERIOD == 0 and separating
+    _cooldowns_and_dead_targets(tb, blk, act)
+    enemy_decide(tb, blk, ai_now)
+    _move(tb, blk, act, sc.tc, sc.in_reach, sc.nx, sc.ny)
+    _separate(tb, blk, sep_now, sc.nx, sc.ny, sweep, sc)
+    _apply_pathing(tb, blk, act, sc.nx, sc.ny)
+    _fire(tb, blk, act, sc.tc, sc.in_reach, next_uint32, rng_state, streams, sc)
+    if tb.c.has_healers:
+        _heal(tb, blk, act, sc.tc, sc.in_reach, sc.amount)
+    _regen(tb, blk, act)
+    for k in range(act.shape[0]):
+        blk.loop_count[k] += act[k]
 
 
 @njit
@@ -613,49 +649,63 @@ def step_envs(
     G = max(pk.ground_idx.shape[1], 1)
     sc = _make_scratch(B, alive.shape[1], G)
     ai_now, sep_now = np.zeros(B, np.bool_), np.zeros(B, np.bool_)
+    no_streams = np.zeros(0, np.uint64)
     shared = _view_tables(pk, 0)  # the one table of a fixed map, viewed once
     for e0 in range(0, E, B):
         e1 = min(e0 + B, E)
         tb = _view_tables(pk, e0) if per_env else shared
-        blk = SimState(
-            f[0][e0:e1], f[1][e0:e1], f[2][e0:e1], f[3][e0:e1], f[4][e0:e1], f[5][e0:e1], f[6][e0:e1],
-            f[7][e0:e1], f[8][e0:e1], alive[e0:e1], order[e0:e1], tgt[e0:e1], loop_count[e0:e1],
-        )  # fmt: skip
+        blk = _block(f, alive, order, tgt, loop_count, e0, e1)
         issue_orders(tb, blk, actions[e0:e1], active[e0:e1], F32(move_amount))
     for _ in range(step_mul):
         for e0 in range(0, E, B):
             e1 = min(e0 + B, E)
             tb = _view_tables(pk, e0) if per_env else shared
-            n_g = tb.ground_idx.size
-            separating = n_g > 1
-            blk = SimState(
-                f[0][e0:e1],
-                f[1][e0:e1],
-                f[2][e0:e1],
-                f[3][e0:e1],
-                f[4][e0:e1],
-                f[5][e0:e1],
-                f[6][e0:e1],
-                f[7][e0:e1],
-                f[8][e0:e1],
-                alive[e0:e1],
-                order[e0:e1],
-                tgt[e0:e1],
-                loop_count[e0:e1],
-            )
-            act = active[e0:e1]
-            for k in range(e1 - e0):
-                # the AI and separation periods follow each env's own loop count
-                ai_now[k] = act[k] and blk.loop_count[k] % AI_PERIOD == 0
-                sep_now[k] = act[k] and blk.loop_count[k] % SEPARATION_PERIOD == 0 and separating
-            _cooldowns_and_dead_targets(tb, blk, act)
-            enemy_decide(tb, blk, ai_now)
-            _move(tb, blk, act, sc.tc, sc.in_reach, sc.nx, sc.ny)
-            _separate(tb, blk, sep_now, sc.nx, sc.ny, sweep_order[e0:e1, :n_g], sc)
-            _apply_pathing(tb, blk, act, sc.nx, sc.ny)
-            _fire(tb, blk, act, sc.tc, sc.in_reach, next_uint32, rng_state, sc)
-            if tb.c.has_healers:
-                _heal(tb, blk, act, sc.tc, sc.in_reach, sc.amount)
-            _regen(tb, blk, act)
-            for k in range(e1 - e0):
-                blk.loop_count[k] += act[k]
+            blk = _block(f, alive, order, tgt, loop_count, e0, e1)
+            sweep = sweep_order[e0:e1, : tb.ground_idx.size]
+            _game_loop(tb, blk, active[e0:e1], sweep, sc, ai_now, sep_now, next_uint32, rng_state, no_streams)
+
+
+@njit
+def _no_shared_stream(state):
+    """Stands in for the shared stream in step_envs_per_env, where `_fire` never calls it."""
+    return np.uint32(0)
+
+
+@njit
+def step_envs_per_env(
+    pk,
+    state_f32,
+    alive,
+    order,
+    tgt,
+    loop_count,
+    sweep_order,
+    actions,
+    active,
+    step_mul,
+    move_amount,
+    streams,
+    e_lo,
+    e_hi,
+):
+    """`step_envs` for envs e_lo:e_hi, with one random stream per env (`streams` [E] uint64, see
+    stream_next_uint32). No draw depends on another env, so each block of envs runs all `step_mul`
+    game loops at once, and disjoint env ranges can be stepped by concurrent calls (the kernel
+    releases the GIL; BattleEngine's `threads`). The result is the same for any split into ranges."""
+    f = state_f32
+    per_env = pk.unit_f32.shape[0] > 1
+    B = 1 if per_env else ENV_BLOCK
+    G = max(pk.ground_idx.shape[1], 1)
+    sc = _make_scratch(B, alive.shape[1], G)
+    ai_now, sep_now = np.zeros(B, np.bool_), np.zeros(B, np.bool_)
+    shared = _view_tables(pk, 0)
+    for e0 in range(e_lo, e_hi, B):
+        e1 = min(e0 + B, e_hi)
+        tb = _view_tables(pk, e0) if per_env else shared
+        blk = _block(f, alive, order, tgt, loop_count, e0, e1)
+        act = active[e0:e1]
+        issue_orders(tb, blk, actions[e0:e1], act, F32(move_amount))
+        sweep = sweep_order[e0:e1, : tb.ground_idx.size]
+        block_streams = streams[e0:e1]
+        for _ in range(step_mul):
+            _game_loop(tb, blk, act, sweep, sc, ai_now, sep_now, _no_shared_stream, 0, block_streams)

@@ -150,10 +150,19 @@ class VectorizedSMAC:
         flags: Optional[FeatureFlags] = None,
         reward: Optional[RewardConfig] = None,
         scenario: Optional[Scenario] = None,
+        engine_streams: str = "shared",
+        engine_threads: int = 1,
     ):
         flags, reward = flags or FeatureFlags(), reward or RewardConfig()
         self.engine = BattleEngine(
-            map_name, n_envs=n_envs, seed=seed, step_mul=step_mul, move_amount=move_amount, scenario=scenario
+            map_name,
+            n_envs=n_envs,
+            seed=seed,
+            step_mul=step_mul,
+            move_amount=move_amount,
+            scenario=scenario,
+            streams=engine_streams,
+            threads=engine_threads,
         )
         self.features = Features(self.engine, flags)
         self.flags, self.reward_cfg = flags, reward
@@ -217,7 +226,7 @@ class VectorizedSMAC:
 
     def seed(self, seed: Optional[int]) -> None:
         """Reseed the engine's random stream (cooldown jitter, random attack points, drawn teams)."""
-        self.engine.rng = np.random.default_rng(seed)
+        self.engine.reseed(seed)
         self._scale_pending[:] = self.engine.scenario is not None
 
     @property
