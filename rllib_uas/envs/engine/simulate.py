@@ -335,23 +335,22 @@ def _separate(tb, st, active, nx, ny, sweep_order, sc):
             for q in range(p + 1, m):
                 if keys[q] - xp > window:
                     break
-                if abs(ys[q] - yp) > window:
-                    continue
+                # every pair in the x window is computed and written; only an overlapping one advances
+                # the counts (whether a pair overlaps is a coin toss to the branch predictor)
                 j = members[q]
                 ddx, ddy = keys[q] - xp, ys[q] - yp  # from i to j
                 d2 = ddx * ddx + ddy * ddy
-                if not d2 < rsum2[i, j]:
-                    continue
+                hit = d2 < rsum2[i, j]
                 d = np.sqrt(d2)
                 scale = max(d, 1e-3)
                 w_i = (rsum[i, j] - d) * share[i, j] / scale  # i is pushed away from j
                 w_j = (rsum[j, i] - d) * share[j, i] / scale
                 k = n_cand[i]
                 cand[i, k], cand_x[i, k], cand_y[i, k] = j, w_i * ddx, w_i * ddy
-                n_cand[i] = k + 1
+                n_cand[i] = k + hit
                 k = n_cand[j]
                 cand[j, k], cand_x[j, k], cand_y[j, k] = i, w_j * (xp - keys[q]), w_j * (yp - ys[q])
-                n_cand[j] = k + 1
+                n_cand[j] = k + hit
         for i in range(G):
             n = n_cand[i]
             if n == 0:
