@@ -168,12 +168,16 @@ def obs_rows(ft, x, y, hp, sh, alive, avail, last_action, episode_steps, episode
                         min(max(cx, 0), map_x - 1), min(max(cy, 0), map_y - 1)
                     ]
                 c += N_OBS_PATHING * pathing_grid + N_OBS_HEIGHT * terrain
+            # the dead are skipped before their distance is computed; one-hots are copied entry by
+            # entry (a slice assignment per unit cost more than the copy)
             for k in range(n_e):
                 u = n_a + k
+                if not alive[e, u]:
+                    continue
                 dx, dy = x[e, u] - ax, y[e, u] - ay
                 d = hypot32(dx, dy)
                 b = c + k * nf_en
-                if d < sight and alive[e, u]:
+                if d < sight:
                     o[b] = avail[e, i, N_ACTIONS_NO_ATTACK + k]  # a healer's reads its heal slot (SMAC)
                     o[b + 1], o[b + 2], o[b + 3] = d / sight, dx / sight, dy / sight
                     b += 4
@@ -183,15 +187,19 @@ def obs_rows(ft, x, y, hp, sh, alive, avail, last_action, episode_steps, episode
                         if shield_enemy:
                             o[b] = sh[e, u] / sh_max[u]
                             b += 1
-                    o[b : b + utb] = onehot[u]
+                    for t in range(utb):
+                        o[b + t] = onehot[u, t]
             c += n_e * nf_en
-            b = c
+            b = c - nf_al
             for j in range(n_a):
                 if j == i:
                     continue
+                b += nf_al
+                if not alive[e, j]:
+                    continue
                 dx, dy = x[e, j] - ax, y[e, j] - ay
                 d = hypot32(dx, dy)
-                if d < sight and alive[e, j]:
+                if d < sight:
                     o[b], o[b + 1], o[b + 2], o[b + 3] = 1.0, d / sight, dx / sight, dy / sight
                     f = b + 4
                     if all_health:
@@ -200,11 +208,13 @@ def obs_rows(ft, x, y, hp, sh, alive, avail, last_action, episode_steps, episode
                         if shield_ally:
                             o[f] = sh[e, j] / sh_max[j]
                             f += 1
-                    o[f : f + utb] = onehot[j]
+                    for t in range(utb):
+                        o[f + t] = onehot[j, t]
                     f += utb
                     if obs_last_action:
-                        o[f : f + n_actions] = last_action[e, j]
-                b += nf_al
+                        for t in range(n_actions):
+                            o[f + t] = last_action[e, j, t]
+            b += nf_al
             if own_health:
                 o[b] = hp[e, i] / hp_max[i]
                 b += 1
@@ -249,7 +259,8 @@ def state_rows(ft, x, y, hp, sh, energy, cd, alive, last_action, episode_steps, 
             if shield_ally:
                 s[b] = sh[e, i] / sh_max[i]
                 b += 1
-            s[b : b + utb] = onehot[i]
+            for t in range(utb):
+                s[b + t] = onehot[i, t]
         base = n_a * st_al
         for k in range(n_e):
             u, b = n_a + k, base + k * st_en
@@ -260,7 +271,8 @@ def state_rows(ft, x, y, hp, sh, energy, cd, alive, last_action, episode_steps, 
             if shield_enemy:
                 s[b] = sh[e, u] / sh_max[u]
                 b += 1
-            s[b : b + utb] = onehot[u]
+            for t in range(utb):
+                s[b + t] = onehot[u, t]
         b = base + n_e * st_en
         if state_last_action:
             for i in range(n_a):
