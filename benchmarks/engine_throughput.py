@@ -113,8 +113,22 @@ def measure_smax(python: str, map_name: str, n_envs: int, seconds: float, mode: 
     out = subprocess.run(cmd, capture_output=True, text=True)
     lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
     if out.returncode or not lines:
-        raise RuntimeError(f"SMAX worker failed ({' '.join(cmd)}): {out.stderr.strip().splitlines()[-1:]}")
+        last = (out.stderr.strip().splitlines() or ["no output"])[-1]
+        raise RuntimeError(f"the SMAX worker failed under {python}: {last} (--smax-python: a python with jaxmarl)")
     return json.loads(lines[-1])
+
+
+def check_smax_python(python: str) -> None:
+    """Fail before any row runs when `python` cannot import jaxmarl."""
+    try:
+        out = subprocess.run([python, "-c", "import jaxmarl"], capture_output=True, text=True)
+    except OSError as err:
+        hint = "give the python of a virtualenv with jaxmarl"
+        raise RuntimeError(f"--smax-python {python}: {err.strerror}; {hint}") from None
+    if out.returncode:
+        last = (out.stderr.strip().splitlines() or ["no output"])[-1]
+        hint = "`pip install jaxmarl` in its virtualenv"
+        raise RuntimeError(f"--smax-python {python} cannot import jaxmarl ({last}); {hint}")
 
 
 def smax_side_by_side(python: str, maps: list, envs: list, seconds: float) -> None:
@@ -186,7 +200,12 @@ def main() -> None:
     if args.smax_python:
         maps = (args.maps or "3m,2s3z,3s5z_vs_3s6z,27m_vs_30m").split(",")
         envs = [int(n) for n in (args.envs or "1,16,256,1024").split(",")]
-        smax_side_by_side(args.smax_python, maps, envs, args.seconds)
+        try:
+            check_smax_python(args.smax_python)
+            smax_side_by_side(args.smax_python, maps, envs, args.seconds)
+        except (RuntimeError, OSError) as err:
+            print(f"error: {err}", file=sys.stderr)
+            sys.exit(2)
         return
     args.maps, args.envs = args.maps or "MMM2,3s5z_vs_3s6z,27m_vs_30m", args.envs or "1,16,256"
     if args.compile_time:
