@@ -594,27 +594,6 @@ def _block(f, alive, order, tgt, loop_count, e0, e1):
     )  # fmt: skip
 
 
-@inline
-def _game_loop(tb, blk, act, sweep, sc, ai_now, sep_now, next_uint32, rng_state, streams):
-    """One game loop of one block of envs (see the module docstring for the phases)."""
-    separating = tb.ground_idx.size > 1
-    for k in range(act.shape[0]):
-        # the AI and separation periods follow each env's own loop count
-        ai_now[k] = act[k] and blk.loop_count[k] % AI_PERIOD == 0
-        sep_now[k] = act[k] and blk.loop_count[k] % SEPARATION_PERIOD == 0 and separating
-    _cooldowns_and_dead_targets(tb, blk, act)
-    enemy_decide(tb, blk, ai_now)
-    _move(tb, blk, act, sc.tc, sc.in_reach, sc.nx, sc.ny)
-    _separate(tb, blk, sep_now, sc.nx, sc.ny, sweep, sc)
-    _apply_pathing(tb, blk, act, sc.nx, sc.ny)
-    _fire(tb, blk, act, sc.tc, sc.in_reach, next_uint32, rng_state, streams, sc)
-    if tb.c.has_healers:
-        _heal(tb, blk, act, sc.tc, sc.in_reach, sc.amount)
-    _regen(tb, blk, act)
-    for k in range(act.shape[0]):
-        blk.loop_count[k] += act[k]
-
-
 @njit
 def step_envs(
     pk,
@@ -661,7 +640,25 @@ def step_envs(
             tb = _view_tables(pk, e0) if per_env else shared
             blk = _block(f, alive, order, tgt, loop_count, e0, e1)
             sweep = sweep_order[e0:e1, : tb.ground_idx.size]
-            _game_loop(tb, blk, active[e0:e1], sweep, sc, ai_now, sep_now, next_uint32, rng_state, no_streams)
+            act = active[e0:e1]
+            # the phases written out in each kernel: inlining them through one shared inline helper
+            # made numba's compile 7.5 s longer (nested inlining), for no speed
+            separating = tb.ground_idx.size > 1
+            for k in range(act.shape[0]):
+                # the AI and separation periods follow each env's own loop count
+                ai_now[k] = act[k] and blk.loop_count[k] % AI_PERIOD == 0
+                sep_now[k] = act[k] and blk.loop_count[k] % SEPARATION_PERIOD == 0 and separating
+            _cooldowns_and_dead_targets(tb, blk, act)
+            enemy_decide(tb, blk, ai_now)
+            _move(tb, blk, act, sc.tc, sc.in_reach, sc.nx, sc.ny)
+            _separate(tb, blk, sep_now, sc.nx, sc.ny, sweep, sc)
+            _apply_pathing(tb, blk, act, sc.nx, sc.ny)
+            _fire(tb, blk, act, sc.tc, sc.in_reach, next_uint32, rng_state, no_streams, sc)
+            if tb.c.has_healers:
+                _heal(tb, blk, act, sc.tc, sc.in_reach, sc.amount)
+            _regen(tb, blk, act)
+            for k in range(act.shape[0]):
+                blk.loop_count[k] += act[k]
 
 
 @njit
@@ -707,4 +704,21 @@ def step_envs_per_env(
         sweep = sweep_order[e0:e1, : tb.ground_idx.size]
         block_streams = streams[e0:e1]
         for _ in range(step_mul):
-            _game_loop(tb, blk, act, sweep, sc, ai_now, sep_now, _no_shared_stream, 0, block_streams)
+            # the phases written out in each kernel: inlining them through one shared inline helper
+            # made numba's compile 7.5 s longer (nested inlining), for no speed
+            separating = tb.ground_idx.size > 1
+            for k in range(act.shape[0]):
+                # the AI and separation periods follow each env's own loop count
+                ai_now[k] = act[k] and blk.loop_count[k] % AI_PERIOD == 0
+                sep_now[k] = act[k] and blk.loop_count[k] % SEPARATION_PERIOD == 0 and separating
+            _cooldowns_and_dead_targets(tb, blk, act)
+            enemy_decide(tb, blk, ai_now)
+            _move(tb, blk, act, sc.tc, sc.in_reach, sc.nx, sc.ny)
+            _separate(tb, blk, sep_now, sc.nx, sc.ny, sweep, sc)
+            _apply_pathing(tb, blk, act, sc.nx, sc.ny)
+            _fire(tb, blk, act, sc.tc, sc.in_reach, _no_shared_stream, 0, block_streams, sc)
+            if tb.c.has_healers:
+                _heal(tb, blk, act, sc.tc, sc.in_reach, sc.amount)
+            _regen(tb, blk, act)
+            for k in range(act.shape[0]):
+                blk.loop_count[k] += act[k]
