@@ -39,6 +39,21 @@ def test_returned_arrays_are_never_written_again():
     assert not np.array_equal(vec.states()[1], kept[1][1])  # env 1 moved: new values, new array
 
 
+def test_an_array_nobody_holds_is_reused_and_one_with_a_live_view_is_not():
+    vec = VectorizedSMAC("3m", n_envs=3, seed=0)
+    vec.reset()
+    first = id(vec.observations())  # dropped at once: no reference, no view
+    vec.step(np.ones((3, 3), dtype=np.int64) * 4)
+    obs = vec.observations()
+    assert id(obs) == first  # recomputed in place
+    row, kept = obs[1], obs[1].copy()  # a view keeps the whole array alive
+    del obs
+    vec.step(np.ones((3, 3), dtype=np.int64) * 4)
+    assert id(vec.observations()) != first
+    assert np.array_equal(row, kept)  # the view's values were not written
+    assert not np.array_equal(vec.observations()[1], kept)  # env 1 moved on
+
+
 def test_a_partial_reset_recomputes_only_the_reset_rows():
     vec = VectorizedSMAC("3m", n_envs=3, seed=0)
     vec.reset()

@@ -6,6 +6,7 @@ the reward, termination, masks and layouts are one implementation.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, fields
 from typing import Any, Dict, Optional, Sequence
 
@@ -105,8 +106,10 @@ class FeatureCache:
     """The masks, obs and state arrays [E, ...], kept between calls and recomputed together (one
     compiled call) only for the rows marked stale.
 
-    An array once returned is never written again (the next recompute goes to a fresh array, copying
-    the rows that did not change), so callers may keep what they were given, as with NumPy results.
+    An array once returned is never written again while anything still refers to it (the next
+    recompute goes to a fresh array, copying the rows that did not change), so callers may keep what
+    they were given, as with NumPy results. One that nobody holds any more (no reference, no view: its
+    reference count says so) is reused instead: a fresh array of this size costs page faults.
     """
 
     NAMES = ("avail", "obs", "state")
@@ -127,11 +130,12 @@ class FeatureCache:
         stale = self._stale
         if stale.any():
             for k in self.NAMES:
-                if self._handed_out[k]:
+                if self._handed_out[k] and sys.getrefcount(self._bufs[k]) > 2:  # the dict's, the call's
                     fresh = np.empty_like(self._bufs[k])
                     if not stale.all():
                         fresh[~stale] = self._bufs[k][~stale]
-                    self._bufs[k], self._handed_out[k] = fresh, False
+                    self._bufs[k] = fresh
+                self._handed_out[k] = False
             self._compute(stale, self._bufs["avail"], self._bufs["obs"], self._bufs["state"])
             stale[:] = False
         self._handed_out[name] |= hand_out
