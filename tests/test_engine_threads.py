@@ -39,10 +39,12 @@ def same(a: list, b: list) -> bool:
 
 
 @pytest.mark.skipif(CPUS < 2, reason="needs 2 CPUs")
-def test_per_env_streams_play_the_same_battles_on_one_and_two_threads():
-    # MMM2: heals, several unit types; 40 envs: blocks of 16 + a partial block, split over 2 threads
-    one = VectorizedSMAC("MMM2", n_envs=40, seed=3, engine_streams="per_env", engine_threads=1)
-    two = VectorizedSMAC("MMM2", n_envs=40, seed=3, engine_streams="per_env", engine_threads=2)
+@pytest.mark.parametrize("map_name", ["MMM2", "terran_5_vs_5"])
+def test_per_env_streams_play_the_same_battles_on_one_and_two_threads(map_name):
+    # MMM2: heals, several unit types, 40 envs in blocks of 16 + a partial block, split over 2 threads;
+    # terran_5_vs_5 (SMACv2): teams drawn at every reset, each env its own table and block
+    one = VectorizedSMAC(map_name, n_envs=40, seed=3, engine_streams="per_env", engine_threads=1)
+    two = VectorizedSMAC(map_name, n_envs=40, seed=3, engine_streams="per_env", engine_threads=2)
     assert two.engine.env_ranges(min_per_thread=1) == [0, 20, 40]  # a block of 16 and one of 4, and 16 + 4
     assert two.engine.env_ranges(min_per_thread=32) == [0, 40]  # too few envs to hand 20 to a thread
     two.engine.env_ranges = lambda min_per_thread: [0, 20, 40]  # split even where it does not pay
