@@ -10,7 +10,7 @@ and the ratio of the two is printed. Usage:
         [--seconds 5] [--baseline DIR] [--compile-time]
 
 Every version runs under this checkout's harness (`rllib_uas/envs/engine/bench.py`: the workload and
-its compiled random-action draw), so a ratio compares engines only.
+its random-action draw), so a ratio compares engines only.
 
 With --smax-python PY (the python of a virtualenv with jaxmarl), the run is instead ours against
 JaxMARL's SMAX on the maps both have (3m, 2s3z, 3s5z_vs_3s6z, 27m_vs_30m), at 1, 16, 256 and 1024 envs
@@ -49,16 +49,10 @@ def _worker(path: str, map_name: str, n_envs: int, seconds: float, api: bool, th
     os.environ["OMP_NUM_THREADS"] = "1"
     if hasattr(os, "sched_setaffinity"):  # one core per engine thread
         os.sched_setaffinity(0, set(sorted(os.sched_getaffinity(0))[: max(threads, 1)]))
-    if path:
+    if path:  # the harness imports the engine from the first checkout on sys.path: this one
         sys.path.insert(0, path)
-    from types import SimpleNamespace
-
-    from rllib_uas.envs.engine.vec_smac import VectorizedSMAC
-    from rllib_uas.envs.smac_api import StarCraft2Env
-
-    engine = SimpleNamespace(VectorizedSMAC=VectorizedSMAC, StarCraft2Env=StarCraft2Env)
     mode = dict(streams="per_env", threads=threads) if threads else {}  # per-env random streams
-    wall, cpu = _harness().engine_throughput(map_name, n_envs, seconds, api=api, engine=engine, **mode)
+    wall, cpu = _harness().engine_throughput(map_name, n_envs, seconds, api=api, **mode)
     out.put((wall, cpu, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
 
 
@@ -103,6 +97,11 @@ def first_step_seconds(cache_dir: str) -> float:
             os.environ["NUMBA_CACHE_DIR"] = previous
 
 
+def _last_line(text: str) -> str:
+    """A failed process's last line of output: its error, for a one-line message."""
+    return (text.strip().splitlines() or ["no output"])[-1]
+
+
 def measure_smax(python: str, map_name: str, n_envs: int, seconds: float, mode: str) -> dict:
     """One SMAX row in its own process (benchmarks/smax_worker.py under `python`), pinned to the core
     our rows use: {wall, cpu, rss_mib, compile_s, steps_per_call}."""
@@ -113,8 +112,9 @@ def measure_smax(python: str, map_name: str, n_envs: int, seconds: float, mode: 
     out = subprocess.run(cmd, capture_output=True, text=True)
     lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
     if out.returncode or not lines:
-        last = (out.stderr.strip().splitlines() or ["no output"])[-1]
-        raise RuntimeError(f"the SMAX worker failed under {python}: {last} (--smax-python: a python with jaxmarl)")
+        raise RuntimeError(
+            f"the SMAX worker failed under {python}: {_last_line(out.stderr)} (--smax-python: a python with jaxmarl)"
+        )
     return json.loads(lines[-1])
 
 
@@ -126,9 +126,8 @@ def check_smax_python(python: str) -> None:
         hint = "give the python of a virtualenv with jaxmarl"
         raise RuntimeError(f"--smax-python {python}: {err.strerror}; {hint}") from None
     if out.returncode:
-        last = (out.stderr.strip().splitlines() or ["no output"])[-1]
         hint = "`pip install jaxmarl` in its virtualenv"
-        raise RuntimeError(f"--smax-python {python} cannot import jaxmarl ({last}); {hint}")
+        raise RuntimeError(f"--smax-python {python} cannot import jaxmarl ({_last_line(out.stderr)}); {hint}")
 
 
 def smax_side_by_side(python: str, maps: list, envs: list, seconds: float) -> None:

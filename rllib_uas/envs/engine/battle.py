@@ -327,25 +327,11 @@ class BattleEngine:
         a = np.ascontiguousarray(actions, dtype=np.int64).reshape(self.n_envs, self.n_agents)
         act = np.ones(self.n_envs, dtype=bool) if active is None else np.asarray(active, dtype=bool)
         bits = self.rng.bit_generator.ctypes  # the Generator's own stream, shared with NumPy draws
-        if self.streams == "shared":  # spelled out: at one env, a call's Python overhead counts
-            step_envs(
-                self._tables_packed,
-                self.state_f32,
-                self.alive,
-                self.order,
-                self.tgt,
-                self.loop_count,
-                self._sweep_order,
-                a,
-                act,
-                self.step_mul,
-                self.move_amount,
-                bits.next_uint32,
-                bits.state_address,
-            )
+        arrays = (self._tables_packed, self.state_f32, self.alive, self.order, self.tgt, self.loop_count)
+        arrays += (self._sweep_order, a, act, self.step_mul, self.move_amount)
+        if self.streams == "shared":
+            step_envs(*arrays, bits.next_uint32, bits.state_address)
         else:
-            arrays = (self._tables_packed, self.state_f32, self.alive, self.order, self.tgt, self.loop_count)
-            arrays += (self._sweep_order, a, act, self.step_mul, self.move_amount)
             fn = lambda lo, hi: step_envs_per_env(*arrays, self._env_streams, lo, hi)  # noqa: E731
             self.over_env_ranges(fn, MIN_STEP_ENVS_PER_THREAD)
 

@@ -1,7 +1,7 @@
 """Engine throughput measurement shared by `rllib-uas bench` and benchmarks/engine_throughput.py.
 
 This module imports nothing of the package at its top: benchmarks/engine_throughput.py loads it by
-file path to drive an older checkout's engine (passed as `engine`) with this same harness.
+file path, so an older checkout put first on sys.path runs under this same harness.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def engine_throughput(
     """(env steps per wall second, per CPU-second of this process) with random valid actions; obs,
     state and masks computed every step; finished battles reset. A short warm-up is not timed.
     `streams`, `threads`: the engine's random-stream mode and threads (VectorizedSMAC only).
-    `engine`: what provides `VectorizedSMAC` and `StarCraft2Env` (default: this package)."""
+    `engine`: what provides `VectorizedSMAC` and `StarCraft2Env` (default: the package on sys.path)."""
     engine = engine or _this_package()
     rng = np.random.default_rng(seed)
     if api:

@@ -417,21 +417,10 @@ class Features:
         """SMAC's masks [E, n_agents, n_actions] int32, obs [E, n_agents, obs_size (+1)] and state
         [E, state_size] float32, into the given arrays for the envs where `rows` [E]."""
         eng = self.eng
+        args = (self.tables, eng.state_f32, eng.alive, last_action, episode_steps, episode_limit)
         if eng.threads == 1:
-            all_rows(
-                self.tables,
-                eng.state_f32,
-                eng.alive,
-                last_action,
-                episode_steps,
-                episode_limit,
-                rows,
-                avail,
-                obs,
-                state,
-            )
+            all_rows(*args, rows, avail, obs, state)
         else:  # each thread the rows of its env range (where a thread's share pays for its hand-off)
-            args = (self.tables, eng.state_f32, eng.alive, last_action, episode_steps, episode_limit)
 
             def part(lo: int, hi: int) -> None:
                 mine = np.zeros_like(rows)

@@ -300,10 +300,11 @@ def _move(tb, st, active, tc, in_reach, nx, ny):
 def _separate(tb, st, active, nx, ny, sweep_order, sc):
     """Soft push-apart of overlapping alive ground units (SC2 units do not stack), on nx, ny in place.
 
-    A sort-and-sweep on x, with a y test, finds the candidate pairs; each overlapping pair's two
-    pushes are computed once, and each unit's push sums its partners in index order after all are
-    computed, so the result does not depend on the culling. `sweep_order` [E, G] keeps each env's x
-    order between passes: units move little, so an insertion sort restores it in about linear time.
+    A sort-and-sweep on x finds the pairs within the window of the largest radius sum; each pair's
+    distance and two pushes are computed once, and only an overlapping pair is kept. Each unit's push
+    sums its partners in index order after all are computed, so the result does not depend on the
+    culling. `sweep_order` [E, G] keeps each env's x order between passes: units move little, so an
+    insertion sort restores it in about linear time.
     """
     g_idx, rsum, rsum2, share = tb.ground_idx, tb.radius_sum_g, tb.radius_sum2_g, tb.push_share_g
     keys, ys, members, cand, n_cand = sc.keys, sc.ys, sc.members, sc.cand, sc.n_cand
@@ -349,7 +350,7 @@ def _separate(tb, st, active, nx, ny, sweep_order, sc):
                 cand[i, k], cand_x[i, k], cand_y[i, k] = j, w_i * ddx, w_i * ddy
                 n_cand[i] = k + hit
                 k = n_cand[j]
-                cand[j, k], cand_x[j, k], cand_y[j, k] = i, w_j * (xp - keys[q]), w_j * (yp - ys[q])
+                cand[j, k], cand_x[j, k], cand_y[j, k] = i, w_j * -ddx, w_j * -ddy  # j to i: exactly -(i to j)
                 n_cand[j] = k + hit
         for i in range(G):
             n = n_cand[i]
