@@ -84,3 +84,16 @@ def test_raw_actions_out_of_range_are_refused_before_the_kernel_reads_them():
     with pytest.raises(ValueError, match="lie in 0..8"):
         vec.step(np.array([[1, 1, 9]]), validate=False)
     vec.step(np.array([[1, 1, 7]]), validate=False)  # in range, unavailable: a raw order, accepted
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 24, 25, 57, 300])
+def test_hit_events_are_ordered_by_their_unique_keys_at_every_count(n):
+    # Shell sort past 24 events (27m_vs_30m volleys, splash): the same order as np.argsort of unique keys
+    from rllib_uas.envs.engine.combat import _sort_events
+
+    rng = np.random.default_rng(n)
+    key = rng.permutation(10 * n + 5)[: n + 3].astype(np.int64)  # scratch longer than n, as in the kernel
+    order = np.full(n + 3, -1, np.int64)
+    _sort_events(key, n, order)
+    np.testing.assert_array_equal(order[:n], np.argsort(key[:n]))
+    assert (order[n:] == -1).all()

@@ -224,7 +224,8 @@ def obs_rows(ft, x, y, hp, sh, alive, avail, last_action, episode_steps, episode
             if own_pos:  # SMACv2's obs_own_pos
                 o[b], o[b + 1] = ax / fx, ay / fy
                 b += 2
-            o[b : b + utb] = onehot[i]
+            for t in range(utb):  # loops, not slice copies: see spawn._place_all
+                o[b + t] = onehot[i, t]
             if timestep:  # SMAC's size quirk: a zero column, then the time step appended (spec §3.4)
                 o[obs_size] = F32(episode_steps[e] / episode_limit)
 
@@ -276,7 +277,8 @@ def state_rows(ft, x, y, hp, sh, energy, cd, alive, last_action, episode_steps, 
         b = base + n_e * st_en
         if state_last_action:
             for i in range(n_a):
-                s[b : b + n_actions] = last_action[e, i]
+                for t in range(n_actions):
+                    s[b + t] = last_action[e, i, t]
                 b += n_actions
         if state_timestep:
             s[b] = F32(episode_steps[e] / episode_limit)

@@ -328,7 +328,8 @@ def _separate(tb, st, active, nx, ny, sweep_order, sc):
             else:
                 dead -= 1
                 members[dead] = i
-        sweep_order[e, :] = members[:G]
+        for p in range(G):  # a loop, not a slice copy: see spawn._place_all
+            sweep_order[e, p] = members[p]
         if m < 2:
             continue
         for p in range(m):  # keys, ys: the sorted units' nx, ny

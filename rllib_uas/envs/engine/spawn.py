@@ -32,7 +32,9 @@ def _place_all(points, radius, air, ground, taken, ox, oy, grid):
     X, Y = grid.shape
     K, T = points.shape[0], taken.shape[0]
     placed = np.empty((T + K, 4))
-    placed[:T] = taken
+    for t in range(T):  # a loop, not a slice copy: numba's shape-mismatch message costs ~3 s of compile
+        for c in range(4):
+            placed[t, c] = taken[t, c]
     out = np.empty((K, 2))
     for u in range(K):
         px, py, r = points[u, 0], points[u, 1], radius[u]
