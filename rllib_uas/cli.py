@@ -157,7 +157,7 @@ def parse_overrides(args) -> dict:
 
 
 def cmd_train(args) -> int:
-    from rllib_uas.experiment import apply_overrides, load_yaml, parse_experiments
+    from rllib_uas.experiment import apply_overrides, engine_battles, load_yaml, parse_experiments
 
     words = [w for w in (args.file_kw, args.file) if w is not None]
     if words[:1] == ["file"]:
@@ -179,7 +179,13 @@ def cmd_train(args) -> int:
         if args.env:
             raise UsageError("--env is for quick mode (--algo); set env in the experiment file")
         data, source = load_yaml(path), str(path)
-    experiments = parse_experiments(apply_overrides(data, overrides), source=source)
+
+    def compile_engine(specs) -> None:  # overlaps the engine's compile with Ray's start-up
+        from rllib_uas.envs.engine.compile_once import start_background_compile
+
+        start_background_compile(engine_battles(specs))
+
+    experiments = parse_experiments(apply_overrides(data, overrides), source=source, on_checked=compile_engine)
     from rllib_uas.tune_runner import run_experiments  # Ray Tune: imported once the file is known good
 
     return run_experiments(

@@ -124,11 +124,19 @@ def load_yaml(path: str | Path) -> Dict[str, Any]:
     return data
 
 
-def parse_experiments(data: Mapping[str, Any], source: str = "<dict>") -> List[Experiment]:
+def parse_experiments(
+    data: Mapping[str, Any],
+    source: str = "<dict>",
+    on_checked: Optional[Callable[[List[Mapping[str, Any]]], None]] = None,
+) -> List[Experiment]:
     """Typed experiments from the file's mapping. Every check that needs no RLlib runs first, for all
-    experiments (about a second: `precheck_experiment`); then each config is built and validated."""
+    experiments (about a second: `precheck_experiment`); then each config is built and validated.
+    `on_checked(specs)`: called between the two, once the file is known good (the CLI starts the
+    engine's compile there, `engine_battles`)."""
     registry = algorithm_registry()
     checked = [precheck_experiment(str(name), spec, source, registry) for name, spec in data.items()]
+    if on_checked is not None:
+        on_checked([spec for _, spec, _, _, _ in checked])
     out = []
     for name, spec, where, stop, notices in checked:
         loader, overrides = registry[spec["run"]]
@@ -155,6 +163,28 @@ def parse_experiments(data: Mapping[str, Any], source: str = "<dict>") -> List[E
                 num_trials=spec.get("num_samples", 1) * grid_points(spec.get("config") or {}),
             )
         )
+    return out
+
+
+def engine_battles(specs: List[Mapping[str, Any]]) -> List[Tuple[str, str]]:
+    """(map, random-stream mode) of each experiment that plays a fixed map on the embedded engine;
+    searched or non-SMAC ones are left out (they compile in their trials, as before)."""
+    from rllib_uas.envs import ENV_NAMES
+
+    out = []
+    for spec in specs:
+        env = spec.get("env") or ("smac_team" if _variant_algorithm(spec["run"]) else None)
+        env_config = (spec.get("config") or {}).get("env_config") or {}
+        if env not in ENV_NAMES or not isinstance(env_config, Mapping):
+            continue
+        map_name = env_config.get("map_name", "3m")
+        streams = env_config.get("engine_streams", "shared")
+        if (
+            env_config.get("backend", "embedded") == "embedded"
+            and isinstance(map_name, str)
+            and isinstance(streams, str)
+        ):
+            out.append((map_name, streams))
     return out
 
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from rllib_uas.envs.engine.actions import healing_agents
 from rllib_uas.envs.engine.battle import BattleEngine
+from rllib_uas.envs.engine.compile_once import ensure_compiled
 from rllib_uas.envs.engine.features import FeatureFlags, Features
 from rllib_uas.envs.engine.jit import njit
 from rllib_uas.envs.engine.maps import Layout
@@ -157,6 +158,7 @@ class VectorizedSMAC:
         engine_streams: str = "shared",
         engine_threads: int = 1,
     ):
+        ensure_compiled(map_name, scenario, engine_streams)  # compiled once per checkout, under a lock
         flags, reward = flags or FeatureFlags(), reward or RewardConfig()
         self.engine = BattleEngine(
             map_name,

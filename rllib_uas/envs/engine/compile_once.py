@@ -1,0 +1,127 @@
+"""The engine's kernels compiled once per checkout, whichever process gets there first.
+
+numba compiles the kernels on their first call and caches them on disk (`cache=True`); a fresh
+checkout pays that compile once (docs/engine.md has the time). Two things make it cheaper:
+
+- One process compiles, the others wait: every process takes an exclusive file lock around its
+  first battle of a kind (a fixed map or a SMACv2 scenario, and a random-stream mode), played as a
+  tiny dry run. The first compiles and writes the cache; the others then load it instead of
+  compiling the same kernels side by side (env runners, Tune trials, test workers).
+- `rllib train` starts the compile in a background process as soon as the experiment file is known
+  good (`start_background_compile`), so it overlaps Ray's start-up, the imports and the algorithm's
+  build, instead of following them.
+
+Run as a module (`python -m rllib_uas.envs.engine.compile_once MAP [STREAMS] ...`) it compiles
+for each map given (pairs of map and stream mode) and exits.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import hashlib
+import os
+import subprocess
+import sys
+import tempfile
+from typing import Iterable, Iterator, Optional, Set, Tuple
+
+import numpy as np
+
+try:  # POSIX; without it each process compiles on its own, as numba does by itself
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+# one lock per checkout: kernels of two checkouts are cached apart, so they need not wait for each other
+LOCK_PATH = os.path.join(
+    tempfile.gettempdir(), f"rllib_uas-engine-compile-{hashlib.sha1(_PACKAGE_DIR.encode()).hexdigest()[:12]}.lock"
+)
+_ready: Set[Tuple[bool, str]] = set()  # kinds this process has played a battle of
+
+
+@contextlib.contextmanager
+def compile_lock(path: str = LOCK_PATH) -> Iterator[None]:
+    """Hold the checkout's compile lock (blocks while another process compiles)."""
+    if fcntl is None:
+        yield
+        return
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def _kind(map_name: str, scenario: object, streams: str) -> Tuple[bool, str]:
+    """What decides which kernel versions a battle compiles: every fixed map shares one set of kernel
+    signatures, SMACv2 scenarios (a table per env) may differ, and per-env streams use their own kernel."""
+    from rllib_uas.envs.engine.scenarios import is_scenario
+
+    return (scenario is not None or is_scenario(map_name), streams)
+
+
+def ensure_compiled(map_name: str, scenario: Optional[object] = None, streams: str = "shared") -> None:
+    """Before this process's first battle of its kind: a tiny dry run under the compile lock, which
+    compiles the kernels (or loads them from numba's cache when another process compiled them)."""
+    kind = _kind(map_name, scenario, streams)
+    if kind in _ready:
+        return
+    _ready.add(kind)  # first: the dry run's own VectorizedSMAC comes back here
+    try:
+        with compile_lock():
+            dry_run(map_name, scenario, streams)
+    except BaseException:
+        _ready.discard(kind)
+        raise
+
+
+def dry_run(map_name: str, scenario: Optional[object] = None, streams: str = "shared") -> None:
+    """Two battles for two steps each, one reset: every kernel of a training step is called once."""
+    from rllib_uas.envs.engine.vec_smac import VectorizedSMAC
+
+    env = VectorizedSMAC(map_name, n_envs=2, seed=0, scenario=scenario, engine_streams=streams)
+    env.reset()
+    for _ in range(2):
+        avail = env.avail_actions()
+        env.observations(), env.states()
+        env.step(np.argmax(avail, axis=-1))
+    env.reset(np.array([True, False]))
+    env.avail_actions(), env.observations(), env.states()
+    env.close()
+
+
+def start_background_compile(kinds: Iterable[Tuple[str, str]]) -> Optional[subprocess.Popen]:
+    """Compile for each (map, stream mode) in a background process; stopped at this process's exit if
+    still running (its lock goes with it, and numba writes each cache file whole or not at all)."""
+    args = [a for kind in dict.fromkeys(kinds) for a in kind]
+    if not args:
+        return None
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rllib_uas.envs.engine.compile_once", *args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    atexit.register(lambda: proc.poll() is None and proc.kill())
+    return proc
+
+
+def main(argv: list) -> int:
+    if len(argv) % 2:
+        print("usage: python -m rllib_uas.envs.engine.compile_once MAP STREAMS [MAP STREAMS ...]", file=sys.stderr)
+        return 2
+    # the package's module, not this __main__ copy: one set of ready kinds, so the dry run's own
+    # VectorizedSMAC does not take the lock a second time
+    from rllib_uas.envs.engine import compile_once
+
+    for map_name, streams in zip(argv[::2], argv[1::2]):
+        compile_once.ensure_compiled(map_name, streams=streams)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
