@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from rllib_uas.envs.engine.jit import F32, inline, njit
+from rllib_uas.envs.engine.jit import F32, njit
 
 MIN_DAMAGE = 0.5  # SC2: a hit always does at least 0.5 damage after armor
 
 
-@inline
+@njit
 def _hp_part(overflow, shield_part, armor):
     """HP damage of one hit: armor applies to what passed the shield; 0.5 floor if no shield took it."""
     if overflow > 0:
@@ -23,7 +23,7 @@ def _hp_part(overflow, shield_part, armor):
     return 0.0
 
 
-@inline
+@njit
 def hit_split(per_hit, hits, shield, armor):
     """(shield damage, hp damage) of `hits` (1 or 2) hits of `per_hit` raw damage on `shield` left."""
     sp1 = min(per_hit, shield)
@@ -34,7 +34,7 @@ def hit_split(per_hit, hits, shield, armor):
     return sp1, hp1
 
 
-@inline
+@njit
 def _sort_events(key, n, order):
     """order[:n] = indices of key[:n] ascending (keys are unique, so any correct sort gives this order):
     insertion sort for the usual few, Shell sort past 24 (np.argsort would compile numba's quicksort,
@@ -54,7 +54,7 @@ def _sort_events(key, n, order):
         gap //= 3
 
 
-@inline
+@njit
 def resolve_hits(hp, sh, since_damage, armor, attacker, target, per_hit, hits, n, key, order):
     """Apply the first `n` hit events to one env's hp/sh [U] rows in place; reset hit units' regen timer.
 

@@ -11,8 +11,8 @@ checkout pays that compile once (docs/engine.md has the time). Two things make i
   good (`start_background_compile`), so it overlaps Ray's start-up, the imports and the algorithm's
   build, instead of following them.
 
-Run as a module (`python -m rllib_uas.envs.engine.compile_once MAP [STREAMS] ...`) it compiles
-for each map given (pairs of map and stream mode) and exits.
+Run as a module (`python -m rllib_uas.envs.engine.compile_once [--features] MAP STREAMS ...`) it
+compiles for each (map, stream mode) pair given and exits.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import os
 import subprocess
 import sys
 import tempfile
-from typing import Iterable, Iterator, Optional, Set, Tuple
+from typing import Iterable, Iterator, List, Optional, Set, Tuple
 
 import numpy as np
 
@@ -79,12 +79,19 @@ def ensure_compiled(map_name: str, scenario: Optional[object] = None, streams: s
         raise
 
 
-def dry_run(map_name: str, scenario: Optional[object] = None, streams: str = "shared") -> None:
-    """Two battles for two steps each, one reset: every kernel of a training step is called once."""
+def dry_run(map_name: str, scenario: Optional[object] = None, streams: str = "shared", part: str = "all") -> None:
+    """Two battles for two steps each, one reset: every kernel of a training step is called once.
+
+    The battle step's kernel, the longest to compile, goes first. `part="features"`: everything but
+    that kernel (its step is skipped), for a second process to compile alongside (`main`)."""
     from rllib_uas.envs.engine.vec_smac import VectorizedSMAC
 
     env = VectorizedSMAC(map_name, n_envs=2, seed=0, scenario=scenario, engine_streams=streams)
     env.reset()
+    if part == "features":
+        env.engine.step = lambda actions, active=None: None  # no battle kernel: the other process has it
+    else:
+        env.engine.step(np.ones((2, env.n_agents), np.int64))  # stop orders: valid for any unit
     for _ in range(2):
         avail = env.avail_actions()
         env.observations(), env.states()
@@ -94,32 +101,47 @@ def dry_run(map_name: str, scenario: Optional[object] = None, streams: str = "sh
     env.close()
 
 
-def start_background_compile(kinds: Iterable[Tuple[str, str]]) -> Optional[subprocess.Popen]:
-    """Compile for each (map, stream mode) in a background process; stopped at this process's exit if
-    still running (its lock goes with it, and numba writes each cache file whole or not at all)."""
+def start_background_compile(kinds: Iterable[Tuple[str, str]]) -> List[subprocess.Popen]:
+    """Compile for each (map, stream mode) in the background: one process compiles everything under
+    the lock, starting with the battle step's kernel, while a second compiles the rest (features,
+    rewards, spawning) alongside, so a process waiting on the lock waits about as long as the step's
+    kernel takes. Both are stopped at this process's exit if still running (the lock goes with them,
+    and numba writes each cache file whole or not at all)."""
     args = [a for kind in dict.fromkeys(kinds) for a in kind]
     if not args:
-        return None
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "rllib_uas.envs.engine.compile_once", *args],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    atexit.register(lambda: proc.poll() is None and proc.kill())
-    return proc
+        return []
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "rllib_uas.envs.engine.compile_once", *part, *args],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for part in ([], ["--features"])
+    ]
+    atexit.register(lambda: [p.kill() for p in procs if p.poll() is None])
+    return procs
 
 
-def main(argv: list) -> int:
-    if len(argv) % 2:
-        print("usage: python -m rllib_uas.envs.engine.compile_once MAP STREAMS [MAP STREAMS ...]", file=sys.stderr)
+def main(argv: List[str]) -> int:
+    features = argv[:1] == ["--features"]
+    argv = argv[1:] if features else argv
+    if not argv or len(argv) % 2:
+        print(
+            "usage: python -m rllib_uas.envs.engine.compile_once [--features] MAP STREAMS [MAP STREAMS ...]",
+            file=sys.stderr,
+        )
         return 2
     # the package's module, not this __main__ copy: one set of ready kinds, so the dry run's own
     # VectorizedSMAC does not take the lock a second time
     from rllib_uas.envs.engine import compile_once
 
     for map_name, streams in zip(argv[::2], argv[1::2]):
-        compile_once.ensure_compiled(map_name, streams=streams)
+        if features:  # no lock: it compiles what the locked process reaches last, and may lose the race
+            compile_once._ready.add(compile_once._kind(map_name, None, streams))
+            compile_once.dry_run(map_name, streams=streams, part="features")
+        else:
+            compile_once.ensure_compiled(map_name, streams=streams)
     return 0
 
 

@@ -12,7 +12,7 @@ from typing import Optional
 
 import numpy as np
 
-from rllib_uas.envs.engine.jit import inline
+from rllib_uas.envs.engine.jit import njit
 from rllib_uas.envs.engine.maps import load_terrain
 
 NEIGHBOURS = np.array([(1, 0), (-1, 0), (0, 1), (0, -1), (1, 1), (1, -1), (-1, 1), (-1, -1)])
@@ -70,7 +70,7 @@ def build_geodesic(grid: np.ndarray) -> Optional[Geodesic]:
     return Geodesic(padded, nbr, Y)
 
 
-@inline
+@njit
 def steer(dist, nbr, size_y, x, y, gx, gy, dx, dy):
     """Direction (dx, dy) for a unit at (x, y) heading to (gx, gy): straight, or to the next cell of the
     geodesic when the straight line is blocked. `dist`, `nbr`, `size_y` are a Geodesic's fields."""
