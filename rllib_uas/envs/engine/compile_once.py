@@ -136,6 +136,8 @@ def main(argv: List[str]) -> int:
     # VectorizedSMAC does not take the lock a second time
     from rllib_uas.envs.engine import compile_once
 
+    if features and hasattr(os, "nice"):
+        os.nice(10)  # it has time to spare: the step kernel and Ray's start-up come first
     for map_name, streams in zip(argv[::2], argv[1::2]):
         if features:  # no lock: it compiles what the locked process reaches last, and may lose the race
             compile_once._ready.add(compile_once._kind(map_name, None, streams))
