@@ -97,3 +97,37 @@ def test_hit_events_are_ordered_by_their_unique_keys_at_every_count(n):
     _sort_events(key, n, order)
     np.testing.assert_array_equal(order[:n], np.argsort(key[:n]))
     assert (order[n:] == -1).all()
+
+
+def test_maps_whose_open_ground_is_a_full_rectangle_skip_the_geodesic_and_lose_no_detour():
+    # the shortcut must agree with the all-pairs computation on every shipped terrain, both ways
+    from rllib_uas.envs.engine import available_maps, get_map
+    from rllib_uas.envs.engine.maps import load_terrain
+    from rllib_uas.envs.engine.pathing import _dijkstra_geodesic, build_geodesic, is_full_rectangle
+
+    rectangles = 0
+    for terrain in sorted({get_map(m).terrain for m in available_maps()}):
+        grid = load_terrain(terrain)
+        full = _dijkstra_geodesic(grid)
+        if is_full_rectangle(grid):
+            rectangles += 1
+            assert full is None and build_geodesic(grid) is None, terrain
+        else:
+            assert (build_geodesic(grid) is None) == (full is None), terrain
+    assert rectangles >= 10
+    grid = np.ones((6, 6), bool)
+    grid[2, 1:5] = False  # a wall inside the box: not a rectangle of open ground
+    assert not is_full_rectangle(grid) and build_geodesic(grid) is not None
+
+
+def test_a_fixed_map_battle_does_not_import_scipy_sparse():
+    # numba imports the scipy package itself (a version check); its sparse graphs cost about 20 MiB
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from rllib_uas.envs.engine.vec_smac import VectorizedSMAC; VectorizedSMAC('MMM2', n_envs=2)"
+        ".reset(); print('scipy.sparse' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.stdout.strip() == "False", out.stderr[-2000:]

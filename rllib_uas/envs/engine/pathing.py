@@ -38,6 +38,23 @@ def build_geodesic(grid: np.ndarray) -> Optional[Geodesic]:
     Diagonal steps between walkable cells are allowed even past blocked corners, as unit movement
     (which only checks the destination cell) allows them: SMAC's corridor choke is such a diagonal.
     """
+    if is_full_rectangle(grid):
+        return None  # most SMAC maps: a band of open ground, where the octile path never leaves it
+    return _dijkstra_geodesic(grid)
+
+
+def is_full_rectangle(grid: np.ndarray) -> bool:
+    """Whether the walkable cells fill their bounding box (then every straight path between two of them
+    stays on walkable ground, so no geodesic is needed)."""
+    cells = np.argwhere(grid)
+    if cells.size == 0:
+        return False
+    (x0, y0), (x1, y1) = cells.min(0), cells.max(0)
+    return bool(grid[x0 : x1 + 1, y0 : y1 + 1].all())
+
+
+def _dijkstra_geodesic(grid: np.ndarray) -> Optional[Geodesic]:
+    """build_geodesic's general case: all-pairs shortest paths over the walkable cells."""
     # imported here: scipy.sparse brings about 20 MiB of modules that a battle never uses after this
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import shortest_path
