@@ -22,6 +22,7 @@ from torch import nn
 from rllib_uas.modules.agent_network import MASKED_LOGIT, agent_head, agent_inputs, masked_logits, setup_team_agent
 from rllib_uas.modules.cgi import CGIPredictor
 from rllib_uas.modules.mixers import QMixer, VDNMixer
+from rllib_uas.modules.valid_rows import on_rows
 from rllib_uas.settings import module_defaults
 
 Q_VALUES, TARGET_Q_VALUES, HIDDEN, CGI_LOGITS = "q_values", "target_q_values", "hidden", "cgi_logits"
@@ -45,6 +46,11 @@ def masked_epsilon_greedy(
     random = torch.multinomial(flat, 1, generator=generator).reshape(greedy.shape)
     explore = torch.rand(greedy.shape, generator=generator, device=q.device) < epsilon
     return torch.where(explore, random, greedy)
+
+
+def valid_steps(lengths: torch.Tensor, T: int) -> torch.Tensor:
+    """[B, T] bool: the first lengths[b] rows of each padded episode (episode_rows' count)."""
+    return torch.arange(T, device=lengths.device)[None] < lengths.to(torch.long)[:, None]
 
 
 def episode_rows(batch: Dict[str, Any]) -> torch.Tensor | None:
@@ -88,7 +94,9 @@ class TeamQModule(TorchRLModule, TargetNetworkAPI):
             obs, self.cfg["use_last_action"], self.cfg["use_agent_id"], self.n_groups, self.cfg["use_group_id"]
         )  # [B, T, n, In]
         h_seq, h_last = net(x, h0, lengths)  # [B, T, n, H]
-        return head(h_seq), h_seq, h_last  # q [B, T, n, A]
+        if lengths is None:
+            return head(h_seq), h_seq, h_last  # q [B, T, n, A]
+        return on_rows(head, valid_steps(lengths, h_seq.shape[1]), h_seq), h_seq, h_last  # zeros on padding
 
     @override(TorchRLModule)
     def _forward_inference(self, batch: Dict[str, Any], **kwargs) -> Dict[str, Any]:
@@ -120,7 +128,11 @@ class TeamQModule(TorchRLModule, TargetNetworkAPI):
         with torch.no_grad():
             out[TARGET_Q_VALUES], _, _ = self._q(obs, h0, self._target_agent_net, self._target_q_head, lengths)
         if self.cgi_head is not None:
-            out[CGI_LOGITS] = self.cgi_head(h_seq)
+            out[CGI_LOGITS] = (
+                self.cgi_head(h_seq)
+                if lengths is None
+                else on_rows(self.cgi_head, valid_steps(lengths, h_seq.shape[1]), h_seq)
+            )
         return out
 
     def mix(self, agent_qs: torch.Tensor, state: torch.Tensor, target: bool = False) -> torch.Tensor:
