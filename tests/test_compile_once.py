@@ -37,6 +37,12 @@ class compile_lock_held:
         self._cm.__exit__(*exc)
 
 
+def test_without_a_usable_lock_file_the_battle_is_built_anyway(tmp_path):
+    with compile_once.compile_lock(str(tmp_path / "missing-dir" / "x.lock")):
+        pass  # neither created nor opened: no lock, no error
+    assert compile_once._open_lock(str(tmp_path / "missing-dir" / "x.lock")) is None
+
+
 def test_the_dry_run_calls_every_kernel_of_a_step_and_the_features_part_skips_the_battle_kernel(monkeypatch):
     from rllib_uas.envs.engine import battle
 

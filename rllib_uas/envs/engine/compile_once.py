@@ -44,16 +44,27 @@ _ready: Set[Tuple[bool, str]] = set()  # kinds this process has played a battle 
 @contextlib.contextmanager
 def compile_lock(path: str = LOCK_PATH) -> Iterator[None]:
     """Hold the checkout's compile lock (blocks while another process compiles)."""
-    if fcntl is None:
+    fd = _open_lock(path) if fcntl is not None else None
+    if fd is None:  # no lock to be had: compile as numba does by itself
         yield
         return
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
+
+
+def _open_lock(path: str) -> Optional[int]:
+    """The lock file's descriptor: created if missing; read-only where another user created it (flock
+    needs no write access); None where neither works (e.g. an unwritable temp directory)."""
+    for flags in (os.O_RDWR | os.O_CREAT, os.O_RDONLY):
+        try:
+            return os.open(path, flags, 0o666)
+        except OSError:
+            continue
+    return None
 
 
 def _kind(map_name: str, scenario: object, streams: str) -> Tuple[bool, str]:
