@@ -11,9 +11,9 @@ import itertools
 import numpy as np
 import pytest
 import torch
+from u_qmix_update import one_update
 
 import rllib_uas.modules.agent_network as agent_network
-from rllib_uas.algorithms.u_qmix.algorithm import train_batch
 from rllib_uas.modules.agent_network import RecurrentAgentNetwork, length_buckets
 
 
@@ -89,36 +89,19 @@ def test_without_buckets_the_lengths_contract_still_holds():
 
 
 def test_u_qmix_update_is_the_same_with_and_without_buckets(ray_session, monkeypatch):
-    from rllib_uas.algorithms.u_qmix import UQMIXConfig
+    def check(batch):
+        filled = batch["filled"].sum(1)
+        assert filled.min() < filled.max() * 0.8  # padded episodes of mixed lengths
+        # ... that the bucketed path splits
+        assert length_buckets(filled.astype(int) + 1, batch["obs"].shape[1], batch["obs"].shape[2])
 
     def trained(bucketed: bool):
         if not bucketed:
             monkeypatch.setattr(agent_network, "length_buckets", lambda *a, **k: None)
-        cfg = (
-            UQMIXConfig()
-            .environment(env_config={"map_name": "3m1m_vs_4m"})
-            .env_runners(num_env_runners=0, num_envs_per_env_runner=8)
-            # no updates while the buffer fills: the one update compared is the test's own
-            .training(batch_size_episodes=48, learning_starts_episodes=10_000, episodes_per_iteration=8)
-            .debugging(seed=5)
-        )
-        algo = cfg.build_algo()
         try:
-            while len(algo.episode_buffer) < 48:
-                algo.train()
-            np.random.seed(1)
-            batch = algo.episode_buffer.sample(48)
-            filled = batch["filled"].sum(1)
-            assert filled.min() < filled.max() * 0.8  # padded episodes of mixed lengths
-            if bucketed:  # ... that the bucketed path splits
-                assert length_buckets(filled.astype(int) + 1, batch["obs"].shape[1], batch["obs"].shape[2])
-            learner = algo.learner_group._learner
-            module = learner.module["default_policy"]
-            before = {k: v.clone() for k, v in module.state_dict().items()}
-            algo.learner_group.update(batch=train_batch(batch), timesteps={})
-            return before, {k: v.clone() for k, v in module.state_dict().items()}
+            before, after, _ = one_update(check if bucketed else None)
+            return before, after
         finally:
-            algo.stop()
             monkeypatch.undo()
 
     before_b, after_b = trained(True)

@@ -2,12 +2,11 @@
 numbers. On the valid rows the packed result is the dense one, on the padding it is zero, and a whole
 U-QMIX update (TD and CGI terms) ends at the same weights packed as dense."""
 
-import numpy as np
 import pytest
 import torch
+from u_qmix_update import one_update
 
 import rllib_uas.modules.valid_rows as valid_rows
-from rllib_uas.algorithms.u_qmix.algorithm import train_batch
 from rllib_uas.modules.mixers import QMixer
 from rllib_uas.modules.team_q import valid_steps
 from rllib_uas.modules.valid_rows import on_rows, pick_rows
@@ -31,33 +30,14 @@ def test_on_rows_is_the_dense_result_on_valid_rows_and_zero_on_padding_with_the_
 
 
 def test_u_qmix_update_is_the_same_packed_and_dense(ray_session, monkeypatch):
-    from rllib_uas.algorithms.u_qmix import UQMIXConfig
+    def check(batch):
+        assert batch["filled"].mean() < 0.8  # padded episodes of mixed lengths
 
     def trained(pack: bool):
         monkeypatch.setattr(valid_rows, "PACK", pack)
-        cfg = (
-            UQMIXConfig()
-            .environment(env_config={"map_name": "3m1m_vs_4m"})  # two groups: the CGI term is on
-            .env_runners(num_env_runners=0, num_envs_per_env_runner=8)
-            # no updates while the buffer fills: the one update compared is the test's own
-            .training(batch_size_episodes=48, learning_starts_episodes=10_000, episodes_per_iteration=8)
-            .debugging(seed=5)
-        )
-        algo = cfg.build_algo()
         try:
-            while len(algo.episode_buffer) < 48:
-                algo.train()
-            np.random.seed(1)
-            batch = algo.episode_buffer.sample(48)
-            assert batch["filled"].mean() < 0.8  # padded episodes of mixed lengths
-            learner = algo.learner_group._learner
-            module = learner.module["default_policy"]
-            before = {k: v.clone() for k, v in module.state_dict().items()}
-            results = algo.learner_group.update(batch=train_batch(batch), timesteps={})
-            losses = {k: float(results[0]["default_policy"][k].peek()) for k in ("td_loss", "cgi_loss")}
-            return before, {k: v.clone() for k, v in module.state_dict().items()}, losses
+            return one_update(check)
         finally:
-            algo.stop()
             monkeypatch.undo()
 
     before_p, after_p, loss_p = trained(True)
