@@ -7,6 +7,7 @@ import torch
 from u_qmix_update import one_update
 
 import rllib_uas.modules.valid_rows as valid_rows
+from rllib_uas.modules.agent_network import GroupedAgentNetwork, RecurrentAgentNetwork, length_buckets
 from rllib_uas.modules.mixers import QMixer
 from rllib_uas.modules.team_q import valid_steps
 from rllib_uas.modules.valid_rows import on_rows, pick_rows
@@ -27,6 +28,44 @@ def test_on_rows_is_the_dense_result_on_valid_rows_and_zero_on_padding_with_the_
     torch.testing.assert_close(g_packed, g_dense)
     assert not g_packed[~rows].any()
     assert pick_rows(state, rows).shape == (14, 5)
+
+
+@pytest.mark.parametrize("grouped", [False, True])
+@pytest.mark.parametrize("padded", ["mostly", "little"])
+def test_valid_states_are_the_unrolls_states_at_the_valid_steps_with_the_same_gradients(grouped, padded):
+    """The agent network's packed states [M, n, H] are h_seq[valid] of its padded unroll, in row-major
+    (episode, step) order, by the bucketed path (mostly padding) and the plain one (little)."""
+    torch.manual_seed(3)
+    B, T, n, In, H = 60, 24, 4, 7, 8
+    lengths = torch.randint(1, T // 3, (B,)) if padded == "mostly" else torch.full((B,), T)
+    lengths[-1] = T  # one long episode sets the padded length
+    lengths[0] = T - 1 if padded == "little" else lengths[0]
+    assert (length_buckets(lengths.numpy(), T, n) is None) == (padded == "little")
+    net = (
+        GroupedAgentNetwork(lambda: RecurrentAgentNetwork(In, H, H), [0, 1, 0, 1])
+        if grouped
+        else RecurrentAgentNetwork(In, H, H)
+    )
+    x, h0 = torch.randn(B, T, n, In), torch.randn(B, n, H)
+    rows = valid_steps(lengths, T)  # [B, T]
+    weights = torch.randn(int(rows.sum()), n, H)
+
+    def grads(h):
+        net.zero_grad()
+        (h * weights).sum().backward()
+        return [p.grad.clone() for p in net.parameters()]
+
+    packed = net.valid_states(x, h0, lengths)  # [M, n, H]
+    g_packed = grads(packed)
+    dense = net(x, h0, lengths)[0][rows]
+    g_dense = grads(dense)
+    assert packed.shape == (int(rows.sum()), n, H)
+    torch.testing.assert_close(packed, dense, rtol=1e-6, atol=1e-6)
+    for a, b in zip(g_packed, g_dense):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    # the order is row-major: episode 1's first state follows episode 0's last
+    first_of_1 = int(lengths[0])
+    torch.testing.assert_close(packed[first_of_1], net(x, h0)[0][1, 0])
 
 
 def test_u_qmix_update_is_the_same_packed_and_dense(ray_session, monkeypatch):

@@ -159,6 +159,14 @@ class GroupedAgentNetwork(_PerGroup):
             lasts.append(h_last)
         return (torch.cat(seqs, 2).index_select(2, self._restore), torch.cat(lasts, 1).index_select(1, self._restore))
 
+    def valid_states(self, x: torch.Tensor, h0: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """RecurrentAgentNetwork.valid_states, each group through its own network: [M, n, H]."""
+        parts = []
+        for k, net in enumerate(self.copies):
+            idx = self._member(k)
+            parts.append(net.valid_states(x.index_select(2, idx), h0.index_select(1, idx), lengths))
+        return torch.cat(parts, 1).index_select(1, self._restore)
+
 
 class RecurrentAgentNetwork(nn.Module):
     """fc -> ReLU -> GRU over time, the same weights for every agent (global parameter sharing).
@@ -209,6 +217,26 @@ class RecurrentAgentNetwork(nn.Module):
         h_seq = h_seq * valid[..., None, None]
         h_last = h_seq[torch.arange(B, device=x.device), (lengths - 1).clamp(min=0)]  # [B, n, H]
         return h_seq, h_last
+
+    def valid_states(self, x: torch.Tensor, h0: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """The states of forward(x, h0, lengths) at the valid steps only: [M, n, H], the rows where
+        arange(T) < lengths[:, None] in row-major (b, t) order, as h_seq[valid] would list them.
+
+        The padded [B, T, n, H] grid is never built: on U-QMIX's batches (three quarters padding on
+        MMM2) filling, masking and indexing it cost more than the heads that then read it."""
+        B, T = x.shape[:2]
+        lengths = lengths.to(x.device).long()
+        plan = length_buckets(lengths.detach().cpu().numpy(), T, x.shape[2])
+        if plan is None:
+            return self._unroll(x, h0)[0][torch.arange(T, device=x.device)[None] < lengths[:, None]]
+        parts, where = [], []
+        for rows, steps in plan:
+            idx = torch.as_tensor(rows, device=x.device)
+            h_b, _ = self._unroll(x[idx, :steps], h0[idx])  # [b, steps, n, H]
+            valid = torch.arange(steps, device=x.device)[None] < lengths[idx, None]  # [b, steps]
+            parts.append(h_b[valid])  # [M_b, n, H]
+            where.append((idx[:, None] * T + torch.arange(steps, device=x.device)[None])[valid])  # flat b*T+t
+        return torch.cat(parts)[torch.argsort(torch.cat(where))]  # row-major (b, t) order
 
 
 BUCKET_STEP_OVERHEAD = 32  # per unrolled step, a bucket's fixed cost is about this many GRU rows' work

@@ -19,13 +19,14 @@ from ray.rllib.core.rl_module.torch import TorchRLModule
 from ray.rllib.utils.annotations import override
 from torch import nn
 
+from rllib_uas.modules import valid_rows
 from rllib_uas.modules.agent_network import MASKED_LOGIT, agent_head, agent_inputs, masked_logits, setup_team_agent
 from rllib_uas.modules.cgi import CGIPredictor
 from rllib_uas.modules.mixers import QMixer, VDNMixer
-from rllib_uas.modules.valid_rows import on_rows
+from rllib_uas.modules.valid_rows import scatter_rows
 from rllib_uas.settings import module_defaults
 
-Q_VALUES, TARGET_Q_VALUES, HIDDEN, CGI_LOGITS = "q_values", "target_q_values", "hidden", "cgi_logits"
+Q_VALUES, TARGET_Q_VALUES, CGI_LOGITS = "q_values", "target_q_values", "cgi_logits"
 
 DEFAULT_MODEL_CONFIG: Dict[str, Any] = module_defaults("qmix")  # the default config's settings
 
@@ -82,33 +83,43 @@ class TeamQModule(TorchRLModule, TargetNetworkAPI):
         return {"h": np.zeros((self.n_agents, self.cfg["gru_hidden"]), dtype=np.float32)}
 
     # ------------------------------------------------------------------ acting
-    def _q(
-        self,
-        obs: Dict[str, torch.Tensor],
-        h0: torch.Tensor,
-        net: nn.Module,
-        head: nn.Module,
-        lengths: torch.Tensor | None = None,
-    ):
-        x = agent_inputs(
+    def _inputs(self, obs: Dict[str, torch.Tensor]) -> torch.Tensor:
+        return agent_inputs(
             obs, self.cfg["use_last_action"], self.cfg["use_agent_id"], self.n_groups, self.cfg["use_group_id"]
         )  # [B, T, n, In]
-        h_seq, h_last = net(x, h0, lengths)  # [B, T, n, H]
+
+    def _q(self, obs: Dict[str, torch.Tensor], h0: torch.Tensor, net: nn.Module, head: nn.Module):
+        """Acting: (q [B, T, n, A], the state after the last step [B, n, H])."""
+        h_seq, h_last = net(self._inputs(obs), h0)  # [B, T, n, H]
+        return head(h_seq), h_last
+
+    def _q_train(
+        self, x: torch.Tensor, h0: torch.Tensor, net: nn.Module, head: nn.Module, lengths: torch.Tensor | None
+    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Training: (q [B, T, n, A], zeros on the padding; the agent states; the valid rows [B, T]).
+        With padding skipped (valid_rows.PACK) the states are [M, n, H], one per valid step, and the
+        padded [B, T, n, H] grid is never built; otherwise they are that grid."""
         if lengths is None:
-            return head(h_seq), h_seq, h_last  # q [B, T, n, A]
-        return on_rows(head, valid_steps(lengths, h_seq.shape[1]), h_seq), h_seq, h_last  # zeros on padding
+            h_seq, _ = net(x, h0)
+            return head(h_seq), h_seq, None
+        rows = valid_steps(lengths, x.shape[1])  # [B, T]
+        if not valid_rows.PACK:
+            h_seq, _ = net(x, h0, lengths)
+            return head(h_seq), h_seq, rows
+        h = net.valid_states(x, h0, lengths)  # [M, n, H]
+        return scatter_rows(head(h), rows), h, rows
 
     @override(TorchRLModule)
     def _forward_inference(self, batch: Dict[str, Any], **kwargs) -> Dict[str, Any]:
         obs = batch[Columns.OBS]
-        q, _, h = self._q(obs, batch[Columns.STATE_IN]["h"], self.agent_net, self.q_head)
+        q, h = self._q(obs, batch[Columns.STATE_IN]["h"], self.agent_net, self.q_head)
         q = masked_logits(q, obs["action_mask"])
         return {Columns.ACTIONS: q.argmax(-1), Columns.STATE_OUT: {"h": h}}
 
     @override(TorchRLModule)
     def _forward_exploration(self, batch: Dict[str, Any], t: int = 0, **kwargs) -> Dict[str, Any]:
         obs = batch[Columns.OBS]
-        q, _, h = self._q(obs, batch[Columns.STATE_IN]["h"], self.agent_net, self.q_head)
+        q, h = self._q(obs, batch[Columns.STATE_IN]["h"], self.agent_net, self.q_head)
         eps = epsilon_at(t, self.cfg["epsilon_start"], self.cfg["epsilon_finish"], self.cfg["epsilon_anneal_steps"])
         return {Columns.ACTIONS: masked_epsilon_greedy(q, obs["action_mask"], eps), Columns.STATE_OUT: {"h": h}}
 
@@ -123,16 +134,14 @@ class TeamQModule(TorchRLModule, TargetNetworkAPI):
         B = obs["obs"].shape[0]
         h0 = torch.zeros(B, self.n_agents, self.cfg["gru_hidden"], device=obs["obs"].device)
         lengths = episode_rows(batch)
-        q, h_seq, _ = self._q(obs, h0, self.agent_net, self.q_head, lengths)
-        out = {Q_VALUES: q, HIDDEN: h_seq}
+        x = self._inputs(obs)  # [B, T, n, In], read by the online and the target network
+        q, h, rows = self._q_train(x, h0, self.agent_net, self.q_head, lengths)
+        out = {Q_VALUES: q}
         with torch.no_grad():
-            out[TARGET_Q_VALUES], _, _ = self._q(obs, h0, self._target_agent_net, self._target_q_head, lengths)
+            out[TARGET_Q_VALUES], _, _ = self._q_train(x, h0, self._target_agent_net, self._target_q_head, lengths)
         if self.cgi_head is not None:
-            out[CGI_LOGITS] = (
-                self.cgi_head(h_seq)
-                if lengths is None
-                else on_rows(self.cgi_head, valid_steps(lengths, h_seq.shape[1]), h_seq)
-            )
+            cgi = self.cgi_head(h)  # on the states _q_train returned: packed or the padded grid
+            out[CGI_LOGITS] = scatter_rows(cgi, rows) if rows is not None and valid_rows.PACK else cgi  # [B, T, n, A]
         return out
 
     def mix(self, agent_qs: torch.Tensor, state: torch.Tensor, target: bool = False) -> torch.Tensor:
@@ -157,7 +166,7 @@ class TeamQModule(TorchRLModule, TargetNetworkAPI):
     def forward_target(self, batch: Dict[str, Any], **kwargs) -> Dict[str, Any]:
         obs = batch[Columns.OBS]
         h0 = torch.zeros(obs["obs"].shape[0], self.n_agents, self.cfg["gru_hidden"], device=obs["obs"].device)
-        q, _, _ = self._q(obs, h0, self._target_agent_net, self._target_q_head, episode_rows(batch))
+        q, _, _ = self._q_train(self._inputs(obs), h0, self._target_agent_net, self._target_q_head, episode_rows(batch))
         return {TARGET_Q_VALUES: q}
 
 

@@ -22,7 +22,11 @@ def on_rows(fn: Callable[..., torch.Tensor], rows: torch.Tensor, *xs: torch.Tens
     [M, ...] inputs to an [M, ...] output, row by row."""
     if not PACK:
         return fn(*xs)
-    y = fn(*(x[rows] for x in xs))  # [M, ...]
+    return scatter_rows(fn(*(x[rows] for x in xs)), rows)
+
+
+def scatter_rows(y: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """y [M, ...], one entry per True of rows [B, T] in row-major order -> [B, T, ...], zeros elsewhere."""
     out = y.new_zeros(rows.shape + y.shape[1:])
     out[rows] = y
     return out
@@ -34,4 +38,4 @@ def pick_rows(x: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
     return x[rows] if PACK else x.reshape(-1, *x.shape[2:])
 
 
-__all__ = ["PACK", "on_rows", "pick_rows"]
+__all__ = ["PACK", "on_rows", "pick_rows", "scatter_rows"]
