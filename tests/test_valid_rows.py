@@ -7,7 +7,7 @@ import torch
 from u_qmix_update import one_update
 
 import rllib_uas.modules.valid_rows as valid_rows
-from rllib_uas.modules.agent_network import GroupedAgentNetwork, RecurrentAgentNetwork, length_buckets
+from rllib_uas.modules.agent_network import Buckets, GroupedAgentNetwork, RecurrentAgentNetwork, length_buckets
 from rllib_uas.modules.mixers import QMixer
 from rllib_uas.modules.team_q import valid_steps
 from rllib_uas.modules.valid_rows import on_rows, pick_rows
@@ -55,7 +55,9 @@ def test_valid_states_are_the_unrolls_states_at_the_valid_steps_with_the_same_gr
         (h * weights).sum().backward()
         return [p.grad.clone() for p in net.parameters()]
 
-    packed = net.valid_states(x, h0, lengths)  # [M, n, H]
+    buckets = Buckets(lengths, T, n)
+    assert buckets.whole == (padded == "little") and torch.equal(buckets.rows, rows)
+    packed = net.valid_states(buckets.take(x), h0, buckets)  # [M, n, H]
     g_packed = grads(packed)
     dense = net(x, h0, lengths)[0][rows]
     g_dense = grads(dense)

@@ -159,12 +159,12 @@ class GroupedAgentNetwork(_PerGroup):
             lasts.append(h_last)
         return (torch.cat(seqs, 2).index_select(2, self._restore), torch.cat(lasts, 1).index_select(1, self._restore))
 
-    def valid_states(self, x: torch.Tensor, h0: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    def valid_states(self, xs: List[torch.Tensor], h0: torch.Tensor, buckets: "Buckets") -> torch.Tensor:
         """RecurrentAgentNetwork.valid_states, each group through its own network: [M, n, H]."""
         parts = []
         for k, net in enumerate(self.copies):
             idx = self._member(k)
-            parts.append(net.valid_states(x.index_select(2, idx), h0.index_select(1, idx), lengths))
+            parts.append(net.valid_states([x.index_select(2, idx) for x in xs], h0.index_select(1, idx), buckets))
         return torch.cat(parts, 1).index_select(1, self._restore)
 
 
@@ -218,25 +218,44 @@ class RecurrentAgentNetwork(nn.Module):
         h_last = h_seq[torch.arange(B, device=x.device), (lengths - 1).clamp(min=0)]  # [B, n, H]
         return h_seq, h_last
 
-    def valid_states(self, x: torch.Tensor, h0: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """The states of forward(x, h0, lengths) at the valid steps only: [M, n, H], the rows where
-        arange(T) < lengths[:, None] in row-major (b, t) order, as h_seq[valid] would list them.
+    def valid_states(self, xs: List[torch.Tensor], h0: torch.Tensor, buckets: "Buckets") -> torch.Tensor:
+        """The states of forward() at the valid steps only: [M, n, H], in the row-major (b, t) order of
+        the valid steps (what h_seq[valid] lists). xs: the inputs of each of `buckets`' groups,
+        `buckets.take(x)` of x [B, T, n, In], or built per group (U-QMIX builds them from the
+        observation columns, never the padded [B, T, n, In] grid).
 
         The padded [B, T, n, H] grid is never built: on U-QMIX's batches (three quarters padding on
         MMM2) filling, masking and indexing it cost more than the heads that then read it."""
-        B, T = x.shape[:2]
-        lengths = lengths.to(x.device).long()
-        plan = length_buckets(lengths.detach().cpu().numpy(), T, x.shape[2])
-        if plan is None:
-            return self._unroll(x, h0)[0][torch.arange(T, device=x.device)[None] < lengths[:, None]]
-        parts, where = [], []
-        for rows, steps in plan:
-            idx = torch.as_tensor(rows, device=x.device)
-            h_b, _ = self._unroll(x[idx, :steps], h0[idx])  # [b, steps, n, H]
-            valid = torch.arange(steps, device=x.device)[None] < lengths[idx, None]  # [b, steps]
-            parts.append(h_b[valid])  # [M_b, n, H]
-            where.append((idx[:, None] * T + torch.arange(steps, device=x.device)[None])[valid])  # flat b*T+t
-        return torch.cat(parts)[torch.argsort(torch.cat(where))]  # row-major (b, t) order
+        parts = [self._unroll(x, h0[idx])[0][valid] for x, (idx, _, valid) in zip(xs, buckets.groups)]
+        return torch.cat(parts)[buckets.order]  # [M, n, H]
+
+
+class Buckets:
+    """How a padded batch of sequences [B, T] with valid `lengths` [B] is unrolled: groups of rows of
+    neighbouring lengths, each for its longest (`length_buckets`; one group of every row for T steps
+    when bucketing would not pay), and the permutation that lists the groups' valid steps in row-major
+    (b, t) order. Computed once per batch, shared by the online and the target network."""
+
+    def __init__(self, lengths: torch.Tensor, T: int, width: int):
+        lengths = lengths.long()
+        B, device = lengths.shape[0], lengths.device
+        plan = length_buckets(lengths.detach().cpu().numpy(), T, width)
+        self.whole = plan is None  # one group: every row, all T steps (take() then copies nothing)
+        self.groups: List[Tuple[torch.Tensor, int, torch.Tensor]] = []  # (rows [b], steps, valid [b, steps])
+        where = []
+        for rows, steps in plan or [(np.arange(B), T)]:
+            idx = torch.as_tensor(rows, device=device)
+            valid = torch.arange(steps, device=device)[None] < lengths[idx, None]
+            self.groups.append((idx, steps, valid))
+            where.append((idx[:, None] * T + torch.arange(steps, device=device)[None])[valid])  # flat b*T+t
+        self.order = torch.argsort(torch.cat(where))
+        self.rows = torch.arange(T, device=device)[None] < lengths[:, None]  # [B, T]: the valid steps
+
+    def take(self, x: torch.Tensor) -> List[torch.Tensor]:
+        """x [B, T, ...] -> each group's rows and steps, [b, steps, ...]."""
+        if self.whole:
+            return [x]
+        return [x[idx, :steps] for idx, steps, _ in self.groups]
 
 
 BUCKET_STEP_OVERHEAD = 32  # per unrolled step, a bucket's fixed cost is about this many GRU rows' work

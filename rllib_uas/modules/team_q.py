@@ -20,7 +20,14 @@ from ray.rllib.utils.annotations import override
 from torch import nn
 
 from rllib_uas.modules import valid_rows
-from rllib_uas.modules.agent_network import MASKED_LOGIT, agent_head, agent_inputs, masked_logits, setup_team_agent
+from rllib_uas.modules.agent_network import (
+    MASKED_LOGIT,
+    Buckets,
+    agent_head,
+    agent_inputs,
+    masked_logits,
+    setup_team_agent,
+)
 from rllib_uas.modules.cgi import CGIPredictor
 from rllib_uas.modules.mixers import QMixer, VDNMixer
 from rllib_uas.modules.valid_rows import scatter_rows
@@ -93,21 +100,30 @@ class TeamQModule(TorchRLModule, TargetNetworkAPI):
         h_seq, h_last = net(self._inputs(obs), h0)  # [B, T, n, H]
         return head(h_seq), h_last
 
+    def _train_inputs(self, obs: Dict[str, torch.Tensor], lengths: torch.Tensor | None):
+        """What _q_train reads, built once for the online and the target network: the agent inputs
+        [B, T, n, In] and no buckets, or with padding skipped (valid_rows.PACK) each bucket's inputs,
+        built from its rows of the observation columns, and the buckets."""
+        if lengths is None or not valid_rows.PACK:
+            return self._inputs(obs), None
+        buckets = Buckets(lengths, obs["obs"].shape[1], self.n_agents)
+        cols = {k: buckets.take(obs[k]) for k in ("obs", "last_action", "group") if k in obs}
+        return [self._inputs({k: v[g] for k, v in cols.items()}) for g in range(len(buckets.groups))], buckets
+
     def _q_train(
-        self, x: torch.Tensor, h0: torch.Tensor, net: nn.Module, head: nn.Module, lengths: torch.Tensor | None
+        self, x, h0: torch.Tensor, net: nn.Module, head: nn.Module, lengths: torch.Tensor | None, buckets
     ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """Training: (q [B, T, n, A], zeros on the padding; the agent states; the valid rows [B, T]).
-        With padding skipped (valid_rows.PACK) the states are [M, n, H], one per valid step, and the
-        padded [B, T, n, H] grid is never built; otherwise they are that grid."""
+        With buckets the states are [M, n, H], one per valid step, and the padded [B, T, n, H] grid is
+        never built; otherwise they are that grid."""
         if lengths is None:
             h_seq, _ = net(x, h0)
             return head(h_seq), h_seq, None
-        rows = valid_steps(lengths, x.shape[1])  # [B, T]
-        if not valid_rows.PACK:
+        if buckets is None:  # padding not skipped: the padded grid (the reference the tests compare with)
             h_seq, _ = net(x, h0, lengths)
-            return head(h_seq), h_seq, rows
-        h = net.valid_states(x, h0, lengths)  # [M, n, H]
-        return scatter_rows(head(h), rows), h, rows
+            return head(h_seq), h_seq, valid_steps(lengths, x.shape[1])
+        h = net.valid_states(x, h0, buckets)  # [M, n, H]
+        return scatter_rows(head(h), buckets.rows), h, buckets.rows
 
     @override(TorchRLModule)
     def _forward_inference(self, batch: Dict[str, Any], **kwargs) -> Dict[str, Any]:
@@ -134,14 +150,16 @@ class TeamQModule(TorchRLModule, TargetNetworkAPI):
         B = obs["obs"].shape[0]
         h0 = torch.zeros(B, self.n_agents, self.cfg["gru_hidden"], device=obs["obs"].device)
         lengths = episode_rows(batch)
-        x = self._inputs(obs)  # [B, T, n, In], read by the online and the target network
-        q, h, rows = self._q_train(x, h0, self.agent_net, self.q_head, lengths)
+        x, buckets = self._train_inputs(obs, lengths)  # read by the online and the target network
+        q, h, rows = self._q_train(x, h0, self.agent_net, self.q_head, lengths, buckets)
         out = {Q_VALUES: q}
         with torch.no_grad():
-            out[TARGET_Q_VALUES], _, _ = self._q_train(x, h0, self._target_agent_net, self._target_q_head, lengths)
+            out[TARGET_Q_VALUES], _, _ = self._q_train(
+                x, h0, self._target_agent_net, self._target_q_head, lengths, buckets
+            )
         if self.cgi_head is not None:
             cgi = self.cgi_head(h)  # on the states _q_train returned: packed or the padded grid
-            out[CGI_LOGITS] = scatter_rows(cgi, rows) if rows is not None and valid_rows.PACK else cgi  # [B, T, n, A]
+            out[CGI_LOGITS] = cgi if buckets is None else scatter_rows(cgi, rows)  # [B, T, n, A]
         return out
 
     def mix(self, agent_qs: torch.Tensor, state: torch.Tensor, target: bool = False) -> torch.Tensor:
@@ -166,7 +184,9 @@ class TeamQModule(TorchRLModule, TargetNetworkAPI):
     def forward_target(self, batch: Dict[str, Any], **kwargs) -> Dict[str, Any]:
         obs = batch[Columns.OBS]
         h0 = torch.zeros(obs["obs"].shape[0], self.n_agents, self.cfg["gru_hidden"], device=obs["obs"].device)
-        q, _, _ = self._q_train(self._inputs(obs), h0, self._target_agent_net, self._target_q_head, episode_rows(batch))
+        lengths = episode_rows(batch)
+        x, buckets = self._train_inputs(obs, lengths)
+        q, _, _ = self._q_train(x, h0, self._target_agent_net, self._target_q_head, lengths, buckets)
         return {TARGET_Q_VALUES: q}
 
 
