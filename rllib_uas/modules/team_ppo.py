@@ -28,6 +28,7 @@ from ray.rllib.core.rl_module.torch import TorchRLModule
 from ray.rllib.utils.annotations import override
 from torch import nn
 
+from rllib_uas.modules.acting import LeanActing
 from rllib_uas.modules.agent_network import (
     RecurrentAgentNetwork,
     agent_head,
@@ -57,7 +58,7 @@ def _mlp(sizes, out: int) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-class TeamPPOModule(TorchRLModule, ValueFunctionAPI):
+class TeamPPOModule(LeanActing, TorchRLModule, ValueFunctionAPI):
     @override(TorchRLModule)
     def setup(self) -> None:
         cfg = setup_team_agent(self, DEFAULT_MODEL_CONFIG)

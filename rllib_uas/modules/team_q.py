@@ -20,6 +20,7 @@ from ray.rllib.utils.annotations import override
 from torch import nn
 
 from rllib_uas.modules import valid_rows
+from rllib_uas.modules.acting import LeanActing
 from rllib_uas.modules.agent_network import (
     MASKED_LOGIT,
     Buckets,
@@ -68,7 +69,7 @@ def episode_rows(batch: Dict[str, Any]) -> torch.Tensor | None:
     return None if filled is None else filled.sum(1).long() + 1
 
 
-class TeamQModule(TorchRLModule, TargetNetworkAPI):
+class TeamQModule(LeanActing, TorchRLModule, TargetNetworkAPI):
     @override(TorchRLModule)
     def setup(self) -> None:
         cfg = setup_team_agent(self, DEFAULT_MODEL_CONFIG)
