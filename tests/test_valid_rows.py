@@ -4,22 +4,24 @@ U-QMIX update (TD and CGI terms) ends at the same weights packed as dense."""
 
 import pytest
 import torch
+from ray.rllib.core.columns import Columns
 from u_qmix_update import one_update
 
 import rllib_uas.modules.valid_rows as valid_rows
 from rllib_uas.modules.agent_network import Buckets, GroupedAgentNetwork, RecurrentAgentNetwork, length_buckets
 from rllib_uas.modules.mixers import QMixer
 from rllib_uas.modules.team_q import valid_steps
-from rllib_uas.modules.valid_rows import on_rows, pick_rows
+from rllib_uas.modules.valid_rows import scatter_rows
 
 
-def test_on_rows_is_the_dense_result_on_valid_rows_and_zero_on_padding_with_the_same_gradients():
+def test_a_mixer_on_the_valid_rows_is_the_dense_result_there_and_zero_on_padding_with_the_same_gradients():
+    """What the learner does: the mixer on the picked rows, scattered back to the [B, T] grid."""
     torch.manual_seed(0)
     mixer = QMixer(n_agents=3, state_dim=5)
     qs, state = torch.randn(4, 6, 3, requires_grad=True), torch.randn(4, 6, 5)
     rows = valid_steps(torch.tensor([6, 1, 3, 4]), 6)  # [4, 6]
     assert rows.sum() == 14 and rows[1].tolist() == [True] + [False] * 5
-    packed = on_rows(mixer, rows, qs, state)  # [4, 6]
+    packed = scatter_rows(mixer(qs[rows], state[rows]), rows)  # [4, 6]
     dense = mixer(qs, state)
     torch.testing.assert_close(packed[rows], dense[rows])
     assert not packed[~rows].any()
@@ -27,7 +29,7 @@ def test_on_rows_is_the_dense_result_on_valid_rows_and_zero_on_padding_with_the_
     (g_dense,) = torch.autograd.grad((dense * rows).sum(), qs)
     torch.testing.assert_close(g_packed, g_dense)
     assert not g_packed[~rows].any()
-    assert pick_rows(state, rows).shape == (14, 5)
+    assert state[rows].shape == (14, 5)
 
 
 @pytest.mark.parametrize("grouped", [False, True])
@@ -92,3 +94,75 @@ def test_u_qmix_update_is_the_same_packed_and_dense(ray_session, monkeypatch):
     assert any("mixer" in k for k in moved) and any("cgi" in k for k in moved)
     for k in after_p:
         torch.testing.assert_close(after_p[k], after_d[k], rtol=1e-5, atol=1e-6, msg=k)
+
+
+def _dense_reference_loss(module, batch, out, cfg) -> torch.Tensor:
+    """The U-QMIX loss written on the whole padded grid (every term masked by `filled`): what the
+    learner computed before it worked on the valid rows only."""
+    from rllib_uas.algorithms.u_qmix.learner import max_target_q, td_lambda_targets, td_loss
+    from rllib_uas.modules.agent_network import masked_logits
+    from rllib_uas.modules.cgi import cgi_loss
+    from rllib_uas.modules.team_q import CGI_LOGITS, Q_VALUES, TARGET_Q_VALUES
+
+    obs, filled = batch[Columns.OBS], batch["filled"]
+    q, q_target, mask = out[Q_VALUES], out[TARGET_Q_VALUES], obs["action_mask"]  # [B, T+1, n, A]
+    chosen = q[:, :-1].gather(-1, batch["actions"].long()[..., None]).squeeze(-1)  # [B, T, n]
+    q_tot = module.mix(chosen, obs["state"][:, :-1])
+    target_tot = module.mix(max_target_q(q, q_target, mask, cfg.double_q), obs["state"], target=True)
+    y = td_lambda_targets(batch["rewards"], batch["terminated"], filled, target_tot, cfg.gamma, cfg.td_lambda)
+    probs = torch.softmax(masked_logits(q[:, :-1], mask[:, :-1]), -1).detach()
+    cgi = cgi_loss(
+        out[CGI_LOGITS][:, :-1], probs, obs["group"][:, :-1], obs["alive"][:, :-1], module.group_masks, filled
+    )
+    return td_loss(q_tot, y, filled) + cfg.cgi_coeff * cgi
+
+
+def test_the_learners_loss_on_valid_rows_is_the_dense_grid_loss(ray_session, monkeypatch):
+    """The learner's loss from the module's packed outputs and from its padded grid both equal the
+    loss written on the whole grid (a learner that drops or shifts a row fails this)."""
+    import numpy as np
+    from ray.rllib.utils.torch_utils import convert_to_torch_tensor
+
+    from rllib_uas.algorithms.u_qmix import UQMIXConfig
+    from rllib_uas.algorithms.u_qmix.algorithm import train_batch
+    from rllib_uas.modules.team_q import VALID_ROWS
+
+    cfg = (
+        UQMIXConfig()
+        .environment(env_config={"map_name": "3m1m_vs_4m"})  # two groups: the CGI term is on
+        .env_runners(num_env_runners=0, num_envs_per_env_runner=8)
+        .training(batch_size_episodes=32, learning_starts_episodes=10_000, episodes_per_iteration=8)
+        .debugging(seed=2)
+    )
+    algo = cfg.build_algo()
+    try:
+        while len(algo.episode_buffer) < 32:
+            algo.train()
+        np.random.seed(0)
+        sample = algo.episode_buffer.sample(32)
+        assert sample["filled"].mean() < 0.8 and sample["terminated"].sum() < 32  # padding; some time-outs
+        batch = convert_to_torch_tensor(dict(train_batch(sample).policy_batches["default_policy"]))
+        learner = algo.learner_group._learner
+        module = learner.module["default_policy"].unwrapped()
+        torch.manual_seed(0)
+        with torch.no_grad():  # online and target networks apart, so that double Q picks differ
+            for p in module.agent_net.parameters():
+                p.add_(0.1 * torch.randn_like(p))
+        losses = {}
+        for pack in (True, False):
+            monkeypatch.setattr(valid_rows, "PACK", pack)
+            with torch.no_grad():
+                out = module._forward_train(batch)
+                assert (VALID_ROWS in out) == pack
+                losses[pack] = float(
+                    learner.compute_loss_for_module(
+                        module_id="default_policy", config=algo.config, batch=batch, fwd_out=out
+                    )
+                )
+                if not pack:
+                    reference = float(_dense_reference_loss(module, batch, out, algo.config))
+        assert losses[True] > 0
+        assert losses[True] == pytest.approx(reference, rel=1e-5)
+        assert losses[False] == pytest.approx(reference, rel=1e-5)
+    finally:
+        algo.stop()

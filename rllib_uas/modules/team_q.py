@@ -35,6 +35,7 @@ from rllib_uas.modules.valid_rows import scatter_rows
 from rllib_uas.settings import module_defaults
 
 Q_VALUES, TARGET_Q_VALUES, CGI_LOGITS = "q_values", "target_q_values", "cgi_logits"
+VALID_ROWS = "valid_rows"  # [B, T+1] bool: present when the training outputs are packed at these rows
 
 DEFAULT_MODEL_CONFIG: Dict[str, Any] = module_defaults("qmix")  # the default config's settings
 
@@ -60,6 +61,22 @@ def masked_epsilon_greedy(
 def valid_steps(lengths: torch.Tensor, T: int) -> torch.Tensor:
     """[B, T] bool: the first lengths[b] rows of each padded episode (episode_rows' count)."""
     return torch.arange(T, device=lengths.device)[None] < lengths.to(torch.long)[:, None]
+
+
+def on_rows_of(out: Dict[str, Any], key: str, rows: torch.Tensor) -> torch.Tensor | None:
+    """A training output of TeamQModule at the valid rows `rows` [B, T+1] (bool), [M, n, A]: as the
+    module packed it (then out[VALID_ROWS] is these rows), or picked from the grid it returned."""
+    x = out.get(key)
+    if x is None or VALID_ROWS not in out:
+        return None if x is None else x[rows]
+    if out[VALID_ROWS].shape != rows.shape or not torch.equal(out[VALID_ROWS], rows):
+        raise ValueError(f"{key} is packed at other rows than the ones asked for")
+    return x
+
+
+def on_grid(out: Dict[str, Any], key: str) -> torch.Tensor:
+    """A training output of TeamQModule on the [B, T+1, ...] grid (zeros off the valid rows when packed)."""
+    return scatter_rows(out[key], out[VALID_ROWS]) if VALID_ROWS in out else out[key]
 
 
 def episode_rows(batch: Dict[str, Any]) -> torch.Tensor | None:
@@ -113,18 +130,15 @@ class TeamQModule(LeanActing, TorchRLModule, TargetNetworkAPI):
 
     def _q_train(
         self, x, h0: torch.Tensor, net: nn.Module, head: nn.Module, lengths: torch.Tensor | None, buckets
-    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """Training: (q [B, T, n, A], zeros on the padding; the agent states; the valid rows [B, T]).
-        With buckets the states are [M, n, H], one per valid step, and the padded [B, T, n, H] grid is
-        never built; otherwise they are that grid."""
-        if lengths is None:
-            h_seq, _ = net(x, h0)
-            return head(h_seq), h_seq, None
-        if buckets is None:  # padding not skipped: the padded grid (the reference the tests compare with)
-            h_seq, _ = net(x, h0, lengths)
-            return head(h_seq), h_seq, valid_steps(lengths, x.shape[1])
-        h = net.valid_states(x, h0, buckets)  # [M, n, H]
-        return scatter_rows(head(h), buckets.rows), h, buckets.rows
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Training: (q, the agent states it came from). With buckets both are at the valid steps only,
+        [M, n, A] and [M, n, H] (the padded [B, T, n, ...] grid is never built); otherwise they are the
+        grid, [B, T, n, A] and [B, T, n, H]."""
+        if buckets is not None:
+            h = net.valid_states(x, h0, buckets)  # [M, n, H]
+        else:  # no lengths, or padding not skipped (the reference the tests compare with)
+            h, _ = net(x, h0, lengths)  # [B, T, n, H]
+        return head(h), h
 
     @override(TorchRLModule)
     def _forward_inference(self, batch: Dict[str, Any], **kwargs) -> Dict[str, Any]:
@@ -144,7 +158,11 @@ class TeamQModule(LeanActing, TorchRLModule, TargetNetworkAPI):
     @override(TorchRLModule)
     def _forward_train(self, batch: Dict[str, Any], **kwargs) -> Dict[str, Any]:
         """Unroll whole padded episodes: the team observation under Columns.OBS, as when acting, with
-        [B, T+1, ...] columns, and `filled` [B, T] beside it (`u_qmix.algorithm.train_batch`)."""
+        [B, T+1, ...] columns, and `filled` [B, T] beside it (`u_qmix.algorithm.train_batch`).
+
+        With `filled` (and valid_rows.PACK) the outputs are at the valid observation rows only,
+        [M, n, A] in row-major (episode, step) order, and VALID_ROWS [B, T+1] says which rows those
+        are; otherwise they are the [B, T+1, n, A] grid. `on_rows_of` reads either form."""
         if Columns.OBS not in batch:
             return {}
         obs = batch[Columns.OBS]
@@ -152,15 +170,16 @@ class TeamQModule(LeanActing, TorchRLModule, TargetNetworkAPI):
         h0 = torch.zeros(B, self.n_agents, self.cfg["gru_hidden"], device=obs["obs"].device)
         lengths = episode_rows(batch)
         x, buckets = self._train_inputs(obs, lengths)  # read by the online and the target network
-        q, h, rows = self._q_train(x, h0, self.agent_net, self.q_head, lengths, buckets)
+        q, h = self._q_train(x, h0, self.agent_net, self.q_head, lengths, buckets)
         out = {Q_VALUES: q}
         with torch.no_grad():
-            out[TARGET_Q_VALUES], _, _ = self._q_train(
+            out[TARGET_Q_VALUES], _ = self._q_train(
                 x, h0, self._target_agent_net, self._target_q_head, lengths, buckets
             )
         if self.cgi_head is not None:
-            cgi = self.cgi_head(h)  # on the states _q_train returned: packed or the padded grid
-            out[CGI_LOGITS] = cgi if buckets is None else scatter_rows(cgi, rows)  # [B, T, n, A]
+            out[CGI_LOGITS] = self.cgi_head(h)
+        if buckets is not None:
+            out[VALID_ROWS] = buckets.rows
         return out
 
     def mix(self, agent_qs: torch.Tensor, state: torch.Tensor, target: bool = False) -> torch.Tensor:
@@ -187,8 +206,8 @@ class TeamQModule(LeanActing, TorchRLModule, TargetNetworkAPI):
         h0 = torch.zeros(obs["obs"].shape[0], self.n_agents, self.cfg["gru_hidden"], device=obs["obs"].device)
         lengths = episode_rows(batch)
         x, buckets = self._train_inputs(obs, lengths)
-        q, _, _ = self._q_train(x, h0, self._target_agent_net, self._target_q_head, lengths, buckets)
-        return {TARGET_Q_VALUES: q}
+        q, _ = self._q_train(x, h0, self._target_agent_net, self._target_q_head, lengths, buckets)
+        return {TARGET_Q_VALUES: q if buckets is None else scatter_rows(q, buckets.rows)}  # [B, T+1, n, A]
 
 
-__all__ = ["TeamQModule", "epsilon_at", "masked_epsilon_greedy", "MASKED_LOGIT"]
+__all__ = ["TeamQModule", "epsilon_at", "masked_epsilon_greedy", "on_grid", "on_rows_of", "MASKED_LOGIT"]

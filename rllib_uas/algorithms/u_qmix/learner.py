@@ -25,8 +25,8 @@ from ray.rllib.utils.metrics import NUM_ENV_STEPS_SAMPLED_LIFETIME
 from rllib_uas.algorithms.team_learner import TeamLearnerThreadsMixin
 from rllib_uas.modules.agent_network import masked_logits
 from rllib_uas.modules.cgi import cgi_loss
-from rllib_uas.modules.team_q import CGI_LOGITS, Q_VALUES, TARGET_Q_VALUES, valid_steps
-from rllib_uas.modules.valid_rows import on_rows, pick_rows
+from rllib_uas.modules.team_q import CGI_LOGITS, Q_VALUES, TARGET_Q_VALUES, on_rows_of, valid_steps
+from rllib_uas.modules.valid_rows import scatter_rows
 
 NUM_EPISODES_SAMPLED_LIFETIME = "num_episodes_sampled_lifetime"
 TD_LOSS_KEY, CGI_LOSS_KEY = "td_loss", "cgi_loss"
@@ -93,23 +93,26 @@ class UQMIXTorchLearner(TeamLearnerThreadsMixin, TorchLearner):
         self, *, module_id: str, config: Any, batch: Dict[str, Any], fwd_out: Dict[str, torch.Tensor]
     ) -> torch.Tensor:
         module = self.module[module_id].unwrapped()
-        q, q_target = fwd_out[Q_VALUES], fwd_out[TARGET_Q_VALUES]  # [B, T+1, n, A]
-        obs = batch[Columns.OBS]  # the team observation
-        mask_avail = obs["action_mask"]  # [B, T+1, n, A]
+        obs = batch[Columns.OBS]  # the team observation, [B, T+1, ...] columns
         actions = batch["actions"].long()  # [B, T, n]
         rewards, terminated, filled = batch["rewards"], batch["terminated"], batch["filled"]  # [B, T]
-        state = obs["state"]  # [B, T+1, S]
 
-        # the mixers and the CGI term run on the valid steps only (zeros on the padding, which every
-        # term masks): about three quarters of a U-QMIX batch on MMM2 is padding
-        rows = filled > 0  # [B, T]
+        # everything runs on the valid rows only, [M, ...] in row-major (episode, step) order: about
+        # three quarters of a U-QMIX batch on MMM2 is padding, which every term would mask anyway
+        rows = filled > 0  # [B, T]: the steps
         T = filled.shape[1]
-        rows_next = valid_steps(filled.sum(1).long() + 1, T + 1)  # [B, T+1]: s_0..s_L, bootstrap included
-        chosen = q[:, :-1].gather(-1, actions[..., None]).squeeze(-1)  # [B, T, n]
-        q_tot = on_rows(module.mix, rows, chosen, state[:, :-1])  # [B, T]
+        lengths = filled.sum(1).long()
+        obs_rows = valid_steps(lengths + 1, T + 1)  # [B, T+1]: s_0..s_L, the bootstrap state included
+        step = valid_steps(lengths, T + 1)[obs_rows]  # [M1]: which of those rows are steps (t < L)
+        q = on_rows_of(fwd_out, Q_VALUES, obs_rows)  # [M1, n, A]
+        q_target = on_rows_of(fwd_out, TARGET_Q_VALUES, obs_rows)
+        mask_avail = obs["action_mask"][obs_rows]  # [M1, n, A]
+        state = obs["state"][obs_rows]  # [M1, S]
+        chosen = q[step].gather(-1, actions[rows][..., None]).squeeze(-1)  # [M, n]
+        q_tot = scatter_rows(module.mix(chosen, state[step]), rows)  # [B, T]
         with torch.no_grad():
-            target_max = max_target_q(q, q_target, mask_avail, config.double_q)  # [B, T+1, n]
-            target_tot = on_rows(lambda qs, s: module.mix(qs, s, target=True), rows_next, target_max, state)
+            target_max = max_target_q(q, q_target, mask_avail, config.double_q)  # [M1, n]
+            target_tot = scatter_rows(module.mix(target_max, state, target=True), obs_rows)  # [B, T+1]
             y = td_lambda_targets(rewards, terminated, filled, target_tot, config.gamma, config.td_lambda)
         loss_td = td_loss(q_tot, y, filled)  # lambda_I weighs CGI against this 0.5-scaled term
         td = (q_tot - y) * filled
@@ -117,14 +120,14 @@ class UQMIXTorchLearner(TeamLearnerThreadsMixin, TorchLearner):
 
         cgi = torch.zeros((), device=loss_td.device)
         if CGI_LOGITS in fwd_out and config.cgi_coeff > 0:
-            logits = masked_logits(pick_rows(q[:, :-1], rows), pick_rows(mask_avail[:, :-1], rows))  # [M, n, A]
+            logits = masked_logits(q[step], mask_avail[step])  # [M, n, A]
             cgi = cgi_loss(
-                pick_rows(fwd_out[CGI_LOGITS][:, :-1], rows),
+                on_rows_of(fwd_out, CGI_LOGITS, obs_rows)[step],
                 torch.softmax(logits, -1).detach(),
-                pick_rows(obs["group"][:, :-1], rows),  # each step's membership
-                pick_rows(obs["alive"][:, :-1], rows),
+                obs["group"][obs_rows][step],  # each step's membership
+                obs["alive"][obs_rows][step],
                 module.group_masks,
-                pick_rows(filled, rows),
+                filled[rows],
             )
             total = total + config.cgi_coeff * cgi
         if not torch.isfinite(total):
