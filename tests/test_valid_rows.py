@@ -5,7 +5,7 @@ U-QMIX update (TD and CGI terms) ends at the same weights packed as dense."""
 import pytest
 import torch
 from ray.rllib.core.columns import Columns
-from u_qmix_update import one_update
+from u_qmix_update import algo_with_episodes, one_update
 
 import rllib_uas.modules.valid_rows as valid_rows
 from rllib_uas.modules.agent_network import Buckets, GroupedAgentNetwork, RecurrentAgentNetwork, length_buckets
@@ -123,21 +123,11 @@ def test_the_learners_loss_on_valid_rows_is_the_dense_grid_loss(ray_session, mon
     import numpy as np
     from ray.rllib.utils.torch_utils import convert_to_torch_tensor
 
-    from rllib_uas.algorithms.u_qmix import UQMIXConfig
     from rllib_uas.algorithms.u_qmix.algorithm import train_batch
     from rllib_uas.modules.team_q import VALID_ROWS
 
-    cfg = (
-        UQMIXConfig()
-        .environment(env_config={"map_name": "3m1m_vs_4m"})  # two groups: the CGI term is on
-        .env_runners(num_env_runners=0, num_envs_per_env_runner=8)
-        .training(batch_size_episodes=32, learning_starts_episodes=10_000, episodes_per_iteration=8)
-        .debugging(seed=2)
-    )
-    algo = cfg.build_algo()
+    algo = algo_with_episodes(32, seed=2)
     try:
-        while len(algo.episode_buffer) < 32:
-            algo.train()
         np.random.seed(0)
         sample = algo.episode_buffer.sample(32)
         assert sample["filled"].mean() < 0.8 and sample["terminated"].sum() < 32  # padding; some time-outs
