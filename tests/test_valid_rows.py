@@ -124,7 +124,7 @@ def test_the_learners_loss_on_valid_rows_is_the_dense_grid_loss(ray_session, mon
     from ray.rllib.utils.torch_utils import convert_to_torch_tensor
 
     from rllib_uas.algorithms.u_qmix.algorithm import train_batch
-    from rllib_uas.modules.team_q import VALID_ROWS
+    from rllib_uas.modules.team_q import TARGET_Q_VALUES, VALID_ROWS, on_grid
 
     algo = algo_with_episodes(32, seed=2)
     try:
@@ -144,6 +144,9 @@ def test_the_learners_loss_on_valid_rows_is_the_dense_grid_loss(ray_session, mon
             with torch.no_grad():
                 out = module._forward_train(batch)
                 assert (VALID_ROWS in out) == pack
+                # the TargetNetworkAPI's forward_target gives the same target Q-values, on the grid
+                grid = module.forward_target(batch)[TARGET_Q_VALUES]  # [B, T+1, n, A]
+                torch.testing.assert_close(grid, on_grid(out, TARGET_Q_VALUES))
                 losses[pack] = float(
                     learner.compute_loss_for_module(
                         module_id="default_policy", config=algo.config, batch=batch, fwd_out=out
