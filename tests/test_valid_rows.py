@@ -10,8 +10,7 @@ from u_qmix_update import algo_with_episodes, one_update
 import rllib_uas.modules.valid_rows as valid_rows
 from rllib_uas.modules.agent_network import Buckets, GroupedAgentNetwork, RecurrentAgentNetwork, length_buckets
 from rllib_uas.modules.mixers import QMixer
-from rllib_uas.modules.team_q import valid_steps
-from rllib_uas.modules.valid_rows import scatter_rows
+from rllib_uas.modules.valid_rows import scatter_rows, valid_steps
 
 
 def test_a_mixer_on_the_valid_rows_is_the_dense_result_there_and_zero_on_padding_with_the_same_gradients():

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from rllib_uas.modules.valid_rows import scatter_rows, valid_steps
 from rllib_uas.settings import check_parameter_sharing
 from rllib_uas.team_obs import space_groups
 
@@ -200,22 +201,14 @@ class RecurrentAgentNetwork(nn.Module):
         B, T = x.shape[:2]
         if lengths is None:
             return self._unroll(x, h0)
-        plan = length_buckets(lengths.detach().cpu().numpy(), T, x.shape[2])
-        if plan is None:  # little padding: one unroll
-            h_seq, _ = self._unroll(x, h0)
+        buckets = Buckets(lengths, T, x.shape[2])
+        # one contract whichever way it runs: zeros after each end, the state at the last valid step
+        if buckets.whole:  # little padding: one unroll, masked
+            h_seq = self._unroll(x, h0)[0] * buckets.rows[..., None, None]
         else:
-            parts, order = [], []
-            for rows, steps in plan:
-                idx = torch.as_tensor(rows, device=x.device)
-                h_b, _ = self._unroll(x[idx, :steps], h0[idx])  # [b, steps, n, H]
-                parts.append(nn.functional.pad(h_b, (0, 0, 0, 0, 0, T - steps)))
-                order.append(idx)
-            h_seq = torch.cat(parts)[torch.argsort(torch.cat(order))]  # [B, T, n, H]
-        # one contract whichever way it ran: zeros after each end, the state at the last valid step
-        lengths = lengths.to(x.device).long()
-        valid = torch.arange(T, device=x.device)[None] < lengths[:, None]  # [B, T]
-        h_seq = h_seq * valid[..., None, None]
-        h_last = h_seq[torch.arange(B, device=x.device), (lengths - 1).clamp(min=0)]  # [B, n, H]
+            h_seq = scatter_rows(self.valid_states(buckets.take(x), h0, buckets), buckets.rows)  # [B, T, n, H]
+        last = (lengths.to(x.device).long() - 1).clamp(min=0)
+        h_last = h_seq[torch.arange(B, device=x.device), last]  # [B, n, H]
         return h_seq, h_last
 
     def valid_states(self, xs: List[torch.Tensor], h0: torch.Tensor, buckets: "Buckets") -> torch.Tensor:
@@ -227,6 +220,8 @@ class RecurrentAgentNetwork(nn.Module):
         The padded [B, T, n, H] grid is never built: on U-QMIX's batches (three quarters padding on
         MMM2) filling, masking and indexing it cost more than the heads that then read it."""
         parts = [self._unroll(x, h0[idx])[0][valid] for x, (idx, _, valid) in zip(xs, buckets.groups)]
+        if buckets.whole:  # one group of every row in order: already row-major
+            return parts[0]
         return torch.cat(parts)[buckets.order]  # [M, n, H]
 
 
@@ -242,14 +237,14 @@ class Buckets:
         plan = length_buckets(lengths.detach().cpu().numpy(), T, width)
         self.whole = plan is None  # one group: every row, all T steps (take() then copies nothing)
         self.groups: List[Tuple[torch.Tensor, int, torch.Tensor]] = []  # (rows [b], steps, valid [b, steps])
-        where = []
+        self.rows = valid_steps(lengths, T)  # [B, T]: the valid steps
         for rows, steps in plan or [(np.arange(B), T)]:
             idx = torch.as_tensor(rows, device=device)
-            valid = torch.arange(steps, device=device)[None] < lengths[idx, None]
-            self.groups.append((idx, steps, valid))
-            where.append((idx[:, None] * T + torch.arange(steps, device=device)[None])[valid])  # flat b*T+t
-        self.order = torch.argsort(torch.cat(where))
-        self.rows = torch.arange(T, device=device)[None] < lengths[:, None]  # [B, T]: the valid steps
+            self.groups.append((idx, steps, self.rows[idx, :steps]))  # valid [b, steps]
+        self.order = None  # the groups' valid steps -> row-major (b, t) order; the whole batch already is
+        if not self.whole:
+            flat = [(idx[:, None] * T + torch.arange(steps, device=device)[None])[v] for idx, steps, v in self.groups]
+            self.order = torch.argsort(torch.cat(flat))
 
     def take(self, x: torch.Tensor) -> List[torch.Tensor]:
         """x [B, T, ...] -> each group's rows and steps, [b, steps, ...]."""

@@ -58,11 +58,6 @@ def masked_epsilon_greedy(
     return torch.where(explore, random, greedy)
 
 
-def valid_steps(lengths: torch.Tensor, T: int) -> torch.Tensor:
-    """[B, T] bool: the first lengths[b] rows of each padded episode (episode_rows' count)."""
-    return torch.arange(T, device=lengths.device)[None] < lengths.to(torch.long)[:, None]
-
-
 def on_rows_of(out: Dict[str, Any], key: str, rows: torch.Tensor) -> torch.Tensor | None:
     """A training output of TeamQModule at the valid rows `rows` [B, T+1] (bool), [M, n, A]: as the
     module packed it (then out[VALID_ROWS] is these rows), or picked from the grid it returned."""

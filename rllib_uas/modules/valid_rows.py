@@ -18,6 +18,11 @@ import torch
 PACK = True
 
 
+def valid_steps(lengths: torch.Tensor, T: int) -> torch.Tensor:
+    """[B, T] bool: the first lengths[b] rows of each padded sequence of lengths [B]."""
+    return torch.arange(T, device=lengths.device)[None] < lengths.to(torch.long)[:, None]
+
+
 def scatter_rows(y: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
     """y [M, ...], one entry per True of rows [B, T] in row-major order -> [B, T, ...], zeros elsewhere."""
     out = y.new_zeros(rows.shape + y.shape[1:])
@@ -25,4 +30,4 @@ def scatter_rows(y: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
     return out
 
 
-__all__ = ["PACK", "scatter_rows"]
+__all__ = ["PACK", "scatter_rows", "valid_steps"]

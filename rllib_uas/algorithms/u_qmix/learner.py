@@ -25,8 +25,8 @@ from ray.rllib.utils.metrics import NUM_ENV_STEPS_SAMPLED_LIFETIME
 from rllib_uas.algorithms.team_learner import TeamLearnerThreadsMixin
 from rllib_uas.modules.agent_network import masked_logits
 from rllib_uas.modules.cgi import cgi_loss
-from rllib_uas.modules.team_q import CGI_LOGITS, Q_VALUES, TARGET_Q_VALUES, on_rows_of, valid_steps
-from rllib_uas.modules.valid_rows import scatter_rows
+from rllib_uas.modules.team_q import CGI_LOGITS, Q_VALUES, TARGET_Q_VALUES, on_rows_of
+from rllib_uas.modules.valid_rows import scatter_rows, valid_steps
 
 NUM_EPISODES_SAMPLED_LIFETIME = "num_episodes_sampled_lifetime"
 TD_LOSS_KEY, CGI_LOSS_KEY = "td_loss", "cgi_loss"
@@ -103,7 +103,8 @@ class UQMIXTorchLearner(TeamLearnerThreadsMixin, TorchLearner):
         T = filled.shape[1]
         lengths = filled.sum(1).long()
         obs_rows = valid_steps(lengths + 1, T + 1)  # [B, T+1]: s_0..s_L, the bootstrap state included
-        step = valid_steps(lengths, T + 1)[obs_rows]  # [M1]: which of those rows are steps (t < L)
+        step_rows = valid_steps(lengths, T + 1)  # [B, T+1]: s_0..s_{L-1}, the rows of `rows`
+        step = step_rows[obs_rows]  # [M1]: which of the obs rows are steps (t < L)
         q = on_rows_of(fwd_out, Q_VALUES, obs_rows)  # [M1, n, A]
         q_target = on_rows_of(fwd_out, TARGET_Q_VALUES, obs_rows)
         mask_avail = obs["action_mask"][obs_rows]  # [M1, n, A]
@@ -124,8 +125,8 @@ class UQMIXTorchLearner(TeamLearnerThreadsMixin, TorchLearner):
             cgi = cgi_loss(
                 on_rows_of(fwd_out, CGI_LOGITS, obs_rows)[step],
                 torch.softmax(logits, -1).detach(),
-                obs["group"][obs_rows][step],  # each step's membership
-                obs["alive"][obs_rows][step],
+                obs["group"][step_rows],  # each step's membership
+                obs["alive"][step_rows],
                 module.group_masks,
                 filled[rows],
             )
