@@ -94,6 +94,7 @@ def run_experiments(
 
     from rllib_uas.envs.registry import register_envs
     from rllib_uas.fit_resources import fit_trial
+    from rllib_uas.local_ray import stop_local_ray
     from rllib_uas.progress import ProgressLine
 
     storage_path = str(Path(storage_path).expanduser().resolve())
@@ -122,71 +123,75 @@ def run_experiments(
             if notice:
                 exp.notices.append(notice)
     register_envs()
-    failures = 0
-    for exp in experiments:
-        for notice in exp.notices:
-            print(f"notice: {notice}")
-        stop = dict(exp.stop)
-        if stop_timesteps is not None:
-            stop["num_env_steps_sampled_lifetime"] = stop_timesteps
-        if stop_iters is not None:
-            stop["training_iteration"] = stop_iters
-        cost = _search_cost(exp, stop)
-        if cost:
-            print(cost)
-        metric = metric_for(exp)
-        interrupted = InterruptSeen()
-        callbacks: list = [ProgressLine(stop=stop, searched=exp.searched_keys), interrupted]
-        if wandb_project:
-            from ray.air.integrations.wandb import WandbLoggerCallback
+    try:
+        failures = 0
+        for exp in experiments:
+            for notice in exp.notices:
+                print(f"notice: {notice}")
+            stop = dict(exp.stop)
+            if stop_timesteps is not None:
+                stop["num_env_steps_sampled_lifetime"] = stop_timesteps
+            if stop_iters is not None:
+                stop["training_iteration"] = stop_iters
+            cost = _search_cost(exp, stop)
+            if cost:
+                print(cost)
+            metric = metric_for(exp)
+            interrupted = InterruptSeen()
+            callbacks: list = [ProgressLine(stop=stop, searched=exp.searched_keys), interrupted]
+            if wandb_project:
+                from ray.air.integrations.wandb import WandbLoggerCallback
 
-            callbacks.append(
-                WandbLoggerCallback(
-                    project=wandb_project,
-                    group=exp.name,
-                    log_config=False,
-                    excludes=["config", "perf", "fault_tolerance", "timers"],
+                callbacks.append(
+                    WandbLoggerCallback(
+                        project=wandb_project,
+                        group=exp.name,
+                        log_config=False,
+                        excludes=["config", "perf", "fault_tolerance", "timers"],
+                    )
                 )
-            )
-        run_config = tune.RunConfig(
-            name=exp.name,
-            storage_path=storage_path,
-            stop=stop,
-            callbacks=callbacks,
-            verbose=verbose,
-            checkpoint_config=tune.CheckpointConfig(
-                checkpoint_frequency=checkpoint_freq if checkpoint_freq is not None else exp.checkpoint_frequency,
-                checkpoint_at_end=exp.checkpoint_at_end,
-                num_to_keep=exp.num_to_keep,
-            ),
-            failure_config=tune.FailureConfig(max_failures=0),
-        )
-        exp_path = os.path.join(storage_path, exp.name)
-        if resume:
-            if not tune.Tuner.can_restore(exp_path):
-                raise FileNotFoundError(f"nothing to resume at {exp_path}: run without --resume first")
-            tuner = tune.Tuner.restore(
-                exp_path, trainable=exp.algo_class, resume_unfinished=True, resume_errored=True, param_space=exp.config
-            )
-        else:
-            tuner = tune.Tuner(
-                exp.algo_class,
-                param_space=exp.config,
-                run_config=run_config,
-                tune_config=tune.TuneConfig(
-                    num_samples=exp.num_samples, scheduler=scheduler_for(exp.scheduler, metric)
+            run_config = tune.RunConfig(
+                name=exp.name,
+                storage_path=storage_path,
+                stop=stop,
+                callbacks=callbacks,
+                verbose=verbose,
+                checkpoint_config=tune.CheckpointConfig(
+                    checkpoint_frequency=checkpoint_freq if checkpoint_freq is not None else exp.checkpoint_frequency,
+                    checkpoint_at_end=exp.checkpoint_at_end,
+                    num_to_keep=exp.num_to_keep,
                 ),
+                failure_config=tune.FailureConfig(max_failures=0),
             )
-        results = tuner.fit()
-        failures += print_summary(exp, results, metric)
-        if interrupted.seen:
-            # Tune ends the loop on the first Ctrl-C and saves the experiment's state: say how to go on
-            print(f"interrupted; resume with: rllib train file {exp.source} --resume")
-            return EXIT_INTERRUPTED
-    if wandb_project and os.environ.get("WANDB_MODE") == "offline":
-        runs = Path(os.environ.get("WANDB_DIR", storage_path)) / "wandb"
-        print(f"W&B runs were written offline under {runs}; upload them with: wandb sync {runs}/offline-run-*")
-    return 1 if failures else 0
+            exp_path = os.path.join(storage_path, exp.name)
+            if resume:
+                if not tune.Tuner.can_restore(exp_path):
+                    raise FileNotFoundError(f"nothing to resume at {exp_path}: run without --resume first")
+                tuner = tune.Tuner.restore(
+                    exp_path, trainable=exp.algo_class, resume_unfinished=True, resume_errored=True, param_space=exp.config
+                )
+            else:
+                tuner = tune.Tuner(
+                    exp.algo_class,
+                    param_space=exp.config,
+                    run_config=run_config,
+                    tune_config=tune.TuneConfig(
+                        num_samples=exp.num_samples, scheduler=scheduler_for(exp.scheduler, metric)
+                    ),
+                )
+            results = tuner.fit()
+            failures += print_summary(exp, results, metric)
+            if interrupted.seen:
+                # Tune ends the loop on the first Ctrl-C and saves the experiment's state: say how to go on
+                print(f"interrupted; resume with: rllib train file {exp.source} --resume")
+                return EXIT_INTERRUPTED
+        if wandb_project and os.environ.get("WANDB_MODE") == "offline":
+            runs = Path(os.environ.get("WANDB_DIR", storage_path)) / "wandb"
+            print(f"W&B runs were written offline under {runs}; upload them with: wandb sync {runs}/offline-run-*")
+        return 1 if failures else 0
+    finally:
+        if own_ray:  # Ray's exit hook would take about a second longer (rllib_uas/local_ray.py)
+            stop_local_ray()
 
 
 def _search_cost(exp: Experiment, stop: Dict[str, Any]) -> Optional[str]:

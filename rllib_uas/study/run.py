@@ -175,6 +175,8 @@ def run_study(
     import ray
     from ray import tune
 
+    from rllib_uas.local_ray import stop_local_ray
+
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     done = {c.name for c in finished(cells, out)}
@@ -189,7 +191,8 @@ def run_study(
     if not todo:
         return {"skipped": len(done), "finished": 0, "failed": 0}
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
-    if not ray.is_initialized():
+    own_ray = not ray.is_initialized()
+    if own_ray:
         ray.init(
             address="local",
             num_cpus=cpus or concurrent,
@@ -217,7 +220,11 @@ def run_study(
             failure_config=tune.FailureConfig(max_failures=0),
         ),
     )
-    results = tuner.fit()
+    try:
+        results = tuner.fit()
+    finally:
+        if own_ray:
+            stop_local_ray()
     failed = [r for r in results if r.error is not None]
     for r in failed:
         cell = r.config["cell"]

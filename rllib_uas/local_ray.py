@@ -1,0 +1,31 @@
+"""Stopping a Ray this process started (`ray.init(address="local")`), without Ray's exit-hook waits.
+
+Left to Ray's own exit hook, a local Ray takes about 1.4 s to stop on the development machine
+(measured with `ray.shutdown` around an idle 2-CPU Ray): the hook sleeps 0.5 s so that workers' log
+lines can still print, and the autoscaler monitor, sent SIGTERM after the GCS is already gone, tries
+to report its "failure" to that GCS until `ray.shutdown` gives up on it after 1 s and kills it. A run
+that has returned from `Tuner.fit` has no worker lines left to print, and a single-machine Ray's
+monitor has nothing to clean up, so both waits are skipped here (0.4 s, same measurement).
+"""
+
+from __future__ import annotations
+
+
+def stop_local_ray() -> None:
+    """Kill the local Ray's autoscaler monitor, then `ray.shutdown()`; a no-op when Ray is not running."""
+    import ray
+
+    if not ray.is_initialized():
+        return
+    try:  # Ray's process table is internal: if it moves, this falls back to a plain (slower) shutdown
+        from ray._private import ray_constants
+        from ray._private.worker import _global_node as node
+
+        monitors = node.all_processes.get(ray_constants.PROCESS_TYPE_MONITOR, []) if node is not None else []
+    except (ImportError, AttributeError):
+        monitors = []
+    for info in monitors:
+        if info.process.poll() is None:
+            info.process.kill()
+            info.process.wait()
+    ray.shutdown()

@@ -1,0 +1,48 @@
+"""stop_local_ray: a Ray this process started is stopped whole, monitor included."""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+SCRIPT = textwrap.dedent(
+    """
+    import json, os, time
+    import ray
+    from ray._private import ray_constants
+    from rllib_uas.local_ray import stop_local_ray
+
+    ray.init(address="local", num_cpus=1, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    assert ray.get(ray.remote(lambda: 7).remote()) == 7
+    node = ray._private.worker._global_node
+    pids = {kind: [i.process.pid for i in infos] for kind, infos in node.all_processes.items()}
+    stop_local_ray()
+    stop_local_ray()  # a second call, with Ray already stopped, does nothing
+
+    def running(pid):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        with open(f"/proc/{pid}/stat") as f:  # a zombie is gone for our purposes
+            return f.read().split(")")[-1].split()[0] != "Z"
+
+    deadline = time.monotonic() + 30
+    left = {k: [p for p in v if running(p)] for k, v in pids.items()}
+    while any(left.values()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+        left = {k: [p for p in v if running(p)] for k, v in left.items()}
+    print(json.dumps({"initialized": ray.is_initialized(), "kinds": sorted(pids), "left": left,
+                      "monitor": ray_constants.PROCESS_TYPE_MONITOR}))
+    """
+)
+
+
+def test_stop_local_ray_stops_every_process_of_the_local_ray():
+    res = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    assert out["initialized"] is False
+    assert out["monitor"] in out["kinds"]  # the process whose wait it skips was there to stop
+    assert not any(out["left"].values()), out["left"]
+
