@@ -171,6 +171,9 @@ def _worker(path: str, name: str, iters: int, learner_cpus: int, out) -> None:
         t1 = time.perf_counter()
         orig(*args, **kwargs)
         update_s = time.perf_counter() - t1
+        # before the replay below: its operands (one pair per distinct product shape, many more of
+        # them with length buckets) are the harness's memory, not training's
+        rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         mm = _matmul_share(lambda: orig(*args, **kwargs))
     finally:
         algo.stop()
@@ -183,7 +186,7 @@ def _worker(path: str, name: str, iters: int, learner_cpus: int, out) -> None:
             per_iter=per_iter,
             update_s=update_s,
             **mm,
-            rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            rss_mib=rss_mib,
         )
     )
 

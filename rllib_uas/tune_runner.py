@@ -168,7 +168,11 @@ def run_experiments(
                 if not tune.Tuner.can_restore(exp_path):
                     raise FileNotFoundError(f"nothing to resume at {exp_path}: run without --resume first")
                 tuner = tune.Tuner.restore(
-                    exp_path, trainable=exp.algo_class, resume_unfinished=True, resume_errored=True, param_space=exp.config
+                    exp_path,
+                    trainable=exp.algo_class,
+                    resume_unfinished=True,
+                    resume_errored=True,
+                    param_space=exp.config,
                 )
             else:
                 tuner = tune.Tuner(

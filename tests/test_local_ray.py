@@ -45,4 +45,3 @@ def test_stop_local_ray_stops_every_process_of_the_local_ray():
     assert out["initialized"] is False
     assert out["monitor"] in out["kinds"]  # the process whose wait it skips was there to stop
     assert not any(out["left"].values()), out["left"]
-

@@ -2,15 +2,18 @@
 numbers. On the valid rows the packed result is the dense one, on the padding it is zero, and a whole
 U-QMIX update (TD and CGI terms) ends at the same weights packed as dense."""
 
+import copy
+
 import pytest
 import torch
 from ray.rllib.core.columns import Columns
 from u_qmix_update import algo_with_episodes, one_update
 
 import rllib_uas.modules.valid_rows as valid_rows
+from rllib_uas.algorithms.u_mappo.learner import UMAPPOTorchLearner
 from rllib_uas.modules.agent_network import Buckets, GroupedAgentNetwork, RecurrentAgentNetwork, length_buckets
 from rllib_uas.modules.mixers import QMixer
-from rllib_uas.modules.valid_rows import scatter_rows, valid_steps
+from rllib_uas.modules.valid_rows import VALID_ROWS, scatter_rows, valid_steps
 
 
 def test_a_mixer_on_the_valid_rows_is_the_dense_result_there_and_zero_on_padding_with_the_same_gradients():
@@ -158,3 +161,71 @@ def test_the_learners_loss_on_valid_rows_is_the_dense_grid_loss(ray_session, mon
         assert losses[False] == pytest.approx(reference, rel=1e-5)
     finally:
         algo.stop()
+
+
+class PackedAgainstGridLearner(UMAPPOTorchLearner):
+    """On the first minibatch, the U-MAPPO loss and its gradients from packed outputs (valid_rows.PACK)
+    and from the padded grid, on the same batch and weights (the value normalizer's statistics are
+    put back between the two: the loss updates them)."""
+
+    def compute_loss_for_module(self, *, module_id, config, batch, fwd_out):
+        if not hasattr(self, "compared"):
+            module = self.module[module_id].unwrapped()
+            params = [p for p in module.parameters() if p.requires_grad]
+            norm = copy.deepcopy(module.value_norm.state_dict()) if module.value_norm is not None else None
+            self.compared = {}
+            for pack in (True, False):
+                valid_rows.PACK = pack
+                if norm is not None:
+                    module.value_norm.load_state_dict(norm)
+                out = module.forward_train(batch)
+                loss = super().compute_loss_for_module(module_id=module_id, config=config, batch=batch, fwd_out=out)
+                grads = torch.autograd.grad(loss, params, allow_unused=True)
+                rows = batch[Columns.LOSS_MASK]
+                self.compared[pack] = (float(loss.detach()), grads, out.get(VALID_ROWS), float(rows.float().mean()))
+            valid_rows.PACK = True
+            if norm is not None:
+                module.value_norm.load_state_dict(norm)
+            fwd_out = module.forward_train(batch)
+        return super().compute_loss_for_module(module_id=module_id, config=config, batch=batch, fwd_out=fwd_out)
+
+
+@pytest.mark.parametrize(
+    "model",
+    [dict(), dict(state_type="AS"), dict(recurrent_critic=True), dict(parameter_sharing="group")],
+    ids=["EP-mlp", "AS-mlp", "EP-rnn", "group"],
+)
+def test_u_mappo_loss_and_gradients_are_the_same_packed_and_on_the_grid(ray_session, model):
+    """The U-MAPPO learner on the module's outputs at the valid steps only (policy, CGI and critic
+    terms) gives the loss and gradients of the padded grid, on a real sampled batch with padding."""
+    from rllib_uas.algorithms.u_mappo import UMAPPOConfig
+
+    config = (
+        UMAPPOConfig()
+        .environment(env_config={"map_name": "MMM", "agent_state": model.get("state_type") == "AS"})
+        .env_runners(num_env_runners=0, num_envs_per_env_runner=4)
+        .training(
+            train_batch_size_per_learner=400,
+            minibatch_size=400,
+            num_epochs=1,
+            learner_class=PackedAgainstGridLearner,
+            **model,
+        )
+        .debugging(seed=0)
+    )
+    algo = config.build_algo()
+    try:
+        algo.train()
+        compared = algo.learner_group._learner.compared
+    finally:
+        algo.stop()
+    (loss_p, grads_p, rows_p, valid_frac), (loss_g, grads_g, rows_g, _) = compared[True], compared[False]
+    assert rows_p is not None and rows_g is None  # packed, then the grid
+    assert 0.2 < valid_frac < 0.95  # a batch with padding to skip
+    assert int(rows_p.sum()) < rows_p.numel()
+    assert loss_p == pytest.approx(loss_g, rel=1e-5, abs=1e-6)
+    assert any(g is not None and g.abs().sum() > 0 for g in grads_p)
+    for gp, gg in zip(grads_p, grads_g):
+        assert (gp is None) == (gg is None)
+        if gp is not None:
+            torch.testing.assert_close(gp, gg, rtol=1e-4, atol=1e-6)

@@ -255,9 +255,12 @@ class Buckets:
 
 BUCKET_STEP_OVERHEAD = 32  # per unrolled step, a bucket's fixed cost is about this many GRU rows' work
 MAX_BUCKETS = 4
-# bucket only when the model saves a quarter of the work: at U-MAPPO's ~25% chunk padding the
-# extra indexing ate the gain (benchmarks/train_throughput.py), at U-QMIX's ~60% it did not
-MIN_SAVING = 0.75
+# bucket when the model saves at least 5% of the work. With the states kept at the valid steps
+# (valid_states) and the heads and loss on those rows, bucketing pays at U-MAPPO's ~25% chunk
+# padding too: forward, loss and backward of a quick-start minibatch 1.19x faster than on the grid,
+# against 1.17x with the earlier threshold of 0.75 (which left those batches unbucketed); 1.19x
+# against 1.10x on an MMM2 minibatch (docs/training_speed.md)
+MIN_SAVING = 0.95
 
 
 def length_buckets(

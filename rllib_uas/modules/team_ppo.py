@@ -28,8 +28,10 @@ from ray.rllib.core.rl_module.torch import TorchRLModule
 from ray.rllib.utils.annotations import override
 from torch import nn
 
+from rllib_uas.modules import valid_rows
 from rllib_uas.modules.acting import LeanActing
 from rllib_uas.modules.agent_network import (
+    Buckets,
     RecurrentAgentNetwork,
     agent_head,
     agent_ids,
@@ -40,6 +42,7 @@ from rllib_uas.modules.agent_network import (
 )
 from rllib_uas.modules.cgi import CGIPredictor
 from rllib_uas.modules.distributions import TeamCategorical
+from rllib_uas.modules.valid_rows import VALID_ROWS
 from rllib_uas.modules.value_norm import ValueNorm
 from rllib_uas.settings import module_defaults
 
@@ -110,11 +113,14 @@ class TeamPPOModule(LeanActing, TorchRLModule, ValueFunctionAPI):
         return state
 
     # ------------------------------------------------------------------ policy
-    def _policy(self, batch: Dict[str, Any]) -> Dict[str, torch.Tensor]:
-        obs = batch[Columns.OBS]
-        x = agent_inputs(
+    def _inputs(self, obs: Dict[str, torch.Tensor]) -> torch.Tensor:
+        return agent_inputs(
             obs, self.cfg["use_last_action"], self.cfg["use_agent_id"], self.n_groups, self.cfg["use_group_id"]
         )  # [B, T, n, In]
+
+    def _policy(self, batch: Dict[str, Any]) -> Dict[str, torch.Tensor]:
+        obs = batch[Columns.OBS]
+        x = self._inputs(obs)  # [B, T, n, In]
         state_in = batch[Columns.STATE_IN]
         # training batches carry each chunk's valid length: the unroll skips the zero padding
         h_seq, h_last = self.agent_net(x, state_in["h"], batch.get(Columns.SEQ_LENS))  # [B, T, n, H]
@@ -141,17 +147,37 @@ class TeamPPOModule(LeanActing, TorchRLModule, ValueFunctionAPI):
 
     @override(TorchRLModule)
     def _forward_train(self, batch: Dict[str, Any], **kwargs) -> Dict[str, Any]:
-        out = self._policy(batch)
+        """With each chunk's valid length (SEQ_LENS, as RLlib's learner batches carry it) and
+        valid_rows.PACK, the outputs are at the valid steps only, [M, n, A] in row-major (chunk,
+        step) order, and VALID_ROWS [B, T] says which rows those are: the heads and the loss skip
+        the chunks' zero padding. Otherwise they are the [B, T, n, A] grid."""
+        lengths = batch.get(Columns.SEQ_LENS)
+        if lengths is None or not valid_rows.PACK:
+            out = self._policy(batch)
+            h = out[Columns.EMBEDDINGS]  # [B, T, n, H]
+        else:
+            obs = batch[Columns.OBS]
+            x = self._inputs(obs)
+            buckets = Buckets(lengths, x.shape[1], self.n_agents)
+            h = self.agent_net.valid_states(buckets.take(x), batch[Columns.STATE_IN]["h"], buckets)  # [M, n, H]
+            logits = masked_logits(self.policy_head(h), obs["action_mask"][buckets.rows])  # [M, n, A]
+            out = {Columns.ACTION_DIST_INPUTS: logits, VALID_ROWS: buckets.rows}
         if self.cgi_head is not None:
-            out[CGI_LOGITS] = self.cgi_head(out[Columns.EMBEDDINGS])  # [B, T, n, A]
+            out[CGI_LOGITS] = self.cgi_head(h)  # [B, T, n, A] or [M, n, A]
         return out
 
     # ------------------------------------------------------------------ critic
-    def _critic(self, batch: Dict[str, Any]):
-        """The critic's raw (normalized-space) values: [B, T] (EP) or [B, T, n] (AS); and its last memory."""
+    def _critic(self, batch: Dict[str, Any], rows: torch.Tensor | None = None):
+        """The critic's raw (normalized-space) values: [B, T] (EP) or [B, T, n] (AS); and its last memory.
+        rows [B, T] (bool): the values at those rows only, [M] or [M, n] (the memory is then None)."""
         obs = batch[Columns.OBS]
+        if rows is not None:
+            if self.critic_rnn is not None:  # a recurrent critic runs over whole chunks
+                return self._critic(batch)[0][rows], None
+            keys = ("agent_state", "alive") if self.cfg["state_type"] == "AS" else ("state",)
+            obs = {k: obs[k][rows] for k in keys}  # [M, ...]
         if self.cfg["state_type"] == "AS":
-            masked = obs["agent_state"] * obs["alive"][..., None]  # [B, T, n, S+D]
+            masked = obs["agent_state"] * obs["alive"][..., None]  # [B, T, n, S+D] (or [M, n, S+D])
             x = torch.cat([masked, agent_ids(masked)], -1)  # [B, T, n, S+D+n]
         else:
             x = obs["state"][..., None, :]  # [B, T, 1, S]
@@ -163,8 +189,9 @@ class TeamPPOModule(LeanActing, TorchRLModule, ValueFunctionAPI):
             v = self.critic(x).squeeze(-1)
         return (v if self.cfg["state_type"] == "AS" else v[..., 0]), hc
 
-    def normalized_values(self, batch: Dict[str, Any]) -> torch.Tensor:
-        return self._critic(batch)[0]
+    def normalized_values(self, batch: Dict[str, Any], rows: torch.Tensor | None = None) -> torch.Tensor:
+        """The critic's values in normalized space, on the grid or at `rows` [B, T] only (see _critic)."""
+        return self._critic(batch, rows)[0]
 
     @override(ValueFunctionAPI)
     def compute_values(self, batch: Dict[str, Any], embeddings: Any = None) -> torch.Tensor:

@@ -31,11 +31,10 @@ from rllib_uas.modules.agent_network import (
 )
 from rllib_uas.modules.cgi import CGIPredictor
 from rllib_uas.modules.mixers import QMixer, VDNMixer
-from rllib_uas.modules.valid_rows import scatter_rows
+from rllib_uas.modules.valid_rows import VALID_ROWS, on_grid, on_rows_of, scatter_rows
 from rllib_uas.settings import module_defaults
 
 Q_VALUES, TARGET_Q_VALUES, CGI_LOGITS = "q_values", "target_q_values", "cgi_logits"
-VALID_ROWS = "valid_rows"  # [B, T+1] bool: present when the training outputs are packed at these rows
 
 DEFAULT_MODEL_CONFIG: Dict[str, Any] = module_defaults("qmix")  # the default config's settings
 
@@ -56,22 +55,6 @@ def masked_epsilon_greedy(
     random = torch.multinomial(flat, 1, generator=generator).reshape(greedy.shape)
     explore = torch.rand(greedy.shape, generator=generator, device=q.device) < epsilon
     return torch.where(explore, random, greedy)
-
-
-def on_rows_of(out: Dict[str, Any], key: str, rows: torch.Tensor) -> torch.Tensor | None:
-    """A training output of TeamQModule at the valid rows `rows` [B, T+1] (bool), [M, n, A]: as the
-    module packed it (then out[VALID_ROWS] is these rows), or picked from the grid it returned."""
-    x = out.get(key)
-    if x is None or VALID_ROWS not in out:
-        return None if x is None else x[rows]
-    if out[VALID_ROWS].shape != rows.shape or not torch.equal(out[VALID_ROWS], rows):
-        raise ValueError(f"{key} is packed at other rows than the ones asked for")
-    return x
-
-
-def on_grid(out: Dict[str, Any], key: str) -> torch.Tensor:
-    """A training output of TeamQModule on the [B, T+1, ...] grid (zeros off the valid rows when packed)."""
-    return scatter_rows(out[key], out[VALID_ROWS]) if VALID_ROWS in out else out[key]
 
 
 def episode_rows(batch: Dict[str, Any]) -> torch.Tensor | None:
@@ -205,4 +188,4 @@ class TeamQModule(LeanActing, TorchRLModule, TargetNetworkAPI):
         return {TARGET_Q_VALUES: q if buckets is None else scatter_rows(q, buckets.rows)}  # [B, T+1, n, A]
 
 
-__all__ = ["TeamQModule", "epsilon_at", "masked_epsilon_greedy", "on_grid", "on_rows_of", "MASKED_LOGIT"]
+__all__ = ["TeamQModule", "VALID_ROWS", "epsilon_at", "masked_epsilon_greedy", "on_grid", "on_rows_of", "MASKED_LOGIT"]

@@ -24,6 +24,7 @@ from rllib_uas.algorithms.team_learner import TeamLearnerThreadsMixin
 from rllib_uas.algorithms.u_mappo.gae import TeamGeneralAdvantageEstimation
 from rllib_uas.modules.cgi import cgi_loss
 from rllib_uas.modules.team_ppo import CGI_LOGITS, VF_NORMALIZED
+from rllib_uas.modules.valid_rows import VALID_ROWS
 
 CGI_LOSS_KEY = "cgi_loss"
 
@@ -98,36 +99,49 @@ class UMAPPOTorchLearner(TeamLearnerThreadsMixin, PPOTorchLearner):
     ) -> torch.Tensor:
         module = self.module[module_id].unwrapped()
         obs = batch[Columns.OBS]
-        valid = (
+        # every term below reads the batch's [B, T, ...] columns at the rows the module's outputs are
+        # at: the valid steps only, [M, ...], when it packed them (VALID_ROWS), else the whole grid
+        rows = fwd_out.get(VALID_ROWS)
+
+        def at(x: torch.Tensor) -> torch.Tensor:
+            return x if rows is None else x[rows]
+
+        valid = at(
             batch[Columns.LOSS_MASK].to(torch.float32)
             if Columns.LOSS_MASK in batch
             else torch.ones(batch[Columns.ACTIONS].shape[:2], device=obs["obs"].device)
         )  # [B, T]
-        alive = obs["alive"]  # [B, T, n]
+        alive = at(obs["alive"])  # [B, T, n]
         weight = alive * valid[..., None]
         logits = fwd_out[Columns.ACTION_DIST_INPUTS]  # [B, T, n, A]
 
-        advantages = batch[Postprocessing.ADVANTAGES]  # [B, T(, n)]
-        if advantages.dim() == 2:
+        advantages = at(batch[Postprocessing.ADVANTAGES])  # [B, T(, n)]
+        if advantages.shape != alive.shape:  # one team advantage per step
             advantages = advantages[..., None].expand_as(alive)  # [B, T, n]
         advantages = standardize(advantages, weight)
         policy_obj, ratio = per_agent_clipped_surrogate(
-            logits, batch[Columns.ACTION_DIST_INPUTS], batch[Columns.ACTIONS], advantages, config.clip_param, weight
+            logits,
+            at(batch[Columns.ACTION_DIST_INPUTS]),
+            at(batch[Columns.ACTIONS]),
+            advantages,
+            config.clip_param,
+            weight,
         )
         entropy = masked_entropy(logits, weight)
 
         # value: MAPPO's clipped loss in normalized space; per agent over alive agents for AS
-        targets = batch[Postprocessing.VALUE_TARGETS]  # [B, T(, n)]
-        v_weight = weight if targets.dim() == 3 else valid
+        targets = at(batch[Postprocessing.VALUE_TARGETS])  # [B, T(, n)]
+        v_weight = weight if targets.shape == alive.shape else valid
         mask = v_weight > 0
         if module.value_norm is not None:
             module.value_norm.update(targets[mask])
             targets_n = module.value_norm.normalize(targets)
         else:
             targets_n = targets
-        values = module.normalized_values(batch)  # like targets
+        values = module.normalized_values(batch, rows)  # like targets
         err = value_error_loss(values - targets_n, config.value_loss, config.huber_delta)
         old_values = batch.get(VF_NORMALIZED)
+        old_values = None if old_values is None else at(old_values)
         if old_values is not None and config.vf_clip_param and config.vf_clip_param > 0:
             clipped = old_values + torch.clamp(values - old_values, -config.vf_clip_param, config.vf_clip_param)
             err = torch.max(err, value_error_loss(clipped - targets_n, config.value_loss, config.huber_delta))
@@ -139,7 +153,7 @@ class UMAPPOTorchLearner(TeamLearnerThreadsMixin, PPOTorchLearner):
         cgi = torch.zeros((), device=total.device)
         if CGI_LOGITS in fwd_out and config.cgi_coeff > 0:
             probs = torch.softmax(logits, -1).detach()  # current policies
-            group = obs["group"]  # [B, T, n] each step's membership
+            group = at(obs["group"])  # [B, T, n] each step's membership
             cgi = cgi_loss(fwd_out[CGI_LOGITS], probs, group, alive, module.group_masks, valid)
             total = total + config.cgi_coeff * cgi
         if not torch.isfinite(total):

@@ -25,8 +25,8 @@ from ray.rllib.utils.metrics import NUM_ENV_STEPS_SAMPLED_LIFETIME
 from rllib_uas.algorithms.team_learner import TeamLearnerThreadsMixin
 from rllib_uas.modules.agent_network import masked_logits
 from rllib_uas.modules.cgi import cgi_loss
-from rllib_uas.modules.team_q import CGI_LOGITS, Q_VALUES, TARGET_Q_VALUES, on_rows_of
-from rllib_uas.modules.valid_rows import scatter_rows, valid_steps
+from rllib_uas.modules.team_q import CGI_LOGITS, Q_VALUES, TARGET_Q_VALUES
+from rllib_uas.modules.valid_rows import on_rows_of, scatter_rows, valid_steps
 
 NUM_EPISODES_SAMPLED_LIFETIME = "num_episodes_sampled_lifetime"
 TD_LOSS_KEY, CGI_LOSS_KEY = "td_loss", "cgi_loss"
