@@ -85,6 +85,10 @@ def test_statistics_hand_computed():
     assert "worse than" in reading("X", "Y", (0.1, 0.0, 0.3), "final")
     assert "do not separate" in reading("X", "Y", (0.7, 0.3, 1.0), "final")
     assert "better than" in reading("X", "Y", (0.9, 0.6, 1.0), "final")
+    # two seeds that agree give [1.00, 1.00]: no verdict from fewer seeds than the study plans
+    assert "too few to read" in reading("X", "Y", (1.0, 1.0, 1.0), "final", seeds=2)
+    assert "better than" not in reading("X", "Y", (1.0, 1.0, 1.0), "AUC", seeds=4)
+    assert "better than" in reading("X", "Y", (1.0, 1.0, 1.0), "AUC", seeds=5)
 
 
 def test_tiny_grid_runs_through_tune_resumes_and_reports(ray_session, tmp_path):

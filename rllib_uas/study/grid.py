@@ -18,6 +18,7 @@ from rllib_uas.variants import VARIANTS, Variant, variant
 MAIN_VARIANTS = ("U-MAPPO", "U-MAPPO w/o CGI", "MAPPO", "MAPPO group", "U-QMIX", "U-QMIX w/o CGI", "QMIX", "QMIX group")
 LAMBDAS = (0.0, 0.01, 0.1, 0.5, 1.0)
 SWEEP_MAP = "3m1m_vs_4m"
+PLANNED_SEEDS = 5  # seeds per (map, variant) cell; the results page reads a comparison only from this many
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from rllib_uas.study import stats
-from rllib_uas.study.grid import LAMBDAS, MAIN_VARIANTS, PLANS, SWEEP_MAP, MapPlan, grid, sweep_name
+from rllib_uas.study.grid import LAMBDAS, MAIN_VARIANTS, PLANNED_SEEDS, PLANS, SWEEP_MAP, MapPlan, grid, sweep_name
 from rllib_uas.study.run import finished
 
 # (X, Y): is X better than Y? The method against each baseline, per algorithm
@@ -62,10 +62,14 @@ def command(map_name: str, variant: str, seeds: Sequence[int]) -> str:
     return f'python benchmarks/study.py run --maps {map_name} --variants "{variant}" --seeds {_seeds(seeds)}'
 
 
-def reading(x: str, y: str, p: Tuple[float, float, float], metric: str) -> str:
-    """A plain sentence for P(X > Y) with its interval."""
+def reading(x: str, y: str, p: Tuple[float, float, float], metric: str, seeds: int = PLANNED_SEEDS) -> str:
+    """A plain sentence for P(X > Y) with its interval, over `seeds` shared seeds. With fewer than the
+    study's planned seeds it gives no verdict: from 2 seeds whose order agrees, the bootstrap
+    interval is [1.00, 1.00] whatever the variants' real difference."""
     point, low, high = p
-    if low > 0.5:
+    if seeds < PLANNED_SEEDS:
+        verdict = f"{seeds} shared seeds so far, too few to read (the study reads from {PLANNED_SEEDS})"
+    elif low > 0.5:
         verdict = f"{x} is better than {y}"
     elif high < 0.5:
         verdict = f"{x} is worse than {y}"
@@ -187,7 +191,7 @@ def render(
     ]
     for map_name, plan in plans.items():
         groups = stats.by_variant(runs, map_name)
-        planned = grid([map_name], MAIN_VARIANTS, range(5), sweep=map_name == SWEEP_MAP, plans=plans)
+        planned = grid([map_name], MAIN_VARIANTS, range(PLANNED_SEEDS), sweep=map_name == SWEEP_MAP, plans=plans)
         done = len(finished(planned, out))
         if not groups:
             lines += [f"## {map_name}", "", f"Not run yet (0 of {len(planned)} planned cells).", ""]
@@ -212,7 +216,8 @@ def render(
             lines += ["", "What the data shows on this map:", ""]
             for c in comps:
                 lines.append(
-                    f"- {reading(c['x'], c['y'], c['final'], 'final')} {reading(c['x'], c['y'], c['auc'], 'AUC')}"
+                    f"- {reading(c['x'], c['y'], c['final'], 'final', c['n'])} "
+                    f"{reading(c['x'], c['y'], c['auc'], 'AUC', c['n'])}"
                 )
             lines.append("")
         else:
