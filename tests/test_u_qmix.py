@@ -279,7 +279,8 @@ def test_training_unroll_reproduces_the_acted_greedy_actions(ray_session):
             rows = train_batch(batch).policy_batches["default_policy"]  # the learner's layout
             out = module._forward_train(convert_to_torch_tensor(dict(rows)))
         from rllib_uas.modules.agent_network import masked_logits
-        from rllib_uas.modules.team_q import Q_VALUES, on_grid
+        from rllib_uas.modules.team_q import Q_VALUES
+        from rllib_uas.modules.valid_rows import on_grid
 
         q = on_grid(out, Q_VALUES)  # [B, T+1, n, A]: the module packs its training outputs at the valid rows
         greedy = masked_logits(q[:, :-1], torch.as_tensor(batch["action_mask"][:, :-1])).argmax(-1)

@@ -126,7 +126,8 @@ def test_the_learners_loss_on_valid_rows_is_the_dense_grid_loss(ray_session, mon
     from ray.rllib.utils.torch_utils import convert_to_torch_tensor
 
     from rllib_uas.algorithms.u_qmix.algorithm import train_batch
-    from rllib_uas.modules.team_q import TARGET_Q_VALUES, VALID_ROWS, on_grid
+    from rllib_uas.modules.team_q import TARGET_Q_VALUES
+    from rllib_uas.modules.valid_rows import on_grid
 
     algo = algo_with_episodes(32, seed=2)
     try:

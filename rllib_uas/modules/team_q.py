@@ -31,7 +31,7 @@ from rllib_uas.modules.agent_network import (
 )
 from rllib_uas.modules.cgi import CGIPredictor
 from rllib_uas.modules.mixers import QMixer, VDNMixer
-from rllib_uas.modules.valid_rows import VALID_ROWS, on_grid, on_rows_of, scatter_rows
+from rllib_uas.modules.valid_rows import VALID_ROWS, scatter_rows
 from rllib_uas.settings import module_defaults
 
 Q_VALUES, TARGET_Q_VALUES, CGI_LOGITS = "q_values", "target_q_values", "cgi_logits"
@@ -140,7 +140,7 @@ class TeamQModule(LeanActing, TorchRLModule, TargetNetworkAPI):
 
         With `filled` (and valid_rows.PACK) the outputs are at the valid observation rows only,
         [M, n, A] in row-major (episode, step) order, and VALID_ROWS [B, T+1] says which rows those
-        are; otherwise they are the [B, T+1, n, A] grid. `on_rows_of` reads either form."""
+        are; otherwise they are the [B, T+1, n, A] grid. `valid_rows.on_rows_of` reads either form."""
         if Columns.OBS not in batch:
             return {}
         obs = batch[Columns.OBS]
@@ -188,4 +188,4 @@ class TeamQModule(LeanActing, TorchRLModule, TargetNetworkAPI):
         return {TARGET_Q_VALUES: q if buckets is None else scatter_rows(q, buckets.rows)}  # [B, T+1, n, A]
 
 
-__all__ = ["TeamQModule", "VALID_ROWS", "epsilon_at", "masked_epsilon_greedy", "on_grid", "on_rows_of", "MASKED_LOGIT"]
+__all__ = ["TeamQModule", "epsilon_at", "masked_epsilon_greedy", "MASKED_LOGIT"]
