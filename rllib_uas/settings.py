@@ -183,6 +183,24 @@ def check_mappo_settings(c: Any) -> None:
     if c.use_kl_loss:
         raise ValueError("U-MAPPO uses MAPPO's loss without a KL term; set use_kl_loss=False")
     _positive_int(c, "max_seq_len")
+    check_minibatches(c.train_batch_size_per_learner, c.minibatch_size)
+
+
+def check_minibatches(batch: Any, minibatch: Any) -> None:
+    """An epoch is batch / minibatch updates that cover every sequence once (MAPPO's num_mini_batch;
+    `u_mappo/epochs.py`), so the minibatch size must divide the batch. Other types and bounds are
+    left to RLlib's own checks, which name them."""
+    if not (isinstance(batch, int) and isinstance(minibatch, int)) or not 0 < minibatch < batch:
+        return
+    if batch % minibatch:
+        k = -(-batch // minibatch)
+        while batch % k:  # the largest size up to the requested one that splits the batch evenly
+            k += 1
+        raise ValueError(
+            f"minibatch_size {minibatch} does not divide train_batch_size_per_learner {batch}: each epoch is "
+            f"batch / minibatch_size updates (MAPPO's num_mini_batch); set minibatch_size to {batch // k} "
+            f"({k} per epoch) or {batch} (one per epoch, MAPPO's SMAC setting)"
+        )
 
 
 def check_qmix_settings(c: Any) -> None:

@@ -21,6 +21,7 @@ from ray.rllib.utils.annotations import override
 from ray.rllib.utils.torch_utils import explained_variance
 
 from rllib_uas.algorithms.team_learner import TeamLearnerThreadsMixin
+from rllib_uas.algorithms.u_mappo.epochs import EpochMinibatchIterator, minibatches_per_epoch
 from rllib_uas.algorithms.u_mappo.gae import TeamGeneralAdvantageEstimation
 from rllib_uas.modules.cgi import cgi_loss
 from rllib_uas.modules.team_ppo import CGI_LOGITS, VF_NORMALIZED
@@ -76,6 +77,31 @@ class UMAPPOTorchLearner(TeamLearnerThreadsMixin, PPOTorchLearner):
             self._learner_connector.append(
                 TeamGeneralAdvantageEstimation(gamma=self.config.gamma, lambda_=self.config.lambda_)
             )
+
+    def _create_iterator_if_necessary(
+        self, *, training_data: Any, num_total_minibatches: int = 0, num_epochs: int = 1, minibatch_size=None, **kwargs
+    ):
+        """MAPPO's epochs (`epochs.py`) instead of RLlib's cyclic minibatches. A data iterator (Ray Data)
+        and a minibatch count synchronized across several learners keep RLlib's own iterator."""
+        if training_data.data_iterators or num_total_minibatches:
+            return super()._create_iterator_if_necessary(
+                training_data=training_data,
+                num_total_minibatches=num_total_minibatches,
+                num_epochs=num_epochs,
+                minibatch_size=minibatch_size,
+                **kwargs,
+            )
+        # RLlib's own preparation (batch from episodes, modules not to update dropped, slicing by
+        # sequence) with no minibatching: its dummy iterator yields the prepared batch once
+        whole = super()._create_iterator_if_necessary(training_data=training_data)
+        if not whole:
+            return whole
+        return EpochMinibatchIterator(
+            next(iter(whole)),
+            num_epochs=num_epochs,
+            num_minibatches=minibatches_per_epoch(self.config.train_batch_size_per_learner, minibatch_size),
+            shuffle=kwargs.get("shuffle_batch_per_epoch", True),
+        )
 
     @override(PPOTorchLearner)
     def configure_optimizers_for_module(self, module_id: str, config: Any = None) -> None:
