@@ -94,7 +94,7 @@ def run_experiments(
 
     from rllib_uas.envs.registry import register_envs
     from rllib_uas.fit_resources import fit_trial
-    from rllib_uas.local_ray import stop_local_ray
+    from rllib_uas.local_ray import ray_for_run
     from rllib_uas.progress import ProgressLine
 
     storage_path = str(Path(storage_path).expanduser().resolve())
@@ -105,25 +105,21 @@ def run_experiments(
     # Tune's experiment state (which checkpoint each trial reached) is saved every second instead of
     # every >= 10 s, so a killed driver resumes from its last checkpoint, not from scratch
     os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "1")
-    own_ray = not ray.is_initialized() and not ray_address
-    if not ray.is_initialized():
-        # without an address, a Ray of our own: address=None would join any cluster already running
-        # on this machine (another job's), where our trial competes for its CPUs or dies with it
-        ray.init(
-            address=ray_address or "local",
-            num_cpus=num_cpus,
-            include_dashboard=False,
-            log_to_driver=verbose > 0,
-            logging_level="WARNING" if verbose == 0 else "INFO",
-        )
-    if own_ray and experiments:  # a cluster may autoscale: only our own Ray's resources are what a trial gets
-        seen = ray.cluster_resources()
-        for exp in experiments:
-            notice = fit_trial(exp, cpus=seen.get("CPU", 0.0), gpus=seen.get("GPU", 0.0))
-            if notice:
-                exp.notices.append(notice)
-    register_envs()
-    try:
+    # an own local Ray unless an address is given; stopped without Ray's exit-hook waits (local_ray.py)
+    with ray_for_run(
+        ray_address,
+        num_cpus=num_cpus,
+        include_dashboard=False,
+        log_to_driver=verbose > 0,
+        logging_level="WARNING" if verbose == 0 else "INFO",
+    ) as own_ray:
+        if own_ray and experiments:  # a cluster may autoscale: only our own Ray's resources are what a trial gets
+            seen = ray.cluster_resources()
+            for exp in experiments:
+                notice = fit_trial(exp, cpus=seen.get("CPU", 0.0), gpus=seen.get("GPU", 0.0))
+                if notice:
+                    exp.notices.append(notice)
+        register_envs()
         failures = 0
         for exp in experiments:
             for notice in exp.notices:
@@ -193,9 +189,6 @@ def run_experiments(
             runs = Path(os.environ.get("WANDB_DIR", storage_path)) / "wandb"
             print(f"W&B runs were written offline under {runs}; upload them with: wandb sync {runs}/offline-run-*")
         return 1 if failures else 0
-    finally:
-        if own_ray:  # Ray's exit hook would take about a second longer (rllib_uas/local_ray.py)
-            stop_local_ray()
 
 
 def _search_cost(exp: Experiment, stop: Dict[str, Any]) -> Optional[str]:

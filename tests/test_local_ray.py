@@ -1,4 +1,5 @@
-"""stop_local_ray: a Ray this process started is stopped whole, monitor included."""
+"""stop_local_ray: a Ray this process started is stopped whole, monitor included; ray_for_run
+starts and stops only its own."""
 
 import json
 import subprocess
@@ -45,3 +46,41 @@ def test_stop_local_ray_stops_every_process_of_the_local_ray():
     assert out["initialized"] is False
     assert out["monitor"] in out["kinds"]  # the process whose wait it skips was there to stop
     assert not any(out["left"].values()), out["left"]
+
+
+RUN_SCRIPT = textwrap.dedent(
+    """
+    import json
+    import ray
+    from rllib_uas.local_ray import ray_for_run
+
+    kw = dict(num_cpus=1, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    seen = {}
+    try:
+        with ray_for_run(**kw) as own:
+            seen["own"] = own
+            seen["answer"] = ray.get(ray.remote(lambda: 7).remote())
+            raise KeyError("a failing run")
+    except KeyError:
+        pass
+    seen["stopped_after_failure"] = not ray.is_initialized()
+    ray.init(address="local", **kw)  # somebody else's Ray in this process: used, not stopped
+    with ray_for_run(**kw) as own:
+        seen["other_is_own"] = own
+    seen["other_still_up"] = ray.is_initialized()
+    print(json.dumps(seen))
+    """
+)
+
+
+def test_ray_for_run_stops_only_its_own_ray_also_after_a_failure():
+    res = subprocess.run([sys.executable, "-c", RUN_SCRIPT], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    seen = json.loads(res.stdout.strip().splitlines()[-1])
+    assert seen == {
+        "own": True,
+        "answer": 7,
+        "stopped_after_failure": True,
+        "other_is_own": False,
+        "other_still_up": True,
+    }

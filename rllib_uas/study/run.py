@@ -172,10 +172,9 @@ def run_study(
 ) -> Dict[str, int]:
     """Run every unfinished cell (one CPU each, `concurrent` at a time) through Tune; returns counts
     of cells skipped, finished and failed."""
-    import ray
     from ray import tune
 
-    from rllib_uas.local_ray import stop_local_ray
+    from rllib_uas.local_ray import ray_for_run
 
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -191,15 +190,6 @@ def run_study(
     if not todo:
         return {"skipped": len(done), "finished": 0, "failed": 0}
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
-    own_ray = not ray.is_initialized()
-    if own_ray:
-        ray.init(
-            address="local",
-            num_cpus=cpus or concurrent,
-            include_dashboard=False,
-            log_to_driver=False,
-            logging_level="WARNING",
-        )
     space = {
         "cell": tune.grid_search(
             [dict(map_name=c.map_name, variant=c.variant, seed=c.seed, plan=dataclasses.asdict(c.plan)) for c in todo]
@@ -209,22 +199,21 @@ def run_study(
     def trainable(config):
         _trainable({**config["cell"], "out": str(out)})
 
-    tuner = tune.Tuner(
-        tune.with_resources(trainable, {"cpu": 1}),
-        param_space=space,
-        tune_config=tune.TuneConfig(max_concurrent_trials=concurrent),
-        run_config=tune.RunConfig(
-            name="study",
-            storage_path=storage_path or str(Path.home() / "ray_results"),
-            verbose=0,
-            failure_config=tune.FailureConfig(max_failures=0),
-        ),
-    )
-    try:
+    with ray_for_run(
+        num_cpus=cpus or concurrent, include_dashboard=False, log_to_driver=False, logging_level="WARNING"
+    ):
+        tuner = tune.Tuner(
+            tune.with_resources(trainable, {"cpu": 1}),
+            param_space=space,
+            tune_config=tune.TuneConfig(max_concurrent_trials=concurrent),
+            run_config=tune.RunConfig(
+                name="study",
+                storage_path=storage_path or str(Path.home() / "ray_results"),
+                verbose=0,
+                failure_config=tune.FailureConfig(max_failures=0),
+            ),
+        )
         results = tuner.fit()
-    finally:
-        if own_ray:
-            stop_local_ray()
     failed = [r for r in results if r.error is not None]
     for r in failed:
         cell = r.config["cell"]
