@@ -25,6 +25,7 @@ HERE = Path(__file__).resolve().parents[1]
 WORKER = r"""
 import json, sys
 import ray
+import rllib_uas
 from rllib_uas.experiment import load_experiments
 
 path, seed, cpus = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
@@ -51,6 +52,7 @@ print("STOP " + json.dumps({
     "iterations": iterations,
     "env_steps": int(result["num_env_steps_sampled_lifetime"]),
     "met": met,
+    "package": rllib_uas.__file__,
     "values": {k: value(result, k) for k in exp.stop},
 }), flush=True)
 algo.stop()
@@ -67,13 +69,22 @@ def seeds_of(text: str) -> list:
 def run_one(checkout: Path, example: Path, seed: int, cpus: int) -> dict:
     env = {**os.environ, "PYTHONPATH": str(checkout)}
     res = subprocess.run(
-        [sys.executable, "-c", WORKER, str(example), str(seed), str(cpus)], env=env, capture_output=True, text=True
+        [sys.executable, "-c", WORKER, str(example), str(seed), str(cpus)],
+        env=env,
+        cwd=checkout,  # `python -c` puts the working directory first on sys.path
+        capture_output=True,
+        text=True,
     )
     line = next((x for x in res.stdout.splitlines() if x.startswith("STOP ")), None)
     if res.returncode != 0 or line is None:
         tail = (res.stderr.strip().splitlines() or ["(no output)"])[-1]
         raise SystemExit(f"stop_steps: {checkout} seed {seed} failed: {tail}")
-    return json.loads(line[5:])
+    out = json.loads(line[5:])
+    if not Path(out.pop("package")).resolve().is_relative_to(checkout):
+        raise SystemExit(
+            f"stop_steps: the run for {checkout} imported another rllib_uas; is it installed non-editable?"
+        )
+    return out
 
 
 def main() -> int:
