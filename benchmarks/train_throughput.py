@@ -34,7 +34,7 @@ from collections import defaultdict
 
 ROWS = {
     # the README's quick start (tuned_examples/quickstart.yaml)
-    "quickstart": dict(algo="U-MAPPO", map="3m1m_vs_4m", envs=16, batch=1600, epochs=10),
+    "quickstart": dict(algo="U-MAPPO", map="3m1m_vs_4m", envs=16, batch=1600, epochs=15),
     # U-MAPPO on MMM2: MAPPO's SMAC batch (3,200 steps, one minibatch, 5 epochs)
     "u_mappo": dict(algo="U-MAPPO", map="MMM2", envs=16, batch=3200, epochs=5),
     # U-QMIX on MMM2: PyMARL2's ratio (128-episode batches, one update per 8 finished episodes)
