@@ -23,6 +23,9 @@ def masked_logits(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return torch.where(mask > 0, logits, torch.full_like(logits, MASKED_LOGIT))
 
 
+INPUT_COLUMNS = ("obs", "last_action", "group")  # the observation columns agent_inputs reads
+
+
 def agent_inputs(
     obs: Dict[str, torch.Tensor], use_last_action: bool, use_agent_id: bool, n_groups: int, use_group_id: bool
 ) -> torch.Tensor:
@@ -251,6 +254,14 @@ class Buckets:
         if self.whole:
             return [x]
         return [x[idx, :steps] for idx, steps, _ in self.groups]
+
+    def take_inputs(
+        self, obs: Dict[str, torch.Tensor], build: Callable[[Dict[str, torch.Tensor]], torch.Tensor]
+    ) -> List[torch.Tensor]:
+        """Each group's agent inputs [b, steps, n, In], `build` (agent_inputs) applied to the group's
+        rows of the observation columns: the padded [B, T, n, In] input grid is never built."""
+        cols = {k: self.take(obs[k]) for k in INPUT_COLUMNS if k in obs}
+        return [build({k: v[g] for k, v in cols.items()}) for g in range(len(self.groups))]
 
 
 BUCKET_STEP_OVERHEAD = 32  # per unrolled step, a bucket's fixed cost is about this many GRU rows' work

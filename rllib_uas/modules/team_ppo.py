@@ -157,9 +157,9 @@ class TeamPPOModule(LeanActing, TorchRLModule, ValueFunctionAPI):
             h = out[Columns.EMBEDDINGS]  # [B, T, n, H]
         else:
             obs = batch[Columns.OBS]
-            x = self._inputs(obs)
-            buckets = Buckets(lengths, x.shape[1], self.n_agents)
-            h = self.agent_net.valid_states(buckets.take(x), batch[Columns.STATE_IN]["h"], buckets)  # [M, n, H]
+            buckets = Buckets(lengths, obs["obs"].shape[1], self.n_agents)
+            x = buckets.take_inputs(obs, self._inputs)  # each bucket's [b, steps, n, In]
+            h = self.agent_net.valid_states(x, batch[Columns.STATE_IN]["h"], buckets)  # [M, n, H]
             logits = masked_logits(self.policy_head(h), obs["action_mask"][buckets.rows])  # [M, n, A]
             out = {Columns.ACTION_DIST_INPUTS: logits, VALID_ROWS: buckets.rows}
         if self.cgi_head is not None:

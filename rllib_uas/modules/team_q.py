@@ -103,8 +103,7 @@ class TeamQModule(LeanActing, TorchRLModule, TargetNetworkAPI):
         if lengths is None or not valid_rows.PACK:
             return self._inputs(obs), None
         buckets = Buckets(lengths, obs["obs"].shape[1], self.n_agents)
-        cols = {k: buckets.take(obs[k]) for k in ("obs", "last_action", "group") if k in obs}
-        return [self._inputs({k: v[g] for k, v in cols.items()}) for g in range(len(buckets.groups))], buckets
+        return buckets.take_inputs(obs, self._inputs), buckets
 
     def _q_train(
         self, x, h0: torch.Tensor, net: nn.Module, head: nn.Module, lengths: torch.Tensor | None, buckets
