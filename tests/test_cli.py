@@ -203,6 +203,10 @@ BAD_INPUTS = [
     ("x: {run: U-QMIX, config: {mixer: qmixx}}\n", "mixer must be 'qmix' or 'vdn'"),
     ("x: {run: MAPPO, config: {cgi_coeff: 0.5}}\n", "cgi_coeff > 0 needs uas=True"),
     ("x: {run: U-QMIX, config: {batch_size_episodes: 64, buffer_size_episodes: 32}}\n", "exceeds buffer_size_episodes"),
+    (
+        "x: {run: U-MAPPO, config: {train_batch_size_per_learner: 400, minibatch_size: 300}}\n",
+        "minibatch_size 300 does not divide train_batch_size_per_learner 400",
+    ),
     # SMACv2 scenarios
     ("x: {run: UMAPPO, config: {env_config: {map_name: terran_6_vs_6}}}\n", "SMACv2 scenarios: protoss_5_vs_5"),
     (
