@@ -27,6 +27,7 @@ import json, sys
 import ray
 import rllib_uas
 from rllib_uas.experiment import load_experiments
+from rllib_uas.result_path import metric_at
 
 path, seed, cpus = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 exp = load_experiments(path)[0]
@@ -35,9 +36,8 @@ ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=Fal
 
 
 def value(result, key):
-    for part in key.split("/"):
-        result = result.get(part, {}) if isinstance(result, dict) else {}
-    return result if isinstance(result, (int, float)) else None
+    v = metric_at(result, key, None)
+    return v if isinstance(v, (int, float)) else None
 
 
 algo = config.build_algo()

@@ -13,6 +13,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from rllib_uas.result_path import metric_at
+
 X_KEY = "num_env_steps_sampled_lifetime"
 X_LABEL = "environment steps (every simulated step)"
 GREEDY_METRIC = "evaluation/env_runners/win_rate"
@@ -44,9 +46,7 @@ def _read_curve(trial: Path, metric: str) -> Tuple[np.ndarray, np.ndarray]:
         if not line.strip():
             continue
         rec = json.loads(line)
-        node = rec
-        for part in metric.split("/"):
-            node = node.get(part) if isinstance(node, dict) else None
+        node = metric_at(rec, metric, None)
         if node is None or rec.get(X_KEY) is None:
             continue
         xs.append(float(rec[X_KEY]))

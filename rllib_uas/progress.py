@@ -9,14 +9,7 @@ from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 from ray.tune import Callback
 
-
-def _get(result: Mapping[str, Any], path: str, default=float("nan")):
-    node: Any = result
-    for part in path.split("/"):
-        if not isinstance(node, Mapping) or part not in node:
-            return default
-        node = node[part]
-    return node
+from rllib_uas.result_path import metric_at
 
 
 def _clock(seconds: float) -> str:
@@ -37,16 +30,16 @@ def format_progress(
     """One line: iteration, env steps, win rate, return, loss (or U-QMIX's buffer warm-up), CGI loss,
     greedy evaluation (only on iterations that evaluated), speed, elapsed time, and the share of the
     stop target reached with an estimate of the time left."""
-    learner = _get(result, "learners/default_policy", {}) or {}
+    learner = metric_at(result, "learners/default_policy", {}) or {}
     loss = learner.get("total_loss", learner.get("td_loss", learner.get("policy_loss", float("nan"))))
-    ret = _get(result, "env_runners/episode_return_mean")
-    steps = int(_get(result, "num_env_steps_sampled_lifetime", 0))
+    ret = metric_at(result, "env_runners/episode_return_mean")
+    steps = int(metric_at(result, "num_env_steps_sampled_lifetime", 0))
     parts = [
         f"{trial_name}",
-        f"iter {int(_get(result, 'training_iteration', 0)):>4}",
+        f"iter {int(metric_at(result, 'training_iteration', 0)):>4}",
         f"steps {steps:>9,}",
-        f"win {float(_get(result, 'env_runners/win_rate')):.2f}",
-        f"return {float(_get(result, 'env_runners/team_return_mean', ret)):.2f}",
+        f"win {float(metric_at(result, 'env_runners/win_rate')):.2f}",
+        f"return {float(metric_at(result, 'env_runners/team_return_mean', ret)):.2f}",
     ]
     warming = warmup is not None and not math.isfinite(float(loss))
     if warming:
@@ -55,7 +48,7 @@ def format_progress(
         parts.append(f"loss {float(loss):.4f}")
     if "cgi_loss" in learner and not warming:
         parts.append(f"cgi {float(learner['cgi_loss']):.4f}")
-    eval_win = _get(result, "evaluation/env_runners/win_rate", None)
+    eval_win = metric_at(result, "evaluation/env_runners/win_rate", None)
     if eval_win is not None and math.isfinite(float(eval_win)):  # only iterations that evaluated
         parts.append(f"eval win {float(eval_win):.2f}")
     parts.append(f"{steps_per_s:,.0f} steps/s")
@@ -70,7 +63,7 @@ def format_progress(
 def _stop_share(result: Mapping[str, Any], stop: Mapping[str, Any]) -> Optional[float]:
     """How far the run is towards its step or iteration stop (the nearer of the two); None without one."""
     shares = [
-        float(_get(result, key, 0)) / float(stop[key])
+        float(metric_at(result, key, 0)) / float(stop[key])
         for key in ("num_env_steps_sampled_lifetime", "training_iteration")
         if isinstance(stop.get(key), (int, float)) and stop[key] > 0
     ]
@@ -97,8 +90,8 @@ class ProgressLine(Callback):
         self._start: Dict[str, float] = {}
 
     def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
-        now, steps = time.time(), float(_get(result, "num_env_steps_sampled_lifetime", 0))
-        t0, s0 = self._last.get(trial.trial_id, (now - float(_get(result, "time_this_iter_s", 1.0)), 0.0))
+        now, steps = time.time(), float(metric_at(result, "num_env_steps_sampled_lifetime", 0))
+        t0, s0 = self._last.get(trial.trial_id, (now - float(metric_at(result, "time_this_iter_s", 1.0)), 0.0))
         self._last[trial.trial_id] = (now, steps)
         start = self._start.setdefault(trial.trial_id, t0)
         rate = (steps - s0) / max(now - t0, 1e-9)

@@ -11,6 +11,7 @@ from typing import Any, Dict, List, Optional
 from ray.tune import Callback
 
 from rllib_uas.experiment import Experiment
+from rllib_uas.result_path import metric_at
 
 OUR_ALGORITHMS = ("UMAPPO", "UQMIX")
 
@@ -227,9 +228,7 @@ def print_summary(exp: Experiment, results, metric: str) -> int:
             print(f"trial {r.path} failed: {lines[-1][:300]}")
             continue
         m = r.metrics or {}
-        value = m
-        for part in metric.split("/"):
-            value = value.get(part, float("nan")) if isinstance(value, dict) else float("nan")
+        value = metric_at(m, metric)
         raw = {k: _lookup(r.config or {}, k) for k in searched}
         per_trial.append((raw, float(value)))
         params = [_short(raw[k]) for k in searched]
