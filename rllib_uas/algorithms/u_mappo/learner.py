@@ -79,7 +79,14 @@ class UMAPPOTorchLearner(TeamLearnerThreadsMixin, PPOTorchLearner):
             )
 
     def _create_iterator_if_necessary(
-        self, *, training_data: Any, num_total_minibatches: int = 0, num_epochs: int = 1, minibatch_size=None, **kwargs
+        self,
+        *,
+        training_data: Any,
+        num_total_minibatches: int = 0,
+        num_epochs: int = 1,
+        minibatch_size=None,
+        shuffle_batch_per_epoch: bool = False,
+        **kwargs,
     ):
         """MAPPO's epochs (`epochs.py`) instead of RLlib's cyclic minibatches. A data iterator (Ray Data)
         and a minibatch count synchronized across several learners keep RLlib's own iterator."""
@@ -89,6 +96,7 @@ class UMAPPOTorchLearner(TeamLearnerThreadsMixin, PPOTorchLearner):
                 num_total_minibatches=num_total_minibatches,
                 num_epochs=num_epochs,
                 minibatch_size=minibatch_size,
+                shuffle_batch_per_epoch=shuffle_batch_per_epoch,
                 **kwargs,
             )
         # RLlib's own preparation (batch from episodes, modules not to update dropped, slicing by
@@ -100,7 +108,7 @@ class UMAPPOTorchLearner(TeamLearnerThreadsMixin, PPOTorchLearner):
             next(iter(whole)),
             num_epochs=num_epochs,
             num_minibatches=minibatches_per_epoch(self.config.train_batch_size_per_learner, minibatch_size),
-            shuffle=kwargs.get("shuffle_batch_per_epoch", True),
+            shuffle=shuffle_batch_per_epoch,
         )
 
     @override(PPOTorchLearner)
