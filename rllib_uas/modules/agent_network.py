@@ -5,6 +5,7 @@ share per agent type)."""
 from __future__ import annotations
 
 import contextlib
+import functools
 from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
@@ -66,7 +67,8 @@ def agent_input_size(
 
 def setup_team_agent(module, defaults: Dict) -> Dict:
     """Shared setup of the team modules: config, threads, sizes and groups from the team observation
-    space, and the shared agent network `module.agent_net`. Returns the merged model config."""
+    space, the agent-input builder `module.agent_inputs(obs)` and the shared agent network
+    `module.agent_net`. Returns the merged model config."""
     cfg = {**defaults, **(module.model_config or {})}
     module.cfg = cfg
     configure_torch_threads(cfg["torch_num_threads"])
@@ -100,6 +102,14 @@ def setup_team_agent(module, defaults: Dict) -> Dict:
     def make_net():
         return RecurrentAgentNetwork(in_dim, cfg["fc_hidden"], cfg["gru_hidden"])
 
+    # the agent inputs [..., n, In] as this config builds them (acting, training and the buckets read them)
+    module.agent_inputs = functools.partial(
+        agent_inputs,
+        use_last_action=cfg["use_last_action"],
+        use_agent_id=cfg["use_agent_id"],
+        n_groups=module.n_groups,
+        use_group_id=cfg["use_group_id"],
+    )
     grouped = cfg["parameter_sharing"] == "group"
     module.agent_group_np = agent_group
     module.agent_net = GroupedAgentNetwork(make_net, agent_group) if grouped else make_net()

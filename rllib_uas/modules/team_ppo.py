@@ -35,7 +35,6 @@ from rllib_uas.modules.agent_network import (
     RecurrentAgentNetwork,
     agent_head,
     agent_ids,
-    agent_inputs,
     masked_logits,
     output_layers,
     setup_team_agent,
@@ -113,14 +112,9 @@ class TeamPPOModule(LeanActing, TorchRLModule, ValueFunctionAPI):
         return state
 
     # ------------------------------------------------------------------ policy
-    def _inputs(self, obs: Dict[str, torch.Tensor]) -> torch.Tensor:
-        return agent_inputs(
-            obs, self.cfg["use_last_action"], self.cfg["use_agent_id"], self.n_groups, self.cfg["use_group_id"]
-        )  # [B, T, n, In]
-
     def _policy(self, batch: Dict[str, Any]) -> Dict[str, torch.Tensor]:
         obs = batch[Columns.OBS]
-        x = self._inputs(obs)  # [B, T, n, In]
+        x = self.agent_inputs(obs)  # [B, T, n, In]
         state_in = batch[Columns.STATE_IN]
         # training batches carry each chunk's valid length: the unroll skips the zero padding
         h_seq, h_last = self.agent_net(x, state_in["h"], batch.get(Columns.SEQ_LENS))  # [B, T, n, H]
@@ -158,7 +152,7 @@ class TeamPPOModule(LeanActing, TorchRLModule, ValueFunctionAPI):
         else:
             obs = batch[Columns.OBS]
             buckets = Buckets(lengths, obs["obs"].shape[1], self.n_agents)
-            x = buckets.take_inputs(obs, self._inputs)  # each bucket's [b, steps, n, In]
+            x = buckets.take_inputs(obs, self.agent_inputs)  # each bucket's [b, steps, n, In]
             h = self.agent_net.valid_states(x, batch[Columns.STATE_IN]["h"], buckets)  # [M, n, H]
             logits = masked_logits(self.policy_head(h), obs["action_mask"][buckets.rows])  # [M, n, A]
             out = {Columns.ACTION_DIST_INPUTS: logits, VALID_ROWS: buckets.rows}

@@ -25,7 +25,6 @@ from rllib_uas.modules.agent_network import (
     MASKED_LOGIT,
     Buckets,
     agent_head,
-    agent_inputs,
     masked_logits,
     setup_team_agent,
 )
@@ -86,14 +85,9 @@ class TeamQModule(LeanActing, TorchRLModule, TargetNetworkAPI):
         return {"h": np.zeros((self.n_agents, self.cfg["gru_hidden"]), dtype=np.float32)}
 
     # ------------------------------------------------------------------ acting
-    def _inputs(self, obs: Dict[str, torch.Tensor]) -> torch.Tensor:
-        return agent_inputs(
-            obs, self.cfg["use_last_action"], self.cfg["use_agent_id"], self.n_groups, self.cfg["use_group_id"]
-        )  # [B, T, n, In]
-
     def _q(self, obs: Dict[str, torch.Tensor], h0: torch.Tensor, net: nn.Module, head: nn.Module):
         """Acting: (q [B, T, n, A], the state after the last step [B, n, H])."""
-        h_seq, h_last = net(self._inputs(obs), h0)  # [B, T, n, H]
+        h_seq, h_last = net(self.agent_inputs(obs), h0)  # [B, T, n, H]
         return head(h_seq), h_last
 
     def _train_inputs(self, obs: Dict[str, torch.Tensor], lengths: torch.Tensor | None):
@@ -101,9 +95,9 @@ class TeamQModule(LeanActing, TorchRLModule, TargetNetworkAPI):
         [B, T, n, In] and no buckets, or with padding skipped (valid_rows.PACK) each bucket's inputs,
         built from its rows of the observation columns, and the buckets."""
         if lengths is None or not valid_rows.PACK:
-            return self._inputs(obs), None
+            return self.agent_inputs(obs), None
         buckets = Buckets(lengths, obs["obs"].shape[1], self.n_agents)
-        return buckets.take_inputs(obs, self._inputs), buckets
+        return buckets.take_inputs(obs, self.agent_inputs), buckets
 
     def _q_train(
         self, x, h0: torch.Tensor, net: nn.Module, head: nn.Module, lengths: torch.Tensor | None, buckets
