@@ -428,7 +428,7 @@ def _check_env_name(env: Any, where: str) -> None:
 
 def _check_smac_env_config(env_config: Mapping[str, Any], where: str) -> None:
     """The SMAC envs' env_config: known keys ("did you mean"), a known map, a usable backend."""
-    from rllib_uas.envs.backend import BACKENDS, ENV_CONFIG_KEYS, check_engine_keys
+    from rllib_uas.envs.backend import BACKENDS, ENV_CONFIG_KEYS, check_engine_keys, continuing_episode_of
     from rllib_uas.envs.engine import available_maps, available_scenarios
 
     valid = list(ENV_CONFIG_KEYS)
@@ -440,6 +440,7 @@ def _check_smac_env_config(env_config: Mapping[str, Any], where: str) -> None:
     if not any(_is_search(v) for v in env_config.values()):
         try:
             check_engine_keys(env_config)
+            continuing_episode_of(env_config)
         except ValueError as err:
             raise ExperimentError(f"{where}: {err}") from None
     map_name = env_config.get("map_name")

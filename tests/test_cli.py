@@ -200,6 +200,10 @@ BAD_INPUTS = [
     ("x: {run: UMAPPO, config: {env_config: {backend: sc2, map_name: MMM2}}}\n", "needs the SMAC package"),
     ("x: {run: UMAPPO, config: {env_config: {backend: starcraft}}}\n", "unknown env_config backend 'starcraft'"),
     ("x: {run: UMAPPO, config: {env_config: {engine_threads: 2}}}\n", "needs engine_streams='per_env'"),
+    (
+        "x: {run: UMAPPO, config: {env_config: {continuing_episode: 'no'}}}\n",
+        "continuing_episode must be true (the time limit is a truncation) or false",
+    ),
     ("x: {run: U-QMIX, config: {mixer: qmixx}}\n", "mixer must be 'qmix' or 'vdn'"),
     ("x: {run: MAPPO, config: {cgi_coeff: 0.5}}\n", "cgi_coeff > 0 needs uas=True"),
     ("x: {run: U-QMIX, config: {batch_size_episodes: 64, buffer_size_episodes: 32}}\n", "exceeds buffer_size_episodes"),

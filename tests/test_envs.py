@@ -36,7 +36,7 @@ def test_multi_agent_env_passes_rllib_check_and_conventions():
             assert obs[a]["action_mask"].tolist() == [1] + [0] * 25  # no-op only
         if term["__all__"] or trunc["__all__"]:
             break
-    assert set(info["agent_0"]) == {"battle_won", "dead_allies", "dead_enemies"}
+    assert set(info["agent_0"]) == {"battle_won", "dead_allies", "dead_enemies", "timeout"}
     assert term["__all__"] != trunc["__all__"]
 
 
@@ -44,8 +44,33 @@ def test_time_limit_is_a_truncation():
     env = SMACMultiAgentEnv({"map_name": "2s_vs_1sc"})
     env.reset(seed=0)
     env.backend.episode_steps[0] = env.backend.episode_limit - 1
-    _, _, term, trunc, _ = env.step({a: 1 for a in env.possible_agents})
-    assert trunc["__all__"] and not term["__all__"]
+    _, _, term, trunc, info = env.step({a: 1 for a in env.possible_agents})
+    assert trunc["__all__"] and not term["__all__"] and info["agent_0"]["timeout"]
+
+
+@pytest.mark.parametrize("continuing", [True, False])
+def test_continuing_episode_decides_how_the_time_limit_ends_an_episode(continuing):
+    """SMAC's flag: True (our default) truncates at the limit, False terminates there (PyMARL2's and
+    MAPPO's reading of SMAC). A win, a loss and a draw terminate either way."""
+    cfg = {"map_name": "2s_vs_1sc", "continuing_episode": continuing}
+    multi = SMACMultiAgentEnv(cfg)
+    multi.reset(seed=0)
+    multi.backend.episode_steps[0] = multi.backend.episode_limit - 1
+    _, _, term, trunc, info = multi.step({a: 1 for a in multi.possible_agents})
+    assert (trunc["__all__"], term["__all__"], info["agent_0"]["timeout"]) == (continuing, not continuing, True)
+
+    vec = TeamVectorEnv(cfg, num_envs=3)
+    obs, _ = vec.reset(seed=0)
+    vec.backend.episode_steps[1] = vec.backend.episode_limit - 1  # env 1 reaches its limit at this step
+    _, _, term, trunc, info = vec.step(random_team_actions(obs, np.random.default_rng(0)))
+    assert info["timeout"].tolist() == [False, True, False]
+    assert trunc.tolist() == [False, continuing, False] and term.tolist() == [False, not continuing, False]
+
+
+@pytest.mark.parametrize("value", ["no", 0, None])
+def test_continuing_episode_must_be_a_bool(value):
+    with pytest.raises(ValueError, match="continuing_episode must be true .* or false"):
+        TeamVectorEnv({"map_name": "3m", "continuing_episode": value}, num_envs=1)
 
 
 def test_unavailable_action_in_multi_agent_env_raises():

@@ -36,6 +36,17 @@ def check_engine_keys(env_config: Mapping[str, Any]) -> None:
     check_threading(env_config.get("engine_streams", "shared"), env_config.get("engine_threads", 1))
 
 
+def continuing_episode_of(env_config: Mapping[str, Any]) -> bool:
+    """The env_config's `continuing_episode` (default True: the time limit is a truncation)."""
+    value = env_config.get("continuing_episode", True)
+    if not isinstance(value, bool):
+        raise ValueError(
+            f"env_config continuing_episode must be true (the time limit is a truncation) or false (a "
+            f"termination), got {value!r}"
+        )
+    return bool(value)
+
+
 def make_backend(env_config: Mapping[str, Any], n_envs: int = 1, seed: Optional[int] = None):
     """A batched SMAC backend (`VectorizedSMAC` interface) of `n_envs` battles."""
     backend = env_config.get("backend", "embedded")

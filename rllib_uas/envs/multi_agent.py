@@ -5,7 +5,8 @@
 - dead agents keep stepping with only no-op available (the SMAC / pymarl convention), so every
   agent acts at every step and per-timestep alignment across agents holds
 - `__all__` ends the episode: a win, loss or draw is a termination, the time limit a truncation
-- infos carry battle_won, dead_allies and dead_enemies
+  (a termination with `continuing_episode: False`, as in rllib_uas.envs.team)
+- infos carry battle_won, dead_allies, dead_enemies and timeout
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ import gymnasium as gym
 import numpy as np
 from ray.rllib.env.multi_agent_env import MultiAgentEnv
 
-from rllib_uas.envs.backend import make_backend
-from rllib_uas.envs.team import TeamView
+from rllib_uas.envs.backend import continuing_episode_of, make_backend
+from rllib_uas.envs.team import TeamView, episode_ends
 
 
 class MaskedDiscrete(gym.spaces.Discrete):
@@ -57,6 +58,7 @@ class SMACMultiAgentEnv(MultiAgentEnv):
         self.observation_spaces = {a: single for a in self.possible_agents}
         self.action_spaces = {a: gym.spaces.Discrete(self.view.n_actions) for a in self.possible_agents}
         self.map_name = cfg.get("map_name", "3m")
+        self.continuing_episode = continuing_episode_of(cfg)
 
     def get_action_space(self, agent_id: str) -> gym.spaces.Discrete:
         i = self.possible_agents.index(agent_id)
@@ -84,12 +86,13 @@ class SMACMultiAgentEnv(MultiAgentEnv):
         res = self.backend.step(self.view.to_native(team))
         obs = self._obs()
         reward = float(res.reward[0])
-        terminated = bool(res.terminated[0] and not res.timeout[0])
-        truncated = bool(res.timeout[0])
+        term, trunc = episode_ends(res, np.ones(1, dtype=bool), self.continuing_episode)
+        terminated, truncated = bool(term[0]), bool(trunc[0])
         info = {
             "battle_won": bool(res.battle_won[0]),
             "dead_allies": int(res.dead_allies[0]),
             "dead_enemies": int(res.dead_enemies[0]),
+            "timeout": bool(res.timeout[0]),
         }
         agents = self.possible_agents
         return (

@@ -27,11 +27,11 @@ def random_rounds(map_name: str, n_episodes: int, num_envs: int = 8, seed: int =
         done = np.zeros(num_envs, dtype=bool)
         while not done.all():
             act = np.array([[rng.choice(np.flatnonzero(m)) for m in env_mask] for env_mask in obs["action_mask"]])
-            obs, _, term, trunc, _ = env.step(act)
+            obs, _, term, trunc, info = env.step(act)
             steps += ~done
             ended = (term | trunc) & ~done
             lengths += steps[ended].tolist()
-            timeouts += trunc[ended].tolist()
+            timeouts += info["timeout"][ended].tolist()
             done |= ended
             env.hold(done)
     env.close()

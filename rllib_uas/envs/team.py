@@ -8,7 +8,10 @@ VectorEnv over the batched backend, so an RLlib `SingleAgentEnvRunner` with
 Observation (per env): the team observation of `rllib_uas.team_obs` (obs [n, D], action_mask [n, A],
 state [S], alive [n], group [n], last_action [n, A] [, agent_state [n, S + D]]); action:
 MultiDiscrete([A] * n), UAS indices when `uas` is on (default).
-The time limit is a truncation; a win, loss or draw a termination.
+A win, loss or draw is a termination. The time limit is a truncation, which the learners bootstrap
+(docs/algorithms.md): the env_config flag `continuing_episode` (SMAC's name) is True here unless given.
+`continuing_episode: False` makes the time limit a termination, as PyMARL2 and MAPPO treat it on SMAC
+(SMAC's own default, which `StarCraft2Env` keeps).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import numpy as np
 from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
-from rllib_uas.envs.backend import make_backend
+from rllib_uas.envs.backend import continuing_episode_of, make_backend
 from rllib_uas.team_obs import GROUP_MASKS, last_action_onehot, team_observation_space
 from rllib_uas.uas import UnifiedActionSpace, smac_uas
 
@@ -140,11 +143,24 @@ class TeamView:
 
 
 def _infos(res, mask: np.ndarray) -> Dict[str, np.ndarray]:
-    info = {"battle_won": res.battle_won, "dead_allies": res.dead_allies, "dead_enemies": res.dead_enemies}
+    info = {
+        "battle_won": res.battle_won,
+        "dead_allies": res.dead_allies,
+        "dead_enemies": res.dead_enemies,
+        "timeout": res.timeout,  # ended by the episode limit, terminal or not
+    }
     out: Dict[str, np.ndarray] = {}
     for k, v in info.items():
         out[k], out["_" + k] = v, mask.copy()
     return out
+
+
+def episode_ends(res, active: np.ndarray, continuing_episode: bool) -> Tuple[np.ndarray, np.ndarray]:
+    """(terminated [E], truncated [E]) of a backend step for the active envs: the time limit is a
+    truncation with `continuing_episode`, otherwise a termination (SMAC's default)."""
+    ended = res.terminated & active
+    truncated = ended & res.timeout if continuing_episode else np.zeros_like(ended)
+    return ended & ~truncated, truncated
 
 
 class TeamVectorEnv(gym.vector.VectorEnv):
@@ -166,6 +182,7 @@ class TeamVectorEnv(gym.vector.VectorEnv):
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self.map_name = cfg.get("map_name", "3m")
+        self.continuing_episode = continuing_episode_of(cfg)
         self._autoreset = np.zeros(self.num_envs, dtype=bool)  # ended at the last step: reset at the next
         self._held = np.zeros(self.num_envs, dtype=bool)
 
@@ -199,8 +216,7 @@ class TeamVectorEnv(gym.vector.VectorEnv):
         if restart.any():
             self.backend.reset(restart)
             self._autoreset[restart] = False
-        terminated = res.terminated & ~res.timeout & active
-        truncated = res.timeout & active
+        terminated, truncated = episode_ends(res, active, self.continuing_episode)
         reward = np.where(active, res.reward, 0.0).astype(np.float32)
         if self.autoreset:
             self._autoreset |= terminated | truncated
