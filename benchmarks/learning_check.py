@@ -19,7 +19,6 @@ from pathlib import Path
 
 os.environ.setdefault("RAY_DEDUP_LOGS", "0")
 
-from rllib_uas.variants import VARIANTS  # noqa: E402
 
 FIELDS = [
     "env_steps",
@@ -34,6 +33,8 @@ FIELDS = [
 
 
 def make_config(variant: str, map_name: str, seed: int, eval_episodes: int):
+    from rllib_uas.variants import VARIANTS
+
     return (
         VARIANTS[variant]
         .config()
@@ -65,6 +66,8 @@ def summarize(folder: Path) -> None:
 
 
 def main() -> None:
+    from rllib_uas.variants import VARIANTS  # here: the CSV format above is read without RLlib (pymarl2_qmix.py)
+
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--summary", metavar="DIR", help="print the table of the CSVs in DIR and exit")
     ap.add_argument("--variant", choices=list(VARIANTS))
