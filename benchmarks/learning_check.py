@@ -32,13 +32,13 @@ FIELDS = [
 ]
 
 
-def make_config(variant: str, map_name: str, seed: int, eval_episodes: int):
+def make_config(variant: str, map_name: str, seed: int, eval_episodes: int, continuing_episode: bool = True):
     from rllib_uas.variants import VARIANTS
 
     return (
         VARIANTS[variant]
         .config()
-        .environment(env_config={"map_name": map_name})
+        .environment(env_config={"map_name": map_name, "continuing_episode": continuing_episode})
         .env_runners(num_env_runners=0)
         .evaluation(
             evaluation_num_env_runners=0, evaluation_duration=eval_episodes, evaluation_interval=10**9
@@ -76,6 +76,12 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=200_000)
     ap.add_argument("--eval-every", type=int, default=10_000)
     ap.add_argument("--eval-episodes", type=int, default=64)
+    ap.add_argument(
+        "--terminal-time-limit",
+        dest="continuing_episode",
+        action="store_false",
+        help="env_config continuing_episode false: the time limit ends the episode (PyMARL2's reading of SMAC)",
+    )
     ap.add_argument("--out", default="benchmarks/results/learning_check")
     args = ap.parse_args()
     if args.summary:
@@ -87,8 +93,9 @@ def main() -> None:
     ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    path = out / f"{args.map}__{VARIANTS[args.variant].slug}__seed{args.seed}.csv"
-    algo = make_config(args.variant, args.map, args.seed, args.eval_episodes).build_algo()
+    slug = VARIANTS[args.variant].slug + ("" if args.continuing_episode else "_terminal_time_limit")
+    path = out / f"{args.map}__{slug}__seed{args.seed}.csv"
+    algo = make_config(args.variant, args.map, args.seed, args.eval_episodes, args.continuing_episode).build_algo()
     t0, next_eval = time.perf_counter(), 0
     with path.open("w", newline="") as f:
         w = csv.DictWriter(f, FIELDS)
