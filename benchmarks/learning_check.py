@@ -48,20 +48,23 @@ def make_config(variant: str, map_name: str, seed: int, eval_episodes: int, cont
 
 
 def summarize(folder: Path) -> None:
-    """A markdown row per CSV: when the greedy win rate first reached 0.9, and how it held after."""
+    """A markdown row per CSV: when the greedy win rate first reached 0.9, how it held after, and the
+    evaluations of the second half of the run (from half its env steps on)."""
     print(
         "| map | variant | seed | env steps | first eval >= 0.9 at | evals >= 0.9 from then | lowest from then "
-        "| last eval |\n|---|---|---|---|---|---|---|---|"
+        "| last eval | second half: mean eval | second half: evals >= 0.9 |\n|---|---|---|---|---|---|---|---|---|---|"
     )
     for path in sorted(folder.glob("*.csv")):
         map_name, variant, seed = path.stem.split("__")
         rows = [(int(r["env_steps"]), float(r["eval_win_rate"])) for r in csv.DictReader(path.open())]
         first = next((i for i, (_, w) in enumerate(rows) if w >= 0.9), None)
         after = [w for _, w in rows[first:]] if first is not None else []
+        late = [w for t, w in rows if t >= rows[-1][0] / 2]
         print(
             f"| {map_name} | {variant.replace('_', ' ')} | {seed[4:]} | {rows[-1][0]:,} | "
             f"{f'{rows[first][0]:,}' if after else 'never'} | {sum(w >= 0.9 for w in after)} of {len(after)} | "
-            f"{min(after) if after else float('nan'):.2f} | {rows[-1][1]:.2f} |"
+            f"{min(after) if after else float('nan'):.2f} | {rows[-1][1]:.2f} | {sum(late) / len(late):.2f} | "
+            f"{sum(w >= 0.9 for w in late)} of {len(late)} |"
         )
 
 
