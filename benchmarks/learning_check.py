@@ -54,18 +54,34 @@ def summarize(folder: Path) -> None:
         "| map | variant | seed | env steps | first eval >= 0.9 at | evals >= 0.9 from then | lowest from then "
         "| last eval | second half: mean eval | second half: evals >= 0.9 |\n|---|---|---|---|---|---|---|---|---|---|"
     )
-    for path in sorted(folder.glob("*.csv")):
+    halves: dict = {}  # (map, variant) -> each seed's second-half evaluations
+    for path in sorted(folder.glob("*.csv"), key=_seed_order):
         map_name, variant, seed = path.stem.split("__")
         rows = [(int(r["env_steps"]), float(r["eval_win_rate"])) for r in csv.DictReader(path.open())]
         first = next((i for i, (_, w) in enumerate(rows) if w >= 0.9), None)
         after = [w for _, w in rows[first:]] if first is not None else []
         late = [w for t, w in rows if t >= rows[-1][0] / 2]
+        halves.setdefault((map_name, variant.replace("_", " ")), []).append(late)
         print(
             f"| {map_name} | {variant.replace('_', ' ')} | {seed[4:]} | {rows[-1][0]:,} | "
             f"{f'{rows[first][0]:,}' if after else 'never'} | {sum(w >= 0.9 for w in after)} of {len(after)} | "
             f"{min(after) if after else float('nan'):.2f} | {rows[-1][1]:.2f} | {sum(late) / len(late):.2f} | "
             f"{sum(w >= 0.9 for w in late)} of {len(late)} |"
         )
+    for (map_name, variant), lates in halves.items():
+        if len(lates) > 1:  # the seeds together: the mean of their second-half means
+            means = [sum(late) / len(late) for late in lates]
+            n, hits = sum(map(len, lates)), sum(w >= 0.9 for late in lates for w in late)
+            print(
+                f"| {map_name} | {variant} | all {len(lates)} | | | | | | {sum(means) / len(means):.2f} | "
+                f"{hits} of {n} |"
+            )
+
+
+def _seed_order(path: Path) -> tuple:
+    """Map, variant, then seeds in numeric order (seed10 after seed9)."""
+    map_name, variant, seed = path.stem.split("__")
+    return map_name, variant, int(seed[4:])
 
 
 def main() -> None:

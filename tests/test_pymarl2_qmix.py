@@ -76,3 +76,20 @@ def test_a_short_run_trains_and_writes_the_learning_check_csv(tmp_path):
     late = [float(r["eval_win_rate"]) for r, t in zip(rows, steps) if t >= steps[-1] / 2]  # the second half
     assert 1 <= len(late) <= 2
     assert row.endswith(f"| {sum(late) / len(late):.2f} | {sum(w >= 0.9 for w in late)} of {len(late)} |")
+
+
+def test_the_summary_reads_each_seed_and_their_second_halves_together(tmp_path, capsys):
+    import learning_check
+
+    curves = {0: [(0, 0.0), (50, 1.0), (100, 0.5), (150, 0.25), (200, 1.0)], 10: [(0, 0.0), (100, 0.95), (200, 0.0)]}
+    for seed, curve in curves.items():
+        with (tmp_path / f"3m__QMIX__seed{seed}.csv").open("w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(learning_check.FIELDS)
+            w.writerows([t, 0, 0, 0, win, 64, 0, 0] for t, win in curve)
+    learning_check.summarize(tmp_path)
+    lines = capsys.readouterr().out.splitlines()[2:]
+    # seed 0: first >= 0.9 at 50, then 1.0, 0.5, 0.25, 1.0; second half (from 100): 0.5, 0.25, 1.0
+    assert lines[0] == "| 3m | QMIX | 0 | 200 | 50 | 2 of 4 | 0.25 | 1.00 | 0.58 | 1 of 3 |"
+    assert lines[1] == "| 3m | QMIX | 10 | 200 | 100 | 1 of 2 | 0.00 | 0.00 | 0.47 | 1 of 2 |"  # after seed 0
+    assert lines[2] == "| 3m | QMIX | all 2 | | | | | | 0.53 | 2 of 5 |"  # (0.583 + 0.475) / 2
