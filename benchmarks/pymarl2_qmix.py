@@ -169,7 +169,8 @@ class QMIX:
             out.append(q.view(B, n, -1))
         return torch.stack(out, 1)
 
-    def train(self, batch: Dict[str, torch.Tensor], episode_num: int) -> float:
+    def loss(self, batch: Dict[str, torch.Tensor]) -> torch.Tensor:
+        """0.5 * masked mean of td^2 of the online networks against TD(lambda) double-Q targets."""
         cfg = self.cfg
         rewards, terminated = batch["reward"][:, :-1], batch["terminated"][:, :-1]
         mask = batch["filled"][:, :-1].clone()
@@ -183,7 +184,11 @@ class QMIX:
             target_max = self.target_mixer(q_target.gather(3, best).squeeze(3), batch["state"])
             y = td_lambda_targets(rewards, terminated, mask, target_max, cfg.gamma, cfg.td_lambda)
         td = self.mixer(chosen, batch["state"][:, :-1]) - y
-        loss = (0.5 * td.pow(2) * mask).sum() / mask.sum()
+        return (0.5 * td.pow(2) * mask).sum() / mask.sum()
+
+    def train(self, batch: Dict[str, torch.Tensor], episode_num: int) -> float:
+        cfg = self.cfg
+        loss = self.loss(batch)
         self.opt.zero_grad()
         loss.backward()
         nn.utils.clip_grad_norm_(self.params, cfg.grad_norm_clip)

@@ -268,3 +268,31 @@ def test_rllib_env_runner_samples_the_vector_env():
     episodes = runner.sample(num_episodes=6)
     assert len(episodes) >= 6 and all(e.is_done for e in episodes)
     assert all(0 < len(e) <= 60 for e in episodes)
+
+
+@pytest.mark.parametrize("uas", [True, False])
+def test_an_observation_handed_out_never_changes_afterwards(uas):
+    """RLlib's episodes keep the observation arrays they are given: a later step must not rewrite them.
+    (The native last-action column was the backend's own array, rewritten in place at every step, so
+    stored episodes showed each step's own action as its "last action": training saw what acting
+    could not.)"""
+    rng = np.random.default_rng(0)
+    env = TeamVectorEnv({"map_name": "3m1m_vs_4m", "uas": uas}, num_envs=4)
+    obs, _ = env.reset(seed=0)
+    kept = [obs]
+    copies = [{k: v.copy() for k, v in obs.items()}]
+    for _ in range(30):  # through battle ends and autoresets
+        obs, *_ = env.step(random_team_actions(obs, rng))
+        kept.append(obs)
+        copies.append({k: v.copy() for k, v in obs.items()})
+    for t, (o, c) in enumerate(zip(kept, copies)):
+        for k in o:
+            np.testing.assert_array_equal(o[k], c[k], err_msg=f"step {t}: {k} changed after it was returned")
+
+    multi = SMACMultiAgentEnv({"map_name": "3m1m_vs_4m", "uas": uas})
+    first, _ = multi.reset(seed=0)
+    before = {a: {k: v.copy() for k, v in o.items()} for a, o in first.items()}
+    multi.step({a: int(multi.get_action_space(a).sample()) for a in multi.possible_agents})
+    for a, o in first.items():
+        for k in o:
+            np.testing.assert_array_equal(o[k], before[a][k], err_msg=f"{a}: {k} changed after it was returned")

@@ -93,3 +93,89 @@ def test_the_summary_reads_each_seed_and_their_second_halves_together(tmp_path, 
     assert lines[0] == "| 3m | QMIX | 0 | 200 | 50 | 2 of 4 | 0.25 | 1.00 | 0.58 | 1 of 3 |"
     assert lines[1] == "| 3m | QMIX | 10 | 200 | 100 | 1 of 2 | 0.00 | 0.00 | 0.47 | 1 of 2 |"  # after seed 0
     assert lines[2] == "| 3m | QMIX | all 2 | | | | | | 0.53 | 2 of 5 |"  # (0.583 + 0.475) / 2
+
+
+# our module's parameter -> the reference's (the same layers: fc, GRU gates r, z, n, Q head, nmix)
+OURS_TO_REF = {
+    "agent_net.fc.0.weight": "agent.fc1.weight",
+    "agent_net.fc.0.bias": "agent.fc1.bias",
+    "agent_net.gru.weight_ih_l0": "agent.rnn.weight_ih",
+    "agent_net.gru.weight_hh_l0": "agent.rnn.weight_hh",
+    "agent_net.gru.bias_ih_l0": "agent.rnn.bias_ih",
+    "agent_net.gru.bias_hh_l0": "agent.rnn.bias_hh",
+    "q_head.weight": "agent.fc2.weight",
+    "q_head.bias": "agent.fc2.bias",
+    **{
+        f"mixer.hyper_{a}.{b}": f"mixer.{a}.{b}"
+        for a in ("w1", "w2", "v")
+        for b in ("0.weight", "0.bias", "2.weight", "2.bias")
+    },
+    "mixer.hyper_b1.weight": "mixer.b1.weight",
+    "mixer.hyper_b1.bias": "mixer.b1.bias",
+}
+
+
+def test_our_qmix_update_has_pymarl2s_loss_and_gradients_on_the_same_batch(ray_session):
+    """The learner (sampling aside): our QMIX and the PyMARL2-style reference, given the same weights
+    and the same replayed episodes, compute the same TD loss and the same (clipped) gradients."""
+    from rllib_uas.algorithms.u_qmix.algorithm import train_batch
+    from rllib_uas.variants import VARIANTS
+
+    cfg = (
+        VARIANTS["QMIX"].config()
+        .environment(env_config={"map_name": "3m"})
+        .env_runners(num_env_runners=0, num_envs_per_env_runner=8)
+        .training(learning_starts_episodes=10_000)
+        .debugging(seed=0)
+    )  # fmt: skip
+    algo = cfg.build_algo()
+    try:
+        while len(algo.episode_buffer) < 24:
+            algo.train()
+        np.random.seed(0)
+        sample = algo.episode_buffer.sample(24)
+        lengths = sample["filled"].sum(1).astype(int)
+        T = sample["filled"].shape[1]
+        # PyMARL2 bootstraps a truncated episode from the batch's last row: only the longest may be one
+        assert all(sample["terminated"][b].any() or lengths[b] == T for b in range(24))
+        learner = algo.learner_group._learner
+        module = learner.module["default_policy"].unwrapped()
+        names = {id(p): n for n, p in module.named_parameters()}
+        grads = {}
+        learner.apply_gradients = lambda gd: grads.update(
+            {names[id(learner._params[k])]: g.clone() for k, g in gd.items()}
+        )
+        results = algo.learner_group.update(batch=train_batch(sample), timesteps={})
+        ours_loss = float(results[0]["default_policy"]["td_loss"].peek())
+
+        n, A = sample["actions"].shape[2], sample["action_mask"].shape[-1]
+        reference = ref.QMIX(n, A, sample["obs"].shape[-1], sample["state"].shape[-1], ref.Settings())
+        state = module.state_dict()
+        ref_params = dict(reference.agent.named_parameters(prefix="agent"))
+        ref_params.update(reference.mixer.named_parameters(prefix="mixer"))
+        with torch.no_grad():
+            for ours, theirs in OURS_TO_REF.items():
+                ref_params[theirs].copy_(state[ours])
+        reference.update_targets()
+        pad = lambda x: np.concatenate([x, np.zeros_like(x[:, :1])], 1)  # noqa: E731
+        filled = np.zeros((24, T + 1), np.float32)
+        for b, L in enumerate(lengths):
+            filled[b, : L + 1] = 1.0  # the steps and the final observation, as PyMARL2 marks them
+        batch = {
+            "obs": torch.as_tensor(sample["obs"]),
+            "state": torch.as_tensor(sample["state"]),
+            "avail": torch.as_tensor(sample["action_mask"]),
+            "actions": torch.as_tensor(pad(sample["actions"])),
+            "reward": torch.as_tensor(pad(sample["rewards"])),
+            "terminated": torch.as_tensor(pad(sample["terminated"])),
+            "filled": torch.as_tensor(filled),
+        }
+        loss = reference.loss(batch)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(reference.params, 10.0)
+    finally:
+        algo.stop()
+    assert ours_loss == pytest.approx(loss.item(), rel=1e-5)
+    assert set(grads) == set(OURS_TO_REF)
+    for ours, theirs in OURS_TO_REF.items():
+        torch.testing.assert_close(grads[ours], ref_params[theirs].grad, rtol=1e-4, atol=1e-6, msg=ours)

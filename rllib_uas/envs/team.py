@@ -109,7 +109,8 @@ class TeamView:
         if last is None:
             return np.zeros((E, self.n_agents, self.n_actions), np.float32)
         if not self.uas:
-            return np.asarray(last, np.float32)
+            # a copy: the backend rewrites its own array at the next step, and an episode keeps this one
+            return np.array(last, dtype=np.float32)
         native = np.asarray(last).argmax(-1)  # [E, n]; rows of zeros: no action yet
         if self.dynamic:
             uas = np.take_along_axis(self.group_native_to_uas[groups], native[..., None], -1)[..., 0]
