@@ -16,7 +16,7 @@ import numpy as np
 
 from rllib_uas.study import stats
 from rllib_uas.study.grid import LAMBDAS, MAIN_VARIANTS, PLANNED_SEEDS, PLANS, SWEEP_MAP, MapPlan, grid, sweep_name
-from rllib_uas.study.run import finished
+from rllib_uas.study.run import finished, read_manifest
 
 # (X, Y): is X better than Y? The method against each baseline, per algorithm
 COMPARISONS = (
@@ -162,6 +162,21 @@ def plot_sweep(points, path: Path) -> None:
     plt.close(fig)
 
 
+def _withdrawn(out: Path) -> List[str]:
+    """The page's line on cells withdrawn from the study (kept beside it in `study_invalidated/`)."""
+    manifest = out.parent / "study_invalidated" / "manifest.csv"
+    if not manifest.exists():
+        return []
+    n = len(read_manifest(manifest.parent))
+    return [
+        f"**Withdrawn: {n} cells** of the variants without the unified action space (MAPPO, MAPPO group,",
+        "QMIX, QMIX group), run before af6a56f, which fixed a bug that showed those variants each",
+        "step's own action as its last action in training (`benchmarks/results/study_invalidated/README.md`).",
+        "Their rows are missing below until they run again.",
+        "",
+    ]
+
+
 def render(
     out: Path, plots_dir: Optional[Path], plot_link: str = "results", plans: Optional[Dict[str, MapPlan]] = None
 ) -> str:
@@ -180,6 +195,7 @@ def render(
         "",
         f"Cells finished: {len(runs)}; code version(s) they ran on: {', '.join(commits) or 'none'}.",
         "",
+        *_withdrawn(out),
         "**What these numbers are.** The embedded engine's battles (not StarCraft II's); the greedy",
         "policy's win rate over 32 evaluation episodes (whole rounds, one episode per env); final =",
         "the evaluation at the map's budget of simulated env steps; AUC = the area under the win-rate",
