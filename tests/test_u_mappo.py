@@ -278,12 +278,21 @@ class FirstMinibatchLearner(UMAPPOTorchLearner):
 
 @pytest.mark.parametrize(
     "critic",
-    [dict(), dict(state_type="AS"), dict(recurrent_critic=True), dict(state_type="AS", recurrent_critic=True)],
-    ids=["EP-mlp", "AS-mlp", "EP-rnn", "AS-rnn"],
+    [
+        dict(),
+        dict(state_type="AS"),
+        dict(recurrent_critic=True),
+        dict(state_type="AS", recurrent_critic=True),
+        # the baselines' inputs: the native action space (its last-action column) and one network per group
+        dict(uas=False, cgi_coeff=0.0),
+        dict(uas=False, cgi_coeff=0.0, parameter_sharing="group"),
+    ],
+    ids=["EP-mlp", "AS-mlp", "EP-rnn", "AS-rnn", "MAPPO", "MAPPO-group"],
 )
 def test_acting_and_training_agree_on_the_first_minibatch(ray_session, critic):
     """New and sampled logits, and new and sampled critic values, are equal before the first step:
-    the memory (policy and critic GRU states), masks and weights agree between acting and training."""
+    the memory (policy and critic GRU states), observations (the last action included), masks and
+    weights agree between acting and training."""
     algo = tiny(map_name="MMM", learner_class=FirstMinibatchLearner, **critic).build_algo()
     try:
         algo.train()

@@ -264,11 +264,22 @@ def test_epsilon_anneals_by_simulated_steps_inside_a_real_runner(ray_session):
         algo.stop()
 
 
-def test_training_unroll_reproduces_the_acted_greedy_actions(ray_session):
+@pytest.mark.parametrize(
+    "switches",
+    [dict(), dict(uas=False, cgi_coeff=0.0), dict(uas=False, cgi_coeff=0.0, parameter_sharing="group")],
+    ids=["U-QMIX", "QMIX", "QMIX-group"],
+)
+def test_training_unroll_reproduces_the_acted_greedy_actions(ray_session, switches):
     """The learner's unroll of buffered episodes from h0 = 0 gives the actions the runner took
     (epsilon 0): observations, masks, last actions and memory agree between acting and training."""
     algo = (
-        tiny(epsilon_start=0.0, epsilon_finish=0.0, learning_starts_episodes=10_000, buffer_size_episodes=10_000)
+        tiny(
+            epsilon_start=0.0,
+            epsilon_finish=0.0,
+            learning_starts_episodes=10_000,
+            buffer_size_episodes=10_000,
+            **switches,
+        )
     ).build_algo()
     try:
         for _ in range(4):
