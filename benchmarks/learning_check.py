@@ -6,7 +6,8 @@ episodes (full rounds of one episode per env). Rows are appended to
 `<out>/<map>__<variant>__seed<k>.csv` as they come, so a killed run keeps what it measured.
 
     python benchmarks/learning_check.py --variant QMIX --map 3m --seed 0 --steps 200000
-    python benchmarks/learning_check.py --summary benchmarks/results/learning_check   # the table
+    python benchmarks/learning_check.py --summary benchmarks/results/learning_check   # the tables
+    python benchmarks/learning_check.py --summary benchmarks/results/{learning_check,pymarl2_qmix}  # together
 """
 
 from __future__ import annotations
@@ -47,28 +48,30 @@ def make_config(variant: str, map_name: str, seed: int, eval_episodes: int, cont
     )
 
 
-def summarize(folder: Path) -> None:
-    """A markdown row per CSV: when the greedy win rate first reached 0.9, how it held after, and the
-    evaluations of the second half of the run (from half its env steps on)."""
+def summarize(*folders: Path) -> None:
+    """A markdown row per CSV of the folders: when the greedy win rate first reached 0.9, how it held
+    after, and the evaluations of the second half of the run (from half its env steps on); then the
+    seeds of each (map, variant) together, and how the variants of a map compare (`compare`)."""
     print(
         "| map | variant | seed | env steps | first eval >= 0.9 at | evals >= 0.9 from then | lowest from then "
         "| last eval | second half: mean eval | second half: evals >= 0.9 |\n|---|---|---|---|---|---|---|---|---|---|"
     )
     halves: dict = {}  # (map, variant) -> each seed's second-half evaluations
-    for path in sorted(folder.glob("*.csv"), key=_seed_order):
+    for path in sorted((p for folder in folders for p in folder.glob("*.csv")), key=_seed_order):
         map_name, variant, seed = path.stem.split("__")
         rows = [(int(r["env_steps"]), float(r["eval_win_rate"])) for r in csv.DictReader(path.open())]
         first = next((i for i, (_, w) in enumerate(rows) if w >= 0.9), None)
         after = [w for _, w in rows[first:]] if first is not None else []
         late = [w for t, w in rows if t >= rows[-1][0] / 2]
-        halves.setdefault((map_name, variant.replace("_", " ")), []).append(late)
+        halves.setdefault((map_name, variant.replace("_", " ")), {})[int(seed[4:])] = late
         print(
             f"| {map_name} | {variant.replace('_', ' ')} | {seed[4:]} | {rows[-1][0]:,} | "
             f"{f'{rows[first][0]:,}' if after else 'never'} | {sum(w >= 0.9 for w in after)} of {len(after)} | "
             f"{min(after) if after else float('nan'):.2f} | {rows[-1][1]:.2f} | {sum(late) / len(late):.2f} | "
             f"{sum(w >= 0.9 for w in late)} of {len(late)} |"
         )
-    for (map_name, variant), lates in halves.items():
+    for (map_name, variant), by_seed in halves.items():
+        lates = list(by_seed.values())
         if len(lates) > 1:  # the seeds together: the mean of their second-half means
             means = [sum(late) / len(late) for late in lates]
             n, hits = sum(map(len, lates)), sum(w >= 0.9 for late in lates for w in late)
@@ -76,6 +79,37 @@ def summarize(folder: Path) -> None:
                 f"| {map_name} | {variant} | all {len(lates)} | | | | | | {sum(means) / len(means):.2f} | "
                 f"{hits} of {n} |"
             )
+    compare(halves)
+
+
+def compare(halves: dict) -> None:
+    """Per map: each variant's second-half means over its seeds as an IQM with a 95% stratified-bootstrap
+    interval, and for each pair of variants P(A > B) with its interval (rliable, as the study), over the
+    seeds both have (as the study compares its variants; rliable pairs equal numbers of runs)."""
+    from rllib_uas.study.stats import iqm_interval, probability_of_improvement
+
+    means = {  # (map, variant) -> {seed: mean of its second half}
+        key: {seed: sum(late) / len(late) for seed, late in by_seed.items()}
+        for key, by_seed in halves.items()
+        if len(by_seed) > 1
+    }
+    if not means:
+        return
+    print("\n| map | variant | seeds | second half: IQM of the seeds' means [95% CI] |\n|---|---|---|---|")
+    for (map_name, variant), m in means.items():
+        iqm, low, high = iqm_interval({variant: list(m.values())})[variant]
+        print(f"| {map_name} | {variant} | {len(m)} | {iqm:.2f} [{low:.2f}, {high:.2f}] |")
+    shared = {  # pairs of a map's variants with at least 2 seeds in common -> those seeds
+        (a, b): sorted(means[a].keys() & means[b].keys())
+        for a in means
+        for b in means
+        if a[0] == b[0] and a[1] < b[1] and len(means[a].keys() & means[b].keys()) > 1
+    }
+    if shared:
+        print("\n| map | A | B | seeds in common | P(A > B) [95% CI] |\n|---|---|---|---|---|")
+    for (a, b), seeds in shared.items():
+        p, low, high = probability_of_improvement([means[a][s] for s in seeds], [means[b][s] for s in seeds])
+        print(f"| {a[0]} | {a[1]} | {b[1]} | {len(seeds)} | {p:.2f} [{low:.2f}, {high:.2f}] |")
 
 
 def _seed_order(path: Path) -> tuple:
@@ -88,7 +122,9 @@ def main() -> None:
     from rllib_uas.variants import VARIANTS  # here: the CSV format above is read without RLlib (pymarl2_qmix.py)
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--summary", metavar="DIR", help="print the table of the CSVs in DIR and exit")
+    ap.add_argument(
+        "--summary", metavar="DIR", nargs="+", help="print the tables of the CSVs in the DIRs together and exit"
+    )
     ap.add_argument("--variant", choices=list(VARIANTS))
     ap.add_argument("--map", default="3m")
     ap.add_argument("--seed", type=int, default=0)
@@ -104,7 +140,7 @@ def main() -> None:
     ap.add_argument("--out", default="benchmarks/results/learning_check")
     args = ap.parse_args()
     if args.summary:
-        return summarize(Path(args.summary))
+        return summarize(*map(Path, args.summary))
     if args.variant is None:
         ap.error("--variant is required (or --summary DIR)")
     import ray

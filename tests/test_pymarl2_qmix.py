@@ -95,6 +95,28 @@ def test_the_summary_reads_each_seed_and_their_second_halves_together(tmp_path, 
     assert lines[2] == "| 3m | QMIX | all 2 | | | | | | 0.53 | 2 of 5 |"  # (0.583 + 0.475) / 2
 
 
+def test_the_summary_compares_variants_over_the_seeds_they_share(tmp_path, capsys):
+    import learning_check
+
+    ours, ref = tmp_path / "ours", tmp_path / "ref"
+    seconds = {(ours, "QMIX"): {0: 0.2, 1: 0.6, 2: 0.9, 3: 0.0}, (ref, "PyMARL2_QMIX"): {0: 0.5, 1: 0.5, 2: 0.5}}
+    for (folder, slug), by_seed in seconds.items():
+        folder.mkdir()
+        for seed, win in by_seed.items():  # a second half of one evaluation: its mean is `win`
+            with (folder / f"3m__{slug}__seed{seed}.csv").open("w", newline="") as f:
+                w = csv.writer(f)
+                w.writerow(learning_check.FIELDS)
+                w.writerows([t, 0, 0, 0, x, 64, 0, 0] for t, x in [(0, 0.0), (100, win)])
+    learning_check.summarize(ours, ref)
+    out = capsys.readouterr().out
+    # IQM of 0.0, 0.2, 0.6, 0.9: the middle half, (0.2 + 0.6) / 2
+    assert re.search(r"^\| 3m \| QMIX \| 4 \| 0\.40 \[", out, re.M)
+    assert re.search(r"^\| 3m \| PyMARL2 QMIX \| 3 \| 0\.50 \[0\.50, 0\.50\] \|$", out, re.M)
+    # seeds 0-2 only (the reference has no seed 3): 0.2, 0.6, 0.9 against 0.5 three times; ours wins 6 of
+    # the 9 pairs, so P(reference > ours) = 3 / 9 (variants in name order)
+    assert re.search(r"^\| 3m \| PyMARL2 QMIX \| QMIX \| 3 \| 0\.33 \[", out, re.M)
+
+
 # our module's parameter -> the reference's (the same layers: fc, GRU gates r, z, n, Q head, nmix)
 OURS_TO_REF = {
     "agent_net.fc.0.weight": "agent.fc1.weight",
