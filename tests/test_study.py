@@ -116,6 +116,20 @@ def test_tiny_grid_runs_through_tune_resumes_and_reports(ray_session, tmp_path):
     assert (tmp_path / "3m.png").stat().st_size > 0
 
 
+def test_the_page_counts_the_withdrawn_cells_that_ran_again(tmp_path):
+    from rllib_uas.study.report import _withdrawn
+
+    header = "cell,map,variant,seed,budget,env_steps,fingerprint,commit,wall_s,finished_at\n"
+    for folder, cells in {"study": ["3m__QMIX__seed1", "3m__U-QMIX__seed0"], "study_invalidated": [
+        "3m__QMIX__seed0", "3m__QMIX__seed1", "3m__MAPPO__seed0"]}.items():  # fmt: skip
+        (tmp_path / folder).mkdir()
+        rows = "".join(f"{c},3m,{c.split('__')[1]},{c[-1]},1,1,f,c,1,t\n" for c in cells)
+        (tmp_path / folder / "manifest.csv").write_text(header + rows)
+    text = " ".join(_withdrawn(tmp_path / "study"))
+    assert "**Withdrawn: 3 cells**" in text and "1 of them have run again" in text and "other 2 are missing" in text
+    assert _withdrawn(tmp_path / "nowhere" / "study") == []
+
+
 def test_the_results_page_is_generated_from_the_committed_csvs(tmp_path):
     """docs/results.md is what the report writes from benchmarks/results/study, to the character."""
     out = ROOT / "benchmarks" / "results" / "study"

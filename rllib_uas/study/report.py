@@ -167,12 +167,14 @@ def _withdrawn(out: Path) -> List[str]:
     manifest = out.parent / "study_invalidated" / "manifest.csv"
     if not manifest.exists():
         return []
-    n = len(read_manifest(manifest.parent))
+    withdrawn = read_manifest(manifest.parent)
+    again = len(withdrawn.keys() & read_manifest(out).keys())  # finished again since, with the fix
     return [
-        f"**Withdrawn: {n} cells** of the variants without the unified action space (MAPPO, MAPPO group,",
-        "QMIX, QMIX group), run before af6a56f, which fixed a bug that showed those variants each",
+        f"**Withdrawn: {len(withdrawn)} cells** of the variants without the unified action space (MAPPO, MAPPO",
+        "group, QMIX, QMIX group), run before af6a56f, which fixed a bug that showed those variants each",
         "step's own action as its last action in training (`benchmarks/results/study_invalidated/README.md`).",
-        "Their rows are missing below until they run again.",
+        f"{again} of them have run again with the fix and are in the tables below; the other",
+        f"{len(withdrawn) - again} are missing until they do.",
         "",
     ]
 
