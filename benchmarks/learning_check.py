@@ -140,6 +140,9 @@ def main() -> None:
     ap.add_argument("--out", default="benchmarks/results/learning_check")
     args = ap.parse_args()
     if args.summary:
+        empty = [d for d in args.summary if not any(Path(d).glob("*.csv"))]
+        if empty:  # a mistyped folder would print an empty table
+            ap.error(f"no learning-check CSVs in {', '.join(empty)}: pass folders written by --out")
         return summarize(*map(Path, args.summary))
     if args.variant is None:
         ap.error("--variant is required (or --summary DIR)")

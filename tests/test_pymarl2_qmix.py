@@ -115,6 +115,11 @@ def test_the_summary_compares_variants_over_the_seeds_they_share(tmp_path, capsy
     # seeds 0-2 only (the reference has no seed 3): 0.2, 0.6, 0.9 against 0.5 three times; ours wins 6 of
     # the 9 pairs, so P(reference > ours) = 3 / 9 (variants in name order)
     assert re.search(r"^\| 3m \| PyMARL2 QMIX \| QMIX \| 3 \| 0\.33 \[", out, re.M)
+    wrong = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "learning_check.py"), "--summary", str(ours), str(tmp_path / "x")],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert wrong.returncode == 2 and f"no learning-check CSVs in {tmp_path / 'x'}" in wrong.stderr
 
 
 # our module's parameter -> the reference's (the same layers: fc, GRU gates r, z, n, Q head, nmix)
