@@ -44,7 +44,7 @@ def continuing_episode_of(env_config: Mapping[str, Any]) -> bool:
             f"env_config continuing_episode must be true (the time limit is a truncation) or false (a "
             f"termination), got {value!r}"
         )
-    return bool(value)
+    return value
 
 
 def make_backend(env_config: Mapping[str, Any], n_envs: int = 1, seed: Optional[int] = None):
