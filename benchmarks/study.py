@@ -59,7 +59,7 @@ def main(argv=None) -> int:
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    from rllib_uas.study.run import finished, run_study
+    from rllib_uas.study.run import StudyBusy, finished, run_study
 
     if args.command == "status":
         done = {c.name for c in finished(cells, Path(args.out))}
@@ -67,7 +67,11 @@ def main(argv=None) -> int:
             print(f"{'done   ' if c.name in done else 'missing'}  {c.map_name}  {c.variant}  seed {c.seed}")
         print(f"{len(done)} of {len(cells)} cells finished")
         return 0
-    counts = run_study(cells, args.out, concurrent=args.concurrent)
+    try:
+        counts = run_study(cells, args.out, concurrent=args.concurrent)
+    except StudyBusy as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     print(f"study: {counts['finished']} cells finished now, {counts['skipped']} before, {counts['failed']} failed")
     return 1 if counts["failed"] else 0
 

@@ -9,6 +9,7 @@ import pytest
 
 from rllib_uas.envs.engine import compile_once
 from rllib_uas.experiment import engine_battles
+from rllib_uas.file_lock import open_lock
 
 BUILD = "from rllib_uas.envs.engine.vec_smac import VectorizedSMAC; VectorizedSMAC('3m', n_envs=2); print('built')"
 
@@ -40,7 +41,7 @@ class compile_lock_held:
 def test_without_a_usable_lock_file_the_battle_is_built_anyway(tmp_path):
     with compile_once.compile_lock(str(tmp_path / "missing-dir" / "x.lock")):
         pass  # neither created nor opened: no lock, no error
-    assert compile_once._open_lock(str(tmp_path / "missing-dir" / "x.lock")) is None
+    assert open_lock(str(tmp_path / "missing-dir" / "x.lock")) is None
 
 
 def test_the_dry_run_calls_every_kernel_of_a_step_and_the_features_part_skips_the_battle_kernel(monkeypatch):

@@ -116,6 +116,27 @@ def test_tiny_grid_runs_through_tune_resumes_and_reports(ray_session, tmp_path):
     assert (tmp_path / "3m.png").stat().st_size > 0
 
 
+def test_a_second_run_into_the_same_folder_is_refused_before_it_touches_anything(tmp_path, capsys):
+    """Two runs into one folder would restart each other's cells (a run deletes partial CSVs it finds)."""
+    import sys
+
+    from rllib_uas.file_lock import file_lock
+    from rllib_uas.study.run import LOCK_NAME, StudyBusy
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import study as study_cli
+
+    running = tmp_path / ".3m__U-MAPPO__seed0.csv.partial"  # the other run's cell in progress
+    running.write_text("env_steps\n0\n")
+    cells = grid(["3m"], ["U-MAPPO"], [0], plans=TINY)
+    with file_lock(str(tmp_path / LOCK_NAME), blocking=False):  # the other run
+        with pytest.raises(StudyBusy, match="another study run is writing to .* wait for it to finish, or give"):
+            run_study(cells, tmp_path)
+        assert study_cli.main(["run", "--maps", "3m1m_vs_4m", "--seeds", "0", "--out", str(tmp_path)]) == 2
+    assert "error: another study run is writing to" in capsys.readouterr().err
+    assert running.read_text() == "env_steps\n0\n"
+
+
 def test_the_page_counts_the_withdrawn_cells_that_ran_again(tmp_path):
     from rllib_uas.study.report import _withdrawn
 

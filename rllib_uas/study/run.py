@@ -11,13 +11,22 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import hashlib
 import os
 import subprocess
 import time
 from pathlib import Path
 from typing import Any, Dict, List, Sequence
 
+from rllib_uas.file_lock import LockHeld, file_lock
 from rllib_uas.study.grid import Cell, MapPlan
+
+LOCK_NAME = ".study.lock"  # held by the run writing to a results folder (its cells' partial CSVs)
+
+
+class StudyBusy(RuntimeError):
+    """Another study run holds the results folder."""
+
 
 CURVE_FIELDS = [
     "env_steps",
@@ -171,13 +180,28 @@ def run_study(
     storage_path: str | None = None,
 ) -> Dict[str, int]:
     """Run every unfinished cell (one CPU each, `concurrent` at a time) through Tune; returns counts
-    of cells skipped, finished and failed."""
+    of cells skipped, finished and failed. One run at a time per `out`: a second one raises
+    StudyBusy before it touches anything there."""
+    out = Path(out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    lock = out / LOCK_NAME
+    try:
+        with file_lock(str(lock), blocking=False):
+            return _run_unlocked(cells, out, concurrent, cpus, storage_path)
+    except LockHeld:
+        raise StudyBusy(
+            f"another study run is writing to {out} (it holds {lock}); wait for it to finish, or give this "
+            "run another --out"
+        ) from None
+
+
+def _run_unlocked(
+    cells: Sequence[Cell], out: Path, concurrent: int, cpus: int | None, storage_path: str | None
+) -> Dict[str, int]:
     from ray import tune
 
     from rllib_uas.local_ray import ray_for_run
 
-    out = Path(out).resolve()
-    out.mkdir(parents=True, exist_ok=True)
     done = {c.name for c in finished(cells, out)}
     todo = [c for c in cells if c.name not in done]
     for stale in out.glob(".*.csv.partial"):
@@ -207,7 +231,8 @@ def run_study(
             param_space=space,
             tune_config=tune.TuneConfig(max_concurrent_trials=concurrent),
             run_config=tune.RunConfig(
-                name="study",
+                # Tune's own files per results folder: runs into other folders never share them
+                name=f"study-{hashlib.sha1(str(out).encode()).hexdigest()[:8]}",
                 storage_path=storage_path or str(Path.home() / "ray_results"),
                 verbose=0,
                 failure_config=tune.FailureConfig(max_failures=0),

@@ -28,10 +28,7 @@ from typing import Iterable, Iterator, List, Optional, Set, Tuple
 
 import numpy as np
 
-try:  # POSIX; without it each process compiles on its own, as numba does by itself
-    import fcntl
-except ImportError:  # pragma: no cover - Windows
-    fcntl = None
+from rllib_uas.file_lock import file_lock
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 # one lock per checkout: kernels of two checkouts are cached apart, so they need not wait for each other
@@ -43,28 +40,10 @@ _ready: Set[Tuple[bool, str]] = set()  # kinds this process has played a battle 
 
 @contextlib.contextmanager
 def compile_lock(path: str = LOCK_PATH) -> Iterator[None]:
-    """Hold the checkout's compile lock (blocks while another process compiles)."""
-    fd = _open_lock(path) if fcntl is not None else None
-    if fd is None:  # no lock to be had: compile as numba does by itself
+    """Hold the checkout's compile lock (blocks while another process compiles). Without a lock to be
+    had, each process compiles on its own, as numba does by itself."""
+    with file_lock(path):
         yield
-        return
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
-
-
-def _open_lock(path: str) -> Optional[int]:
-    """The lock file's descriptor: created if missing; read-only where another user created it (flock
-    needs no write access); None where neither works (e.g. an unwritable temp directory)."""
-    for flags in (os.O_RDWR | os.O_CREAT, os.O_RDONLY):
-        try:
-            return os.open(path, flags, 0o666)
-        except OSError:
-            continue
-    return None
 
 
 def _kind(map_name: str, scenario: object, streams: str) -> Tuple[bool, str]:
