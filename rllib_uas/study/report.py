@@ -35,19 +35,23 @@ def _ci(t: Tuple[float, float, float], n: int = 2) -> str:
 
 def variant_rows(runs: Sequence[stats.Run], map_name: str, names: Sequence[str]) -> List[str]:
     rows = stats.variant_table([r for r in runs if r.variant in names], map_name, names)
+    commits: Dict[str, set] = {}  # the code versions each variant's cells of this map ran on
+    for r in runs:
+        if r.map_name == map_name:
+            commits.setdefault(r.variant, set()).add(r.commit)
     out = []
     for row in rows:
         n = len(row["seeds"])
         out.append(
             f"| {row['variant']} | {n} ({_seeds(row['seeds'])}) | {_ci(row['final'], n)} | {_ci(row['auc'], n)} "
-            f"| `{command(map_name, row['variant'], row['seeds'])}` |"
+            f"| `{command(map_name, row['variant'], row['seeds'])}` | {', '.join(sorted(commits[row['variant']]))} |"
         )
     return out
 
 
 TABLE_HEAD = [
-    "| variant | seeds | final win rate, IQM [95% CI] | AUC, IQM [95% CI] | reproduce |",
-    "|---|---|---|---|---|",
+    "| variant | seeds | final win rate, IQM [95% CI] | AUC, IQM [95% CI] | reproduce | ran at |",
+    "|---|---|---|---|---|---|",
 ]
 
 
@@ -204,7 +208,8 @@ def render(
         "curve over the budget (1.0: every evaluation won from step 0). Per variant, the interquartile",
         "mean (IQM) over seeds with a 95% stratified-bootstrap interval (rliable). P(X > Y) is the",
         "probability that a run of X beats a run of Y, over the seeds both have, with its 95% interval;",
-        "an interval that contains 0.5 does not separate the two.",
+        'an interval that contains 0.5 does not separate the two. "reproduce" is the command and "ran at"',
+        "the commit(s) to run it at (`+dirty`: with the change `docs/study.md` names).",
         "",
     ]
     for map_name, plan in plans.items():
