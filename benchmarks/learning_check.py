@@ -57,6 +57,7 @@ def summarize(*folders: Path) -> None:
         "| last eval | second half: mean eval | second half: evals >= 0.9 |\n|---|---|---|---|---|---|---|---|---|---|"
     )
     halves: dict = {}  # (map, variant) -> each seed's second-half evaluations
+    held: list = []  # per run: the first evaluation from which every one is >= 0.9 ("stays there")
     for path in sorted((p for folder in folders for p in folder.glob("*.csv")), key=_seed_order):
         map_name, variant, seed = path.stem.split("__")
         rows = [(int(r["env_steps"]), float(r["eval_win_rate"])) for r in csv.DictReader(path.open())]
@@ -64,6 +65,8 @@ def summarize(*folders: Path) -> None:
         after = [w for _, w in rows[first:]] if first is not None else []
         late = [w for t, w in rows if t >= rows[-1][0] / 2]
         halves.setdefault((map_name, variant.replace("_", " ")), {})[int(seed[4:])] = late
+        tail = next((i for i in range(len(rows)) if all(w >= 0.9 for _, w in rows[i:])), None)
+        held.append((map_name, variant.replace("_", " "), seed[4:], None if tail is None else rows[tail][0]))
         print(
             f"| {map_name} | {variant.replace('_', ' ')} | {seed[4:]} | {rows[-1][0]:,} | "
             f"{f'{rows[first][0]:,}' if after else 'never'} | {sum(w >= 0.9 for w in after)} of {len(after)} | "
@@ -79,6 +82,9 @@ def summarize(*folders: Path) -> None:
                 f"| {map_name} | {variant} | all {len(lates)} | | | | | | {sum(means) / len(means):.2f} | "
                 f"{hits} of {n} |"
             )
+    print("\n| map | variant | seed | every evaluation >= 0.9 from |\n|---|---|---|---|")
+    for map_name, variant, seed, start in held:
+        print(f"| {map_name} | {variant} | {seed} | {'never' if start is None else f'{start:,}'} |")
     compare(halves)
 
 

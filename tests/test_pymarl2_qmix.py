@@ -93,6 +93,8 @@ def test_the_summary_reads_each_seed_and_their_second_halves_together(tmp_path, 
     assert lines[0] == "| 3m | QMIX | 0 | 200 | 50 | 2 of 4 | 0.25 | 1.00 | 0.58 | 1 of 3 |"
     assert lines[1] == "| 3m | QMIX | 10 | 200 | 100 | 1 of 2 | 0.00 | 0.00 | 0.47 | 1 of 2 |"  # after seed 0
     assert lines[2] == "| 3m | QMIX | all 2 | | | | | | 0.53 | 2 of 5 |"  # (0.583 + 0.475) / 2
+    # seed 0 holds 0.9 from its last evaluation (200) on; seed 10 ends at 0.0
+    assert lines[6:8] == ["| 3m | QMIX | 0 | 200 |", "| 3m | QMIX | 10 | never |"]
 
 
 def test_the_summary_compares_variants_over_the_seeds_they_share(tmp_path, capsys):
