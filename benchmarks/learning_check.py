@@ -59,16 +59,17 @@ def summarize(*folders: Path) -> None:
     halves: dict = {}  # (map, variant) -> each seed's second-half evaluations
     held: list = []  # per run: the first evaluation from which every one is >= 0.9 ("stays there")
     for path in sorted((p for folder in folders for p in folder.glob("*.csv")), key=_seed_order):
-        map_name, variant, seed = path.stem.split("__")
+        map_name, slug, seed = path.stem.split("__")
+        variant = slug.replace("_", " ")
         rows = [(int(r["env_steps"]), float(r["eval_win_rate"])) for r in csv.DictReader(path.open())]
         first = next((i for i, (_, w) in enumerate(rows) if w >= 0.9), None)
         after = [w for _, w in rows[first:]] if first is not None else []
         late = [w for t, w in rows if t >= rows[-1][0] / 2]
-        halves.setdefault((map_name, variant.replace("_", " ")), {})[int(seed[4:])] = late
+        halves.setdefault((map_name, variant), {})[int(seed[4:])] = late
         tail = next((i for i in range(len(rows)) if all(w >= 0.9 for _, w in rows[i:])), None)
-        held.append((map_name, variant.replace("_", " "), seed[4:], None if tail is None else rows[tail][0]))
+        held.append((map_name, variant, seed[4:], None if tail is None else rows[tail][0]))
         print(
-            f"| {map_name} | {variant.replace('_', ' ')} | {seed[4:]} | {rows[-1][0]:,} | "
+            f"| {map_name} | {variant} | {seed[4:]} | {rows[-1][0]:,} | "
             f"{f'{rows[first][0]:,}' if after else 'never'} | {sum(w >= 0.9 for w in after)} of {len(after)} | "
             f"{min(after) if after else float('nan'):.2f} | {rows[-1][1]:.2f} | {sum(late) / len(late):.2f} | "
             f"{sum(w >= 0.9 for w in late)} of {len(late)} |"

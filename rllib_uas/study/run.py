@@ -9,6 +9,7 @@ cell with a CSV and a manifest line of the same fingerprint, and starts unfinish
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import hashlib
@@ -185,14 +186,15 @@ def run_study(
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     lock = out / LOCK_NAME
-    try:
-        with file_lock(str(lock), blocking=False):
-            return _run_unlocked(cells, out, concurrent, cpus, storage_path)
-    except LockHeld:
-        raise StudyBusy(
-            f"another study run is writing to {out} (it holds {lock}); wait for it to finish, or give this "
-            "run another --out"
-        ) from None
+    with contextlib.ExitStack() as held:
+        try:  # only taking the lock can mean another run: the run's own errors pass through as they are
+            held.enter_context(file_lock(str(lock), blocking=False))
+        except LockHeld:
+            raise StudyBusy(
+                f"another study run is writing to {out} (it holds {lock}); wait for it to finish, or give this "
+                "run another --out"
+            ) from None
+        return _run_unlocked(cells, out, concurrent, cpus, storage_path)
 
 
 def _run_unlocked(
