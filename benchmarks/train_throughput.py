@@ -16,9 +16,12 @@ process's peak (driver, learner and env runner are one process here).
 
 With --baseline DIR (a checkout of an earlier version, e.g. `git worktree add /tmp/prev <commit>`),
 each row also runs that version right after, with the same settings, and the ratio is printed.
+With --learner-gpus 1 the update runs on a CUDA GPU (`num_gpus_per_learner`); acting stays on the
+CPU. The matrix-product replay measures CPU products, so GPU rows leave its columns empty
+(cuDNN's GRU is not made of the products it records).
 
     python benchmarks/train_throughput.py [--rows quickstart,u_mappo,u_qmix] [--iters 5]
-        [--learner-cpus 2] [--baseline DIR]
+        [--learner-cpus 2] [--learner-gpus 0] [--baseline DIR]
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import argparse
 import json
 import multiprocessing as mp
 import os
+import queue
 import resource
 import sys
 import time
@@ -42,7 +46,7 @@ ROWS = {
 }
 
 
-def build_config(row: dict, learner_cpus: int):
+def build_config(row: dict, learner_cpus: int, learner_gpus: int = 0):
     if row["algo"] == "U-MAPPO":
         from rllib_uas.algorithms.u_mappo import UMAPPOConfig
 
@@ -61,7 +65,7 @@ def build_config(row: dict, learner_cpus: int):
     return (
         cfg.environment(env_config={"map_name": row["map"]})
         .env_runners(num_env_runners=0, num_envs_per_env_runner=row["envs"])
-        .learners(num_cpus_per_learner=learner_cpus)
+        .learners(num_cpus_per_learner=learner_cpus, num_gpus_per_learner=learner_gpus)
         .debugging(seed=0)
     )  # both versions sample the same first episodes
 
@@ -132,15 +136,15 @@ def _matmul_share(update) -> dict:
     return {"gflop": flops / 1e9, "replay_s": replay}
 
 
-def _worker(path: str, name: str, iters: int, learner_cpus: int, out) -> None:
+def _worker(path: str, name: str, iters: int, learner_cpus: int, learner_gpus: int, out) -> None:
     if path:
         sys.path.insert(0, path)
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(num_cpus=2, num_gpus=learner_gpus, include_dashboard=False, log_to_driver=False)
     row = ROWS[name]
-    algo = build_config(row, learner_cpus).build_algo()
+    algo = build_config(row, learner_cpus, learner_gpus).build_algo()
     try:
         while len(getattr(algo, "episode_buffer", ())) < getattr(algo.config, "learning_starts_episodes", 0):
             algo.train()
@@ -174,7 +178,7 @@ def _worker(path: str, name: str, iters: int, learner_cpus: int, out) -> None:
         # before the replay below: its operands (one pair per distinct product shape, many more of
         # them with length buckets) are the harness's memory, not training's
         rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        mm = _matmul_share(lambda: orig(*args, **kwargs))
+        mm = _matmul_share(lambda: orig(*args, **kwargs)) if not learner_gpus else {}
     finally:
         algo.stop()
         ray.shutdown()
@@ -191,12 +195,18 @@ def _worker(path: str, name: str, iters: int, learner_cpus: int, out) -> None:
     )
 
 
-def measure(name: str, iters: int, learner_cpus: int, path: str = "") -> dict:
+def measure(name: str, iters: int, learner_cpus: int, path: str = "", learner_gpus: int = 0) -> dict:
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
-    p = ctx.Process(target=_worker, args=(path, name, iters, learner_cpus, q))
+    p = ctx.Process(target=_worker, args=(path, name, iters, learner_cpus, learner_gpus, q))
     p.start()
-    result = q.get()
+    while True:  # the row's result, or the worker's exit without one (a crash would block q.get forever)
+        try:
+            result = q.get(timeout=5)
+            break
+        except queue.Empty:
+            if not p.is_alive():
+                raise RuntimeError(f"row {name}: its worker exited with code {p.exitcode} before reporting") from None
     p.join()
     return result
 
@@ -214,11 +224,19 @@ def _breakdown(r: dict) -> str:
     )
 
 
+def _products(r: dict) -> str:
+    """The learner's GFLOP/s and matmul share columns (empty for a GPU row: no CPU replay)."""
+    if "gflop" not in r:
+        return " | "
+    return f"{r['gflop'] / r['update_s']:.1f} | {r['replay_s'] / r['update_s']:.0%}"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", default=",".join(ROWS))
     ap.add_argument("--iters", type=int, default=5)
     ap.add_argument("--learner-cpus", type=int, default=2)
+    ap.add_argument("--learner-gpus", type=int, default=0, help="1: the update on a CUDA GPU")
     ap.add_argument("--baseline", default="", help="a checkout of an earlier version to run side by side")
     args = ap.parse_args()
     print(
@@ -233,13 +251,13 @@ def main() -> None:
             if row["algo"] == "U-MAPPO"
             else f"{row['batch']} episodes, 1 update / {row['envs']} episodes"
         )
-        results = [("this", measure(name, args.iters, args.learner_cpus))]
+        results = [("this", measure(name, args.iters, args.learner_cpus, learner_gpus=args.learner_gpus))]
         if args.baseline:
-            results.append(("baseline", measure(name, args.iters, args.learner_cpus, args.baseline)))
+            results.append(("baseline", measure(name, args.iters, args.learner_cpus, args.baseline, args.learner_gpus)))
         for version, r in results:
             print(
                 f"| {name} | {row['algo']} | {row['map']} | {row['envs']} | {batch} | {version} | {r['sps']:,.0f} | "
-                f"{_breakdown(r)} | {r['gflop'] / r['update_s']:.1f} | {r['replay_s'] / r['update_s']:.0%} | "
+                f"{_breakdown(r)} | {_products(r)} | "
                 f"{r['rss_mib']:.0f} | {r['steps_per_iter']:,.0f} |",
                 flush=True,
             )

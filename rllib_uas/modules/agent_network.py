@@ -200,6 +200,10 @@ class RecurrentAgentNetwork(nn.Module):
     def _unroll(self, x: torch.Tensor, h0: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         B, T, n, _ = x.shape
         z = self.fc(x).permute(0, 2, 1, 3).reshape(B * n, T, -1)  # [B*n, T, F]
+        if z.is_cuda:
+            # cuDNN reads the GRU's weights from one flat buffer; once they are apart (on a GPU
+            # learner, seen in every run) it warns and copies them at every call
+            self.gru.flatten_parameters()
         out, h = self.gru(z, h0.reshape(1, B * n, self.hidden))
         h_seq = out.reshape(B, n, T, self.hidden).permute(0, 2, 1, 3)  # [B, T, n, H]
         return h_seq, h.reshape(B, n, self.hidden)
