@@ -148,6 +148,10 @@ def test_the_page_counts_the_withdrawn_cells_that_ran_again(tmp_path):
         (tmp_path / folder / "manifest.csv").write_text(header + rows)
     text = " ".join(_withdrawn(tmp_path / "study"))
     assert "**Withdrawn: 3 cells**" in text and "1 of them have run again" in text and "other 2 are missing" in text
+    with open(tmp_path / "study" / "manifest.csv", "a") as f:  # the other two run again
+        f.write("3m__QMIX__seed0,3m,QMIX,0,1,1,f,c,1,t\n3m__MAPPO__seed0,3m,MAPPO,0,1,1,f,c,1,t\n")
+    text = " ".join(_withdrawn(tmp_path / "study"))
+    assert "All of them have run again with the fix" in text and "missing" not in text
     assert _withdrawn(tmp_path / "nowhere" / "study") == []
 
 

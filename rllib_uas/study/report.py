@@ -173,12 +173,20 @@ def _withdrawn(out: Path) -> List[str]:
         return []
     withdrawn = read_manifest(manifest.parent)
     again = len(withdrawn.keys() & read_manifest(out).keys())  # finished again since, with the fix
+    missing = len(withdrawn) - again
+    rerun = (
+        [
+            f"{again} of them have run again with the fix and are in the tables below; the other",
+            f"{missing} are missing until they do.",
+        ]
+        if missing
+        else ["All of them have run again with the fix and are in the tables below."]
+    )
     return [
         f"**Withdrawn: {len(withdrawn)} cells** of the variants without the unified action space (MAPPO, MAPPO",
         "group, QMIX, QMIX group), run before af6a56f, which fixed a bug that showed those variants each",
         "step's own action as its last action in training (`benchmarks/results/study_invalidated/README.md`).",
-        f"{again} of them have run again with the fix and are in the tables below; the other",
-        f"{len(withdrawn) - again} are missing until they do.",
+        *rerun,
         "",
     ]
 
