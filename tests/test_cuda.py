@@ -9,9 +9,6 @@ places a trial asking for a GPU. Skipped where torch sees no GPU (CI has none): 
 """
 
 import copy
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -175,14 +172,8 @@ def test_rllib_train_file_places_a_trial_that_asks_for_a_gpu(tmp_path):
         "    learning_starts_episodes: 4\n"
         "    episodes_per_iteration: 4\n"
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB")}
-    done = subprocess.run(
-        [sys.executable, "-c", "from rllib_uas.cli import rllib; rllib()", "train", "file", "gpu.yaml"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    from test_cli import rllib  # the command as a user runs it, in a subprocess
+
+    done = rllib("train", "file", "gpu.yaml", cwd=tmp_path, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert [p for p in (tmp_path / "results" / "gpu-run").rglob("checkpoint_*") if p.is_dir()]

@@ -200,9 +200,11 @@ class RecurrentAgentNetwork(nn.Module):
     def _unroll(self, x: torch.Tensor, h0: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         B, T, n, _ = x.shape
         z = self.fc(x).permute(0, 2, 1, 3).reshape(B * n, T, -1)  # [B*n, T, F]
-        if z.is_cuda:
-            # cuDNN reads the GRU's weights from one flat buffer; once they are apart (on a GPU
-            # learner, seen in every run) it warns and copies them at every call
+        if z.is_cuda and len({w.untyped_storage().data_ptr() for w in self.gru.parameters()}) > 1:
+            # cuDNN reads the GRU's weights from one flat buffer. A GRU moved to the GPU (`.to()`
+            # does not re-flatten) or deep-copied (the target network) has them apart, and cuDNN
+            # then warns and copies them at every call. Flattened once, they stay in one buffer:
+            # the optimizer, weight syncs and target updates all write in place
             self.gru.flatten_parameters()
         out, h = self.gru(z, h0.reshape(1, B * n, self.hidden))
         h_seq = out.reshape(B, n, T, self.hidden).permute(0, 2, 1, 3)  # [B, T, n, H]
