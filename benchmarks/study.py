@@ -1,11 +1,13 @@
 """The multi-seed study of UAS and CGI (docs/results.md): run its grid, show where it stands, report.
 
-    python benchmarks/study.py run --maps 3m1m_vs_4m --seeds 0-4 --sweep      # resumable; skips finished cells
+    python benchmarks/study.py run --maps 3m1m_vs_4m --seeds 0-4 --sweep      # skips finished cells
     python benchmarks/study.py status                                          # finished / missing cells
     python benchmarks/study.py report                                          # docs/results.md + plots
 
 Cells run through Ray Tune, one CPU each, `--concurrent` at a time; each finished cell's curve is a
-CSV under benchmarks/results/study/ (commit them: the results page is generated from them).
+CSV under benchmarks/results/study/ (commit them: the results page is generated from them). A
+running cell saves a checkpoint every --checkpoint-every seconds (under the results folder's
+.checkpoints/, never committed); a killed run, run again from the same commit, goes on from there.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ def seeds(text: str) -> List[int]:
 
 def main(argv=None) -> int:
     from rllib_uas.study.grid import MAIN_VARIANTS, STUDY_MAPS, grid
+    from rllib_uas.study.run import CHECKPOINT_EVERY_S
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="command", required=True)
@@ -44,6 +47,13 @@ def main(argv=None) -> int:
         )
         p.add_argument("--out", default=str(OUT))
     sub.choices["run"].add_argument("--concurrent", type=int, default=2, help="cells at a time (one CPU each)")
+    sub.choices["run"].add_argument(
+        "--checkpoint-every",
+        type=float,
+        default=CHECKPOINT_EVERY_S,
+        metavar="SECONDS",
+        help="save each running cell this often, so a killed run goes on from there (0: never; default %(default)g)",
+    )
     rep = sub.add_parser("report")
     rep.add_argument("--out", default=str(OUT))
     rep.add_argument("--page", default=str(ROOT / "docs" / "results.md"))
@@ -54,21 +64,27 @@ def main(argv=None) -> int:
 
         print(write_report(Path(args.out), Path(args.page)))
         return 0
+    if args.command == "run" and not args.checkpoint_every >= 0:
+        print(f"error: --checkpoint-every {args.checkpoint_every:g}: give seconds >= 0 (0: no checkpoints)", file=sys.stderr)
+        return 2
     try:
         cells = grid(args.maps.split(","), args.variants.split(","), args.seeds, sweep=args.sweep)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    from rllib_uas.study.run import StudyBusy, finished, run_study
+    from rllib_uas.study.run import StudyBusy, finished, run_study, saved_steps
 
     if args.command == "status":
         done = {c.name for c in finished(cells, Path(args.out))}
         for c in cells:
-            print(f"{'done   ' if c.name in done else 'missing'}  {c.map_name}  {c.variant}  seed {c.seed}")
+            state = "done   " if c.name in done else "missing"
+            saved = None if c.name in done else saved_steps(Path(args.out), c)
+            extra = f"  (checkpoint at {saved:,} env steps)" if saved is not None else ""
+            print(f"{state}  {c.map_name}  {c.variant}  seed {c.seed}{extra}")
         print(f"{len(done)} of {len(cells)} cells finished")
         return 0
     try:
-        counts = run_study(cells, args.out, concurrent=args.concurrent)
+        counts = run_study(cells, args.out, concurrent=args.concurrent, checkpoint_every_s=args.checkpoint_every)
     except StudyBusy as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -1,11 +1,14 @@
 """The multi-seed study: grid, resumable Tune runner on a tiny grid, statistics, the generated page."""
 
 import csv
+import dataclasses
+import json
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from rllib_uas.study import stats
 from rllib_uas.study.grid import MAIN_VARIANTS, PLANS, Cell, MapPlan, grid, parse_cell, sweep_name, sweep_variant
@@ -134,6 +137,8 @@ def test_a_second_run_into_the_same_folder_is_refused_before_it_touches_anything
             run_study(cells, tmp_path)
         assert study_cli.main(["run", "--maps", "3m1m_vs_4m", "--seeds", "0", "--out", str(tmp_path)]) == 2
     assert "error: another study run is writing to" in capsys.readouterr().err
+    assert study_cli.main(["run", "--checkpoint-every", "-1", "--out", str(tmp_path)]) == 2
+    assert "error: --checkpoint-every -1: give seconds >= 0" in capsys.readouterr().err
     assert running.read_text() == "env_steps\n0\n"
 
 
@@ -163,3 +168,97 @@ def test_the_results_page_is_generated_from_the_committed_csvs(tmp_path):
     if withdrawn.exists():
         shutil.copytree(withdrawn, tmp_path / "study_invalidated")
     assert render(tmp_path / "study", None) == (ROOT / "docs" / "results.md").read_text()
+
+
+def test_a_killed_cell_goes_on_from_its_checkpoint(ray_session, tmp_path, monkeypatch):
+    """Killed after a checkpoint, a U-QMIX cell goes on with the checkpoint's weights, episode buffer,
+    step count and curve, and ends with the curve one uninterrupted run writes (0, ~600, ~1200)."""
+    from rllib_uas.study import cell_checkpoint
+    from rllib_uas.study import run as study_run
+
+    monkeypatch.setattr(study_run, "code_version", lambda: "abc1234")
+    seen = []  # (weights, episodes added to the buffer, evaluation seed) at each evaluation
+
+    def recording(algo, episodes, seed):
+        weights = {k: v.detach().clone() for k, v in algo.get_module().state_dict().items()}
+        seen.append((weights, algo.episode_buffer.num_added, seed))
+        return evaluate(algo, episodes, seed)
+
+    evaluate = study_run.evaluate_greedy
+    monkeypatch.setattr(study_run, "evaluate_greedy", recording)
+
+    class Killed(Exception):
+        pass
+
+    def kill_after_first_step_eval(metrics):
+        if metrics["env_steps"] > 0:
+            raise Killed  # the process dies after writing the row at ~600 steps
+
+    cell = Cell("3m", "U-QMIX", 0, TINY["3m"])
+    with pytest.raises(Killed):
+        study_run.train_cell(cell, tmp_path, report=kill_after_first_step_eval, checkpoint_every_s=1e-9)
+    saved = cell_checkpoint.peek(tmp_path, cell.name)
+    assert (saved.evals, saved.next_eval, saved.resumes, saved.code) == (1, 600, 0, "abc1234")
+    killed_at = seen[-1]
+    partial = tmp_path / f".{cell.name}.csv.partial"
+    written = list(csv.DictReader(partial.open()))
+    assert len(written) == 2  # the killed run wrote the row at ~600
+    assert int(written[1]["env_steps"]) == saved.env_steps >= 600  # saved right before that evaluation
+
+    seen.clear()
+    study_run.train_cell(cell, tmp_path, checkpoint_every_s=1e-9)
+    first = seen[0]  # the resumed run evaluates again at the checkpoint, with the checkpoint's state
+    assert first[1] == killed_at[1] > 0 and first[2] == killed_at[2]  # the same buffer, the same seed
+    assert all(torch.equal(first[0][k], killed_at[0][k]) for k in killed_at[0])
+    rows = list(csv.DictReader((tmp_path / f"{cell.name}.csv").open()))
+    steps = [int(r["env_steps"]) for r in rows]
+    assert steps[0] == 0 and steps[1] == saved.env_steps and 1200 <= steps[2] < 1200 + 600 and len(steps) == 3
+    assert float(rows[2]["wall_s"]) >= float(rows[1]["wall_s"]) >= saved.wall_s
+    entry = study_run.read_manifest(tmp_path)[cell.name]
+    assert (entry["resumes"], entry["commit"], entry["env_steps"]) == ("1", "abc1234", str(steps[2]))
+    assert not (tmp_path / cell_checkpoint.CHECKPOINTS_DIR / cell.name).exists() and not partial.exists()
+
+
+def test_a_checkpoint_is_used_only_by_the_same_cell_and_committed_code(tmp_path):
+    from rllib_uas.study.cell_checkpoint import PROGRESS_FILE, Progress, folder, load
+
+    def make(name, code="abc1234", fingerprint="f1", where=None):
+        path = where or folder(tmp_path, name)
+        path.mkdir(parents=True)
+        (path / PROGRESS_FILE).write_text(
+            json.dumps(dataclasses.asdict(Progress(fingerprint, code, 700, 600, 1, 9.0, 0)))
+        )
+        return path
+
+    make("a")
+    ckpt, progress, why = load(tmp_path, "a", "f1", "abc1234")
+    assert ckpt == folder(tmp_path, "a") and progress.env_steps == 700 and why == ""
+    for code, fingerprint, reason in [
+        ("abc1234", "f2", "plan or switches changed"),
+        ("abc1234+dirty", "f1", "uncommitted changes (abc1234+dirty)"),
+        ("def5678", "f1", "made by abc1234, this run is def5678"),
+    ]:
+        ckpt, progress, why = load(tmp_path, "a", fingerprint, code)
+        assert (ckpt, progress) == (None, None) and reason in why
+        assert not folder(tmp_path, "a").exists()  # an unusable checkpoint is removed
+        make("a")
+    # killed while swapping in a new checkpoint: the previous one is kept; a half-written one is not used
+    old = make("b", where=folder(tmp_path, "b").with_name("b.old"))
+    folder(tmp_path, "b").mkdir()  # the new one, without its progress file
+    ckpt, progress, _ = load(tmp_path, "b", "f1", "abc1234")
+    assert ckpt == folder(tmp_path, "b") and progress.env_steps == 700 and not old.exists()
+    (folder(tmp_path, "c").with_name("c.new")).mkdir()
+    assert load(tmp_path, "c", "f1", "abc1234") == (None, None, "")
+    assert not folder(tmp_path, "c").with_name("c.new").exists()
+
+
+def test_a_manifest_from_before_a_column_gets_it(tmp_path):
+    from rllib_uas.study.run import MANIFEST_FIELDS, append_manifest
+
+    path = tmp_path / "manifest.csv"
+    path.write_text("cell,map,variant,seed,budget,env_steps,fingerprint,commit,wall_s,finished_at\r\n"
+                    "3m__QMIX__seed0,3m,QMIX,0,1,1,f,c,1,t\r\n")  # fmt: skip
+    append_manifest(path, dict(zip(MANIFEST_FIELDS, ["3m__QMIX__seed1", "3m", "QMIX", 1, 1, 1, "f", "c", 1, "t", 2])))
+    lines = path.read_bytes().decode().split("\r\n")
+    assert lines[0] == ",".join(MANIFEST_FIELDS) and lines[0].endswith(",resumes")
+    assert lines[1:] == ["3m__QMIX__seed0,3m,QMIX,0,1,1,f,c,1,t,", "3m__QMIX__seed1,3m,QMIX,1,1,1,f,c,1,t,2", ""]

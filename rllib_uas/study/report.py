@@ -199,6 +199,10 @@ def render(
     plans = plans or PLANS
     runs = stats.load_runs(out)
     commits = sorted({r.commit for r in runs})
+    resumed = sum(
+        int(row.get("resumes") or 0) > 0 for name, row in read_manifest(out).items() if (out / f"{name}.csv").exists()
+    )
+    went_on = f" ({resumed} of them went on from a checkpoint after their run was stopped)" if resumed else ""
     lines = [
         "# Results: does a unified action space help global parameter sharing?",
         "",
@@ -207,7 +211,7 @@ def render(
         "regenerates this page from the committed CSVs and compares. How the study runs, its settings and",
         "its statistics: `docs/study.md`.",
         "",
-        f"Cells finished: {len(runs)}; code version(s) they ran on: {', '.join(commits) or 'none'}.",
+        f"Cells finished: {len(runs)}{went_on}; code version(s) they ran on: {', '.join(commits) or 'none'}.",
         "",
         *_withdrawn(out),
         "**What these numbers are.** The embedded engine's battles (not StarCraft II's); the greedy",

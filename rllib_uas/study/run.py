@@ -3,8 +3,10 @@
 Each cell trains for its map's budget of simulated env steps and evaluates its greedy policy every
 `eval_every` steps (and at step 0) over whole rounds of one episode per env. Its rows go to
 `<out>/.<cell>.csv.partial` as they come; a finished cell's file is renamed to `<out>/<cell>.csv`
-and a line appended to `<out>/manifest.csv` (fingerprint, commit, wall time). A rerun skips every
-cell with a CSV and a manifest line of the same fingerprint, and starts unfinished ones over.
+and a line appended to `<out>/manifest.csv` (fingerprint, commit, wall time, resumes). A rerun skips
+every cell with a CSV and a manifest line of the same fingerprint. An unfinished cell goes on from
+its last checkpoint (`cell_checkpoint`, every `checkpoint_every_s` seconds of the cell's wall time)
+when the same committed code runs it again, and starts over otherwise.
 """
 
 from __future__ import annotations
@@ -14,12 +16,14 @@ import csv
 import dataclasses
 import hashlib
 import os
+import shutil
 import subprocess
 import time
 from pathlib import Path
 from typing import Any, Dict, List, Sequence
 
 from rllib_uas.file_lock import LockHeld, file_lock
+from rllib_uas.study import cell_checkpoint
 from rllib_uas.study.grid import Cell, MapPlan
 
 LOCK_NAME = ".study.lock"  # held by the run writing to a results folder (its cells' partial CSVs)
@@ -52,7 +56,12 @@ MANIFEST_FIELDS = [
     "commit",
     "wall_s",
     "finished_at",
+    "resumes",  # times the cell went on from a checkpoint (empty in rows written before it was recorded)
 ]
+CHECKPOINT_EVERY_S = 900.0  # a killed cell loses at most this much of its training
+# a resumed run's random streams (env, exploration) start from seed + RESUME_SEED_STRIDE * resumes,
+# not again from the seed the cell started with
+RESUME_SEED_STRIDE = 1_000_003
 
 
 def code_version() -> str:
@@ -94,24 +103,50 @@ def finished(cells: Sequence[Cell], out: Path) -> List[Cell]:
     ]
 
 
+def saved_steps(out: Path, cell: Cell) -> int | None:
+    """The env steps of the cell's checkpoint, when it has one for its current plan."""
+    progress = cell_checkpoint.peek(out, cell.name)
+    return progress.env_steps if progress is not None and progress.fingerprint == cell.fingerprint() else None
+
+
 def evaluate_greedy(algo, episodes: int, seed: int) -> Dict[str, float]:
     from rllib_uas.evaluation import evaluate
 
     return evaluate(algo.get_module(), dict(algo.config.env_config), episodes=episodes, num_envs=8, seed=seed)
 
 
-def train_cell(cell: Cell, out: Path, report=None) -> Path:
-    """Train one cell to its budget, writing its curve; returns the finished CSV's path."""
+def train_cell(cell: Cell, out: Path, report=None, checkpoint_every_s: float = CHECKPOINT_EVERY_S) -> Path:
+    """Train one cell to its budget, writing its curve; returns the finished CSV's path. A usable
+    checkpoint of the cell (`cell_checkpoint.load`) is gone on from; 0 seconds saves none."""
     plan = cell.plan
     partial = out / f".{cell.name}.csv.partial"
-    algo = cell.config().build_algo()
-    t0 = time.perf_counter()
-    steps, next_eval, evals = 0, 0, 0
+    code = code_version()  # what this process imported: read at the start, not when the cell ends
+    ckpt, progress, why = cell_checkpoint.load(out, cell.name, cell.fingerprint(), code)
+    if why:
+        print(f"study: {cell.name} starts over, its checkpoint is not used: {why}", flush=True)
+    config = cell.config()
+    if progress is None:
+        progress = cell_checkpoint.Progress(cell.fingerprint(), code, 0, 0, 0, 0.0, 0)
+    else:
+        progress.resumes += 1
+        config.debugging(seed=cell.seed + RESUME_SEED_STRIDE * progress.resumes)
+        shutil.copyfile(ckpt / cell_checkpoint.CURVE_FILE, partial)
+        print(f"study: {cell.name} goes on from its checkpoint at {progress.env_steps} env steps", flush=True)
+    if checkpoint_every_s and (code.endswith("+dirty") or code == "unknown"):
+        print(f"study: {cell.name} saves no checkpoints: the package's code is {code}", flush=True)
+        checkpoint_every_s = 0
+    algo = config.build_algo()
+    t0 = time.perf_counter() - progress.wall_s
+    steps, next_eval, evals = progress.env_steps, progress.next_eval, progress.evals
     train: Dict[str, Any] = {}
     try:
-        with partial.open("w", newline="") as f:
+        if ckpt is not None:
+            algo.restore_from_path(str((ckpt / cell_checkpoint.ALGORITHM_DIR).resolve()))
+        last_save = time.perf_counter()
+        with partial.open("a" if ckpt is not None else "w", newline="") as f:
             writer = csv.DictWriter(f, CURVE_FIELDS)
-            writer.writeheader()
+            if ckpt is None:
+                writer.writeheader()
             while True:
                 if steps >= next_eval or steps >= plan.budget:
                     # evaluation seeds differ per evaluation and per cell seed, the same across variants
@@ -137,40 +172,71 @@ def train_cell(cell: Cell, out: Path, report=None) -> Path:
                     if steps >= plan.budget:
                         break
                 result = algo.train()
-                steps = int(result["num_env_steps_sampled_lifetime"])
+                before, steps = steps, int(result["num_env_steps_sampled_lifetime"])
+                if steps <= before:  # a restored run that counts from zero would overrun its budget
+                    raise RuntimeError(
+                        f"cell {cell.name}: the env-step count went from {before} to {steps} in one iteration; "
+                        f"remove {cell_checkpoint.folder(out, cell.name)} to start the cell over"
+                    )
                 train = result.get("env_runners", {})
+                if checkpoint_every_s and steps < plan.budget and time.perf_counter() - last_save >= checkpoint_every_s:
+                    f.flush()
+                    progress = dataclasses.replace(
+                        progress, env_steps=steps, next_eval=next_eval, evals=evals, wall_s=time.perf_counter() - t0
+                    )
+                    cell_checkpoint.save(algo, partial, progress, out, cell.name)
+                    last_save = time.perf_counter()
     finally:
         algo.stop()
     path = out / f"{cell.name}.csv"
     os.replace(partial, path)
-    manifest = out / "manifest.csv"
-    new = not manifest.exists()
-    with manifest.open("a", newline="") as f:
+    append_manifest(
+        out / "manifest.csv",
+        dict(
+            cell=cell.name,
+            map=cell.map_name,
+            variant=cell.variant,
+            seed=cell.seed,
+            budget=plan.budget,
+            env_steps=steps,
+            fingerprint=cell.fingerprint(),
+            commit=code,
+            wall_s=round(time.perf_counter() - t0, 1),
+            finished_at=time.strftime("%Y-%m-%dT%H:%M:%S"),
+            resumes=progress.resumes,
+        ),
+    )
+    cell_checkpoint.discard(out, cell.name)
+    return path
+
+
+def append_manifest(path: Path, row: Dict[str, Any]) -> None:
+    """Append a finished cell's line; a manifest written before a column existed gets the column
+    (empty in its older lines) first."""
+    if path.exists():
+        with path.open(newline="") as f:
+            reader = csv.DictReader(f)
+            header, rows = reader.fieldnames or [], list(reader)
+        if header != MANIFEST_FIELDS:
+            tmp = path.with_name(path.name + ".tmp")
+            with tmp.open("w", newline="") as f:
+                writer = csv.DictWriter(f, MANIFEST_FIELDS)
+                writer.writeheader()
+                writer.writerows({k: r.get(k, "") for k in MANIFEST_FIELDS} for r in rows)
+            os.replace(tmp, path)
+    new = not path.exists()
+    with path.open("a", newline="") as f:
         writer = csv.DictWriter(f, MANIFEST_FIELDS)
         if new:
             writer.writeheader()
-        writer.writerow(
-            dict(
-                cell=cell.name,
-                map=cell.map_name,
-                variant=cell.variant,
-                seed=cell.seed,
-                budget=plan.budget,
-                env_steps=steps,
-                fingerprint=cell.fingerprint(),
-                commit=code_version(),
-                wall_s=round(time.perf_counter() - t0, 1),
-                finished_at=time.strftime("%Y-%m-%dT%H:%M:%S"),
-            )
-        )
-    return path
+        writer.writerow(row)
 
 
 def _trainable(config: Dict[str, Any]) -> None:
     from ray import tune
 
     cell = Cell(config["map_name"], config["variant"], config["seed"], MapPlan(**config["plan"]))
-    train_cell(cell, Path(config["out"]), report=tune.report)
+    train_cell(cell, Path(config["out"]), report=tune.report, checkpoint_every_s=config["checkpoint_every_s"])
 
 
 def run_study(
@@ -179,10 +245,12 @@ def run_study(
     concurrent: int = 2,
     cpus: int | None = None,
     storage_path: str | None = None,
+    checkpoint_every_s: float = CHECKPOINT_EVERY_S,
 ) -> Dict[str, int]:
     """Run every unfinished cell (one CPU each, `concurrent` at a time) through Tune; returns counts
-    of cells skipped, finished and failed. One run at a time per `out`: a second one raises
-    StudyBusy before it touches anything there."""
+    of cells skipped, finished and failed. Each running cell saves a checkpoint every
+    `checkpoint_every_s` seconds (0: none), which a later run goes on from. One run at a time per
+    `out`: a second one raises StudyBusy before it touches anything there."""
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     lock = out / LOCK_NAME
@@ -194,11 +262,16 @@ def run_study(
                 f"another study run is writing to {out} (it holds {lock}); wait for it to finish, or give this "
                 "run another --out"
             ) from None
-        return _run_unlocked(cells, out, concurrent, cpus, storage_path)
+        return _run_unlocked(cells, out, concurrent, cpus, storage_path, checkpoint_every_s)
 
 
 def _run_unlocked(
-    cells: Sequence[Cell], out: Path, concurrent: int, cpus: int | None, storage_path: str | None
+    cells: Sequence[Cell],
+    out: Path,
+    concurrent: int,
+    cpus: int | None,
+    storage_path: str | None,
+    checkpoint_every_s: float,
 ) -> Dict[str, int]:
     from ray import tune
 
@@ -207,10 +280,11 @@ def _run_unlocked(
     done = {c.name for c in finished(cells, out)}
     todo = [c for c in cells if c.name not in done]
     for stale in out.glob(".*.csv.partial"):
-        stale.unlink()  # an interrupted cell starts over
+        stale.unlink()  # an interrupted cell starts over, or from its checkpoint's copy of its curve
+    saved = sum(saved_steps(out, c) is not None for c in todo)
     print(
-        f"study: {len(cells)} cells, {len(done)} finished, {len(todo)} to run, {concurrent} at a time; "
-        f"results in {out}",
+        f"study: {len(cells)} cells, {len(done)} finished, {len(todo)} to run ({saved} with a checkpoint), "
+        f"{concurrent} at a time; results in {out}",
         flush=True,
     )
     if not todo:
@@ -223,7 +297,7 @@ def _run_unlocked(
     }
 
     def trainable(config):
-        _trainable({**config["cell"], "out": str(out)})
+        _trainable({**config["cell"], "out": str(out), "checkpoint_every_s": checkpoint_every_s})
 
     with ray_for_run(
         num_cpus=cpus or concurrent, include_dashboard=False, log_to_driver=False, logging_level="WARNING"
