@@ -177,11 +177,11 @@ def test_a_killed_cell_goes_on_from_its_checkpoint(ray_session, tmp_path, monkey
     from rllib_uas.study import run as study_run
 
     monkeypatch.setattr(study_run, "code_version", lambda: "abc1234")
-    seen = []  # (weights, episodes added to the buffer, evaluation seed) at each evaluation
+    seen = []  # (weights, episodes added to the buffer, evaluation seed, exploration's step count)
 
     def recording(algo, episodes, seed):
         weights = {k: v.detach().clone() for k, v in algo.get_module().state_dict().items()}
-        seen.append((weights, algo.episode_buffer.num_added, seed))
+        seen.append((weights, algo.episode_buffer.num_added, seed, algo.env_runner.num_env_steps_sampled_lifetime))
         return evaluate(algo, episodes, seed)
 
     evaluate = study_run.evaluate_greedy
@@ -209,6 +209,7 @@ def test_a_killed_cell_goes_on_from_its_checkpoint(ray_session, tmp_path, monkey
     study_run.train_cell(cell, tmp_path, checkpoint_every_s=1e-9)
     first = seen[0]  # the resumed run evaluates again at the checkpoint, with the checkpoint's state
     assert first[1] == killed_at[1] > 0 and first[2] == killed_at[2]  # the same buffer, the same seed
+    assert first[3] == killed_at[3] >= saved.env_steps  # epsilon's schedule goes on where it was
     assert all(torch.equal(first[0][k], killed_at[0][k]) for k in killed_at[0])
     rows = list(csv.DictReader((tmp_path / f"{cell.name}.csv").open()))
     steps = [int(r["env_steps"]) for r in rows]
