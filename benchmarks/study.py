@@ -48,6 +48,12 @@ def main(argv=None) -> int:
         p.add_argument("--out", default=str(OUT))
     sub.choices["run"].add_argument("--concurrent", type=int, default=2, help="cells at a time (one CPU each)")
     sub.choices["run"].add_argument(
+        "--address",
+        help="run the cells on this Ray cluster (auto inside a Ray job, or the head's host:port); "
+        "--out must then be a folder every node mounts at the same path. Default: a Ray of this "
+        "process's own with --concurrent CPUs",
+    )
+    sub.choices["run"].add_argument(
         "--checkpoint-every",
         type=float,
         default=CHECKPOINT_EVERY_S,
@@ -65,7 +71,10 @@ def main(argv=None) -> int:
         print(write_report(Path(args.out), Path(args.page)))
         return 0
     if args.command == "run" and not args.checkpoint_every >= 0:
-        print(f"error: --checkpoint-every {args.checkpoint_every:g}: give seconds >= 0 (0: no checkpoints)", file=sys.stderr)
+        print(
+            f"error: --checkpoint-every {args.checkpoint_every:g}: give seconds >= 0 (0: no checkpoints)",
+            file=sys.stderr,
+        )
         return 2
     try:
         cells = grid(args.maps.split(","), args.variants.split(","), args.seeds, sweep=args.sweep)
@@ -84,8 +93,14 @@ def main(argv=None) -> int:
         print(f"{len(done)} of {len(cells)} cells finished")
         return 0
     try:
-        counts = run_study(cells, args.out, concurrent=args.concurrent, checkpoint_every_s=args.checkpoint_every)
-    except StudyBusy as err:
+        counts = run_study(
+            cells,
+            args.out,
+            concurrent=args.concurrent,
+            checkpoint_every_s=args.checkpoint_every,
+            address=args.address,
+        )
+    except (StudyBusy, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(f"study: {counts['finished']} cells finished now, {counts['skipped']} before, {counts['failed']} failed")

@@ -10,8 +10,32 @@ monitor has nothing to clean up, so both waits are skipped here (0.4 s, same mea
 
 from __future__ import annotations
 
+import socket
 from contextlib import contextmanager
 from typing import Any, Iterator, Optional
+
+# how long a cluster's head may take to accept a connection before we say nobody answers
+CONNECT_TIMEOUT_S = 5.0
+
+
+def check_address(address: str) -> None:
+    """Fail at once, saying what to do, when no Ray answers at `address` (host:port of a head's GCS,
+    or ray://host:port). Given an address where nothing listens, `ray.init` retries for minutes.
+    "auto" and "local" are left to `ray.init` (which fails fast for them)."""
+    if address in ("auto", "local"):
+        return
+    host, _, port = address.split("://", 1)[-1].rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(
+            f"Ray address {address!r}: give the head's host:port (e.g. 10.0.0.1:6379), ray://host:port or auto"
+        )
+    try:
+        socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as err:
+        raise ValueError(
+            f"no Ray cluster answers at {address} ({err.strerror or err}): start its head there "
+            "(ray start --head) or give the address `ray status` prints on the head"
+        ) from None
 
 
 @contextmanager
@@ -24,7 +48,17 @@ def ray_for_run(address: Optional[str] = None, **init_kwargs: Any) -> Iterator[b
 
     own = not ray.is_initialized() and not address
     if not ray.is_initialized():
-        ray.init(address=address or "local", **init_kwargs)
+        if address:
+            check_address(address)
+            try:
+                ray.init(address=address, **init_kwargs)
+            except ConnectionError:  # "auto" with no Ray on this machine
+                raise ValueError(
+                    f"no Ray cluster found at {address!r}: start one (ray start --head) or leave the address out "
+                    "to run on a Ray of this process's own"
+                ) from None
+        else:
+            ray.init(address="local", **init_kwargs)
     try:
         yield own
     finally:

@@ -301,11 +301,12 @@ def test_without_an_address_a_run_starts_its_own_ray(monkeypatch):
     """address=None would attach to any Ray already running on the machine (another job's)."""
     import ray
 
-    from rllib_uas import tune_runner
+    from rllib_uas import local_ray, tune_runner
 
     seen = []
     monkeypatch.setattr(ray, "is_initialized", lambda: False)
     monkeypatch.setattr(ray, "init", lambda **kw: seen.append(kw["address"]))
+    monkeypatch.setattr(local_ray, "check_address", lambda address: None)  # no cluster at those addresses
     for given, expected in ((None, "local"), ("auto", "auto"), ("ray://head:10001", "ray://head:10001")):
         assert tune_runner.run_experiments([], storage_path="/tmp/unused", ray_address=given) == 0
         assert seen[-1] == expected
@@ -401,6 +402,8 @@ def test_command_line_overrides_reach_every_experiment():
         (["train", "--algo", "U-MAPPO", "lrr=0.1"], "unknown config key 'lrr' (did you mean 'lr'?)"),
         (["train", "--algo", "U-MAPOO"], "unknown algorithm run: 'U-MAPOO'"),
         (["train", "--algo", "U-MAPPO", "env_config.map_name=MMM3"], "unknown map 'MMM3'"),
+        # port 9 (discard) has no Ray head: one line at once, not ray.init's minutes of retries
+        (["train", "--algo", "U-MAPPO", "--ray-address", "127.0.0.1:9"], "no Ray cluster answers at 127.0.0.1:9"),
     ],
 )
 def test_bad_command_line_overrides_exit_2_with_one_line(tmp_path, argv, message):

@@ -200,3 +200,26 @@ def test_u_qmix_learners_on_two_nodes_split_the_replay_batch(three_node_cluster)
             np.testing.assert_array_equal(first[k], second[k], err_msg=k)
     finally:
         algo.stop()
+
+
+@pytest.mark.slow
+def test_the_study_runs_its_cells_on_a_cluster_and_leaves_it_up(three_node_cluster, tmp_path):
+    """`study.py run --address`: the driver joins the cluster by its address (as in a Ray job), the
+    cells (one CPU each; one CPU per node here) write into the shared results folder, and the
+    cluster is still up afterwards: it is not the run's own Ray, which the run would stop."""
+    import ray
+    from test_study import TINY
+
+    from rllib_uas.study.grid import grid
+    from rllib_uas.study.run import run_study
+
+    cluster, _ = three_node_cluster
+    ray.shutdown()
+    cells = grid(["3m"], ["U-MAPPO"], [0, 1, 2], plans=TINY)
+    assert run_study(cells, tmp_path, concurrent=3, address=cluster.address) == {
+        "skipped": 0,
+        "finished": 3,
+        "failed": 0,
+    }
+    assert sorted(p.name for p in tmp_path.glob("*.csv")) == [f"{c.name}.csv" for c in cells] + ["manifest.csv"]
+    assert ray.is_initialized() and sum(node["Alive"] for node in ray.nodes()) == 3  # still joined, still up

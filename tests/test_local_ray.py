@@ -84,3 +84,29 @@ def test_ray_for_run_stops_only_its_own_ray_also_after_a_failure():
         "other_is_own": False,
         "other_still_up": True,
     }
+
+
+def test_an_address_where_no_ray_answers_fails_at_once_with_the_fix():
+    """ray.init retries an address where nothing listens for minutes; the check answers at once."""
+    import socket
+    import time
+
+    import pytest
+
+    from rllib_uas.local_ray import check_address
+
+    with socket.socket() as s:  # a port nobody listens on once this socket is closed
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    t0 = time.monotonic()
+    for address in (f"127.0.0.1:{port}", f"ray://127.0.0.1:{port}"):
+        with pytest.raises(ValueError, match=rf"no Ray cluster answers at {address} .*: start its head there"):
+            check_address(address)
+    assert time.monotonic() - t0 < 5
+    with pytest.raises(ValueError, match="Ray address 'headnode': give the head's host:port"):
+        check_address("headnode")
+    with socket.socket() as server:  # something listening: the check lets ray.init go on
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        check_address(f"127.0.0.1:{server.getsockname()[1]}")
+    check_address("auto")  # left to ray.init

@@ -139,6 +139,9 @@ def test_a_second_run_into_the_same_folder_is_refused_before_it_touches_anything
     assert "error: another study run is writing to" in capsys.readouterr().err
     assert study_cli.main(["run", "--checkpoint-every", "-1", "--out", str(tmp_path)]) == 2
     assert "error: --checkpoint-every -1: give seconds >= 0" in capsys.readouterr().err
+    fresh = tmp_path / "fresh"  # no cluster at the address: one line, and nothing written
+    assert study_cli.main(["run", "--address", "127.0.0.1:9", "--out", str(fresh)]) == 2
+    assert "error: no Ray cluster answers at 127.0.0.1:9" in capsys.readouterr().err and not fresh.exists()
     assert running.read_text() == "env_steps\n0\n"
 
 

@@ -246,11 +246,20 @@ def run_study(
     cpus: int | None = None,
     storage_path: str | None = None,
     checkpoint_every_s: float = CHECKPOINT_EVERY_S,
+    address: str | None = None,
 ) -> Dict[str, int]:
     """Run every unfinished cell (one CPU each, `concurrent` at a time) through Tune; returns counts
     of cells skipped, finished and failed. Each running cell saves a checkpoint every
     `checkpoint_every_s` seconds (0: none), which a later run goes on from. One run at a time per
-    `out`: a second one raises StudyBusy before it touches anything there."""
+    `out`: a second one raises StudyBusy before it touches anything there.
+
+    Without `address` the cells run on a Ray of this process's own with `cpus` (default
+    `concurrent`) CPUs; with one (e.g. "auto" inside a Ray job) they run on that cluster's nodes,
+    and then `out` must be a folder every node sees at the same path (the cells write there)."""
+    if address:
+        from rllib_uas.local_ray import check_address
+
+        check_address(address)  # before anything is written
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     lock = out / LOCK_NAME
@@ -262,7 +271,7 @@ def run_study(
                 f"another study run is writing to {out} (it holds {lock}); wait for it to finish, or give this "
                 "run another --out"
             ) from None
-        return _run_unlocked(cells, out, concurrent, cpus, storage_path, checkpoint_every_s)
+        return _run_unlocked(cells, out, concurrent, cpus, storage_path, checkpoint_every_s, address)
 
 
 def _run_unlocked(
@@ -272,6 +281,7 @@ def _run_unlocked(
     cpus: int | None,
     storage_path: str | None,
     checkpoint_every_s: float,
+    address: str | None,
 ) -> Dict[str, int]:
     from ray import tune
 
@@ -299,9 +309,8 @@ def _run_unlocked(
     def trainable(config):
         _trainable({**config["cell"], "out": str(out), "checkpoint_every_s": checkpoint_every_s})
 
-    with ray_for_run(
-        num_cpus=cpus or concurrent, include_dashboard=False, log_to_driver=False, logging_level="WARNING"
-    ):
+    own = {} if address else {"num_cpus": cpus or concurrent}  # a cluster has its own CPUs
+    with ray_for_run(address, include_dashboard=False, log_to_driver=False, logging_level="WARNING", **own):
         tuner = tune.Tuner(
             tune.with_resources(trainable, {"cpu": 1}),
             param_space=space,
