@@ -109,8 +109,11 @@ def test_tiny_grid_runs_through_tune_resumes_and_reports(ray_session, tmp_path):
     (tmp_path / "3m__MAPPO__seed0.csv").unlink()
     changed = {"3m": MapPlan(1200, 600, eval_episodes=16, settings=TINY["3m"].settings)}
     assert [c.name for c in finished(grid(["3m"], ["U-MAPPO"], [0], plans=changed), tmp_path)] == []
+    left = tmp_path / ".checkpoints" / "3m__U-MAPPO__seed0"  # a finished cell's, left by a killed run
+    left.mkdir(parents=True)
     counts = run_study(cells, tmp_path, concurrent=2)
     assert counts == {"skipped": 3, "finished": 1, "failed": 0}
+    assert not left.exists()
 
     page = render(tmp_path, tmp_path, plot_link=".", plans=TINY)
     assert "| U-MAPPO | 2 (0-1) |" in page and "| MAPPO | 2 (0-1) |" in page
@@ -219,6 +222,9 @@ def test_a_killed_cell_goes_on_from_its_checkpoint(ray_session, tmp_path, monkey
     steps = [int(r["env_steps"]) for r in rows]
     assert steps[0] == 0 and steps[1] == saved.env_steps and 1200 <= steps[2] < 1200 + 600 and len(steps) == 3
     assert float(rows[2]["wall_s"]) >= float(rows[1]["wall_s"]) >= saved.wall_s
+    # the row at the checkpoint shows the training stats of the iteration before it, as in the killed run
+    assert rows[1]["train_win_rate"] == written[1]["train_win_rate"] != ""
+    assert float(rows[1]["train_return"]) == pytest.approx(float(written[1]["train_return"]))
     entry = study_run.read_manifest(tmp_path)[cell.name]
     assert (entry["resumes"], entry["commit"], entry["env_steps"]) == ("1", "abc1234", str(steps[2]))
     assert not (tmp_path / cell_checkpoint.CHECKPOINTS_DIR / cell.name).exists() and not partial.exists()

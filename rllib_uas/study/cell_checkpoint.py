@@ -16,9 +16,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 CHECKPOINTS_DIR = ".checkpoints"  # under the results folder; never committed
 ALGORITHM_DIR = "algorithm"
@@ -37,6 +37,8 @@ class Progress:
     evals: int  # evaluations done (their seeds go on from here)
     wall_s: float  # the cell's wall time so far, all its runs together
     resumes: int  # times the cell had gone on from a checkpoint, counting the run that saved this one
+    # the last iteration's training win rate and return, which the next evaluation row also shows
+    train: Dict[str, float] = field(default_factory=dict)
 
 
 def folder(out: Path, cell_name: str) -> Path:

@@ -138,7 +138,7 @@ def train_cell(cell: Cell, out: Path, report=None, checkpoint_every_s: float = C
     algo = config.build_algo()
     t0 = time.perf_counter() - progress.wall_s
     steps, next_eval, evals = progress.env_steps, progress.next_eval, progress.evals
-    train: Dict[str, Any] = {}
+    train: Dict[str, Any] = dict(progress.train)
     try:
         if ckpt is not None:
             algo.restore_from_path(str((ckpt / cell_checkpoint.ALGORITHM_DIR).resolve()))
@@ -182,7 +182,12 @@ def train_cell(cell: Cell, out: Path, report=None, checkpoint_every_s: float = C
                 if checkpoint_every_s and steps < plan.budget and time.perf_counter() - last_save >= checkpoint_every_s:
                     f.flush()
                     progress = dataclasses.replace(
-                        progress, env_steps=steps, next_eval=next_eval, evals=evals, wall_s=time.perf_counter() - t0
+                        progress,
+                        env_steps=steps,
+                        next_eval=next_eval,
+                        evals=evals,
+                        wall_s=time.perf_counter() - t0,
+                        train={k: float(train[k]) for k in ("win_rate", "team_return_mean") if k in train},
                     )
                     cell_checkpoint.save(algo, partial, progress, out, cell.name)
                     last_save = time.perf_counter()
@@ -289,6 +294,8 @@ def _run_unlocked(
 
     done = {c.name for c in finished(cells, out)}
     todo = [c for c in cells if c.name not in done]
+    for name in done:  # left behind by a run stopped between a cell's last line and its clean-up
+        cell_checkpoint.discard(out, name)
     for stale in out.glob(".*.csv.partial"):
         stale.unlink()  # an interrupted cell starts over, or from its checkpoint's copy of its curve
     saved = sum(saved_steps(out, c) is not None for c in todo)
