@@ -278,6 +278,7 @@ def test_training_unroll_reproduces_the_acted_greedy_actions(ray_session, switch
             epsilon_finish=0.0,
             learning_starts_episodes=10_000,
             buffer_size_episodes=10_000,
+            buffer_size_mb=256,  # keeps every episode of 4 iterations; a worst case the machine's memory holds
             **switches,
         )
     ).build_algo()

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from rllib_uas.modules.agent_network import MASKED_LOGIT
+from rllib_uas.modules.softmax import softmax
 
 
 class CGIPredictor(nn.Module):
@@ -52,7 +53,7 @@ def cgi_loss(
     target = torch.einsum("mng,mna->mga", weights, probs) / count.clamp(min=1.0)[..., None]  # [M, G, A]
     gm = group_masks.to(torch.bool)
     pred_g = torch.where(gm[None, None], pred[:, :, None, :], torch.full_like(pred[:, :, None, :], MASKED_LOGIT))
-    pred_g = torch.softmax(pred_g, -1)  # [M, n, G, A]
+    pred_g = softmax(pred_g)  # [M, n, G, A]
     err = ((pred_g - target[:, None]) ** 2).sum(-1)  # [M, n, G]
     other = 1.0 - member  # g != g_i
     w = ok[:, None, None] * live[:, :, None] * (count > 0).to(pred.dtype)[:, None, :] * other

@@ -24,6 +24,7 @@ from rllib_uas.algorithms.team_learner import TeamLearnerThreadsMixin
 from rllib_uas.algorithms.u_mappo.epochs import EpochMinibatchIterator, minibatches_per_epoch
 from rllib_uas.algorithms.u_mappo.gae import TeamGeneralAdvantageEstimation
 from rllib_uas.modules.cgi import cgi_loss
+from rllib_uas.modules.softmax import log_softmax, softmax
 from rllib_uas.modules.team_ppo import CGI_LOGITS, VF_NORMALIZED
 from rllib_uas.modules.valid_rows import VALID_ROWS
 
@@ -36,8 +37,8 @@ def per_agent_clipped_surrogate(logits, old_logits, actions, advantages, clip: f
     logits/old_logits [..., n, A]; actions [..., n]; advantages [..., n] (or [...], shared by the
     agents of a step); weight [..., n] (0/1).
     """
-    logp = torch.log_softmax(logits, -1).gather(-1, actions[..., None].long()).squeeze(-1)  # [..., n]
-    old_logp = torch.log_softmax(old_logits, -1).gather(-1, actions[..., None].long()).squeeze(-1)
+    logp = log_softmax(logits).gather(-1, actions[..., None].long()).squeeze(-1)  # [..., n]
+    old_logp = log_softmax(old_logits).gather(-1, actions[..., None].long()).squeeze(-1)
     ratio = torch.exp(logp - old_logp)
     adv = advantages if advantages.shape == ratio.shape else advantages[..., None]
     surrogate = torch.min(ratio * adv, torch.clamp(ratio, 1 - clip, 1 + clip) * adv)
@@ -62,7 +63,7 @@ def standardize(x: torch.Tensor, weight: torch.Tensor, eps: float = 1e-5) -> tor
 
 def masked_entropy(logits, weight):
     """Mean per-agent entropy of the masked policy over weighted (step, agent)."""
-    logp = torch.log_softmax(logits, -1)
+    logp = log_softmax(logits)
     ent = -(logp.exp() * logp).sum(-1)  # [..., n]
     return (ent * weight).sum() / weight.sum().clamp(min=1.0)
 
@@ -186,7 +187,7 @@ class UMAPPOTorchLearner(TeamLearnerThreadsMixin, PPOTorchLearner):
 
         cgi = torch.zeros((), device=total.device)
         if CGI_LOGITS in fwd_out and config.cgi_coeff > 0:
-            probs = torch.softmax(logits, -1).detach()  # current policies
+            probs = softmax(logits).detach()  # current policies
             group = at(obs["group"])  # [B, T, n] each step's membership
             cgi = cgi_loss(fwd_out[CGI_LOGITS], probs, group, alive, module.group_masks, valid)
             total = total + config.cgi_coeff * cgi

@@ -25,6 +25,7 @@ from ray.rllib.utils.metrics import NUM_ENV_STEPS_SAMPLED_LIFETIME
 from rllib_uas.algorithms.team_learner import TeamLearnerThreadsMixin
 from rllib_uas.modules.agent_network import masked_logits
 from rllib_uas.modules.cgi import cgi_loss
+from rllib_uas.modules.softmax import softmax
 from rllib_uas.modules.team_q import CGI_LOGITS, Q_VALUES, TARGET_Q_VALUES
 from rllib_uas.modules.valid_rows import on_rows_of, scatter_rows, valid_steps
 
@@ -124,7 +125,7 @@ class UQMIXTorchLearner(TeamLearnerThreadsMixin, TorchLearner):
             logits = masked_logits(q[step], mask_avail[step])  # [M, n, A]
             cgi = cgi_loss(
                 on_rows_of(fwd_out, CGI_LOGITS, obs_rows)[step],
-                torch.softmax(logits, -1).detach(),
+                softmax(logits).detach(),
                 obs["group"][step_rows],  # each step's membership
                 obs["alive"][step_rows],
                 module.group_masks,
