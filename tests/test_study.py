@@ -13,7 +13,7 @@ import torch
 from rllib_uas.study import stats
 from rllib_uas.study.grid import MAIN_VARIANTS, PLANS, Cell, MapPlan, grid, parse_cell, sweep_name, sweep_variant
 from rllib_uas.study.report import reading, render
-from rllib_uas.study.run import CURVE_FIELDS, finished, run_study
+from rllib_uas.study.run import CURVE_FIELDS, finished, read_manifest, run_study
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {
@@ -118,6 +118,9 @@ def test_tiny_grid_runs_through_tune_resumes_and_reports(ray_session, tmp_path):
     page = render(tmp_path, tmp_path, plot_link=".", plans=TINY)
     assert "| U-MAPPO | 2 (0-1) |" in page and "| MAPPO | 2 (0-1) |" in page
     assert "| U-MAPPO > MAPPO | 2 |" in page
+    walls = sorted(float(r["wall_s"]) for r in read_manifest(tmp_path).values())
+    assert f"median (range): MAPPO family {np.median(walls):,.0f} s" in page
+    assert f"({walls[0]:,.0f}-{walls[-1]:,.0f} s, 4 cells)" in page
     assert 'study.py run --maps 3m --variants "U-MAPPO" --seeds 0-1' in page
     assert (tmp_path / "3m.png").stat().st_size > 0
 

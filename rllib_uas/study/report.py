@@ -166,6 +166,23 @@ def plot_sweep(points, path: Path) -> None:
     plt.close(fig)
 
 
+def cell_cost(out: Path, map_name: str) -> str:
+    """What a finished cell of the map cost in wall time (the manifest's), per algorithm: one line."""
+    walls: Dict[str, List[float]] = {}
+    for name, row in read_manifest(out).items():
+        if row["map"] == map_name and (out / f"{name}.csv").exists():
+            family = "MAPPO" if "MAPPO" in row["variant"] else "QMIX"
+            walls.setdefault(family, []).append(float(row["wall_s"]))
+    parts = [
+        f"{family} family {np.median(w):,.0f} s ({min(w):,.0f}-{max(w):,.0f} s, {len(w)} cells)"
+        for family, w in sorted(walls.items())
+    ]
+    return (
+        "Wall time per finished cell (the manifest's `wall_s`: one CPU per cell, with whatever else the "
+        "machine ran), median (range): " + "; ".join(parts) + "."
+    )
+
+
 def _withdrawn(out: Path) -> List[str]:
     """The page's line on cells withdrawn from the study (kept beside it in `study_invalidated/`)."""
     manifest = out.parent / "study_invalidated" / "manifest.csv"
@@ -238,6 +255,8 @@ def render(
             + (", and the lambda_I sweep" if map_name == SWEEP_MAP else "")
             + f"); budget "
             f"{plan.budget:,} env steps, greedy evaluation every {plan.eval_every:,}.",
+            "",
+            cell_cost(out, map_name),
             "",
             *TABLE_HEAD,
             *variant_rows(runs, map_name, MAIN_VARIANTS),
