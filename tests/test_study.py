@@ -254,8 +254,7 @@ def test_a_checkpoint_is_used_only_by_the_same_cell_and_committed_code(tmp_path)
     ]:
         ckpt, progress, why = load(tmp_path, "a", fingerprint, code)
         assert (ckpt, progress) == (None, None) and reason in why
-        assert not folder(tmp_path, "a").exists()  # an unusable checkpoint is removed
-        make("a")
+        assert folder(tmp_path, "a").exists()  # kept for a run of the right code (this one would replace it)
     # killed while swapping in a new checkpoint: the previous one is kept; a half-written one is not used
     old = make("b", where=folder(tmp_path, "b").with_name("b.old"))
     folder(tmp_path, "b").mkdir()  # the new one, without its progress file

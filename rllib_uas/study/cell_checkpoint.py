@@ -7,7 +7,8 @@ counters, U-QMIX's episode buffer), the curve rows written so far, and where the
 
 A checkpoint is used only by the same cell (same fingerprint) run from the same committed code
 (`code_version()`, no uncommitted changes): anything else starts the cell over, so a curve is
-never made of two versions of the package. A checkpoint is written into a fresh folder and moved
+never made of two versions of the package, and leaves the checkpoint alone until the cell saves
+its own. A checkpoint is written into a fresh folder and moved
 into place only once complete; a kill during a save leaves the previous one as it was.
 """
 
@@ -64,7 +65,8 @@ def save(algo, curve: Path, progress: Progress, out: Path, cell_name: str) -> No
 
 def load(out: Path, cell_name: str, fingerprint: str, code: str) -> Tuple[Optional[Path], Optional[Progress], str]:
     """(checkpoint folder, its progress, '') when the cell can go on from its checkpoint; else
-    (None, None, why not: '' when there is none). An unusable checkpoint is removed."""
+    (None, None, why not: '' when there is none). A checkpoint this run cannot use is left in place
+    (a run of the right code may still want it) until the cell saves a new one or finishes."""
     target = folder(out, cell_name)
     old = target.with_name(target.name + ".old")
     if not (target / PROGRESS_FILE).exists() and (old / PROGRESS_FILE).exists():
@@ -83,7 +85,6 @@ def load(out: Path, cell_name: str, fingerprint: str, code: str) -> Tuple[Option
     elif progress.code != code:
         why = f"it was made by {progress.code}, this run is {code}"
     if why:
-        discard(out, cell_name)
         return None, None, why
     return target, progress, ""
 

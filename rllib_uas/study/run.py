@@ -123,7 +123,8 @@ def train_cell(cell: Cell, out: Path, report=None, checkpoint_every_s: float = C
     code = code_version()  # what this process imported: read at the start, not when the cell ends
     ckpt, progress, why = cell_checkpoint.load(out, cell.name, cell.fingerprint(), code)
     if why:
-        print(f"study: {cell.name} starts over, its checkpoint is not used: {why}", flush=True)
+        note = f"its checkpoint is not used ({why}) and stays until this run saves one"
+        print(f"study: {cell.name} starts over; {note}", flush=True)
     config = cell.config()
     if progress is None:
         progress = cell_checkpoint.Progress(cell.fingerprint(), code, 0, 0, 0, 0.0, 0)
