@@ -260,6 +260,12 @@ def test_a_checkpoint_is_used_only_by_the_same_cell_and_committed_code(tmp_path)
     folder(tmp_path, "b").mkdir()  # the new one, without its progress file
     ckpt, progress, _ = load(tmp_path, "b", "f1", "abc1234")
     assert ckpt == folder(tmp_path, "b") and progress.env_steps == 700 and not old.exists()
+    from rllib_uas.study.run import saved_steps  # what `study.py status` shows per cell
+
+    cell = Cell("3m", "U-QMIX", 0, TINY["3m"])
+    make(cell.name, fingerprint=cell.fingerprint())
+    assert saved_steps(tmp_path, cell) == 700
+    assert saved_steps(tmp_path, Cell("3m", "U-QMIX", 0, MapPlan(600, 300, settings=TINY["3m"].settings))) is None
     (folder(tmp_path, "c").with_name("c.new")).mkdir()
     assert load(tmp_path, "c", "f1", "abc1234") == (None, None, "")
     assert not folder(tmp_path, "c").with_name("c.new").exists()
