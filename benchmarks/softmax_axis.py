@@ -16,10 +16,6 @@ import time
 import torch
 
 
-def transposed(fn, x: torch.Tensor) -> torch.Tensor:
-    return fn(x.reshape(-1, x.shape[-1]).t(), 0).t().reshape(x.shape)
-
-
 def timed(f, x: torch.Tensor, calls: int = 40, repeats: int = 5) -> float:
     w = torch.randn_like(x)
     best = float("inf")
@@ -40,7 +36,7 @@ def main() -> None:
     ap.add_argument("--actions", default="6,9,12,15,16,24,32")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    from rllib_uas.modules.softmax import lanes
+    from rllib_uas.modules.softmax import lanes, short_axis, transposed
 
     print(
         f"torch {torch.__version__}, CPU capability {torch.backends.cpu.get_cpu_capability()}, "
@@ -53,7 +49,7 @@ def main() -> None:
         cells = []
         for fn in (torch.log_softmax, torch.softmax):
             cells += [timed(lambda t, fn=fn: fn(t, -1), x), timed(lambda t, fn=fn: transposed(fn, t), x)]
-        route = "transposed" if a < lanes() else "torch's"
+        route = "transposed" if short_axis(x) else "torch's"
         print(f"| {a} | " + " | ".join(f"{c:,.0f}" for c in cells) + f" | {route} |")
 
 

@@ -10,7 +10,7 @@ from rllib_uas.modules import softmax as sm
 @pytest.mark.parametrize("shape", [(7, 3, 9), (5, 4, 2, 14), (6, 15), (4, 3, 16), (3, 2, 28), (0, 4, 14)])
 def test_values_and_gradients_are_torchs(monkeypatch, lanes, shape):
     monkeypatch.setattr(sm, "_lanes", lanes)
-    assert sm._transposed(torch.zeros(shape)) == (shape[-1] < lanes)
+    assert sm.short_axis(torch.zeros(shape)) == (shape[-1] < lanes)
     g = torch.Generator().manual_seed(0)
     x = torch.randn(shape, generator=g) * 3
     x[..., 0] = -1e10  # a masked action, as the agent networks mask them
@@ -30,4 +30,4 @@ def test_the_route_follows_the_cpus_register_width(monkeypatch):
     assert sm.lanes() == 16
     monkeypatch.setattr(sm, "_lanes", None)
     monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "NEON")  # not measured: torch's
-    assert sm.lanes() == 0 and not sm._transposed(torch.zeros(4, 3))
+    assert sm.lanes() == 0 and not sm.short_axis(torch.zeros(4, 3))

@@ -13,6 +13,8 @@ known here keep torch's kernel.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 
 # floats per vector register of the CPU kernels torch dispatches to (what `get_cpu_capability` names)
@@ -28,19 +30,21 @@ def lanes() -> int:
     return _lanes
 
 
-def _transposed(x: torch.Tensor) -> bool:
+def short_axis(x: torch.Tensor) -> bool:
+    """Whether x's last axis takes the transposed route."""
     return x.device.type == "cpu" and x.dim() > 1 and x.shape[-1] < lanes()
+
+
+def transposed(fn: Callable[..., torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """fn(x, -1) for torch.softmax or torch.log_softmax, computed over dim 0 of the [A, rows] view."""
+    return fn(x.reshape(-1, x.shape[-1]).t(), 0).t().reshape(x.shape)
 
 
 def softmax(x: torch.Tensor) -> torch.Tensor:
     """torch.softmax(x, -1)."""
-    if not _transposed(x):
-        return torch.softmax(x, -1)
-    return torch.softmax(x.reshape(-1, x.shape[-1]).t(), 0).t().reshape(x.shape)
+    return transposed(torch.softmax, x) if short_axis(x) else torch.softmax(x, -1)
 
 
 def log_softmax(x: torch.Tensor) -> torch.Tensor:
     """torch.log_softmax(x, -1)."""
-    if not _transposed(x):
-        return torch.log_softmax(x, -1)
-    return torch.log_softmax(x.reshape(-1, x.shape[-1]).t(), 0).t().reshape(x.shape)
+    return transposed(torch.log_softmax, x) if short_axis(x) else torch.log_softmax(x, -1)

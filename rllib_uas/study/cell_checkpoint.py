@@ -46,16 +46,25 @@ def folder(out: Path, cell_name: str) -> Path:
     return out / CHECKPOINTS_DIR / cell_name
 
 
+def _folders(out: Path, cell_name: str) -> Tuple[Path, Path, Path]:
+    """The checkpoint's folder, the one a save writes first, and the one it moves the last to."""
+    target = folder(out, cell_name)
+    return target, target.with_name(target.name + ".new"), target.with_name(target.name + ".old")
+
+
+def committed(code: str) -> bool:
+    """Whether `code_version()` names committed code, which a checkpoint can be matched to."""
+    return not (code.endswith("+dirty") or code == "unknown")
+
+
 def save(algo, curve: Path, progress: Progress, out: Path, cell_name: str) -> None:
     """Write the cell's checkpoint next to the last one, then swap them."""
-    target = folder(out, cell_name)
-    fresh = target.with_name(target.name + ".new")
+    target, fresh, old = _folders(out, cell_name)
     shutil.rmtree(fresh, ignore_errors=True)
     fresh.mkdir(parents=True)
     algo.save_to_path(str((fresh / ALGORITHM_DIR).resolve()))  # RLlib wants an absolute path
     shutil.copyfile(curve, fresh / CURVE_FILE)
     (fresh / PROGRESS_FILE).write_text(json.dumps(asdict(progress)))
-    old = target.with_name(target.name + ".old")
     shutil.rmtree(old, ignore_errors=True)
     if target.exists():
         os.replace(target, old)
@@ -67,12 +76,11 @@ def load(out: Path, cell_name: str, fingerprint: str, code: str) -> Tuple[Option
     """(checkpoint folder, its progress, '') when the cell can go on from its checkpoint; else
     (None, None, why not: '' when there is none). A checkpoint this run cannot use is left in place
     (a run of the right code may still want it) until the cell saves a new one or finishes."""
-    target = folder(out, cell_name)
-    old = target.with_name(target.name + ".old")
+    target, fresh, old = _folders(out, cell_name)
     if not (target / PROGRESS_FILE).exists() and (old / PROGRESS_FILE).exists():
         shutil.rmtree(target, ignore_errors=True)  # killed between the two moves of a save
         os.replace(old, target)
-    shutil.rmtree(target.with_name(target.name + ".new"), ignore_errors=True)  # a save cut short
+    shutil.rmtree(fresh, ignore_errors=True)  # a save cut short
     if not (target / PROGRESS_FILE).exists():
         discard(out, cell_name)
         return None, None, ""
@@ -80,7 +88,7 @@ def load(out: Path, cell_name: str, fingerprint: str, code: str) -> Tuple[Option
     why = ""
     if progress.fingerprint != fingerprint:
         why = "the cell's plan or switches changed since"
-    elif code.endswith("+dirty") or code == "unknown":
+    elif not committed(code):
         why = f"the package has uncommitted changes ({code}), so its code cannot be matched to the checkpoint's"
     elif progress.code != code:
         why = f"it was made by {progress.code}, this run is {code}"
@@ -96,6 +104,5 @@ def peek(out: Path, cell_name: str) -> Optional[Progress]:
 
 
 def discard(out: Path, cell_name: str) -> None:
-    target = folder(out, cell_name)
-    for path in (target, target.with_name(target.name + ".new"), target.with_name(target.name + ".old")):
+    for path in _folders(out, cell_name):
         shutil.rmtree(path, ignore_errors=True)

@@ -166,11 +166,11 @@ def plot_sweep(points, path: Path) -> None:
     plt.close(fig)
 
 
-def cell_cost(out: Path, map_name: str) -> str:
-    """What a finished cell of the map cost in wall time (the manifest's), per algorithm: one line."""
+def cell_cost(finished_rows: Dict[str, Dict[str, str]], map_name: str) -> str:
+    """What a finished cell of the map cost in wall time (its manifest row's), per algorithm: one line."""
     walls: Dict[str, List[float]] = {}
-    for name, row in read_manifest(out).items():
-        if row["map"] == map_name and (out / f"{name}.csv").exists():
+    for row in finished_rows.values():
+        if row["map"] == map_name:
             family = "MAPPO" if "MAPPO" in row["variant"] else "QMIX"
             walls.setdefault(family, []).append(float(row["wall_s"]))
     parts = [
@@ -216,9 +216,9 @@ def render(
     plans = plans or PLANS
     runs = stats.load_runs(out)
     commits = sorted({r.commit for r in runs})
-    resumed = sum(
-        int(row.get("resumes") or 0) > 0 for name, row in read_manifest(out).items() if (out / f"{name}.csv").exists()
-    )
+    # the manifest rows of the cells whose curve (CSV) is here, as load_runs reads them
+    finished_rows = {name: row for name, row in read_manifest(out).items() if (out / f"{name}.csv").exists()}
+    resumed = sum(int(row.get("resumes") or 0) > 0 for row in finished_rows.values())
     went_on = f" ({resumed} of them went on from a checkpoint after their run was stopped)" if resumed else ""
     lines = [
         "# Results: does a unified action space help global parameter sharing?",
@@ -256,7 +256,7 @@ def render(
             + f"); budget "
             f"{plan.budget:,} env steps, greedy evaluation every {plan.eval_every:,}.",
             "",
-            cell_cost(out, map_name),
+            cell_cost(finished_rows, map_name),
             "",
             *TABLE_HEAD,
             *variant_rows(runs, map_name, MAIN_VARIANTS),

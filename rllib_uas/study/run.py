@@ -121,19 +121,20 @@ def train_cell(cell: Cell, out: Path, report=None, checkpoint_every_s: float = C
     plan = cell.plan
     partial = out / f".{cell.name}.csv.partial"
     code = code_version()  # what this process imported: read at the start, not when the cell ends
-    ckpt, progress, why = cell_checkpoint.load(out, cell.name, cell.fingerprint(), code)
+    fingerprint = cell.fingerprint()
+    ckpt, progress, why = cell_checkpoint.load(out, cell.name, fingerprint, code)
     if why:
         note = f"its checkpoint is not used ({why}) and stays until this run saves one"
         print(f"study: {cell.name} starts over; {note}", flush=True)
     config = cell.config()
     if progress is None:
-        progress = cell_checkpoint.Progress(cell.fingerprint(), code, 0, 0, 0, 0.0, 0)
+        progress = cell_checkpoint.Progress(fingerprint, code, 0, 0, 0, 0.0, 0)
     else:
         progress.resumes += 1
         config.debugging(seed=cell.seed + RESUME_SEED_STRIDE * progress.resumes)
         shutil.copyfile(ckpt / cell_checkpoint.CURVE_FILE, partial)
         print(f"study: {cell.name} goes on from its checkpoint at {progress.env_steps} env steps", flush=True)
-    if checkpoint_every_s and (code.endswith("+dirty") or code == "unknown"):
+    if checkpoint_every_s and not cell_checkpoint.committed(code):
         print(f"study: {cell.name} saves no checkpoints: the package's code is {code}", flush=True)
         checkpoint_every_s = 0
     algo = config.build_algo()
@@ -205,7 +206,7 @@ def train_cell(cell: Cell, out: Path, report=None, checkpoint_every_s: float = C
             seed=cell.seed,
             budget=plan.budget,
             env_steps=steps,
-            fingerprint=cell.fingerprint(),
+            fingerprint=fingerprint,
             commit=code,
             wall_s=round(time.perf_counter() - t0, 1),
             finished_at=time.strftime("%Y-%m-%dT%H:%M:%S"),
