@@ -19,9 +19,13 @@ each row also runs that version right after, with the same settings, and the rat
 With --learner-gpus 1 the update runs on a CUDA GPU (`num_gpus_per_learner`); acting stays on the
 CPU. The matrix-product replay measures CPU products, so GPU rows leave its columns empty
 (cuDNN's GRU is not made of the products it records).
+With --overlap, each U-MAPPO row also runs with `overlap_sampling` right after: one remote env
+runner on one core collects the next batch while the update runs on one thread on the other core.
+Its sampling column is then the time the iteration waited for the runner's batch (no breakdown:
+the runner is another process), and its RSS column is the driver's and the runner's peaks.
 
     python benchmarks/train_throughput.py [--rows quickstart,u_mappo,u_qmix] [--iters 5]
-        [--learner-cpus 2] [--learner-gpus 0] [--baseline DIR]
+        [--learner-cpus 2] [--learner-gpus 0] [--baseline DIR] [--overlap]
 """
 
 from __future__ import annotations
@@ -46,12 +50,16 @@ ROWS = {
 }
 
 
-def build_config(row: dict, learner_cpus: int, learner_gpus: int = 0):
+def build_config(row: dict, learner_cpus: int, learner_gpus: int = 0, overlap: bool = False):
+    """The row's config; `overlap`: U-MAPPO's overlap_sampling on one remote runner (else in-process)."""
     if row["algo"] == "U-MAPPO":
         from rllib_uas.algorithms.u_mappo import UMAPPOConfig
 
         cfg = UMAPPOConfig().training(
-            train_batch_size_per_learner=row["batch"], minibatch_size=row["batch"], num_epochs=row["epochs"]
+            train_batch_size_per_learner=row["batch"],
+            minibatch_size=row["batch"],
+            num_epochs=row["epochs"],
+            overlap_sampling=overlap,
         )
     else:
         from rllib_uas.algorithms.u_qmix import UQMIXConfig
@@ -64,7 +72,7 @@ def build_config(row: dict, learner_cpus: int, learner_gpus: int = 0):
         )
     return (
         cfg.environment(env_config={"map_name": row["map"]})
-        .env_runners(num_env_runners=0, num_envs_per_env_runner=row["envs"])
+        .env_runners(num_env_runners=int(overlap), num_envs_per_env_runner=row["envs"])
         .learners(num_cpus_per_learner=learner_cpus, num_gpus_per_learner=learner_gpus)
         .debugging(seed=0)
     )  # both versions sample the same first episodes
@@ -88,18 +96,26 @@ class _Timed:
 
 
 def _instrument(algo, totals) -> None:
-    runner = algo.env_runner
+    if algo.config.overlap_sampling:  # the runner is another process: time the wait for its batch
+        from rllib_uas.algorithms import overlapped_sampling
+
+        overlapped_sampling.collect = _Timed(overlapped_sampling.collect, totals, "sample")
+    else:
+        _instrument_runner(algo.env_runner, totals)
+    learner = algo.learner_group._learner
+    learner.update = _Timed(learner.update, totals, "learner")
+    buffer = getattr(algo, "episode_buffer", None)
+    if buffer is not None:  # U-QMIX: padded batches from the buffer
+        buffer.sample = _Timed(buffer.sample, totals, "buffer")
+
+
+def _instrument_runner(runner, totals) -> None:
     runner.sample = _Timed(runner.sample, totals, "sample")
     runner._env_to_module = _Timed(runner._env_to_module, totals, "connectors")
     runner._module_to_env = _Timed(runner._module_to_env, totals, "connectors")
     runner.module.forward_exploration = _Timed(runner.module.forward_exploration, totals, "module forward")
     env = runner.env.unwrapped
     env.step = _Timed(env.step, totals, "engine")
-    learner = algo.learner_group._learner
-    learner.update = _Timed(learner.update, totals, "learner")
-    buffer = getattr(algo, "episode_buffer", None)
-    if buffer is not None:  # U-QMIX: padded batches from the buffer
-        buffer.sample = _Timed(buffer.sample, totals, "buffer")
 
 
 def _matmul_share(update) -> dict:
@@ -136,7 +152,7 @@ def _matmul_share(update) -> dict:
     return {"gflop": flops / 1e9, "replay_s": replay}
 
 
-def _worker(path: str, name: str, iters: int, learner_cpus: int, learner_gpus: int, out) -> None:
+def _worker(path: str, name: str, iters: int, learner_cpus: int, learner_gpus: int, overlap: bool, out) -> None:
     if path:
         sys.path.insert(0, path)
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
@@ -144,7 +160,7 @@ def _worker(path: str, name: str, iters: int, learner_cpus: int, learner_gpus: i
 
     ray.init(num_cpus=2, num_gpus=learner_gpus, include_dashboard=False, log_to_driver=False)
     row = ROWS[name]
-    algo = build_config(row, learner_cpus, learner_gpus).build_algo()
+    algo = build_config(row, learner_cpus, learner_gpus, overlap).build_algo()
     try:
         while len(getattr(algo, "episode_buffer", ())) < getattr(algo.config, "learning_starts_episodes", 0):
             algo.train()
@@ -178,6 +194,10 @@ def _worker(path: str, name: str, iters: int, learner_cpus: int, learner_gpus: i
         # before the replay below: its operands (one pair per distinct product shape, many more of
         # them with length buckets) are the harness's memory, not training's
         rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        runner_rss = algo.env_runner_group.foreach_env_runner(
+            lambda r: __import__("resource").getrusage(__import__("resource").RUSAGE_SELF).ru_maxrss / 1024,
+            local_env_runner=False,
+        )
         mm = _matmul_share(lambda: orig(*args, **kwargs)) if not learner_gpus else {}
     finally:
         algo.stop()
@@ -191,14 +211,17 @@ def _worker(path: str, name: str, iters: int, learner_cpus: int, learner_gpus: i
             update_s=update_s,
             **mm,
             rss_mib=rss_mib,
+            runner_rss_mib=runner_rss,
         )
     )
 
 
-def measure(name: str, iters: int, learner_cpus: int, path: str = "", learner_gpus: int = 0) -> dict:
+def measure(
+    name: str, iters: int, learner_cpus: int, path: str = "", learner_gpus: int = 0, overlap: bool = False
+) -> dict:
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
-    p = ctx.Process(target=_worker, args=(path, name, iters, learner_cpus, learner_gpus, q))
+    p = ctx.Process(target=_worker, args=(path, name, iters, learner_cpus, learner_gpus, overlap, q))
     p.start()
     while True:  # the row's result, or the worker's exit without one (a crash would block q.get forever)
         try:
@@ -218,10 +241,8 @@ def _breakdown(r: dict) -> str:
     rest = sample - sum(parts)
     other = r["iter_s"] - sample - it.get("learner", 0.0)
     buffer = f" (buffer {it['buffer']:.2f})" if "buffer" in it else ""
-    return (
-        f"{sample:.2f} ({parts[0]:.2f} / {parts[1]:.2f} / {parts[2]:.2f} / {rest:.2f}) | "
-        f"{it.get('learner', 0.0):.2f} | {other:.2f}{buffer}"
-    )
+    split = " (wait)" if r["runner_rss_mib"] else f" ({parts[0]:.2f} / {parts[1]:.2f} / {parts[2]:.2f} / {rest:.2f})"
+    return f"{sample:.2f}{split} | {it.get('learner', 0.0):.2f} | {other:.2f}{buffer}"
 
 
 def _products(r: dict) -> str:
@@ -238,6 +259,7 @@ def main() -> None:
     ap.add_argument("--learner-cpus", type=int, default=2)
     ap.add_argument("--learner-gpus", type=int, default=0, help="1: the update on a CUDA GPU")
     ap.add_argument("--baseline", default="", help="a checkout of an earlier version to run side by side")
+    ap.add_argument("--overlap", action="store_true", help="U-MAPPO rows also with overlap_sampling, side by side")
     args = ap.parse_args()
     print(
         "| row | algorithm | map | envs | batch | version | env steps/s | s per iteration: sampling "
@@ -254,19 +276,20 @@ def main() -> None:
         results = [("this", measure(name, args.iters, args.learner_cpus, learner_gpus=args.learner_gpus))]
         if args.baseline:
             results.append(("baseline", measure(name, args.iters, args.learner_cpus, args.baseline, args.learner_gpus)))
+        if args.overlap and row["algo"] == "U-MAPPO":  # the runner takes one core, the update the other
+            results.append(("overlap", measure(name, args.iters, 1, learner_gpus=args.learner_gpus, overlap=True)))
         for version, r in results:
+            rss = f"{r['rss_mib']:.0f}" + "".join(f" + runner {m:.0f}" for m in r["runner_rss_mib"])
             print(
                 f"| {name} | {row['algo']} | {row['map']} | {row['envs']} | {batch} | {version} | {r['sps']:,.0f} | "
-                f"{_breakdown(r)} | {_products(r)} | "
-                f"{r['rss_mib']:.0f} | {r['steps_per_iter']:,.0f} |",
+                f"{_breakdown(r)} | {_products(r)} | {rss} | {r['steps_per_iter']:,.0f} |",
                 flush=True,
             )
-        if args.baseline:
-            print(
-                f"| {name} | | | | | ratio | {results[0][1]['sps'] / results[1][1]['sps']:.2f}x | | | | | | | |",
-                flush=True,
-            )
-        print(json.dumps({name: dict(results)}), file=sys.stderr, flush=True)
+        by = dict(results)
+        for label, a, b in (("ratio", "this", "baseline"), ("overlap / this", "overlap", "this")):
+            if a in by and b in by:
+                print(f"| {name} | | | | | {label} | {by[a]['sps'] / by[b]['sps']:.2f}x | | | | | | | |", flush=True)
+        print(json.dumps({name: by}), file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

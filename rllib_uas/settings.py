@@ -40,6 +40,9 @@ MAPPO_SETTINGS: Dict[str, Any] = dict(
     orthogonal_init=True,  # orthogonal weights, gain 0.01 on the policy output
     adam_eps=1e-5,
     separate_optimizers=True,  # actor and critic: their own Adam, each clipped to grad_clip
+    # True: remote env runners collect the next batch while the learner updates (one update stale;
+    # rllib_uas/algorithms/overlapped_sampling.py); needs num_env_runners >= 1
+    overlap_sampling=False,
 )
 QMIX_SETTINGS: Dict[str, Any] = dict(
     # PyMARL2's tuned QMIX
@@ -184,6 +187,15 @@ def check_mappo_settings(c: Any) -> None:
         raise ValueError("U-MAPPO uses MAPPO's loss without a KL term; set use_kl_loss=False")
     _positive_int(c, "max_seq_len")
     check_minibatches(c.train_batch_size_per_learner, c.minibatch_size)
+    _flag(c, "overlap_sampling")
+    runners = getattr(c, "num_env_runners", 0)
+    evaluating = getattr(c, "in_evaluation", False)  # RLlib's evaluation copy has its own runner count
+    if c.overlap_sampling and not evaluating and (not isinstance(runners, int) or runners < 1):
+        raise ValueError(
+            f"overlap_sampling=True samples on remote env runners while the learner updates, but "
+            f"num_env_runners={runners!r}; set num_env_runners >= 1 (1 on a 2-core machine, with "
+            "num_cpus_per_learner: 1) or overlap_sampling: false"
+        )
 
 
 def check_minibatches(batch: Any, minibatch: Any) -> None:

@@ -211,6 +211,10 @@ BAD_INPUTS = [
         "x: {run: U-MAPPO, config: {train_batch_size_per_learner: 400, minibatch_size: 300}}\n",
         "minibatch_size 300 does not divide train_batch_size_per_learner 400",
     ),
+    (
+        "x: {run: U-MAPPO, config: {overlap_sampling: true, num_env_runners: 0}}\n",
+        "overlap_sampling=True samples on remote env runners while the learner updates, but num_env_runners=0",
+    ),
     # SMACv2 scenarios
     ("x: {run: UMAPPO, config: {env_config: {map_name: terran_6_vs_6}}}\n", "SMACv2 scenarios: protoss_5_vs_5"),
     (
