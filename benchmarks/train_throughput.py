@@ -20,12 +20,14 @@ With --learner-gpus 1 the update runs on a CUDA GPU (`num_gpus_per_learner`); ac
 CPU. The matrix-product replay measures CPU products, so GPU rows leave its columns empty
 (cuDNN's GRU is not made of the products it records).
 With --overlap, each U-MAPPO row also runs with `overlap_sampling` right after: one remote env
-runner on one core collects the next batch while the update runs on one thread on the other core.
-Its sampling column is then the time the iteration waited for the runner's batch (no breakdown:
-the runner is another process), and its RSS column is the driver's and the runner's peaks.
+runner on one core collects the next batch while the update runs on one thread on the other core
+(`--overlap-learner-cpus 2`: on two threads, sharing a core with the runner).
+Its sampling column is then the time the iteration waited for the runner's batch, with the wall and
+CPU seconds of the runner's own `sample()` (no breakdown: the runner is another process), and its
+RSS column is the driver's and the runner's peaks.
 
     python benchmarks/train_throughput.py [--rows quickstart,u_mappo,u_qmix] [--iters 5]
-        [--learner-cpus 2] [--learner-gpus 0] [--baseline DIR] [--overlap]
+        [--learner-cpus 2] [--learner-gpus 0] [--baseline DIR] [--overlap] [--overlap-learner-cpus 1]
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ import resource
 import sys
 import time
 from collections import defaultdict
+
+import numpy as np
 
 ROWS = {
     # the README's quick start (tuned_examples/quickstart.yaml)
@@ -100,6 +104,24 @@ def _instrument(algo, totals) -> None:
         from rllib_uas.algorithms import overlapped_sampling
 
         overlapped_sampling.collect = _Timed(overlapped_sampling.collect, totals, "sample")
+
+        def record_samples(runner) -> None:  # nested: Ray ships it by value to the runner's process
+            """Keep (wall, CPU) seconds of each of the runner's `sample()` calls in `runner.sample_times`."""
+            import time
+
+            runner.sample_times = []
+            sample = runner.sample
+
+            def timed(*args, **kwargs):
+                t, c = time.perf_counter(), time.process_time()
+                try:
+                    return sample(*args, **kwargs)
+                finally:
+                    runner.sample_times.append((time.perf_counter() - t, time.process_time() - c))
+
+            runner.sample = timed
+
+        algo.env_runner_group.foreach_env_runner(record_samples, local_env_runner=False)
     else:
         _instrument_runner(algo.env_runner, totals)
     learner = algo.learner_group._learner
@@ -158,7 +180,9 @@ def _worker(path: str, name: str, iters: int, learner_cpus: int, learner_gpus: i
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     import ray
 
-    ray.init(num_cpus=2, num_gpus=learner_gpus, include_dashboard=False, log_to_driver=False)
+    # the overlap row's runner reserves a CPU of its own beside the learner's
+    cpus = max(2, learner_cpus + int(overlap))
+    ray.init(num_cpus=cpus, num_gpus=learner_gpus, include_dashboard=False, log_to_driver=False)
     row = ROWS[name]
     algo = build_config(row, learner_cpus, learner_gpus, overlap).build_algo()
     try:
@@ -175,6 +199,14 @@ def _worker(path: str, name: str, iters: int, learner_cpus: int, learner_gpus: i
             end = algo.train()["num_env_steps_sampled_lifetime"]
         wall = time.perf_counter() - t0
         per_iter = {k: v / iters for k, v in totals.items()}
+        # the remote runner's own sample() (overlap rows): mean wall and CPU seconds of the last calls
+        runner_sample = [
+            np.mean(t[-iters:], axis=0).tolist()
+            for t in algo.env_runner_group.foreach_env_runner(
+                lambda r: getattr(r, "sample_times", []), local_env_runner=False
+            )
+            if t
+        ]
         learner = algo.learner_group._learner
         # one more iteration, its update timed alone and then re-run under the recorder
         calls = []
@@ -212,6 +244,7 @@ def _worker(path: str, name: str, iters: int, learner_cpus: int, learner_gpus: i
             **mm,
             rss_mib=rss_mib,
             runner_rss_mib=runner_rss,
+            runner_sample=runner_sample,
         )
     )
 
@@ -241,7 +274,9 @@ def _breakdown(r: dict) -> str:
     rest = sample - sum(parts)
     other = r["iter_s"] - sample - it.get("learner", 0.0)
     buffer = f" (buffer {it['buffer']:.2f})" if "buffer" in it else ""
-    split = " (wait)" if r["runner_rss_mib"] else f" ({parts[0]:.2f} / {parts[1]:.2f} / {parts[2]:.2f} / {rest:.2f})"
+    split = f" ({parts[0]:.2f} / {parts[1]:.2f} / {parts[2]:.2f} / {rest:.2f})"
+    if r["runner_sample"]:  # overlap: the wait, and the runner's own sample() per call (wall, CPU)
+        split = "".join(f" wait; runner {w:.2f} wall, {c:.2f} CPU" for w, c in r["runner_sample"])
     return f"{sample:.2f}{split} | {it.get('learner', 0.0):.2f} | {other:.2f}{buffer}"
 
 
@@ -260,6 +295,9 @@ def main() -> None:
     ap.add_argument("--learner-gpus", type=int, default=0, help="1: the update on a CUDA GPU")
     ap.add_argument("--baseline", default="", help="a checkout of an earlier version to run side by side")
     ap.add_argument("--overlap", action="store_true", help="U-MAPPO rows also with overlap_sampling, side by side")
+    ap.add_argument(
+        "--overlap-learner-cpus", type=int, default=1, help="the overlap row's update threads (its runner takes 1 more)"
+    )
     args = ap.parse_args()
     print(
         "| row | algorithm | map | envs | batch | version | env steps/s | s per iteration: sampling "
@@ -277,7 +315,9 @@ def main() -> None:
         if args.baseline:
             results.append(("baseline", measure(name, args.iters, args.learner_cpus, args.baseline, args.learner_gpus)))
         if args.overlap and row["algo"] == "U-MAPPO":  # the runner takes one core, the update the other
-            results.append(("overlap", measure(name, args.iters, 1, learner_gpus=args.learner_gpus, overlap=True)))
+            results.append(
+                ("overlap", measure(name, args.iters, args.overlap_learner_cpus, "", args.learner_gpus, overlap=True))
+            )
         for version, r in results:
             rss = f"{r['rss_mib']:.0f}" + "".join(f" + runner {m:.0f}" for m in r["runner_rss_mib"])
             print(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -49,3 +50,55 @@ def test_a_smax_python_without_jaxmarl_is_refused_before_any_row():
     assert out.returncode == 2
     assert "cannot import jaxmarl" in out.stderr and "pip install jaxmarl" in out.stderr
     assert "| map |" not in out.stdout
+
+
+def _fake_trial(folder: Path, overlap: bool, seed: int, evals: list, train: list, last_step: int = 150_400) -> None:
+    """A Tune trial folder as `rllib train file` leaves it: params.json and result.json, with a greedy
+    evaluation every other iteration, repeated (as RLlib does) in the iteration after it."""
+    folder.mkdir(parents=True)
+    (folder / "params.json").write_text(
+        json.dumps({"overlap_sampling": overlap, "seed": seed, "evaluation_interval": 2})
+    )
+    steps = np.linspace(16_000, last_step, len(train)).round().astype(int)
+    lines = []
+    for i, (s, w) in enumerate(zip(steps, train)):
+        it = i + 1
+        result = {"training_iteration": it, "num_env_steps_sampled_lifetime": int(s), "env_runners": {"win_rate": w}}
+        if it >= 2:  # evaluated at 2, 4, ...; the results after an evaluation repeat it
+            result["evaluation"] = {"env_runners": {"win_rate": evals[it // 2 - 1]}}
+        lines.append(json.dumps(result))
+    (folder / "result.json").write_text("\n".join(lines) + "\n")
+
+
+def test_the_overlap_summary_reads_the_trials_scores(tmp_path):
+    exp = tmp_path / "overlap-learning"
+    for seed in (0, 1):
+        _fake_trial(exp / f"seq{seed}", False, seed, evals=[0.0, 0.5], train=[0.1, 0.5, 0.96, 0.9])
+        _fake_trial(exp / f"ovl{seed}", True, seed, evals=[0.25, 1.0], train=[0.1, 0.2, 0.3, 0.4])
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "overlap_learning.py"), str(exp)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    rows = {ln.split("|")[1].strip(): ln for ln in out.stdout.splitlines() if ln.startswith("| ")}
+    # final greedy win rate: the last evaluation (0.5 and 1.0 on both seeds); the training win rate
+    # first reaches 0.95 at the third row (16,000 + 2/3 of the span) for sequential, never for overlap
+    assert "| 0.50 [0.50, 0.50] |" in rows["sequential"] and "105,600, 105,600" in rows["sequential"]
+    assert "| 1.00 [1.00, 1.00] |" in rows["overlap"] and "not reached, not reached" in rows["overlap"]
+    # AUC over the evaluated span: trapezoid of (0, 0.5) = 0.25, of (0.25, 1.0) = 0.625
+    assert "| 0.25 [0.25, 0.25] |" in rows["sequential"] and "| 0.62 [0.62, 0.62] |" in rows["overlap"]
+    assert "P(overlap > sequential), final: 1.00" in out.stdout
+
+
+def test_the_overlap_summary_refuses_unfinished_trials(tmp_path):
+    exp = tmp_path / "overlap-learning"
+    _fake_trial(exp / "seq0", False, 0, evals=[0.0], train=[0.1, 0.2], last_step=40_000)
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "overlap_learning.py"), str(exp)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 2 and "trials not finished yet: sequential seed 0" in out.stderr
