@@ -53,11 +53,19 @@ def test_each_batch_is_one_update_stale_with_overlap(ray_session, overlap, stale
     algo = config(overlap).build_algo()
     try:
         seen = record_staleness(algo)
-        steps = []
+        steps, log_weights = [], []
         for _ in range(4):
             result = algo.train()
             steps.append(result["num_env_steps_sampled_lifetime"])
             assert "win_rate" in result["env_runners"]  # the runner's metrics arrive with its batch
+            log_weights.append(float(result["learners"]["default_policy"]["behaviour_log_weight_max"]))
+        # the decoupled objective's pi_prox / pi_old: 1 without overlap; with it, 1 up to float rounding
+        # on the first batch (learner and runner compute the same policy: the proximal logits line up
+        # with the batch's steps), and away from 1 on the stale ones
+        if overlap:
+            assert log_weights[0] < 1e-4 and min(log_weights[1:]) > 1e-3, log_weights
+        else:
+            assert log_weights == [0.0] * 4
         assert [done - max(versions) for done, versions in seen] == staleness
         assert all(len(versions) == 1 for _, versions in seen)  # one weight version per batch
         assert all(b - a >= 200 for a, b in zip([0] + steps, steps))  # every batch full and counted

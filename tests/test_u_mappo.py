@@ -115,14 +115,38 @@ def test_per_agent_clipping_hand_computed():
     old = torch.log(torch.tensor([[0.5, 0.5], [0.5, 0.5]]))  # [n=2, A=2]
     new = torch.log(torch.tensor([[0.8, 0.2], [0.3, 0.7]]))
     actions = torch.tensor([0, 0])
-    obj, ratio = per_agent_clipped_surrogate(new, old, actions, torch.tensor(1.0), 0.2, torch.ones(2))
-    assert ratio.tolist() == pytest.approx([1.6, 0.6])
+    obj, ratio, behaviour = per_agent_clipped_surrogate(new, old, actions, torch.tensor(1.0), 0.2, torch.ones(2))
+    assert ratio.tolist() == pytest.approx([1.6, 0.6]) and behaviour.tolist() == [1.0, 1.0]
     # agent 0: min(1.6, 1.2) = 1.2; agent 1: min(0.6, 0.8) = 0.6 -> mean 0.9 (the joint ratio 0.96 would give 0.96)
     assert float(obj) == pytest.approx(0.9)
-    obj, _ = per_agent_clipped_surrogate(new, old, actions, torch.tensor(-1.0), 0.2, torch.ones(2))
+    obj, *_ = per_agent_clipped_surrogate(new, old, actions, torch.tensor(-1.0), 0.2, torch.ones(2))
     assert float(obj) == pytest.approx((-1.6 - 0.8) / 2)  # A < 0: min(-1.6, -1.2), min(-0.6, -0.8)
-    obj, _ = per_agent_clipped_surrogate(new, old, actions, torch.tensor(1.0), 0.2, torch.tensor([1.0, 0.0]))
+    obj, *_ = per_agent_clipped_surrogate(new, old, actions, torch.tensor(1.0), 0.2, torch.tensor([1.0, 0.0]))
     assert float(obj) == pytest.approx(1.2)  # a dead agent is masked out
+
+
+def test_decoupled_clipping_hand_computed():
+    """overlap_sampling's stale batches: clip around the proximal policy (the update's start), weight
+    by pi_prox / pi_old (Hilton et al., 2022)."""
+    old = torch.log(torch.tensor([[0.5, 0.5], [0.5, 0.5]]))  # [n=2, A=2] behaviour: the runner's weights
+    prox = torch.log(torch.tensor([[0.75, 0.25], [0.25, 0.75]]))  # after the previous update
+    new = torch.log(torch.tensor([[0.9, 0.1], [0.2, 0.8]]))
+    actions = torch.tensor([0, 0])
+    new.requires_grad_(True)
+    obj, ratio, behaviour = per_agent_clipped_surrogate(
+        new, old, actions, torch.tensor(1.0), 0.2, torch.ones(2), prox_logits=prox
+    )
+    assert ratio.tolist() == pytest.approx([1.2, 0.8])  # 0.9 / 0.75, 0.2 / 0.25
+    assert behaviour.tolist() == pytest.approx([1.5, 0.5])  # 0.75 / 0.5, 0.25 / 0.5
+    # agent 0: 1.5 * min(1.2, 1.2) = 1.8; agent 1: 0.5 * min(0.8, 0.8) = 0.4 -> mean 1.1. Clipped
+    # against the behaviour policy, agent 0's ratio 1.8 would be cut to 1.2, with no gradient
+    assert float(obj) == pytest.approx(1.1)
+    obj.backward()
+    assert new.grad is not None and not behaviour.requires_grad
+    # the proximal policy equal to the behaviour one gives PPO's objective
+    same, *_ = per_agent_clipped_surrogate(new, old, actions, torch.tensor(1.0), 0.2, torch.ones(2), prox_logits=old)
+    plain, *_ = per_agent_clipped_surrogate(new, old, actions, torch.tensor(1.0), 0.2, torch.ones(2))
+    assert float(same) == pytest.approx(float(plain))
 
 
 def test_config_validation_errors():

@@ -26,23 +26,37 @@ from rllib_uas.algorithms.u_mappo.gae import TeamGeneralAdvantageEstimation
 from rllib_uas.modules.cgi import cgi_loss
 from rllib_uas.modules.softmax import log_softmax, softmax
 from rllib_uas.modules.team_ppo import CGI_LOGITS, VF_NORMALIZED
-from rllib_uas.modules.valid_rows import VALID_ROWS
+from rllib_uas.modules.valid_rows import VALID_ROWS, on_grid
 
 CGI_LOSS_KEY = "cgi_loss"
+PROX_LOGITS = "prox_logits"  # [B, T, n, A] the policy at the update's start (overlap_sampling)
 
 
-def per_agent_clipped_surrogate(logits, old_logits, actions, advantages, clip: float, weight):
+def per_agent_clipped_surrogate(logits, old_logits, actions, advantages, clip: float, weight, prox_logits=None):
     """Mean over weighted (step, agent) of min(r A, clip(r) A) with per-agent ratios.
 
     logits/old_logits [..., n, A]; actions [..., n]; advantages [..., n] (or [...], shared by the
-    agents of a step); weight [..., n] (0/1).
+    agents of a step); weight [..., n] (0/1). Returns (objective, r, behaviour weight).
+
+    With prox_logits (the policy at the start of this update, for a batch played by an older one,
+    `overlap_sampling`): the decoupled objective of Hilton et al. (2022, "Batch size-invariance for
+    policy optimization"), w * min(r A, clip(r) A) with r = pi / pi_prox, clipped around the
+    proximal policy, and w = pi_prox / pi_old (no gradient) correcting for the behaviour policy.
+    Clipping against the stale behaviour policy instead would zero the gradient of every step the
+    previous update already moved past the clip range. With pi_prox = pi_old it is PPO's objective.
     """
-    logp = log_softmax(logits).gather(-1, actions[..., None].long()).squeeze(-1)  # [..., n]
-    old_logp = log_softmax(old_logits).gather(-1, actions[..., None].long()).squeeze(-1)
+    take = actions[..., None].long()
+    logp = log_softmax(logits).gather(-1, take).squeeze(-1)  # [..., n]
+    old_logp = log_softmax(old_logits).gather(-1, take).squeeze(-1)
+    behaviour = torch.ones_like(logp)
+    if prox_logits is not None:
+        prox_logp = log_softmax(prox_logits).gather(-1, take).squeeze(-1)
+        behaviour = torch.exp(prox_logp - old_logp).detach()
+        old_logp = prox_logp
     ratio = torch.exp(logp - old_logp)
     adv = advantages if advantages.shape == ratio.shape else advantages[..., None]
-    surrogate = torch.min(ratio * adv, torch.clamp(ratio, 1 - clip, 1 + clip) * adv)
-    return (surrogate * weight).sum() / weight.sum().clamp(min=1.0), ratio
+    surrogate = behaviour * torch.min(ratio * adv, torch.clamp(ratio, 1 - clip, 1 + clip) * adv)
+    return (surrogate * weight).sum() / weight.sum().clamp(min=1.0), ratio, behaviour
 
 
 def value_error_loss(err: torch.Tensor, kind: str, delta: float) -> torch.Tensor:
@@ -105,12 +119,24 @@ class UMAPPOTorchLearner(TeamLearnerThreadsMixin, PPOTorchLearner):
         whole = super()._create_iterator_if_necessary(training_data=training_data)
         if not whole:
             return whole
+        batch = next(iter(whole))
+        if self.config.overlap_sampling:
+            self._add_proximal_logits(batch)
         return EpochMinibatchIterator(
-            next(iter(whole)),
+            batch,
             num_epochs=num_epochs,
             num_minibatches=minibatches_per_epoch(self.config.train_batch_size_per_learner, minibatch_size),
             shuffle=shuffle_batch_per_epoch,
         )
+
+    def _add_proximal_logits(self, batch) -> None:
+        """The policy's logits on the whole batch before this update's first step (PROX_LOGITS,
+        [B, T, n, A]), for the decoupled objective on a batch played by the weights before the
+        previous update (`per_agent_clipped_surrogate`)."""
+        with torch.no_grad():
+            for module_id, module_batch in batch.policy_batches.items():
+                out = self.module[module_id].forward_train(module_batch)
+                module_batch[PROX_LOGITS] = on_grid(out, Columns.ACTION_DIST_INPUTS)
 
     @override(PPOTorchLearner)
     def configure_optimizers_for_module(self, module_id: str, config: Any = None) -> None:
@@ -154,13 +180,15 @@ class UMAPPOTorchLearner(TeamLearnerThreadsMixin, PPOTorchLearner):
         if advantages.shape != alive.shape:  # one team advantage per step
             advantages = advantages[..., None].expand_as(alive)  # [B, T, n]
         advantages = standardize(advantages, weight)
-        policy_obj, ratio = per_agent_clipped_surrogate(
+        prox = batch.get(PROX_LOGITS)  # overlap_sampling: the policy at the update's start
+        policy_obj, ratio, behaviour = per_agent_clipped_surrogate(
             logits,
             at(batch[Columns.ACTION_DIST_INPUTS]),
             at(batch[Columns.ACTIONS]),
             advantages,
             config.clip_param,
             weight,
+            prox_logits=None if prox is None else at(prox),
         )
         entropy = masked_entropy(logits, weight)
 
@@ -208,6 +236,9 @@ class UMAPPOTorchLearner(TeamLearnerThreadsMixin, PPOTorchLearner):
                     CGI_LOSS_KEY: cgi,
                     "vf_explained_var": explained_variance(targets[mask], vf_pred[mask]),
                     "mean_ratio": (ratio * weight).sum() / weight.sum().clamp(min=1.0),
+                    # how far pi_prox is from pi_old: max |log(pi_prox / pi_old)| over the agents'
+                    # actions (overlap_sampling's stale batches; 0 otherwise)
+                    "behaviour_log_weight_max": behaviour[weight > 0].log().abs().max(),
                     # 0 on the first minibatch of an update: acting and training see the same critic and memory
                     "value_change_abs_mean": ((values - old_values).abs() * v_weight).sum()
                     / v_weight.sum().clamp(min=1.0)
