@@ -11,9 +11,10 @@ again; on a 2-core machine one core idles while the other learns. Here each iter
 
 A runner executes its calls in order, so the weights reach it before the next `sample` starts. The
 price: every batch after the first was collected with the weights from before the previous update,
-one update stale. PPO's ratio is taken against the logits the runner acted with (U-MAPPO's
-`old_logits`), so the clipped surrogate still bounds the step from the behaviour policy; it is
-not the same algorithm as synchronous MAPPO, which is why it is an option, off by default.
+one update stale. The U-MAPPO learner then clips around the policy at the start of its update and
+weights by pi_prox / pi_old (the decoupled objective, `u_mappo/learner.py`); clipped against the
+stale logits instead, it learned markedly less per env step (BENCHMARKS.md). It is not synchronous
+MAPPO, which is why it is an option, off by default.
 
 RLlib's own after-iteration state sync (`Algorithm.train`) would block on the busy runners, so the
 config turns it off (`_dont_auto_sync_env_runner_states`, as IMPALA does) and step 2 does it while
