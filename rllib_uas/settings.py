@@ -189,6 +189,12 @@ def check_mappo_settings(c: Any) -> None:
     check_minibatches(c.train_batch_size_per_learner, c.minibatch_size)
     _flag(c, "overlap_sampling")
     runners = getattr(c, "num_env_runners", 0)
+    learners = getattr(c, "num_learners", 0)
+    if c.overlap_sampling and isinstance(learners, int) and learners > 1:
+        raise ValueError(
+            f"overlap_sampling=True needs one learner (its decoupled objective takes the proximal policy "
+            f"on the whole batch), got num_learners={learners}; set num_learners to 0 or 1"
+        )
     evaluating = getattr(c, "in_evaluation", False)  # RLlib's evaluation copy has its own runner count
     if c.overlap_sampling and not evaluating and (not isinstance(runners, int) or runners < 1):
         raise ValueError(

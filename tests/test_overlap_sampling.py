@@ -10,10 +10,10 @@ from ray.rllib.utils.metrics import WEIGHTS_SEQ_NO
 from rllib_uas.algorithms.u_mappo import UMAPPOConfig
 
 
-def config(overlap: bool, runners: int = 1) -> UMAPPOConfig:
+def config(overlap: bool, runners: int = 1, minibatch: int = 200) -> UMAPPOConfig:
     return (
         UMAPPOConfig()
-        .training(train_batch_size_per_learner=200, minibatch_size=200, num_epochs=2, overlap_sampling=overlap)
+        .training(train_batch_size_per_learner=200, minibatch_size=minibatch, num_epochs=2, overlap_sampling=overlap)
         .environment(env_config={"map_name": "3m1m_vs_4m"})
         .env_runners(num_env_runners=runners, num_envs_per_env_runner=4)
         .learners(num_cpus_per_learner=1)
@@ -40,6 +40,8 @@ def test_overlap_needs_a_remote_runner_and_a_bool():
         config(True, runners=0).validate()
     with pytest.raises(ValueError, match="overlap_sampling must be true or false"):
         config("yes").validate()
+    with pytest.raises(ValueError, match="needs one learner .* got num_learners=2"):
+        config(True).learners(num_learners=2).validate()
     cfg = config(True)
     cfg.validate()
     assert cfg._dont_auto_sync_env_runner_states  # RLlib's blocking after-iteration sync is ours now
@@ -48,9 +50,16 @@ def test_overlap_needs_a_remote_runner_and_a_bool():
     assert not plain._dont_auto_sync_env_runner_states
 
 
-@pytest.mark.parametrize("overlap, staleness", [(False, [0, 0, 0, 0]), (True, [0, 1, 1, 1])])
-def test_each_batch_is_one_update_stale_with_overlap(ray_session, overlap, staleness):
-    algo = config(overlap).build_algo()
+@pytest.mark.parametrize(
+    "overlap, minibatch, staleness",
+    [
+        (False, 200, [0, 0, 0, 0]),
+        (True, 200, [0, 1, 1, 1]),  # one minibatch per epoch: the proximal policy is the first epoch's pass
+        (True, 100, [0, 1, 1, 1]),  # two: one pass over the whole batch before the update
+    ],
+)
+def test_each_batch_is_one_update_stale_with_overlap(ray_session, overlap, minibatch, staleness):
+    algo = config(overlap, minibatch=minibatch).build_algo()
     try:
         seen = record_staleness(algo)
         steps, log_weights = [], []

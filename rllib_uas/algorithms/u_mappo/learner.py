@@ -26,7 +26,7 @@ from rllib_uas.algorithms.u_mappo.gae import TeamGeneralAdvantageEstimation
 from rllib_uas.modules.cgi import cgi_loss
 from rllib_uas.modules.softmax import log_softmax, softmax
 from rllib_uas.modules.team_ppo import CGI_LOGITS, VF_NORMALIZED
-from rllib_uas.modules.valid_rows import VALID_ROWS, on_grid
+from rllib_uas.modules.valid_rows import VALID_ROWS, on_grid, scatter_rows
 
 CGI_LOSS_KEY = "cgi_loss"
 PROX_LOGITS = "prox_logits"  # [B, T, n, A] the policy at the update's start (overlap_sampling)
@@ -86,6 +86,7 @@ class UMAPPOTorchLearner(TeamLearnerThreadsMixin, PPOTorchLearner):
     @override(PPOTorchLearner)
     def build(self) -> None:
         super().build()
+        self._prox_from_first_pass = False  # set per update (_create_iterator_if_necessary)
         if self._learner_connector is not None and self.config.add_default_connectors_to_learner_pipeline:
             # per-agent values (AS) and MAPPO's standardization in the loss instead of RLlib's GAE piece
             self._learner_connector.remove("GeneralAdvantageEstimation")
@@ -120,14 +121,14 @@ class UMAPPOTorchLearner(TeamLearnerThreadsMixin, PPOTorchLearner):
         if not whole:
             return whole
         batch = next(iter(whole))
-        if self.config.overlap_sampling:
+        k = minibatches_per_epoch(self.config.train_batch_size_per_learner, minibatch_size)
+        # overlap_sampling's proximal policy: with one minibatch per epoch (MAPPO's SMAC setting),
+        # the first epoch's forward pass is at the update's start and the loss keeps its logits;
+        # with several, the first epoch's later minibatches are not, so one pass comes first
+        self._prox_from_first_pass = self.config.overlap_sampling and k == 1
+        if self.config.overlap_sampling and k > 1:
             self._add_proximal_logits(batch)
-        return EpochMinibatchIterator(
-            batch,
-            num_epochs=num_epochs,
-            num_minibatches=minibatches_per_epoch(self.config.train_batch_size_per_learner, minibatch_size),
-            shuffle=shuffle_batch_per_epoch,
-        )
+        return EpochMinibatchIterator(batch, num_epochs=num_epochs, num_minibatches=k, shuffle=shuffle_batch_per_epoch)
 
     def _add_proximal_logits(self, batch) -> None:
         """The policy's logits on the whole batch before this update's first step (PROX_LOGITS,
@@ -181,6 +182,11 @@ class UMAPPOTorchLearner(TeamLearnerThreadsMixin, PPOTorchLearner):
             advantages = advantages[..., None].expand_as(alive)  # [B, T, n]
         advantages = standardize(advantages, weight)
         prox = batch.get(PROX_LOGITS)  # overlap_sampling: the policy at the update's start
+        if prox is not None:
+            prox = at(prox)
+        elif self._prox_from_first_pass:  # the first epoch of a one-minibatch update: these logits
+            prox = logits.detach()
+            batch[PROX_LOGITS] = prox if rows is None else scatter_rows(prox, rows)  # for the next epochs
         policy_obj, ratio, behaviour = per_agent_clipped_surrogate(
             logits,
             at(batch[Columns.ACTION_DIST_INPUTS]),
@@ -188,7 +194,7 @@ class UMAPPOTorchLearner(TeamLearnerThreadsMixin, PPOTorchLearner):
             advantages,
             config.clip_param,
             weight,
-            prox_logits=None if prox is None else at(prox),
+            prox_logits=prox,
         )
         entropy = masked_entropy(logits, weight)
 
