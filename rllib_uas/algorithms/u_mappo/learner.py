@@ -244,7 +244,7 @@ class UMAPPOTorchLearner(TeamLearnerThreadsMixin, PPOTorchLearner):
                     "mean_ratio": (ratio * weight).sum() / weight.sum().clamp(min=1.0),
                     # how far pi_prox is from pi_old: max |log(pi_prox / pi_old)| over the agents'
                     # actions (overlap_sampling's stale batches; 0 otherwise)
-                    "behaviour_log_weight_max": behaviour[weight > 0].log().abs().max(),
+                    "behaviour_log_weight_max": torch.where(weight > 0, behaviour.log().abs(), 0.0).max(),
                     # 0 on the first minibatch of an update: acting and training see the same critic and memory
                     "value_change_abs_mean": ((values - old_values).abs() * v_weight).sum()
                     / v_weight.sum().clamp(min=1.0)
