@@ -22,6 +22,7 @@ from typing import Dict, List
 import numpy as np
 
 from rllib_uas.study import stats
+from rllib_uas.study.report import interval_text
 
 STEPS = "num_env_steps_sampled_lifetime"
 STOP_WIN_RATE = 0.95
@@ -64,11 +65,6 @@ def runs_of(trials: List[Dict]) -> Dict[str, List[stats.Run]]:
     return out
 
 
-def _ci(point_low_high) -> str:
-    p, lo, hi = point_low_high
-    return f"{p:.2f} [{lo:.2f}, {hi:.2f}]"
-
-
 def _fail(message: str) -> None:
     print(f"overlap_learning.py: error: {message}", file=sys.stderr)
     sys.exit(2)
@@ -98,11 +94,11 @@ def main() -> None:
             f"{t['reached']:,.0f}" if t["reached"] is not None else "not reached" for t in trials if t["arm"] == arm
         )
         seeds = ",".join(str(r.seed) for r in runs[arm])
-        print(f"| {arm} | {seeds} | {_ci(final[arm])} | {_ci(auc[arm])} | {reached} |")
+        print(f"| {arm} | {seeds} | {interval_text(final[arm])} | {interval_text(auc[arm])} | {reached} |")
     a, b = stats.shared_seeds(runs["overlap"], runs["sequential"])
     for name, score in (("final", lambda r: r.final), ("AUC", lambda r: r.auc)):
         p = stats.probability_of_improvement([score(r) for r in a], [score(r) for r in b])
-        print(f"\nP(overlap > sequential), {name}: {_ci(p)}")
+        print(f"\nP(overlap > sequential), {name}: {interval_text(p)}")
     print("\nper seed (greedy win rate at each evaluation):")
     for t in trials:
         curve = " ".join(f"{w:.2f}" for w in t["win_rate"])

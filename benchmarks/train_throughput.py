@@ -226,10 +226,13 @@ def _worker(path: str, name: str, iters: int, learner_cpus: int, learner_gpus: i
         # before the replay below: its operands (one pair per distinct product shape, many more of
         # them with length buckets) are the harness's memory, not training's
         rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        runner_rss = algo.env_runner_group.foreach_env_runner(
-            lambda r: __import__("resource").getrusage(__import__("resource").RUSAGE_SELF).ru_maxrss / 1024,
-            local_env_runner=False,
-        )
+
+        def peak_rss_mib(runner) -> float:  # nested: Ray ships it by value to the runner's process
+            import resource
+
+            return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+        runner_rss = algo.env_runner_group.foreach_env_runner(peak_rss_mib, local_env_runner=False)
         mm = _matmul_share(lambda: orig(*args, **kwargs)) if not learner_gpus else {}
     finally:
         algo.stop()

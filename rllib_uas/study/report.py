@@ -28,7 +28,7 @@ COMPARISONS = (
 )
 
 
-def _ci(t: Tuple[float, float, float], n: int = 2) -> str:
+def interval_text(t: Tuple[float, float, float], n: int = 2) -> str:
     """'IQM [low, high]'; one seed has no interval."""
     return f"{t[0]:.2f} [{t[1]:.2f}, {t[2]:.2f}]" if n >= 2 else f"{t[0]:.2f} (1 seed, no interval)"
 
@@ -43,7 +43,8 @@ def variant_rows(runs: Sequence[stats.Run], map_name: str, names: Sequence[str])
     for row in rows:
         n = len(row["seeds"])
         out.append(
-            f"| {row['variant']} | {n} ({_seeds(row['seeds'])}) | {_ci(row['final'], n)} | {_ci(row['auc'], n)} "
+            f"| {row['variant']} | {n} ({_seeds(row['seeds'])}) "
+            f"| {interval_text(row['final'], n)} | {interval_text(row['auc'], n)} "
             f"| `{command(map_name, row['variant'], row['seeds'])}` | {', '.join(sorted(commits[row['variant']]))} |"
         )
     return out
@@ -266,7 +267,8 @@ def render(
         if comps:
             lines += ["| comparison | shared seeds | P(X > Y), final | P(X > Y), AUC |", "|---|---|---|---|"]
             for c in comps:
-                lines.append(f"| {c['x']} > {c['y']} | {c['n']} | {_ci(c['final'])} | {_ci(c['auc'])} |")
+                final, auc = interval_text(c["final"]), interval_text(c["auc"])
+                lines.append(f"| {c['x']} > {c['y']} | {c['n']} | {final} | {auc} |")
             lines += ["", "What the data shows on this map:", ""]
             for c in comps:
                 lines.append(

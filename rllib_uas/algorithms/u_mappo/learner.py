@@ -48,14 +48,18 @@ def per_agent_clipped_surrogate(logits, old_logits, actions, advantages, clip: f
     take = actions[..., None].long()
     logp = log_softmax(logits).gather(-1, take).squeeze(-1)  # [..., n]
     old_logp = log_softmax(old_logits).gather(-1, take).squeeze(-1)
-    behaviour = torch.ones_like(logp)
+    behaviour = None
     if prox_logits is not None:
         prox_logp = log_softmax(prox_logits).gather(-1, take).squeeze(-1)
         behaviour = torch.exp(prox_logp - old_logp).detach()
         old_logp = prox_logp
     ratio = torch.exp(logp - old_logp)
     adv = advantages if advantages.shape == ratio.shape else advantages[..., None]
-    surrogate = behaviour * torch.min(ratio * adv, torch.clamp(ratio, 1 - clip, 1 + clip) * adv)
+    surrogate = torch.min(ratio * adv, torch.clamp(ratio, 1 - clip, 1 + clip) * adv)
+    if behaviour is None:  # PPO's objective: no weight (all ones) to multiply by on the default path
+        behaviour = torch.ones_like(logp)
+    else:
+        surrogate = behaviour * surrogate
     return (surrogate * weight).sum() / weight.sum().clamp(min=1.0), ratio, behaviour
 
 
@@ -244,7 +248,9 @@ class UMAPPOTorchLearner(TeamLearnerThreadsMixin, PPOTorchLearner):
                     "mean_ratio": (ratio * weight).sum() / weight.sum().clamp(min=1.0),
                     # how far pi_prox is from pi_old: max |log(pi_prox / pi_old)| over the agents'
                     # actions (overlap_sampling's stale batches; 0 otherwise)
-                    "behaviour_log_weight_max": torch.where(weight > 0, behaviour.log().abs(), 0.0).max(),
+                    "behaviour_log_weight_max": torch.where(weight > 0, behaviour.log().abs(), 0.0).max()
+                    if prox is not None
+                    else torch.zeros(()),
                     # 0 on the first minibatch of an update: acting and training see the same critic and memory
                     "value_change_abs_mean": ((values - old_values).abs() * v_weight).sum()
                     / v_weight.sum().clamp(min=1.0)
