@@ -107,3 +107,53 @@ def test_the_module_refuses_an_odd_argument_list_with_exit_2():
 )
 def test_the_cli_compiles_ahead_only_for_fixed_embedded_battles(spec, battles):
     assert engine_battles([spec]) == battles
+
+
+KERNEL_RUN = """
+import sys
+sys.path.insert(0, sys.argv[1])
+if sys.argv[2] == "drop":
+    from rllib_uas.envs.engine.compile_once import drop_stale_kernels
+    drop_stale_kernels(cache_dir=sys.argv[1] + "/kern/__pycache__", package_dir=sys.argv[1] + "/kern")
+from kern.kernel import value
+print(value())
+"""
+
+
+def _kernel_value(root, mode):
+    out = subprocess.run([sys.executable, "-c", KERNEL_RUN, str(root), mode], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    return int(out.stdout.strip())
+
+
+def test_a_cached_kernel_is_recompiled_when_only_a_file_it_inlines_changed(tmp_path):
+    # the engine's layout in small: a kernel in one file inlining a helper from another (as the step
+    # kernel inlines ai.py's enemy_decide), both cached by numba next to the sources
+    pkg = tmp_path / "kern"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    helper = "from rllib_uas.envs.engine.jit import inline\n\n@inline\ndef helper():\n    return {}\n"
+    (pkg / "helper.py").write_text(helper.format(1))
+    (pkg / "kernel.py").write_text(
+        "from rllib_uas.envs.engine.jit import njit\nfrom kern.helper import helper\n\n@njit\ndef value():\n    return helper()\n"
+    )
+    assert _kernel_value(tmp_path, "plain") == 1
+    (pkg / "helper.py").write_text(helper.format(2))
+    # numba alone checks the kernel against kernel.py's stamp only, and runs the old helper
+    assert _kernel_value(tmp_path, "plain") == 1
+    assert _kernel_value(tmp_path, "drop") == 2  # the cache of older sources dropped: compiled anew
+    assert (pkg / "__pycache__" / "kernel_sources.sha1").read_text().strip() == compile_once.sources_digest(str(pkg))
+    cached = {p.name: p.stat().st_mtime_ns for p in (pkg / "__pycache__").iterdir() if p.suffix in (".nbi", ".nbc")}
+    assert cached
+    assert _kernel_value(tmp_path, "drop") == 2  # sources unchanged: the cache is kept and loaded ...
+    kept = {p.name: p.stat().st_mtime_ns for p in (pkg / "__pycache__").iterdir() if p.suffix in (".nbi", ".nbc")}
+    assert kept == cached  # ... not deleted, not rewritten
+
+
+def test_the_engine_checks_its_sources_before_its_first_battle(monkeypatch):
+    checks = []
+    monkeypatch.setattr(compile_once, "_ready", set())
+    monkeypatch.setattr(compile_once, "dry_run", lambda *a: None)
+    monkeypatch.setattr(compile_once, "drop_stale_kernels", lambda: checks.append(1))
+    compile_once.ensure_compiled("3m")
+    assert checks == [1]

@@ -7,6 +7,9 @@ checkout pays that compile once (docs/engine.md has the time). Two things make i
   first battle of a kind (a fixed map or a SMACv2 scenario, and a random-stream mode), played as a
   tiny dry run. The first compiles and writes the cache; the others then load it instead of
   compiling the same kernels side by side (env runners, Tune trials, test workers).
+- Cached kernels of older sources are dropped first (`drop_stale_kernels`): numba checks a cached
+  kernel against the time stamp of the file that defines it only, not of the files whose code it
+  inlined, so a kernel in simulate.py would otherwise keep running an edited ai.py's old code.
 - `rllib train` starts the compile in a background process as soon as the experiment file is known
   good (`start_background_compile`), so it overlaps Ray's start-up, the imports and the algorithm's
   build, instead of following them.
@@ -36,6 +39,51 @@ LOCK_PATH = os.path.join(
     tempfile.gettempdir(), f"rllib_uas-engine-compile-{hashlib.sha1(_PACKAGE_DIR.encode()).hexdigest()[:12]}.lock"
 )
 _ready: Set[Tuple[bool, str]] = set()  # kinds this process has played a battle of
+_CACHE_DIR = os.path.join(_PACKAGE_DIR, "__pycache__")  # numba's cache of the kernels (when writable)
+_SOURCES_STAMP = os.path.join(_CACHE_DIR, "kernel_sources.sha1")
+_sources_checked = False
+
+
+def sources_digest(package_dir: str = _PACKAGE_DIR) -> str:
+    """SHA-1 of every engine source file (names and contents), in name order."""
+    h = hashlib.sha1()
+    for name in sorted(os.listdir(package_dir)):
+        if name.endswith(".py"):
+            with open(os.path.join(package_dir, name), "rb") as f:
+                h.update(name.encode() + b"\0" + f.read() + b"\0")
+    return h.hexdigest()
+
+
+def drop_stale_kernels(cache_dir: str = _CACHE_DIR, package_dir: str = _PACKAGE_DIR) -> bool:
+    """Delete numba's cached engine kernels when any engine source changed since they were cached
+    (the digest is kept next to them); True when it deleted them. numba itself checks a kernel only
+    against the stamp of its own file, while the step kernel inlines ai.py's and combat.py's code.
+    Done once per process, under its own short lock (not the compile lock, which a compile holds for
+    seconds). Where the cache directory cannot be written, numba caches elsewhere and this is moot."""
+    global _sources_checked
+    if _sources_checked:
+        return False
+    _sources_checked = True
+    digest = sources_digest(package_dir)
+    stamp = os.path.join(cache_dir, os.path.basename(_SOURCES_STAMP))
+    with file_lock(LOCK_PATH + ".sources"):
+        try:
+            with open(stamp) as f:
+                if f.read().strip() == digest:
+                    return False
+        except OSError:
+            pass
+        try:
+            os.makedirs(cache_dir, exist_ok=True)
+            stale = [n for n in os.listdir(cache_dir) if n.endswith((".nbi", ".nbc"))]
+            for name in stale:
+                os.remove(os.path.join(cache_dir, name))
+            with open(stamp + ".tmp", "w") as f:
+                f.write(digest + "\n")
+            os.replace(stamp + ".tmp", stamp)
+        except OSError:
+            return False  # read-only: numba caches in the user's cache directory instead
+        return bool(stale)
 
 
 @contextlib.contextmanager
@@ -62,6 +110,7 @@ def ensure_compiled(map_name: str, scenario: Optional[object] = None, streams: s
         return
     _ready.add(kind)  # first: the dry run's own VectorizedSMAC comes back here
     try:
+        drop_stale_kernels()
         with compile_lock():
             dry_run(map_name, scenario, streams)
     except BaseException:
@@ -130,6 +179,7 @@ def main(argv: List[str]) -> int:
         os.nice(10)  # it has time to spare: the step kernel and Ray's start-up come first
     for map_name, streams in zip(argv[::2], argv[1::2]):
         if features:  # no lock: it compiles what the locked process reaches last, and may lose the race
+            compile_once.drop_stale_kernels()
             compile_once._ready.add(compile_once._kind(map_name, None, streams))
             compile_once.dry_run(map_name, streams=streams, part="features")
         else:

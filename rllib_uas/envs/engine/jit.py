@@ -13,6 +13,9 @@ import math
 
 import numba
 import numpy as np
+from llvmlite import ir
+from numba.core import cgutils, types
+from numba.extending import intrinsic
 
 F32 = np.float32
 INF32 = np.float32(np.inf)
@@ -33,6 +36,20 @@ def inline(fn):
 def hypot32(x, y):
     """np.hypot on float32: glibc's hypotf is the float64 hypot rounded once to float32."""
     return np.float32(math.sqrt(np.float64(x) * np.float64(x) + np.float64(y) * np.float64(y)))
+
+
+@intrinsic
+def lowest_bit(typingctx, word):
+    """The index of the lowest set bit of a nonzero uint64 (LLVM's cttz: one instruction)."""
+    if word != types.uint64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        i64 = ir.IntType(64)
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(i64, [i64, ir.IntType(1)]), "llvm.cttz.i64")
+        return builder.call(fn, [args[0], ir.Constant(ir.IntType(1), 1)])
+
+    return types.int64(types.uint64), codegen
 
 
 @njit

@@ -20,7 +20,7 @@ import numpy as np
 from rllib_uas.envs.engine.actions import MOVE_DIRS, MOVE_NORTH, MOVE_WEST, N_ACTIONS_NO_ATTACK, STOP
 from rllib_uas.envs.engine.ai import AMOVE, ATTACK, FOLLOW, FOLLOW_DISTANCE, HEAL, IDLE, MOVE, enemy_decide
 from rllib_uas.envs.engine.combat import resolve_hits
-from rllib_uas.envs.engine.jit import F32, hypot32, inline, njit, stream_next_uint32
+from rllib_uas.envs.engine.jit import F32, hypot32, inline, lowest_bit, njit, stream_next_uint32
 from rllib_uas.envs.engine.pathing import steer
 from rllib_uas.envs.engine.tables import SPLASH_LINE, SPLASH_SUICIDE
 
@@ -301,14 +301,15 @@ def _separate(tb, st, active, nx, ny, sweep_order, sc):
     """Soft push-apart of overlapping alive ground units (SC2 units do not stack), on nx, ny in place.
 
     A sort-and-sweep on x finds the pairs within the window of the largest radius sum; each pair's
-    distance and two pushes are computed once, and only an overlapping pair is kept. Each unit's push
-    sums its partners in index order after all are computed, so the result does not depend on the
-    culling. `sweep_order` [E, G] keeps each env's x order between passes: units move little, so an
-    insertion sort restores it in about linear time.
+    distance and two pushes are computed once and stored in a dense [unit, partner] table, and an
+    overlapping pair sets its bit in both units' partner masks. Each unit's push sums its partners in
+    index order (the masks' set bits, lowest first), so the result does not depend on the culling.
+    `sweep_order` [E, G] keeps each env's x order between passes: units move little, so an insertion
+    sort restores it in about linear time.
     """
     g_idx, rsum, rsum2, share = tb.ground_idx, tb.radius_sum_g, tb.radius_sum2_g, tb.push_share_g
-    keys, ys, members, cand, n_cand = sc.keys, sc.ys, sc.members, sc.cand, sc.n_cand
-    cand_x, cand_y = sc.cand_x, sc.cand_y
+    keys, ys, members = sc.keys, sc.ys, sc.members
+    push_x, push_y, partners = sc.push_x, sc.push_y, sc.partners
     alive, G = st.alive, g_idx.size
     window = tb.c.max_radius_sum * 1.001 + 1e-6
     for e in range(alive.shape[0]):
@@ -317,7 +318,6 @@ def _separate(tb, st, active, nx, ny, sweep_order, sc):
         m, dead = 0, G
         for p in range(G):  # alive units in last pass's order, dead ones at the end
             i = sweep_order[e, p]
-            n_cand[i] = 0
             if alive[e, g_idx[i]]:
                 key, yi, b = nx[e, g_idx[i]], ny[e, g_idx[i]], m - 1
                 while b >= 0 and keys[b] > key:
@@ -337,38 +337,32 @@ def _separate(tb, st, active, nx, ny, sweep_order, sc):
             for q in range(p + 1, m):
                 if keys[q] - xp > window:
                     break
-                # every pair in the x window is computed and written; only an overlapping one advances
-                # the counts (whether a pair overlaps is a coin toss to the branch predictor)
+                # every pair in the x window is computed and written; only an overlapping one sets its
+                # bits (whether a pair overlaps is a coin toss to the branch predictor)
                 j = members[q]
                 ddx, ddy = keys[q] - xp, ys[q] - yp  # from i to j
                 d2 = ddx * ddx + ddy * ddy
-                hit = d2 < rsum2[i, j]
+                hit = np.uint64(d2 < rsum2[i, j])
                 d = np.sqrt(d2)
                 scale = max(d, 1e-3)
                 w_i = (rsum[i, j] - d) * share[i, j] / scale  # i is pushed away from j
                 w_j = (rsum[j, i] - d) * share[j, i] / scale
-                k = n_cand[i]
-                cand[i, k], cand_x[i, k], cand_y[i, k] = j, w_i * ddx, w_i * ddy
-                n_cand[i] = k + hit
-                k = n_cand[j]
-                cand[j, k], cand_x[j, k], cand_y[j, k] = i, w_j * -ddx, w_j * -ddy  # j to i: exactly -(i to j)
-                n_cand[j] = k + hit
+                push_x[i, j], push_y[i, j] = w_i * ddx, w_i * ddy
+                push_x[j, i], push_y[j, i] = w_j * -ddx, w_j * -ddy  # j to i: exactly -(i to j)
+                partners[i, j >> 6] |= hit << np.uint64(j & 63)
+                partners[j, i >> 6] |= hit << np.uint64(i & 63)
         for i in range(G):
-            n = n_cand[i]
-            if n == 0:
-                continue
-            for a in range(1, n):  # partners in index order (insertion sort: few)
-                v, vx, vy, b = cand[i, a], cand_x[i, a], cand_y[i, a], a - 1
-                while b >= 0 and cand[i, b] > v:
-                    cand[i, b + 1], cand_x[i, b + 1], cand_y[i, b + 1] = cand[i, b], cand_x[i, b], cand_y[i, b]
-                    b -= 1
-                cand[i, b + 1], cand_x[i, b + 1], cand_y[i, b + 1] = v, vx, vy
             px = py = 0.0
-            for a in range(n):
-                px += cand_x[i, a]
-                py += cand_y[i, a]
+            for w in range(partners.shape[1]):
+                bits = partners[i, w]
+                partners[i, w] = 0  # cleared for the next env
+                while bits:
+                    j = 64 * w + lowest_bit(bits)
+                    px += push_x[i, j]
+                    py += push_y[i, j]
+                    bits &= bits - np.uint64(1)
             nx[e, g_idx[i]] -= px  # safe in place: every push was computed from the positions before
-            ny[e, g_idx[i]] -= py
+            ny[e, g_idx[i]] -= py  # (px is +0.0 without partners: subtracting it changes nothing)
 
 
 @inline
@@ -550,10 +544,9 @@ class Scratch(NamedTuple):
     keys: np.ndarray  # [G] f64 separation sweep keys (x) ...
     ys: np.ndarray  # ... and the same units' y
     members: np.ndarray  # [G] int64
-    cand: np.ndarray  # [G, G] int64 overlapping partners
-    n_cand: np.ndarray  # [G] int64
-    cand_x: np.ndarray  # [G, G] f64 each partner's push
-    cand_y: np.ndarray
+    push_x: np.ndarray  # [G, G] f64 push on unit i (row) from partner j (column)
+    push_y: np.ndarray
+    partners: np.ndarray  # [G, ceil(G / 64)] uint64 bit j: i and j overlap; zero between envs
     ev_attacker: np.ndarray  # [U + U*U] hit events
     ev_target: np.ndarray
     ev_damage: np.ndarray
@@ -574,10 +567,9 @@ def _make_scratch(B, U, G):
         np.zeros(G),
         np.zeros(G),
         np.zeros(G, np.int64),
-        np.zeros((G, G), np.int64),
-        np.zeros(G, np.int64),
         np.zeros((G, G)),
         np.zeros((G, G)),
+        np.zeros((G, (G + 63) // 64), np.uint64),
         np.zeros(n_ev, np.int64),
         np.zeros(n_ev, np.int64),
         np.zeros(n_ev),
