@@ -121,7 +121,9 @@ print(value())
 
 
 def _kernel_value(root, mode):
-    out = subprocess.run([sys.executable, "-c", KERNEL_RUN, str(root), mode], capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", KERNEL_RUN, str(root), mode], capture_output=True, text=True, timeout=300
+    )
     assert out.returncode == 0, out.stderr
     return int(out.stdout.strip())
 
@@ -134,9 +136,8 @@ def test_a_cached_kernel_is_recompiled_when_only_a_file_it_inlines_changed(tmp_p
     (pkg / "__init__.py").write_text("")
     helper = "from rllib_uas.envs.engine.jit import inline\n\n@inline\ndef helper():\n    return {}\n"
     (pkg / "helper.py").write_text(helper.format(1))
-    (pkg / "kernel.py").write_text(
-        "from rllib_uas.envs.engine.jit import njit\nfrom kern.helper import helper\n\n@njit\ndef value():\n    return helper()\n"
-    )
+    kernel = "from rllib_uas.envs.engine.jit import njit\nfrom kern.helper import helper\n\n"
+    (pkg / "kernel.py").write_text(kernel + "@njit\ndef value():\n    return helper()\n")
     assert _kernel_value(tmp_path, "plain") == 1
     (pkg / "helper.py").write_text(helper.format(2))
     # numba alone checks the kernel against kernel.py's stamp only, and runs the old helper
