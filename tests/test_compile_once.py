@@ -1,6 +1,7 @@
 """The engine compiled once per checkout: the lock other processes wait on, the background compile the
 CLI starts, and which experiments it starts one for."""
 
+import os
 import subprocess
 import sys
 import time
@@ -158,3 +159,12 @@ def test_the_engine_checks_its_sources_before_its_first_battle(monkeypatch):
     monkeypatch.setattr(compile_once, "drop_stale_kernels", lambda: checks.append(1))
     compile_once.ensure_compiled("3m")
     assert checks == [1]
+
+
+def test_the_sources_check_looks_where_numba_caches(tmp_path):
+    code = "from rllib_uas.envs.engine.compile_once import kernel_cache_dir; print(kernel_cache_dir())"
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().startswith(str(tmp_path))
+    assert compile_once.kernel_cache_dir() == os.path.join(os.path.dirname(compile_once.__file__), "__pycache__")

@@ -39,8 +39,7 @@ LOCK_PATH = os.path.join(
     tempfile.gettempdir(), f"rllib_uas-engine-compile-{hashlib.sha1(_PACKAGE_DIR.encode()).hexdigest()[:12]}.lock"
 )
 _ready: Set[Tuple[bool, str]] = set()  # kinds this process has played a battle of
-_CACHE_DIR = os.path.join(_PACKAGE_DIR, "__pycache__")  # numba's cache of the kernels (when writable)
-_SOURCES_STAMP = os.path.join(_CACHE_DIR, "kernel_sources.sha1")
+_SOURCES_STAMP = "kernel_sources.sha1"  # the sources' digest, kept next to numba's cache of the kernels
 _sources_checked = False
 
 
@@ -54,18 +53,27 @@ def sources_digest(package_dir: str = _PACKAGE_DIR) -> str:
     return h.hexdigest()
 
 
-def drop_stale_kernels(cache_dir: str = _CACHE_DIR, package_dir: str = _PACKAGE_DIR) -> bool:
+def kernel_cache_dir() -> str:
+    """Where numba caches the engine's kernels: next to the sources, under NUMBA_CACHE_DIR when set,
+    or in the user's cache directory when the sources' directory is read-only (numba decides)."""
+    from rllib_uas.envs.engine.simulate import step_envs
+
+    return step_envs._cache._cache_path
+
+
+def drop_stale_kernels(cache_dir: Optional[str] = None, package_dir: str = _PACKAGE_DIR) -> bool:
     """Delete numba's cached engine kernels when any engine source changed since they were cached
     (the digest is kept next to them); True when it deleted them. numba itself checks a kernel only
     against the stamp of its own file, while the step kernel inlines ai.py's and combat.py's code.
     Done once per process, under its own short lock (not the compile lock, which a compile holds for
-    seconds). Where the cache directory cannot be written, numba caches elsewhere and this is moot."""
+    seconds). `cache_dir`: default numba's (kernel_cache_dir)."""
     global _sources_checked
     if _sources_checked:
         return False
     _sources_checked = True
     digest = sources_digest(package_dir)
-    stamp = os.path.join(cache_dir, os.path.basename(_SOURCES_STAMP))
+    cache_dir = cache_dir or kernel_cache_dir()
+    stamp = os.path.join(cache_dir, _SOURCES_STAMP)
     with file_lock(LOCK_PATH + ".sources"):
         try:
             with open(stamp) as f:
@@ -82,7 +90,7 @@ def drop_stale_kernels(cache_dir: str = _CACHE_DIR, package_dir: str = _PACKAGE_
                 f.write(digest + "\n")
             os.replace(stamp + ".tmp", stamp)
         except OSError:
-            return False  # read-only: numba caches in the user's cache directory instead
+            return False  # cannot be written: numba will not cache there either
         return bool(stale)
 
 
