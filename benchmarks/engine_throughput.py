@@ -228,7 +228,7 @@ def main() -> None:
         line = f"| {m} | {'StarCraft2Env' if api else 'VectorizedSMAC'} | {n} | {wall:,.0f} | {cpu:,.0f} | {rss:.0f} |"
         if base:
             b_wall = measure(m, n, args.seconds, api, path=os.path.abspath(args.baseline))[0]
-            line += f" {b_wall:,.0f} | {wall / b_wall:.1f}x |"
+            line += f" {b_wall:,.0f} | {wall / b_wall:.2f}x |"
         print(line, flush=True)
 
 
