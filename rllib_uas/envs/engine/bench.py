@@ -14,7 +14,7 @@ import numba
 import numpy as np
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(nogil=True)  # not cached: benchmarks/engine_throughput.py loads this file by path, as no module
 def _kth_available(avail: np.ndarray, u: np.ndarray, out: np.ndarray) -> None:
     """out[r] = the floor(u[r] * count)-th available action of row r of `avail` [R, A]. Without
     branches on the mask (random masks defeat the branch predictor)."""
