@@ -519,18 +519,25 @@ def _regen(tb, st, active):
         tb.energy_max,
     )
     shields, regen, mana = tb.c.has_shields, tb.c.has_regen, tb.c.has_energy
+    # each unit's new value is computed and then selected, not guarded by a branch: the loops over
+    # units then have no data-dependent branch (the map's flags are the same for every unit)
     for e in range(hp.shape[0]):
         if not active[e]:
             continue
-        for u in range(hp.shape[1]):
-            if shields:
-                since[e, u] += F32(1.0)
-                if alive[e, u] and since[e, u] >= SHIELD_REGEN_DELAY:
-                    sh[e, u] = min(sh[e, u] + SHIELD_REGEN_PER_LOOP, sh_max[u])
-            if regen and alive[e, u] and hp[e, u] > 0:
-                hp[e, u] = min(hp[e, u] + hp_regen[u], hp_max[u])
-            if mana and alive[e, u]:
-                energy[e, u] = min(energy[e, u] + energy_regen[u], energy_max[u])
+        if shields:
+            for u in range(hp.shape[1]):
+                wait = since[e, u] + F32(1.0)
+                since[e, u] = wait
+                up = min(sh[e, u] + SHIELD_REGEN_PER_LOOP, sh_max[u])
+                sh[e, u] = up if alive[e, u] and wait >= SHIELD_REGEN_DELAY else sh[e, u]
+        if regen:
+            for u in range(hp.shape[1]):
+                up = min(hp[e, u] + hp_regen[u], hp_max[u])
+                hp[e, u] = up if alive[e, u] and hp[e, u] > 0 else hp[e, u]
+        if mana:
+            for u in range(hp.shape[1]):
+                up = min(energy[e, u] + energy_regen[u], energy_max[u])
+                energy[e, u] = up if alive[e, u] else energy[e, u]
 
 
 class Scratch(NamedTuple):
