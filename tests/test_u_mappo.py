@@ -355,3 +355,37 @@ def test_agent_specific_critic_is_per_agent_with_death_masking():
     )
     # agent 0: y1 = 1 + .5 * 5 = 3.5, y0 = 1 + .5 * 3.5 = 2.75; agent 1: y1 = 1 + .5 * 6 = 4, y0 = 3
     np.testing.assert_allclose(targets[:2], [[2.75, 3.0], [3.5, 4.0]], rtol=1e-6)
+
+
+def test_the_training_forward_builds_a_batchs_inputs_once_and_anew_for_another_batch():
+    """MAPPO's epochs pass the same batch tensors every epoch: the buckets, agent inputs and masks are
+    built once for them (the same outputs as built afresh), and a batch of other tensors, even with
+    equal values but one changed observation, gets its own."""
+    env, module = make_module("MMM")
+    rng = np.random.default_rng(0)
+    B, T = 6, 20
+    obs0, _ = env.reset(seed=0)
+    obs = {k: torch.as_tensor(np.broadcast_to(v, (B, T, *np.shape(v))).copy()) for k, v in obs0.items()}
+    obs["obs"] = obs["obs"] + torch.as_tensor(rng.normal(size=obs["obs"].shape), dtype=torch.float32)
+    lengths = torch.tensor([20, 3, 5, 2, 4, 3])  # padded enough to bucket
+    h = torch.zeros(B, module.n_agents, module.cfg["gru_hidden"])
+    batch = {Columns.OBS: obs, Columns.STATE_IN: {"h": h}, Columns.SEQ_LENS: lengths}
+    built = []
+    real = module.agent_inputs
+    module.agent_inputs = lambda o: built.append(1) or real(o)
+    with torch.no_grad():
+        first = module.forward_train(batch)[Columns.ACTION_DIST_INPUTS]
+        n_built = len(built)
+        assert n_built >= 2  # one per bucket
+        again = module.forward_train(batch)[Columns.ACTION_DIST_INPUTS]  # the next epoch
+        assert len(built) == n_built  # reused
+        torch.testing.assert_close(again, first, rtol=0, atol=0)
+        copy = {**batch, Columns.OBS: {k: v.clone() for k, v in obs.items()}}
+        fresh = module.forward_train(copy)[Columns.ACTION_DIST_INPUTS]
+        assert len(built) == 2 * n_built  # other tensors: built anew, the same values
+        torch.testing.assert_close(fresh, first, rtol=0, atol=0)
+        copy[Columns.OBS]["obs"] = copy[Columns.OBS]["obs"].clone()
+        copy[Columns.OBS]["obs"][1, 0] += 1.0
+        changed = module.forward_train(copy)[Columns.ACTION_DIST_INPUTS]
+        assert len(built) == 3 * n_built
+        assert not torch.equal(changed, first)

@@ -31,6 +31,7 @@ from torch import nn
 from rllib_uas.modules import valid_rows
 from rllib_uas.modules.acting import LeanActing
 from rllib_uas.modules.agent_network import (
+    INPUT_COLUMNS,
     Buckets,
     RecurrentAgentNetwork,
     agent_head,
@@ -150,15 +151,28 @@ class TeamPPOModule(LeanActing, TorchRLModule, ValueFunctionAPI):
             out = self._policy(batch)
             h = out[Columns.EMBEDDINGS]  # [B, T, n, H]
         else:
-            obs = batch[Columns.OBS]
-            buckets = Buckets(lengths, obs["obs"].shape[1], self.n_agents)
-            x = buckets.take_inputs(obs, self.agent_inputs)  # each bucket's [b, steps, n, In]
+            buckets, x, mask = self._batch_inputs(batch[Columns.OBS], lengths)
             h = self.agent_net.valid_states(x, batch[Columns.STATE_IN]["h"], buckets)  # [M, n, H]
-            logits = masked_logits(self.policy_head(h), obs["action_mask"][buckets.rows])  # [M, n, A]
+            logits = masked_logits(self.policy_head(h), mask)  # [M, n, A]
             out = {Columns.ACTION_DIST_INPUTS: logits, VALID_ROWS: buckets.rows}
         if self.cgi_head is not None:
             out[CGI_LOGITS] = self.cgi_head(h)  # [B, T, n, A] or [M, n, A]
         return out
+
+    def _batch_inputs(self, obs: Dict[str, torch.Tensor], lengths: torch.Tensor):
+        """The training forward's inputs that depend on the batch only: the length buckets, each
+        bucket's agent inputs [b, steps, n, In] and the action mask at the valid rows [M, n, A].
+        MAPPO's epochs (one minibatch each on SMAC) pass the same batch tensors every epoch, so they
+        are built once per batch: the entry is reused while every column is the very same tensor
+        object (nothing here writes into a batch), and replaced by the next batch."""
+        cols = tuple(obs[k] for k in (*INPUT_COLUMNS, "action_mask") if k in obs) + (lengths,)
+        cached = getattr(self, "_inputs_cache", None)
+        if cached is not None and len(cached[0]) == len(cols) and all(a is b for a, b in zip(cached[0], cols)):
+            return cached[1]
+        buckets = Buckets(lengths, obs["obs"].shape[1], self.n_agents)
+        built = (buckets, buckets.take_inputs(obs, self.agent_inputs), obs["action_mask"][buckets.rows])
+        self._inputs_cache = (cols, built)
+        return built
 
     # ------------------------------------------------------------------ critic
     def _critic(self, batch: Dict[str, Any], rows: torch.Tensor | None = None):
