@@ -14,6 +14,7 @@ import pytest
 
 from rllib_uas.envs.backend import check_engine_keys, make_backend
 from rllib_uas.envs.engine.jit import seed_streams, stream_next_uint32
+from rllib_uas.envs.engine.simulate import ENV_BLOCK
 from rllib_uas.envs.engine.vec_smac import VectorizedSMAC
 
 CPUS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -41,13 +42,15 @@ def same(a: list, b: list) -> bool:
 @pytest.mark.skipif(CPUS < 2, reason="needs 2 CPUs")
 @pytest.mark.parametrize("map_name", ["MMM2", "terran_5_vs_5"])
 def test_per_env_streams_play_the_same_battles_on_one_and_two_threads(map_name):
-    # MMM2: heals, several unit types, 40 envs in blocks of 16 + a partial block, split over 2 threads;
+    # MMM2: heals, several unit types, 2 * ENV_BLOCK + 8 envs: on one thread two whole blocks and a
+    # partial one, on two threads a whole block and a partial one each;
     # terran_5_vs_5 (SMACv2): teams drawn at every reset, each env its own table and block
-    one = VectorizedSMAC(map_name, n_envs=40, seed=3, engine_streams="per_env", engine_threads=1)
-    two = VectorizedSMAC(map_name, n_envs=40, seed=3, engine_streams="per_env", engine_threads=2)
-    assert two.engine.env_ranges(min_per_thread=1) == [0, 20, 40]  # a block of 16 and one of 4, and 16 + 4
-    assert two.engine.env_ranges(min_per_thread=32) == [0, 40]  # too few envs to hand 20 to a thread
-    two.engine.env_ranges = lambda min_per_thread: [0, 20, 40]  # split even where it does not pay
+    E = 2 * ENV_BLOCK + 8
+    one = VectorizedSMAC(map_name, n_envs=E, seed=3, engine_streams="per_env", engine_threads=1)
+    two = VectorizedSMAC(map_name, n_envs=E, seed=3, engine_streams="per_env", engine_threads=2)
+    assert two.engine.env_ranges(min_per_thread=1) == [0, E // 2, E]
+    assert two.engine.env_ranges(min_per_thread=E) == [0, E]  # too few envs to hand E / 2 to a thread
+    two.engine.env_ranges = lambda min_per_thread: [0, E // 2, E]  # split even where it does not pay
     a, b = play(one, 120), play(two, 120)
     assert sum(s[2].sum() for s in a) > 10  # battles ended and were reset on the way
     assert same(a, b)
@@ -55,10 +58,10 @@ def test_per_env_streams_play_the_same_battles_on_one_and_two_threads(map_name):
 
 def test_per_env_streams_are_distinct_and_replayed_by_a_seed():
     # every env plays the same actions from the same spawn: only their random streams tell them apart
-    vec = VectorizedSMAC("3m", n_envs=20, seed=5, engine_streams="per_env")
+    vec = VectorizedSMAC("3m", n_envs=ENV_BLOCK + 4, seed=5, engine_streams="per_env")
     first = play(vec, 25, same_actions=True)
     hp = np.stack([s[3] for s in first])  # [T, E, U]
-    assert not np.array_equal(hp[:, 0], hp[:, 16])  # envs of different blocks differ
+    assert not np.array_equal(hp[:, 0], hp[:, ENV_BLOCK])  # envs of different blocks differ
     assert not np.array_equal(hp[:, 0], hp[:, 1])  # and envs of one block
     vec.seed(5)
     vec.reset()

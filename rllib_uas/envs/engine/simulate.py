@@ -33,7 +33,7 @@ SEPARATION_PERIOD = 2  # loops between soft-collision passes (a cost/fidelity tr
 RANGE_EPS = F32(1e-4)  # range checks tolerate float error
 APPROACH_MARGIN = F32(0.05)  # units chasing a target stop this far inside their range
 EDGE_LIMIT = F32(1e-3)  # positions stay this far inside the map's far edges
-ENV_BLOCK = 16  # envs per block of the kernel's phases (see step_envs)
+ENV_BLOCK = 64  # envs per block of the kernel's phases (see step_envs)
 # move N, S, E, W as SMAC actions 2..5
 
 
