@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rllib_uas.envs.engine.jit import F32, njit
+from rllib_uas.envs.engine.jit import F32, inline, njit
 
 MIN_DAMAGE = 0.5  # SC2: a hit always does at least 0.5 damage after armor
 
@@ -54,7 +54,7 @@ def _sort_events(key, n, order):
         gap //= 3
 
 
-@njit
+@inline
 def resolve_hits(hp, sh, since_damage, armor, attacker, target, per_hit, hits, n, key, order):
     """Apply the first `n` hit events to one env's hp/sh [U] rows in place; reset hit units' regen timer.
 
