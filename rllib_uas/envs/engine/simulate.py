@@ -300,16 +300,17 @@ def _move(tb, st, active, tc, in_reach, nx, ny):
 def _separate(tb, st, active, nx, ny, sweep_order, sc):
     """Soft push-apart of overlapping alive ground units (SC2 units do not stack), on nx, ny in place.
 
-    A sort-and-sweep on x finds the pairs within the window of the largest radius sum; each pair's
-    distance and two pushes are computed once and stored in a dense [unit, partner] table, and an
-    overlapping pair sets its bit in both units' partner masks. Each unit's push sums its partners in
-    index order (the masks' set bits, lowest first), so the result does not depend on the culling.
+    A sort-and-sweep on x finds the pairs within the window of the largest radius sum; a pair that
+    overlaps sets its bit in both units' partner masks. Each unit then sums the pushes of its partners
+    in index order (the masks' set bits, lowest first), so the result does not depend on the culling.
+    A push is computed only for an overlapping pair, from each side (about 3 in 10 of the window's
+    pairs on MMM2): j pushes i by (rsum - d) * share / d along j -> i, from the positions before any push.
     `sweep_order` [E, G] keeps each env's x order between passes: units move little, so an insertion
     sort restores it in about linear time.
     """
     g_idx, rsum, rsum2, share = tb.ground_idx, tb.radius_sum_g, tb.radius_sum2_g, tb.push_share_g
-    keys, ys, members = sc.keys, sc.ys, sc.members
-    push_x, push_y, partners = sc.push_x, sc.push_y, sc.partners
+    keys, ys, members, gx, gy = sc.keys, sc.ys, sc.members, sc.ground_x, sc.ground_y
+    partners = sc.partners
     alive, G = st.alive, g_idx.size
     window = tb.c.max_radius_sum * 1.001 + 1e-6
     for e in range(alive.shape[0]):
@@ -320,6 +321,7 @@ def _separate(tb, st, active, nx, ny, sweep_order, sc):
             i = sweep_order[e, p]
             if alive[e, g_idx[i]]:
                 key, yi, b = nx[e, g_idx[i]], ny[e, g_idx[i]], m - 1
+                gx[i], gy[i] = key, yi  # by ground index: the positions every push is computed from
                 while b >= 0 and keys[b] > key:
                     keys[b + 1], ys[b + 1], members[b + 1] = keys[b], ys[b], members[b]
                     b -= 1
@@ -337,18 +339,10 @@ def _separate(tb, st, active, nx, ny, sweep_order, sc):
             for q in range(p + 1, m):
                 if keys[q] - xp > window:
                     break
-                # every pair in the x window is computed and written; only an overlapping one sets its
-                # bits (whether a pair overlaps is a coin toss to the branch predictor)
+                # no branch on the overlap (a coin toss to the branch predictor): its bit is set or not
                 j = members[q]
-                ddx, ddy = keys[q] - xp, ys[q] - yp  # from i to j
-                d2 = ddx * ddx + ddy * ddy
-                hit = np.uint64(d2 < rsum2[i, j])
-                d = np.sqrt(d2)
-                scale = max(d, 1e-3)
-                w_i = (rsum[i, j] - d) * share[i, j] / scale  # i is pushed away from j
-                w_j = (rsum[j, i] - d) * share[j, i] / scale
-                push_x[i, j], push_y[i, j] = w_i * ddx, w_i * ddy
-                push_x[j, i], push_y[j, i] = w_j * -ddx, w_j * -ddy  # j to i: exactly -(i to j)
+                ddx, ddy = keys[q] - xp, ys[q] - yp
+                hit = np.uint64(ddx * ddx + ddy * ddy < rsum2[i, j])
                 partners[i, j >> 6] |= hit << np.uint64(j & 63)
                 partners[j, i >> 6] |= hit << np.uint64(i & 63)
         for i in range(G):
@@ -358,10 +352,15 @@ def _separate(tb, st, active, nx, ny, sweep_order, sc):
                 partners[i, w] = 0  # cleared for the next env
                 while bits:
                     j = 64 * w + lowest_bit(bits)
-                    px += push_x[i, j]
-                    py += push_y[i, j]
                     bits &= bits - np.uint64(1)
-            nx[e, g_idx[i]] -= px  # safe in place: every push was computed from the positions before
+                    # from j to i's push direction: i - j = -(j - i) exactly, so both sides of a pair
+                    # see the same distance
+                    ddx, ddy = gx[j] - gx[i], gy[j] - gy[i]
+                    d = np.sqrt(ddx * ddx + ddy * ddy)
+                    w_i = (rsum[i, j] - d) * share[i, j] / max(d, 1e-3)  # i is pushed away from j
+                    px += w_i * ddx
+                    py += w_i * ddy
+            nx[e, g_idx[i]] -= px  # safe in place: every push was computed from gx, gy
             ny[e, g_idx[i]] -= py  # (px is +0.0 without partners: subtracting it changes nothing)
 
 
@@ -551,8 +550,8 @@ class Scratch(NamedTuple):
     keys: np.ndarray  # [G] f64 separation sweep keys (x) ...
     ys: np.ndarray  # ... and the same units' y
     members: np.ndarray  # [G] int64
-    push_x: np.ndarray  # [G, G] f64 push on unit i (row) from partner j (column)
-    push_y: np.ndarray
+    ground_x: np.ndarray  # [G] f64 the ground units' nx, ny by ground index, before the pushes
+    ground_y: np.ndarray
     partners: np.ndarray  # [G, ceil(G / 64)] uint64 bit j: i and j overlap; zero between envs
     ev_attacker: np.ndarray  # [U + U*U] hit events
     ev_target: np.ndarray
@@ -574,8 +573,8 @@ def _make_scratch(B, U, G):
         np.zeros(G),
         np.zeros(G),
         np.zeros(G, np.int64),
-        np.zeros((G, G)),
-        np.zeros((G, G)),
+        np.zeros(G),
+        np.zeros(G),
         np.zeros((G, (G + 63) // 64), np.uint64),
         np.zeros(n_ev, np.int64),
         np.zeros(n_ev, np.int64),
