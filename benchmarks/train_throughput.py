@@ -100,7 +100,9 @@ class _Timed:
 
 
 def _instrument(algo, totals) -> None:
-    if algo.config.overlap_sampling:  # the runner is another process: time the wait for its batch
+    # U-MAPPO's overlap_sampling (U-QMIX's config has no such option): the runner is another process,
+    # so time the wait for its batch
+    if getattr(algo.config, "overlap_sampling", False):
         from rllib_uas.algorithms import overlapped_sampling
 
         overlapped_sampling.collect = _Timed(overlapped_sampling.collect, totals, "sample")
