@@ -8,8 +8,9 @@ import torch
 from ray.rllib.core.columns import Columns
 
 from rllib_uas.algorithms.u_mappo import UMAPPO, UMAPPOConfig
-from rllib_uas.algorithms.u_mappo.learner import UMAPPOTorchLearner, per_agent_clipped_surrogate
+from rllib_uas.algorithms.u_mappo.learner import UMAPPOTorchLearner, masked_entropy, per_agent_clipped_surrogate
 from rllib_uas.envs.team import TeamEnv
+from rllib_uas.modules.agent_network import masked_logits
 from rllib_uas.modules.cgi import cgi_loss
 from rllib_uas.modules.team_ppo import CGI_LOGITS, TeamPPOModule
 
@@ -123,6 +124,37 @@ def test_per_agent_clipping_hand_computed():
     assert float(obj) == pytest.approx((-1.6 - 0.8) / 2)  # A < 0: min(-1.6, -1.2), min(-0.6, -0.8)
     obj, *_ = per_agent_clipped_surrogate(new, old, actions, torch.tensor(1.0), 0.2, torch.tensor([1.0, 0.0]))
     assert float(obj) == pytest.approx(1.2)  # a dead agent is masked out
+
+
+def test_masked_entropy_hand_computed_and_as_exp_of_log_probs():
+    """-sum p log p over the available actions only; from the softmax, it agrees with the
+    exp(log_softmax) form it replaced, in value and gradient, to float rounding."""
+    logits = masked_logits(torch.tensor([[1.0, 1.0, 5.0], [0.0, 2.0, 0.0]]), torch.tensor([[1, 1, 0], [1, 1, 1]]))
+    ent = masked_entropy(torch.softmax(logits, -1), torch.log_softmax(logits, -1), torch.tensor([1.0, 0.0]))
+    assert float(ent) == pytest.approx(math.log(2))  # two equal available actions; the second agent weighs 0
+    e1, e2 = math.exp(0.0), math.exp(2.0)
+    p = [e1 / (2 * e1 + e2), e2 / (2 * e1 + e2)]
+    both = masked_entropy(torch.softmax(logits, -1), torch.log_softmax(logits, -1), torch.ones(2))
+    assert float(both) == pytest.approx((math.log(2) - 2 * p[0] * math.log(p[0]) - p[1] * math.log(p[1])) / 2)
+
+    g = torch.Generator().manual_seed(0)
+    raw = torch.randn(50, 10, 28, generator=g)
+    mask = torch.rand(50, 10, 28, generator=g) < 0.4
+    mask[..., 0] = True
+    weight = (torch.rand(50, 10, generator=g) < 0.8).float()
+    grads = []
+    for form in ("softmax", "exp"):
+        x = masked_logits(raw, mask).requires_grad_()
+        logp = torch.log_softmax(x, -1)
+        if form == "softmax":
+            value = masked_entropy(torch.softmax(x, -1), logp, weight)
+        else:  # the replaced form
+            value = (-(logp.exp() * logp).sum(-1) * weight).sum() / weight.sum()
+        value.backward()
+        grads.append((float(value), x.grad))
+    assert grads[0][0] == pytest.approx(grads[1][0], rel=1e-6)
+    assert torch.allclose(grads[0][1], grads[1][1], rtol=1e-5, atol=1e-8)
+    assert bool(torch.isfinite(grads[0][1]).all()) and float(grads[0][1][~mask].abs().max()) == 0.0
 
 
 def test_decoupled_clipping_hand_computed():
