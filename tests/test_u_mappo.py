@@ -96,6 +96,48 @@ def test_cgi_loss_is_zero_at_the_target_and_ignores_dead_and_padding():
     assert float(cgi_loss(pred, probs, torch.zeros(3, dtype=torch.long), alive, one, torch.ones(1))) == 0.0
 
 
+def _cgi_all_groups(pred, probs, group, alive, group_masks, valid):
+    """L_CGI written over every (agent, group) pair, the agent's own group weighted out."""
+    n, A = pred.shape[-2:]
+    G = group_masks.shape[0]
+    pred, probs = pred.reshape(-1, n, A), probs.reshape(-1, n, A)
+    live, ok = alive.reshape(-1, n), valid.reshape(-1)
+    member = torch.nn.functional.one_hot(group.long(), G).float().reshape(-1, n, G)
+    weights = live[:, :, None] * member
+    count = weights.sum(1)
+    target = torch.einsum("mng,mna->mga", weights, probs) / count.clamp(min=1.0)[..., None]
+    pred_g = torch.softmax(torch.where(group_masks[None, None], pred[:, :, None, :], -1e9), -1)  # [M, n, G, A]
+    err = ((pred_g - target[:, None]) ** 2).sum(-1)
+    w = ok[:, None, None] * live[:, :, None] * (count > 0).float()[:, None, :] * (1.0 - member)
+    return (err * w).sum() / w.sum().clamp(min=1.0)
+
+
+@pytest.mark.parametrize("n_groups", [1, 2, 3])
+@pytest.mark.parametrize("per_step", [False, True])
+def test_cgi_loss_equals_the_all_groups_form(n_groups, per_step):
+    """The loss predicts only each agent's other groups; value and gradient are those of the form over
+    every group with the own group weighted out (dead agents, padding and absent groups included)."""
+    g = torch.Generator().manual_seed(n_groups + 10 * per_step)
+    M, n, A = 40, 6, 9
+    group_masks = torch.rand(n_groups, A, generator=g) < 0.6
+    group_masks[:, 0] = True
+    group = torch.randint(0, n_groups, (M, n) if per_step else (n,), generator=g)
+    alive = (torch.rand(M, n, generator=g) < 0.7).float()
+    valid = (torch.rand(M, generator=g) < 0.9).float()
+    probs = torch.softmax(torch.randn(M, n, A, generator=g), -1)
+    raw = torch.randn(M, n, A, generator=g)
+    results = []
+    for loss_fn in (cgi_loss, _cgi_all_groups):
+        pred = raw.clone().requires_grad_()
+        value = loss_fn(pred, probs, group, alive, group_masks, valid)
+        value.backward()
+        results.append((float(value), pred.grad))
+    assert results[0][0] == pytest.approx(results[1][0], rel=1e-6, abs=1e-12)
+    assert torch.allclose(results[0][1], results[1][1], rtol=1e-5, atol=1e-9)
+    if n_groups > 1:
+        assert results[0][0] > 0
+
+
 def test_cgi_gradient_reaches_the_shared_trunk():
     env, module = make_module("MMM")
     obs, _ = env.reset(seed=0)

@@ -44,17 +44,24 @@ def cgi_loss(
     n, A = pred_logits.shape[-2:]
     G = group_masks.shape[0]
     pred = pred_logits.reshape(-1, n, A)  # [M, n, A]
+    M = pred.shape[0]
     probs = policy_probs.reshape(-1, n, A)
     live = alive.reshape(-1, n).to(pred.dtype)  # [M, n]
     ok = valid.reshape(-1).to(pred.dtype)  # [M]
-    member = nn.functional.one_hot(group.long(), G).to(pred.dtype).reshape(-1, n, G)  # [M or 1, n, G]
+    own = group.long().reshape(-1, n)  # [M or 1, n]
+    member = nn.functional.one_hot(own, G).to(pred.dtype)  # [M or 1, n, G]
     weights = live[:, :, None] * member  # [M, n, G]
     count = weights.sum(1)  # [M, G]
     target = torch.einsum("mng,mna->mga", weights, probs) / count.clamp(min=1.0)[..., None]  # [M, G, A]
-    gm = group_masks.to(torch.bool)
-    pred_g = torch.where(gm[None, None], pred[:, :, None, :], torch.full_like(pred[:, :, None, :], MASKED_LOGIT))
-    pred_g = softmax(pred_g)  # [M, n, G, A]
-    err = ((pred_g - target[:, None]) ** 2).sum(-1)  # [M, n, G]
-    other = 1.0 - member  # g != g_i
-    w = ok[:, None, None] * live[:, :, None] * (count > 0).to(pred.dtype)[:, None, :] * other
+    # only each agent's G - 1 other groups are predicted (in index order): the own group's term, which
+    # the loss leaves out, would be half the softmax and error work with two groups
+    k = torch.arange(G - 1, device=pred.device)
+    others = (k + (k >= own[..., None]).long()).expand(M, n, G - 1)  # [M, n, G-1]
+    flat = others.reshape(M, n * (G - 1))
+    masks = group_masks.to(torch.bool)[others]  # [M, n, G-1, A] AM_g of each other group
+    pred_g = softmax(torch.where(masks, pred[:, :, None, :], MASKED_LOGIT))  # [M, n, G-1, A]
+    target_g = target.gather(1, flat[..., None].expand(M, n * (G - 1), A)).reshape(M, n, G - 1, A)
+    err = ((pred_g - target_g) ** 2).sum(-1)  # [M, n, G-1]
+    present = (count > 0).to(pred.dtype).gather(1, flat).reshape(M, n, G - 1)  # the other group has a live member
+    w = ok[:, None, None] * live[:, :, None] * present
     return (err * w).sum() / w.sum().clamp(min=1.0)
