@@ -1,5 +1,6 @@
 """U-MAPPO: module masking, CGI and per-agent clipping on hand-computed cases, real RLlib training."""
 
+import copy
 import math
 
 import numpy as np
@@ -8,9 +9,15 @@ import torch
 from ray.rllib.core.columns import Columns
 
 from rllib_uas.algorithms.u_mappo import UMAPPO, UMAPPOConfig
-from rllib_uas.algorithms.u_mappo.learner import UMAPPOTorchLearner, masked_entropy, per_agent_clipped_surrogate
+from rllib_uas.algorithms.u_mappo.learner import (
+    UMAPPOTorchLearner,
+    masked_entropy,
+    per_agent_clipped_surrogate,
+    taken_log_probs,
+)
 from rllib_uas.envs.team import TeamEnv
 from rllib_uas.modules.agent_network import masked_logits
+from rllib_uas.modules.batch_cache import SameTensorsCache
 from rllib_uas.modules.cgi import cgi_loss
 from rllib_uas.modules.team_ppo import CGI_LOGITS, TeamPPOModule
 
@@ -154,17 +161,28 @@ def test_cgi_gradient_reaches_the_shared_trunk():
     assert module.policy_head.weight.grad is None  # the target is detached
 
 
+def _taken(logits, actions):
+    """The taken actions' log-probabilities under the policy of `logits` (log-probabilities here)."""
+    return taken_log_probs(torch.log_softmax(logits, -1), actions)
+
+
 def test_per_agent_clipping_hand_computed():
     old = torch.log(torch.tensor([[0.5, 0.5], [0.5, 0.5]]))  # [n=2, A=2]
     new = torch.log(torch.tensor([[0.8, 0.2], [0.3, 0.7]]))
     actions = torch.tensor([0, 0])
-    obj, ratio, behaviour = per_agent_clipped_surrogate(new, old, actions, torch.tensor(1.0), 0.2, torch.ones(2))
+    obj, ratio, behaviour = per_agent_clipped_surrogate(
+        _taken(new, actions), _taken(old, actions), torch.tensor(1.0), 0.2, torch.ones(2)
+    )
     assert ratio.tolist() == pytest.approx([1.6, 0.6]) and behaviour.tolist() == [1.0, 1.0]
     # agent 0: min(1.6, 1.2) = 1.2; agent 1: min(0.6, 0.8) = 0.6 -> mean 0.9 (the joint ratio 0.96 would give 0.96)
     assert float(obj) == pytest.approx(0.9)
-    obj, *_ = per_agent_clipped_surrogate(new, old, actions, torch.tensor(-1.0), 0.2, torch.ones(2))
+    obj, *_ = per_agent_clipped_surrogate(
+        _taken(new, actions), _taken(old, actions), torch.tensor(-1.0), 0.2, torch.ones(2)
+    )
     assert float(obj) == pytest.approx((-1.6 - 0.8) / 2)  # A < 0: min(-1.6, -1.2), min(-0.6, -0.8)
-    obj, *_ = per_agent_clipped_surrogate(new, old, actions, torch.tensor(1.0), 0.2, torch.tensor([1.0, 0.0]))
+    obj, *_ = per_agent_clipped_surrogate(
+        _taken(new, actions), _taken(old, actions), torch.tensor(1.0), 0.2, torch.tensor([1.0, 0.0])
+    )
     assert float(obj) == pytest.approx(1.2)  # a dead agent is masked out
 
 
@@ -208,7 +226,12 @@ def test_decoupled_clipping_hand_computed():
     actions = torch.tensor([0, 0])
     new.requires_grad_(True)
     obj, ratio, behaviour = per_agent_clipped_surrogate(
-        new, old, actions, torch.tensor(1.0), 0.2, torch.ones(2), prox_logits=prox
+        _taken(new, actions),
+        _taken(old, actions),
+        torch.tensor(1.0),
+        0.2,
+        torch.ones(2),
+        prox_logp=_taken(prox, actions),
     )
     assert ratio.tolist() == pytest.approx([1.2, 0.8])  # 0.9 / 0.75, 0.2 / 0.25
     assert behaviour.tolist() == pytest.approx([1.5, 0.5])  # 0.75 / 0.5, 0.25 / 0.5
@@ -218,8 +241,17 @@ def test_decoupled_clipping_hand_computed():
     obj.backward()
     assert new.grad is not None and not behaviour.requires_grad
     # the proximal policy equal to the behaviour one gives PPO's objective
-    same, *_ = per_agent_clipped_surrogate(new, old, actions, torch.tensor(1.0), 0.2, torch.ones(2), prox_logits=old)
-    plain, *_ = per_agent_clipped_surrogate(new, old, actions, torch.tensor(1.0), 0.2, torch.ones(2))
+    same, *_ = per_agent_clipped_surrogate(
+        _taken(new, actions),
+        _taken(old, actions),
+        torch.tensor(1.0),
+        0.2,
+        torch.ones(2),
+        prox_logp=_taken(old, actions),
+    )
+    plain, *_ = per_agent_clipped_surrogate(
+        _taken(new, actions), _taken(old, actions), torch.tensor(1.0), 0.2, torch.ones(2)
+    )
     assert float(same) == pytest.approx(float(plain))
 
 
@@ -463,3 +495,59 @@ def test_the_training_forward_builds_a_batchs_inputs_once_and_anew_for_another_b
         changed = module.forward_train(copy)[Columns.ACTION_DIST_INPUTS]
         assert len(built) == 3 * n_built
         assert not torch.equal(changed, first)
+
+
+class _NoReuse:
+    """A SameTensorsCache stand-in that builds every time."""
+
+    def get(self, name, tensors, build):
+        return build()
+
+
+class _Counting:
+    """Records which entries a cache builds (the part of the name before its "/")."""
+
+    def __init__(self, inner, built: list):
+        self.inner, self.built = inner, built
+
+    def get(self, name, tensors, build):
+        return self.inner.get(name, tensors, lambda: self.built.append(name.split("/")[0]) or build())
+
+
+@pytest.mark.parametrize("overlap", [False, True])
+def test_an_updates_epochs_reuse_the_batch_terms_with_the_same_result(ray_session, overlap):
+    """One minibatch per epoch: the loss's terms that depend on the batch only (masks, standardized
+    advantages, the behaviour policy's and, with overlap_sampling, the proximal policy's
+    log-probabilities) are built in the first epochs and reused; the update ends at the same weights
+    and losses, bit for bit, as when every epoch builds them."""
+    cfg = tiny(map_name="3m1m_vs_4m", runners=int(overlap), minibatch_size=400, num_epochs=3)
+    algo = cfg.training(overlap_sampling=overlap).learners(num_cpus_per_learner=1).build_algo()
+    try:
+        episodes = algo.env_runner_group.foreach_env_runner(
+            lambda r: r.sample(num_timesteps=400), local_env_runner=not overlap
+        )[0]
+        learner = algo.learner_group._learner
+        module = learner.module["default_policy"].unwrapped()
+        start, before = learner.get_state(), {k: v.clone() for k, v in module.state_dict().items()}
+        results, builds = [], []
+        for reuse in (True, False):
+            learner.set_state(start)
+            built = []
+            learner._batch_cache = _Counting(SameTensorsCache() if reuse else _NoReuse(), built)
+            module._batch_cache = SameTensorsCache() if reuse else _NoReuse()
+            out = learner.update(episodes=copy.deepcopy(episodes), num_epochs=3, minibatch_size=400)
+            weights = {k: v.detach().clone() for k, v in module.state_dict().items()}
+            losses = {k: float(out["default_policy"][k].peek()) for k in ("policy_loss", "vf_loss", "entropy")}
+            results.append((weights, losses))
+            builds.append(built)
+        # with reuse: the loss terms once; the proximal ones once, in the second epoch (the first
+        # epoch's own logits are the proximal policy)
+        assert builds[0] == (["loss", "prox"] if overlap else ["loss"])
+        assert builds[1] == (["loss", "loss", "prox", "loss", "prox"] if overlap else ["loss"] * 3)
+        (w_reuse, l_reuse), (w_fresh, l_fresh) = results
+        assert l_reuse == l_fresh
+        for k in w_reuse:
+            assert torch.equal(w_reuse[k], w_fresh[k]), k
+        assert any(not torch.equal(w_reuse[k], before[k]) for k in before)  # the update moved the weights
+    finally:
+        algo.stop()

@@ -40,6 +40,7 @@ from rllib_uas.modules.agent_network import (
     output_layers,
     setup_team_agent,
 )
+from rllib_uas.modules.batch_cache import SameTensorsCache
 from rllib_uas.modules.cgi import CGIPredictor
 from rllib_uas.modules.distributions import TeamCategorical
 from rllib_uas.modules.valid_rows import VALID_ROWS
@@ -65,6 +66,7 @@ class TeamPPOModule(LeanActing, TorchRLModule, ValueFunctionAPI):
     @override(TorchRLModule)
     def setup(self) -> None:
         cfg = setup_team_agent(self, DEFAULT_MODEL_CONFIG)
+        self._batch_cache = SameTensorsCache()  # the training forward's per-batch inputs
         spaces = self.observation_space.spaces
         self.policy_head = agent_head(self, lambda: nn.Linear(cfg["gru_hidden"], self.n_actions))
         self.cgi_head = (
@@ -161,18 +163,15 @@ class TeamPPOModule(LeanActing, TorchRLModule, ValueFunctionAPI):
 
     def _batch_inputs(self, obs: Dict[str, torch.Tensor], lengths: torch.Tensor):
         """The training forward's inputs that depend on the batch only: the length buckets, each
-        bucket's agent inputs [b, steps, n, In] and the action mask at the valid rows [M, n, A].
-        MAPPO's epochs (one minibatch each on SMAC) pass the same batch tensors every epoch, so they
-        are built once per batch: the entry is reused while every column is the very same tensor
-        object (nothing here writes into a batch), and replaced by the next batch."""
+        bucket's agent inputs [b, steps, n, In] and the action mask at the valid rows [M, n, A];
+        built once per batch (`batch_cache`: MAPPO's epochs pass the same batch tensors)."""
+
+        def build():
+            buckets = Buckets(lengths, obs["obs"].shape[1], self.n_agents)
+            return buckets, buckets.take_inputs(obs, self.agent_inputs), obs["action_mask"][buckets.rows]
+
         cols = tuple(obs[k] for k in (*INPUT_COLUMNS, "action_mask") if k in obs) + (lengths,)
-        cached = getattr(self, "_inputs_cache", None)
-        if cached is not None and len(cached[0]) == len(cols) and all(a is b for a, b in zip(cached[0], cols)):
-            return cached[1]
-        buckets = Buckets(lengths, obs["obs"].shape[1], self.n_agents)
-        built = (buckets, buckets.take_inputs(obs, self.agent_inputs), obs["action_mask"][buckets.rows])
-        self._inputs_cache = (cols, built)
-        return built
+        return self._batch_cache.get("inputs", cols, build)
 
     # ------------------------------------------------------------------ critic
     def _critic(self, batch: Dict[str, Any], rows: torch.Tensor | None = None):

@@ -23,6 +23,7 @@ from ray.rllib.utils.torch_utils import explained_variance
 from rllib_uas.algorithms.team_learner import TeamLearnerThreadsMixin
 from rllib_uas.algorithms.u_mappo.epochs import EpochMinibatchIterator, minibatches_per_epoch
 from rllib_uas.algorithms.u_mappo.gae import TeamGeneralAdvantageEstimation
+from rllib_uas.modules.batch_cache import SameTensorsCache
 from rllib_uas.modules.cgi import cgi_loss
 from rllib_uas.modules.softmax import log_softmax, softmax
 from rllib_uas.modules.team_ppo import CGI_LOGITS, VF_NORMALIZED
@@ -32,29 +33,27 @@ CGI_LOSS_KEY = "cgi_loss"
 PROX_LOGITS = "prox_logits"  # [B, T, n, A] the policy at the update's start (overlap_sampling)
 
 
-def per_agent_clipped_surrogate(
-    logits, old_logits, actions, advantages, clip: float, weight, prox_logits=None, log_probs=None
-):
+def taken_log_probs(log_probs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+    """log pi(a_i) [..., n] from a policy's log-softmax [..., n, A] and the actions taken [..., n]."""
+    return log_probs.gather(-1, actions[..., None].long()).squeeze(-1)
+
+
+def per_agent_clipped_surrogate(logp, old_logp, advantages, clip: float, weight, prox_logp=None):
     """Mean over weighted (step, agent) of min(r A, clip(r) A) with per-agent ratios.
 
-    logits/old_logits [..., n, A]; actions [..., n]; advantages [..., n] (or [...], shared by the
-    agents of a step); weight [..., n] (0/1). Returns (objective, r, behaviour weight).
-    log_probs: log_softmax(logits), where the caller has it already (the loss shares it with the
-    entropy term).
+    logp/old_logp [..., n]: the taken actions' log-probabilities under the policy being trained and
+    the one that acted (`taken_log_probs`); advantages [..., n] (or [...], shared by the agents of a
+    step); weight [..., n] (0/1). Returns (objective, r, behaviour weight).
 
-    With prox_logits (the policy at the start of this update, for a batch played by an older one,
-    `overlap_sampling`): the decoupled objective of Hilton et al. (2022, "Batch size-invariance for
-    policy optimization"), w * min(r A, clip(r) A) with r = pi / pi_prox, clipped around the
+    With prox_logp (under the policy at the start of this update, for a batch played by an older
+    one, `overlap_sampling`): the decoupled objective of Hilton et al. (2022, "Batch size-invariance
+    for policy optimization"), w * min(r A, clip(r) A) with r = pi / pi_prox, clipped around the
     proximal policy, and w = pi_prox / pi_old (no gradient) correcting for the behaviour policy.
     Clipping against the stale behaviour policy instead would zero the gradient of every step the
     previous update already moved past the clip range. With pi_prox = pi_old it is PPO's objective.
     """
-    take = actions[..., None].long()
-    logp = (log_softmax(logits) if log_probs is None else log_probs).gather(-1, take).squeeze(-1)  # [..., n]
-    old_logp = log_softmax(old_logits).gather(-1, take).squeeze(-1)
     behaviour = None
-    if prox_logits is not None:
-        prox_logp = log_softmax(prox_logits).gather(-1, take).squeeze(-1)
+    if prox_logp is not None:
         behaviour = torch.exp(prox_logp - old_logp).detach()
         old_logp = prox_logp
     ratio = torch.exp(logp - old_logp)
@@ -100,6 +99,7 @@ class UMAPPOTorchLearner(TeamLearnerThreadsMixin, PPOTorchLearner):
     def build(self) -> None:
         super().build()
         self._prox_from_first_pass = False  # set per update (_create_iterator_if_necessary)
+        self._batch_cache = SameTensorsCache()  # the loss's terms that depend on the batch only
         if self._learner_connector is not None and self.config.add_default_connectors_to_learner_pipeline:
             # per-agent values (AS) and MAPPO's standardization in the loss instead of RLlib's GAE piece
             self._learner_connector.remove("GeneralAdvantageEstimation")
@@ -181,36 +181,45 @@ class UMAPPOTorchLearner(TeamLearnerThreadsMixin, PPOTorchLearner):
         def at(x: torch.Tensor) -> torch.Tensor:
             return x if rows is None else x[rows]
 
-        valid = at(
-            batch[Columns.LOSS_MASK].to(torch.float32)
-            if Columns.LOSS_MASK in batch
-            else torch.ones(batch[Columns.ACTIONS].shape[:2], device=obs["obs"].device)
-        )  # [B, T]
-        alive = at(obs["alive"])  # [B, T, n]
-        weight = alive * valid[..., None]
-        logits = fwd_out[Columns.ACTION_DIST_INPUTS]  # [B, T, n, A]
+        # what depends on the batch only is built in an update's first epoch and reused by the others
+        # (one minibatch per epoch on SMAC: the same batch tensors every epoch, `batch_cache`)
+        def batch_terms():
+            valid = at(
+                batch[Columns.LOSS_MASK].to(torch.float32)
+                if Columns.LOSS_MASK in batch
+                else torch.ones(batch[Columns.ACTIONS].shape[:2], device=obs["obs"].device)
+            )  # [B, T]
+            alive = at(obs["alive"])  # [B, T, n]
+            weight = alive * valid[..., None]
+            advantages = at(batch[Postprocessing.ADVANTAGES])  # [B, T(, n)]
+            if advantages.shape != alive.shape:  # one team advantage per step
+                advantages = advantages[..., None].expand_as(alive)  # [B, T, n]
+            actions = at(batch[Columns.ACTIONS])  # [B, T, n]
+            old_logp = taken_log_probs(log_softmax(at(batch[Columns.ACTION_DIST_INPUTS])), actions)
+            return valid, alive, weight, standardize(advantages, weight), actions, old_logp
 
-        advantages = at(batch[Postprocessing.ADVANTAGES])  # [B, T(, n)]
-        if advantages.shape != alive.shape:  # one team advantage per step
-            advantages = advantages[..., None].expand_as(alive)  # [B, T, n]
-        advantages = standardize(advantages, weight)
-        prox = batch.get(PROX_LOGITS)  # overlap_sampling: the policy at the update's start
-        if prox is not None:
-            prox = at(prox)
-        elif self._prox_from_first_pass:  # the first epoch of a one-minibatch update: these logits
-            prox = logits.detach()
-            batch[PROX_LOGITS] = prox if rows is None else scatter_rows(prox, rows)  # for the next epochs
+        columns = (rows, batch.get(Columns.LOSS_MASK), obs["alive"], batch[Postprocessing.ADVANTAGES])
+        columns += (batch[Columns.ACTIONS], batch[Columns.ACTION_DIST_INPUTS])
+        valid, alive, weight, advantages, actions, old_logp = self._batch_cache.get(
+            f"loss/{module_id}", columns, batch_terms
+        )
+        logits = fwd_out[Columns.ACTION_DIST_INPUTS]  # [B, T, n, A]
         # the policy's softmax and log-softmax once, for the surrogate, the entropy and CGI's targets
         log_probs, probs = log_softmax(logits), softmax(logits)  # [B, T, n, A]
+        prox = batch.get(PROX_LOGITS)  # overlap_sampling: the policy at the update's start
+        prox_logp = None
+        if prox is not None:
+            prox_logp = self._batch_cache.get(
+                f"prox/{module_id}",
+                (rows, prox, batch[Columns.ACTIONS]),
+                lambda: taken_log_probs(log_softmax(at(prox)), actions),
+            )
+        elif self._prox_from_first_pass:  # the first epoch of a one-minibatch update: these logits
+            prox_logp = taken_log_probs(log_probs.detach(), actions)
+            detached = logits.detach()
+            batch[PROX_LOGITS] = detached if rows is None else scatter_rows(detached, rows)  # for the next epochs
         policy_obj, ratio, behaviour = per_agent_clipped_surrogate(
-            logits,
-            at(batch[Columns.ACTION_DIST_INPUTS]),
-            at(batch[Columns.ACTIONS]),
-            advantages,
-            config.clip_param,
-            weight,
-            prox_logits=prox,
-            log_probs=log_probs,
+            taken_log_probs(log_probs, actions), old_logp, advantages, config.clip_param, weight, prox_logp=prox_logp
         )
         entropy = masked_entropy(probs, log_probs, weight)
 
@@ -261,7 +270,7 @@ class UMAPPOTorchLearner(TeamLearnerThreadsMixin, PPOTorchLearner):
                     # how far pi_prox is from pi_old: max |log(pi_prox / pi_old)| over the agents'
                     # actions (overlap_sampling's stale batches; 0 otherwise)
                     "behaviour_log_weight_max": torch.where(weight > 0, behaviour.log().abs(), 0.0).max()
-                    if prox is not None
+                    if prox_logp is not None
                     else torch.zeros(()),
                     # 0 on the first minibatch of an update: acting and training see the same critic and memory
                     "value_change_abs_mean": ((values - old_values).abs() * v_weight).sum()
