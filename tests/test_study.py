@@ -92,6 +92,77 @@ def test_statistics_hand_computed():
     assert "too few to read" in reading("X", "Y", (1.0, 1.0, 1.0), "final", seeds=2)
     assert "better than" not in reading("X", "Y", (1.0, 1.0, 1.0), "AUC", seeds=4)
     assert "better than" in reading("X", "Y", (1.0, 1.0, 1.0), "AUC", seeds=5)
+    assert "every run of both scores 0.00, so there is nothing" in reading("X", "Y", (0.5, 0.5, 0.5), "final", 5, 0.0)
+
+
+def test_the_fast_metrics_are_rliables_bit_for_bit():
+    """The bootstrap calls stats' forms of rliable's IQM and probability of improvement (scipy's
+    argument handling cost about 1 ms a call); they must give rliable's exact floats."""
+    from rliable import metrics
+
+    rng = np.random.default_rng(0)
+    levels = np.array([0.0, 0.25, 0.5, 1.0])  # win rates tie often
+    for trial in range(3000):
+        n, m = rng.integers(1, 9, size=2)
+        x = (levels[rng.integers(0, 4, n)] if trial % 2 else rng.random(n))[:, None]  # [runs, 1 task]
+        y = x.copy() if trial % 7 == 0 else (levels[rng.integers(0, 4, m)] if trial % 3 else rng.random(m))[:, None]
+        assert stats.aggregate_iqm(x) == metrics.aggregate_iqm(x)
+        assert stats.improvement_probability(x, y) == metrics.probability_of_improvement(x, y)
+
+
+def test_return_curve_statistics_hand_computed():
+    steps = np.array([0, 50, 100, 120])  # the last evaluation lands past the budget
+    run = stats.Run("m", "v", 0, steps, np.zeros(4), budget=100, commit="x", returns=np.array([2.0, 6.0, 10.0, 12.0]))
+    assert run.final_of("return") == 12.0 and run.final == 0.0
+    assert run.auc_of("return") == pytest.approx(((2 + 6) / 2 * 50 + (6 + 10) / 2 * 50 + 12 * 0) / 100)  # 6.0
+    assert run.on_grid(np.array([25, 75]), "return").tolist() == [4.0, 8.0]
+    with pytest.raises(ValueError, match="unknown metric 'kills'; metrics: win, return"):
+        run.curve("kills")
+    no_returns = dataclasses.replace(run, returns=None)
+    with pytest.raises(ValueError, match="run m v seed 0 has no return curve"):
+        no_returns.auc_of("return")
+
+
+def _write_cells(out: Path, map_name: str, curves: dict) -> None:
+    """Finished cells with manifest lines: {(variant, seed): [(env_steps, win_rate, return)]}."""
+    from rllib_uas.study.run import MANIFEST_FIELDS
+
+    out.mkdir(parents=True, exist_ok=True)
+    with (out / "manifest.csv").open("w", newline="") as m:
+        manifest = csv.DictWriter(m, MANIFEST_FIELDS)
+        manifest.writeheader()
+        for (variant, seed), points in curves.items():
+            name = Cell(map_name, variant, seed, plan=TINY["3m"]).name
+            with (out / f"{name}.csv").open("w", newline="") as f:
+                w = csv.DictWriter(f, CURVE_FIELDS)
+                w.writeheader()
+                for steps, win, ret in points:
+                    w.writerow(dict(env_steps=steps, wall_s=1.0, eval_win_rate=win, eval_episodes=8, eval_return=ret))
+            row = dict(cell=name, map=map_name, variant=variant, seed=seed, budget=1200, env_steps=points[-1][0])
+            manifest.writerow({**row, "fingerprint": "f", "commit": "abc1234", "wall_s": 10.0, "resumes": 0})
+
+
+def test_a_map_no_variant_wins_is_read_by_its_returns(tmp_path):
+    """All-zero win rates are said as such; the return table and its comparisons rank the runs."""
+    curves = {}
+    for seed in range(5):
+        curves["U-MAPPO", seed] = [(0, 0.0, 1.0), (600, 0.0, 5.0 + seed), (1200, 0.0, 8.0 + seed)]
+        curves["MAPPO", seed] = [(0, 0.0, 1.0), (600, 0.0, 2.0 + seed), (1200, 0.0, 4.0 + seed)]
+    _write_cells(tmp_path, "3m", curves)
+    page = render(tmp_path, None, plans=TINY)
+    assert "No run of any variant won a greedy evaluation battle on 3m within the budget" in page
+    assert "final: P(U-MAPPO > MAPPO) = 0.50 [0.50, 0.50]: every run of both scores 0.00" in page
+    # final returns 8-12 against 4-8: IQM of the middle three, 10 and 6; U-MAPPO wins 24 of 25 pairs, ties 1
+    assert "| U-MAPPO | 5 (0-4) | 10.00 [" in page and "| MAPPO | 5 (0-4) | 6.00 [" in page
+    assert "| U-MAPPO > MAPPO | 5 | 0.98 [" in page
+    # mean return over the budget: U-MAPPO seed 2 (1+7)/2/2 + (7+10)/2/2 = 6.25, MAPPO seed 2 (1+4)/4 + (4+6)/4 = 3.75
+    assert "| 6.25 [" in page.split("| U-MAPPO | 5 (0-4) | 10.00 [")[1].split("\n")[0]
+    assert "| 3.75 [" in page.split("| MAPPO | 5 (0-4) | 6.00 [")[1].split("\n")[0]
+    assert "mean return: P(U-MAPPO > MAPPO) = " in page and "U-MAPPO is better than MAPPO." in page
+    # one run that wins drops the line
+    curves["MAPPO", 4] = [(0, 0.0, 1.0), (600, 0.0, 6.0), (1200, 0.25, 8.0)]
+    _write_cells(tmp_path, "3m", curves)
+    assert "No run of any variant won" not in render(tmp_path, None, plans=TINY)
 
 
 def test_tiny_grid_runs_through_tune_resumes_and_reports(ray_session, tmp_path):

@@ -33,8 +33,9 @@ def interval_text(t: Tuple[float, float, float], n: int = 2) -> str:
     return f"{t[0]:.2f} [{t[1]:.2f}, {t[2]:.2f}]" if n >= 2 else f"{t[0]:.2f} (1 seed, no interval)"
 
 
-def variant_rows(runs: Sequence[stats.Run], map_name: str, names: Sequence[str]) -> List[str]:
-    rows = stats.variant_table([r for r in runs if r.variant in names], map_name, names)
+def variant_rows(runs: Sequence[stats.Run], map_name: str, names: Sequence[str], metric: str = "win") -> List[str]:
+    """The table's rows; the win-rate table also says how to reproduce each row and at which commits."""
+    rows = stats.variant_table([r for r in runs if r.variant in names], map_name, names, metric)
     commits: Dict[str, set] = {}  # the code versions each variant's cells of this map ran on
     for r in runs:
         if r.map_name == map_name:
@@ -42,11 +43,12 @@ def variant_rows(runs: Sequence[stats.Run], map_name: str, names: Sequence[str])
     out = []
     for row in rows:
         n = len(row["seeds"])
-        out.append(
-            f"| {row['variant']} | {n} ({_seeds(row['seeds'])}) "
-            f"| {interval_text(row['final'], n)} | {interval_text(row['auc'], n)} "
-            f"| `{command(map_name, row['variant'], row['seeds'])}` | {', '.join(sorted(commits[row['variant']]))} |"
-        )
+        cells = [row["variant"], f"{n} ({_seeds(row['seeds'])})", interval_text(row["final"], n)]
+        cells.append(interval_text(row["auc"], n))
+        if metric == "win":
+            ran_at = ", ".join(sorted(commits[row["variant"]]))
+            cells += [f"`{command(map_name, row['variant'], row['seeds'])}`", ran_at]
+        out.append("| " + " | ".join(cells) + " |")
     return out
 
 
@@ -54,6 +56,12 @@ TABLE_HEAD = [
     "| variant | seeds | final win rate, IQM [95% CI] | AUC, IQM [95% CI] | reproduce | ran at |",
     "|---|---|---|---|---|---|",
 ]
+RETURN_HEAD = [
+    "| variant | seeds | final return, IQM [95% CI] | mean return over the budget, IQM [95% CI] |",
+    "|---|---|---|---|",
+]
+# the words a metric's comparisons are read with: (final, area under the curve)
+METRIC_WORDS = {"win": ("final", "AUC"), "return": ("final return", "mean return")}
 
 
 def _seeds(seeds: Sequence[int]) -> str:
@@ -67,13 +75,18 @@ def command(map_name: str, variant: str, seeds: Sequence[int]) -> str:
     return f'python benchmarks/study.py run --maps {map_name} --variants "{variant}" --seeds {_seeds(seeds)}'
 
 
-def reading(x: str, y: str, p: Tuple[float, float, float], metric: str, seeds: int = PLANNED_SEEDS) -> str:
+def reading(
+    x: str, y: str, p: Tuple[float, float, float], metric: str, seeds: int = PLANNED_SEEDS, same: Optional[float] = None
+) -> str:
     """A plain sentence for P(X > Y) with its interval, over `seeds` shared seeds. With fewer than the
     study's planned seeds it gives no verdict: from 2 seeds whose order agrees, the bootstrap
-    interval is [1.00, 1.00] whatever the variants' real difference."""
+    interval is [1.00, 1.00] whatever the variants' real difference. `same`: the one score every run
+    of both variants has (a map where none wins), said as such rather than as a tie."""
     point, low, high = p
     if seeds < PLANNED_SEEDS:
         verdict = f"{seeds} shared seeds so far, too few to read (the study reads from {PLANNED_SEEDS})"
+    elif same is not None:
+        verdict = f"every run of both scores {same:.2f}, so there is nothing to separate"
     elif low > 0.5:
         verdict = f"{x} is better than {y}"
     elif high < 0.5:
@@ -83,7 +96,7 @@ def reading(x: str, y: str, p: Tuple[float, float, float], metric: str, seeds: i
     return f"{metric}: P({x} > {y}) = {point:.2f} [{low:.2f}, {high:.2f}]: {verdict}."
 
 
-def comparison_rows(runs: Sequence[stats.Run], map_name: str) -> List[Dict]:
+def comparison_rows(runs: Sequence[stats.Run], map_name: str, metric: str = "win") -> List[Dict]:
     groups = stats.by_variant(runs, map_name)
     rows = []
     for x, y in COMPARISONS:
@@ -92,19 +105,34 @@ def comparison_rows(runs: Sequence[stats.Run], map_name: str) -> List[Dict]:
         a, b = stats.shared_seeds(groups[x], groups[y])
         if len(a) < 2:
             continue
-        rows.append(
-            dict(
-                x=x,
-                y=y,
-                n=len(a),
-                final=stats.probability_of_improvement([r.final for r in a], [r.final for r in b]),
-                auc=stats.probability_of_improvement([r.auc for r in a], [r.auc for r in b]),
-            )
-        )
+        row = dict(x=x, y=y, n=len(a))
+        for kind, score in (("final", stats.Run.final_of), ("auc", stats.Run.auc_of)):
+            xs, ys = [score(r, metric) for r in a], [score(r, metric) for r in b]
+            row[kind] = stats.probability_of_improvement(xs, ys)
+            row[f"{kind}_same"] = xs[0] if len(set(xs + ys)) == 1 else None
+        rows.append(row)
     return rows
 
 
+def comparison_lines(comps: Sequence[Dict], metric: str) -> List[str]:
+    """The comparisons' table and the sentences that read it."""
+    if not comps:
+        return ["No comparison yet: a comparison needs at least 2 seeds of both variants.", ""]
+    final_word, auc_word = METRIC_WORDS[metric]
+    lines = [f"| comparison | shared seeds | P(X > Y), {final_word} | P(X > Y), {auc_word} |", "|---|---|---|---|"]
+    for c in comps:
+        lines.append(f"| {c['x']} > {c['y']} | {c['n']} | {interval_text(c['final'])} | {interval_text(c['auc'])} |")
+    lines += ["", "What the data shows on this map:" if metric == "win" else "What the returns show:", ""]
+    for c in comps:
+        lines.append(
+            f"- {reading(c['x'], c['y'], c['final'], final_word, c['n'], c['final_same'])} "
+            f"{reading(c['x'], c['y'], c['auc'], auc_word, c['n'], c['auc_same'])}"
+        )
+    return lines + [""]
+
+
 def plot_map(runs: Sequence[stats.Run], map_name: str, path: Path, plan: MapPlan) -> None:
+    """Two rows: the greedy win rate and the greedy return against env steps, one column per algorithm."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -112,19 +140,24 @@ def plot_map(runs: Sequence[stats.Run], map_name: str, path: Path, plan: MapPlan
 
     groups = stats.by_variant(runs, map_name)
     x = np.arange(0, plan.budget + 1, plan.eval_every)
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), sharey=True)
-    for ax, algo in zip(axes, ("MAPPO", "QMIX")):
-        for name in MAIN_VARIANTS:
-            if algo not in name or name not in groups:
-                continue
-            mean, low, high = stats.mean_band(groups[name], x)
-            (line,) = ax.plot(x, mean, label=f"{name} ({len(groups[name])} seeds)")
-            ax.fill_between(x, low, high, color=line.get_color(), alpha=0.15)
-        ax.set(title=f"{map_name}: {algo} family", xlabel="env steps", ylim=(-0.02, 1.02))
-        ax.grid(alpha=0.3)
-        if ax.lines:
-            ax.legend(fontsize=8, loc="lower right")
-    axes[0].set_ylabel("greedy win rate (mean, 95% bootstrap band)")
+    fig, axes = plt.subplots(2, 2, figsize=(12, 8), sharey="row", sharex=True)
+    for row, (metric, ylabel, ylim) in enumerate(
+        (("win", "greedy win rate", (-0.02, 1.02)), ("return", "greedy team return (20: a clean win)", (-0.4, 22.0)))
+    ):
+        for ax, algo in zip(axes[row], ("MAPPO", "QMIX")):
+            for name in MAIN_VARIANTS:
+                if algo not in name or name not in groups:
+                    continue
+                mean, low, high = stats.mean_band(groups[name], x, metric)
+                (line,) = ax.plot(x, mean, label=f"{name} ({len(groups[name])} seeds)")
+                ax.fill_between(x, low, high, color=line.get_color(), alpha=0.15)
+            ax.set(title=f"{map_name}: {algo} family", ylim=ylim)
+            ax.grid(alpha=0.3)
+            if ax.lines:
+                ax.legend(fontsize=8, loc="lower right")
+        axes[row][0].set_ylabel(f"{ylabel}\n(mean, 95% bootstrap band)")
+    for ax in axes[1]:
+        ax.set_xlabel("env steps")
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
@@ -235,7 +268,8 @@ def render(
         "**What these numbers are.** The embedded engine's battles (not StarCraft II's); the greedy",
         "policy's win rate over 32 evaluation episodes (whole rounds, one episode per env); final =",
         "the evaluation at the map's budget of simulated env steps; AUC = the area under the win-rate",
-        "curve over the budget (1.0: every evaluation won from step 0). Per variant, the interquartile",
+        "curve over the budget (1.0: every evaluation won from step 0). The same evaluations' team return",
+        "(SMAC's scaled reward) is read the same way in a second table per map. Per variant, the interquartile",
         "mean (IQM) over seeds with a 95% stratified-bootstrap interval (rliable). P(X > Y) is the",
         "probability that a run of X beats a run of Y, over the seeds both have, with its 95% interval;",
         'an interval that contains 0.5 does not separate the two. "reproduce" is the command and "ran at"',
@@ -263,24 +297,28 @@ def render(
             *variant_rows(runs, map_name, MAIN_VARIANTS),
             "",
         ]
-        comps = comparison_rows(runs, map_name)
-        if comps:
-            lines += ["| comparison | shared seeds | P(X > Y), final | P(X > Y), AUC |", "|---|---|---|---|"]
-            for c in comps:
-                final, auc = interval_text(c["final"]), interval_text(c["auc"])
-                lines.append(f"| {c['x']} > {c['y']} | {c['n']} | {final} | {auc} |")
-            lines += ["", "What the data shows on this map:", ""]
-            for c in comps:
-                lines.append(
-                    f"- {reading(c['x'], c['y'], c['final'], 'final', c['n'])} "
-                    f"{reading(c['x'], c['y'], c['auc'], 'AUC', c['n'])}"
-                )
-            lines.append("")
-        else:
-            lines += ["No comparison yet: a comparison needs at least 2 seeds of both variants.", ""]
+        if not any(r.win_rate.any() for r in runs if r.map_name == map_name):
+            lines += [
+                f"No run of any variant won a greedy evaluation battle on {map_name} within the budget, so",
+                "its win-rate rows separate nothing; the returns below rank the runs by damage and kills.",
+                "",
+            ]
+        lines += comparison_lines(comparison_rows(runs, map_name), "win")
+        lines += [
+            "Greedy team return over the same evaluations: SMAC's scaled reward, damage dealt plus kills,",
+            "20 for a battle won against no healing or shield regeneration. SMAC scores each step's absolute",
+            "value, so a step in which the enemies heal or regenerate more than they lose scores too: won",
+            "battles can pass 20, and longer ones score more. Among variants that all win, return ranks",
+            "battle length, not skill.",
+            "",
+            *RETURN_HEAD,
+            *variant_rows(runs, map_name, MAIN_VARIANTS, "return"),
+            "",
+            *comparison_lines(comparison_rows(runs, map_name, "return"), "return"),
+        ]
         if plots_dir is not None:
             plot_map(runs, map_name, plots_dir / f"{map_name}.png", plan)
-        lines += [f"![{map_name}: greedy win rate vs env steps]({plot_link}/{map_name}.png)", ""]
+        lines += [f"![{map_name}: greedy win rate and return vs env steps]({plot_link}/{map_name}.png)", ""]
     points = sweep_points(runs)
     if points:
         names = list(dict.fromkeys(sweep_name(b, lam) for b in points for lam in LAMBDAS))
@@ -305,6 +343,9 @@ def render(
         "  nothing past its budget.",
         "- Other settings: every variant of an algorithm uses the same settings (`docs/study.md`),",
         "  tuned for none of them; another setting could rank them differently.",
+        "- Winning from return: return rewards damage and kills along the way, so a variant with the",
+        "  higher return is closer to winning only in that sense; on a map where none wins, the return",
+        "  rows rank partial progress, not the claim the study tests.",
         "- Maps not yet run: a map without rows has no result, not a null result.",
         "",
     ]
