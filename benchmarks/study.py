@@ -2,6 +2,7 @@
 
     python benchmarks/study.py run --maps 3m1m_vs_4m --seeds 0-4 --sweep      # skips finished cells
     python benchmarks/study.py status                                          # finished / missing cells
+    python benchmarks/study.py references                                      # scripted policies' scores
     python benchmarks/study.py report                                          # docs/results.md + plots
 
 Cells run through Ray Tune, one CPU each, `--concurrent` at a time; each finished cell's curve is a
@@ -60,6 +61,9 @@ def main(argv=None) -> int:
         metavar="SECONDS",
         help="save each running cell this often, so a killed run goes on from there (0: never; default %(default)g)",
     )
+    ref = sub.add_parser("references", help="play the scripted reference policies on the study maps")
+    ref.add_argument("--maps", default=",".join(STUDY_MAPS), help=f"comma-separated, of {', '.join(STUDY_MAPS)}")
+    ref.add_argument("--out", default=str(OUT))
     rep = sub.add_parser("report")
     rep.add_argument("--out", default=str(OUT))
     rep.add_argument("--page", default=str(ROOT / "docs" / "results.md"))
@@ -69,6 +73,17 @@ def main(argv=None) -> int:
         from rllib_uas.study.report import write_report
 
         print(write_report(Path(args.out), Path(args.page)))
+        return 0
+    if args.command == "references":
+        from rllib_uas.study.reference import write_references
+        from rllib_uas.study.run import code_version
+
+        maps = args.maps.split(",")
+        unknown = [m for m in maps if m not in STUDY_MAPS]
+        if unknown:
+            print(f"error: {unknown[0]!r} is not a study map; study maps: {', '.join(STUDY_MAPS)}", file=sys.stderr)
+            return 2
+        print(write_references(Path(args.out), maps, code_version()))
         return 0
     if args.command == "run" and not args.checkpoint_every >= 0:
         print(

@@ -352,3 +352,30 @@ def test_a_manifest_from_before_a_column_gets_it(tmp_path):
     lines = path.read_bytes().decode().split("\r\n")
     assert lines[0] == ",".join(MANIFEST_FIELDS) and lines[0].endswith(",resumes")
     assert lines[1:] == ["3m__QMIX__seed0,3m,QMIX,0,1,1,f,c,1,t,", "3m__QMIX__seed1,3m,QMIX,1,1,1,f,c,1,t,2", ""]
+
+
+def test_the_scripted_references_are_played_not_typed(tmp_path, capsys):
+    """references.csv is what the scripted policies score now; a clean win on a map without healing
+    or shields scores exactly SMAC's 20."""
+    import importlib.util
+
+    from rllib_uas.study.reference import FIELDS, read_references, write_references
+
+    committed = read_references(ROOT / "benchmarks" / "results" / "study")
+    assert set(committed) == set(PLANS)
+    played = read_references(write_references(tmp_path, list(PLANS), "abc1234").parent)
+    for map_name, rows in committed.items():
+        assert [r["policy"] for r in rows] == ["focus fire", "random"]
+        for old, new in zip(rows, played[map_name]):
+            for k in FIELDS[4:-1]:
+                assert float(old[k]) == pytest.approx(float(new[k]), abs=1e-9), (map_name, old["policy"], k)
+    focus = played["3m1m_vs_4m"][0]
+    assert (float(focus["win_rate"]), float(focus["return_mean"]), float(focus["dead_enemies_mean"])) == (1.0, 20.0, 4.0)
+    assert float(played["3m1m_vs_4m"][1]["win_rate"]) == 0.0
+
+    spec = importlib.util.spec_from_file_location("study_cli", ROOT / "benchmarks" / "study.py")
+    cli = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cli)
+    assert cli.main(["references", "--maps", "3m,MMM", "--out", str(tmp_path / "x")]) == 2
+    assert "error: '3m' is not a study map; study maps: 3m1m_vs_4m, MMM, 6m2m_vs_15m, MMM2" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()

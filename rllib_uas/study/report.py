@@ -16,6 +16,7 @@ import numpy as np
 
 from rllib_uas.study import stats
 from rllib_uas.study.grid import LAMBDAS, MAIN_VARIANTS, PLANNED_SEEDS, PLANS, SWEEP_MAP, MapPlan, grid, sweep_name
+from rllib_uas.study.reference import read_references, reference_line
 from rllib_uas.study.run import finished, read_manifest
 
 # (X, Y): is X better than Y? The method against each baseline, per algorithm
@@ -249,6 +250,7 @@ def render(
     study's maps and plans (tests)."""
     plans = plans or PLANS
     runs = stats.load_runs(out)
+    references = read_references(out)
     commits = sorted({r.commit for r in runs})
     # the manifest rows of the cells whose curve (CSV) is here, as load_runs reads them
     finished_rows = {name: row for name, row in read_manifest(out).items() if (out / f"{name}.csv").exists()}
@@ -297,6 +299,8 @@ def render(
             *variant_rows(runs, map_name, MAIN_VARIANTS),
             "",
         ]
+        if map_name in references:
+            lines += [reference_line(references[map_name]), ""]
         if not any(r.win_rate.any() for r in runs if r.map_name == map_name):
             lines += [
                 f"No run of any variant won a greedy evaluation battle on {map_name} within the budget, so",
