@@ -370,7 +370,7 @@ def test_the_scripted_references_are_played_not_typed(tmp_path, capsys):
             for k in FIELDS[4:-1]:
                 assert float(old[k]) == pytest.approx(float(new[k]), abs=1e-9), (map_name, old["policy"], k)
     focus = played["3m1m_vs_4m"][0]
-    assert (float(focus["win_rate"]), float(focus["return_mean"]), float(focus["dead_enemies_mean"])) == (1.0, 20.0, 4.0)
+    assert [float(focus[k]) for k in ("win_rate", "return_mean", "dead_enemies_mean")] == [1.0, 20.0, 4.0]
     assert float(played["3m1m_vs_4m"][1]["win_rate"]) == 0.0
 
     spec = importlib.util.spec_from_file_location("study_cli", ROOT / "benchmarks" / "study.py")
