@@ -48,6 +48,9 @@ def main(argv=None) -> int:
         )
         p.add_argument("--out", default=str(OUT))
     sub.choices["run"].add_argument("--concurrent", type=int, default=2, help="cells at a time (one CPU each)")
+    sub.choices["status"].add_argument(
+        "--concurrent", type=int, default=2, help="cells at a time, for the estimate of the time left"
+    )
     sub.choices["run"].add_argument(
         "--address",
         help="run the cells on this Ray cluster (auto inside a Ray job, or the head's host:port); "
@@ -99,13 +102,21 @@ def main(argv=None) -> int:
     from rllib_uas.study.run import StudyBusy, finished, run_study, saved_steps
 
     if args.command == "status":
+        from rllib_uas.study.report import time_left
+        from rllib_uas.study.run import read_manifest
+
         done = {c.name for c in finished(cells, Path(args.out))}
+        missing = []
         for c in cells:
             state = "done   " if c.name in done else "missing"
             saved = None if c.name in done else saved_steps(Path(args.out), c)
             extra = f"  (checkpoint at {saved:,} env steps)" if saved is not None else ""
             print(f"{state}  {c.map_name}  {c.variant}  seed {c.seed}{extra}")
+            if c.name not in done:
+                missing.append((c.map_name, c.variant, max(0.0, 1.0 - (saved or 0) / c.plan.budget)))
         print(f"{len(done)} of {len(cells)} cells finished")
+        if missing:
+            print(time_left(missing, read_manifest(Path(args.out)), args.concurrent))
         return 0
     try:
         counts = run_study(

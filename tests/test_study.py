@@ -379,3 +379,18 @@ def test_the_scripted_references_are_played_not_typed(tmp_path, capsys):
     assert cli.main(["references", "--maps", "3m,MMM", "--out", str(tmp_path / "x")]) == 2
     assert "error: '3m' is not a study map; study maps: 3m1m_vs_4m, MMM, 6m2m_vs_15m, MMM2" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def test_the_time_left_is_the_median_finished_cell_of_each_kind():
+    from rllib_uas.study.report import time_left
+
+    rows = {
+        f"c{i}": dict(map="MMM", variant=v, wall_s=w)
+        for i, (v, w) in enumerate([("U-MAPPO", 900), ("MAPPO group", 1100), ("MAPPO", 2000), ("U-QMIX", 3600)])
+    }
+    missing = [("MMM", "MAPPO", 1.0), ("MMM", "QMIX group", 0.5), ("MMM2", "U-QMIX", 1.0)]
+    # MAPPO family median 1,100 s in full, QMIX 3,600 s half done: 2,900 s, two at a time
+    line = time_left(missing, rows, concurrent=2)
+    assert line.startswith(f"estimated wall time left: {2900 / 3600 / 2:.1f} h for 2 cells, 2 at a time")
+    assert line.endswith("; 1 cell of a map and algorithm with no finished cell yet not counted.")
+    assert "not counted" not in time_left(missing[:2], rows, concurrent=1)

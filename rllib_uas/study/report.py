@@ -201,21 +201,54 @@ def plot_sweep(points, path: Path) -> None:
     plt.close(fig)
 
 
+def family(variant: str) -> str:
+    """The algorithm family a variant belongs to ("MAPPO" or "QMIX"), as the page groups cell costs."""
+    return "MAPPO" if "MAPPO" in variant else "QMIX"
+
+
+def walls_by_kind(rows: Dict[str, Dict[str, str]]) -> Dict[Tuple[str, str], List[float]]:
+    """{(map, family): [wall_s of each finished cell]} from manifest rows."""
+    walls: Dict[Tuple[str, str], List[float]] = {}
+    for row in rows.values():
+        walls.setdefault((row["map"], family(row["variant"])), []).append(float(row["wall_s"]))
+    return walls
+
+
 def cell_cost(finished_rows: Dict[str, Dict[str, str]], map_name: str) -> str:
     """What a finished cell of the map cost in wall time (its manifest row's), per algorithm: one line."""
-    walls: Dict[str, List[float]] = {}
-    for row in finished_rows.values():
-        if row["map"] == map_name:
-            family = "MAPPO" if "MAPPO" in row["variant"] else "QMIX"
-            walls.setdefault(family, []).append(float(row["wall_s"]))
+    walls = {fam: w for (m, fam), w in walls_by_kind(finished_rows).items() if m == map_name}
     parts = [
-        f"{family} family {np.median(w):,.0f} s ({min(w):,.0f}-{max(w):,.0f} s, {len(w)} cells)"
-        for family, w in sorted(walls.items())
+        f"{fam} family {np.median(w):,.0f} s ({min(w):,.0f}-{max(w):,.0f} s, {len(w)} cells)"
+        for fam, w in sorted(walls.items())
     ]
     return (
         "Wall time per finished cell (the manifest's `wall_s`: one CPU per cell, with whatever else the "
         "machine ran), median (range): " + "; ".join(parts) + "."
     )
+
+
+def time_left(missing: Sequence[Tuple[str, str, float]], rows: Dict[str, Dict[str, str]], concurrent: int) -> str:
+    """One line: the wall time the missing cells should take, `concurrent` at a time. `missing`:
+    (map, variant, fraction of the budget still to train) per cell; each costs the median finished
+    cell of its map and family times that fraction. Cells of a kind with none finished are counted
+    apart, not guessed."""
+    walls = walls_by_kind(rows)
+    known, unknown = 0.0, 0
+    for map_name, variant, fraction in missing:
+        w = walls.get((map_name, family(variant)))
+        if w:
+            known += float(np.median(w)) * fraction
+        else:
+            unknown += 1
+    counted = len(missing) - unknown
+    line = (
+        f"estimated wall time left: {known / 3600 / max(concurrent, 1):.1f} h for {counted} cells, "
+        f"{concurrent} at a time (each the median finished cell of its map and algorithm, less its checkpoint)"
+    )
+    if unknown:
+        line += f"; {unknown} {'cell' if unknown == 1 else 'cells'} of a map and algorithm with no finished cell"
+        line += " yet not counted"
+    return line + "."
 
 
 def _withdrawn(out: Path) -> List[str]:
