@@ -159,10 +159,18 @@ def test_a_map_no_variant_wins_is_read_by_its_returns(tmp_path):
     assert "| 6.25 [" in page.split("| U-MAPPO | 5 (0-4) | 10.00 [")[1].split("\n")[0]
     assert "| 3.75 [" in page.split("| MAPPO | 5 (0-4) | 6.00 [")[1].split("\n")[0]
     assert "mean return: P(U-MAPPO > MAPPO) = " in page and "U-MAPPO is better than MAPPO." in page
-    # one run that wins drops the line
+    # the summary reads the mean return here, and says so; pairs without cells say that
+    # mean returns (19 + 3 s) / 4 against (9 + 3 t) / 4: U-MAPPO seed 0 loses to MAPPO seed 4 only, 24 of 25
+    glance = next(line for line in page.splitlines() if line.startswith("| 3m | 1,200 |"))
+    assert glance.split(" | ")[2].startswith("0.96 [") and glance.split(" | ")[2].endswith(": better (return)")
+    assert glance.count("no shared seed yet") == 3
+    # one run that wins drops the line, and the summary reads win rates (from 5 shared seeds only)
     curves["MAPPO", 4] = [(0, 0.0, 1.0), (600, 0.0, 6.0), (1200, 0.25, 8.0)]
+    del curves["U-MAPPO", 4]
     _write_cells(tmp_path, "3m", curves)
-    assert "No run of any variant won" not in render(tmp_path, None, plans=TINY)
+    page = render(tmp_path, None, plans=TINY)
+    assert "No run of any variant won" not in page
+    assert "| 3m | 1,200 | 4 shared seeds so far | no shared seed yet |" in page
 
 
 def test_tiny_grid_runs_through_tune_resumes_and_reports(ray_session, tmp_path):

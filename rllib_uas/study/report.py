@@ -115,6 +115,48 @@ def comparison_rows(runs: Sequence[stats.Run], map_name: str, metric: str = "win
     return rows
 
 
+# the page's first table: the method against its baseline and against its own ablation, per algorithm
+HEADLINE = [("U-MAPPO", "MAPPO"), ("U-MAPPO", "U-MAPPO w/o CGI"), ("U-QMIX", "QMIX"), ("U-QMIX", "U-QMIX w/o CGI")]
+
+
+def _verdict(p: Tuple[float, float, float]) -> str:
+    return "better" if p[1] > 0.5 else "worse" if p[2] < 0.5 else "not separated"
+
+
+def glance(runs: Sequence[stats.Run], plans: Dict[str, MapPlan], comps: Dict[str, Dict[str, List[Dict]]]) -> List[str]:
+    """The page's summary: per map, P(X > Y) of the AUC for the headline comparisons, read only at
+    the study's planned seeds. A map where no run won reads the mean return instead, and says so."""
+    head = " | ".join(f"{x} > {y}" for x, y in HEADLINE)
+    lines = [
+        "## At a glance",
+        "",
+        "P(X > Y) of the area under the greedy win-rate curve, with its 95% interval, over the seeds both have",
+        f"(read from {PLANNED_SEEDS} shared seeds on; the map sections below have every comparison). On a map",
+        "where no run has won, the mean greedy return over the budget stands in, marked (return).",
+        "",
+        f"| map | budget | {head} |",
+        "|---|---|" + "---|" * len(HEADLINE),
+    ]
+    for map_name, plan in plans.items():
+        won = any(r.win_rate.any() for r in runs if r.map_name == map_name)
+        metric = "win" if won else "return"
+        by_pair = {(c["x"], c["y"]): c for c in comps[map_name][metric]}
+        groups = stats.by_variant(runs, map_name)
+        cells = []
+        for x, y in HEADLINE:
+            c = by_pair.get((x, y))
+            shared = len(stats.shared_seeds(groups.get(x, []), groups.get(y, []))[0])
+            if not shared:
+                cells.append("no shared seed yet")
+            elif c is None or c["n"] < PLANNED_SEEDS:
+                cells.append(f"{shared} shared {'seed' if shared == 1 else 'seeds'} so far")
+            else:
+                mark = "" if won else " (return)"
+                cells.append(f"{interval_text(c['auc'])}: {_verdict(c['auc'])}{mark}")
+        lines.append(f"| {map_name} | {plan.budget:,} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
 def comparison_lines(comps: Sequence[Dict], metric: str) -> List[str]:
     """The comparisons' table and the sentences that read it."""
     if not comps:
@@ -311,6 +353,8 @@ def render(
         "the commit(s) to run it at (`+dirty`: with the change `docs/study.md` names).",
         "",
     ]
+    comps = {m: {metric: comparison_rows(runs, m, metric) for metric in stats.METRICS} for m in plans}
+    lines += glance(runs, plans, comps)
     for map_name, plan in plans.items():
         groups = stats.by_variant(runs, map_name)
         planned = grid([map_name], MAIN_VARIANTS, range(PLANNED_SEEDS), sweep=map_name == SWEEP_MAP, plans=plans)
@@ -340,7 +384,7 @@ def render(
                 "its win-rate rows separate nothing; the returns below rank the runs by damage and kills.",
                 "",
             ]
-        lines += comparison_lines(comparison_rows(runs, map_name), "win")
+        lines += comparison_lines(comps[map_name]["win"], "win")
         lines += [
             "Greedy team return over the same evaluations: SMAC's scaled reward, damage dealt plus kills,",
             "20 for a battle won against no healing or shield regeneration. SMAC scores each step's absolute",
@@ -351,7 +395,7 @@ def render(
             *RETURN_HEAD,
             *variant_rows(runs, map_name, MAIN_VARIANTS, "return"),
             "",
-            *comparison_lines(comparison_rows(runs, map_name, "return"), "return"),
+            *comparison_lines(comps[map_name]["return"], "return"),
         ]
         if plots_dir is not None:
             plot_map(runs, map_name, plots_dir / f"{map_name}.png", plan)
