@@ -73,6 +73,11 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     if args.command == "report":
+        try:
+            import rliable.library  # noqa: F401  (the statistics' bootstrap)
+        except ImportError:
+            print('error: the report\'s statistics need rliable: pip install -e ".[study]"', file=sys.stderr)
+            return 2
         from rllib_uas.study.report import write_report
 
         print(write_report(Path(args.out), Path(args.page)))

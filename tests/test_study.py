@@ -389,6 +389,20 @@ def test_the_scripted_references_are_played_not_typed(tmp_path, capsys):
     assert not (tmp_path / "x").exists()
 
 
+def test_the_report_without_rliable_says_how_to_install_it(tmp_path, capsys, monkeypatch):
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location("study_cli", ROOT / "benchmarks" / "study.py")
+    cli = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cli)
+    monkeypatch.setitem(sys.modules, "rliable.library", None)  # an import of it fails
+    page = tmp_path / "results.md"
+    assert cli.main(["report", "--page", str(page)]) == 2
+    assert capsys.readouterr().err == 'error: the report\'s statistics need rliable: pip install -e ".[study]"\n'
+    assert not page.exists() and not (tmp_path / "results").exists()
+
+
 def test_the_time_left_is_the_median_finished_cell_of_each_kind():
     from rllib_uas.study.report import time_left
 
