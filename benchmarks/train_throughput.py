@@ -137,6 +137,12 @@ def _instrument_runner(runner, totals) -> None:
     runner.sample = _Timed(runner.sample, totals, "sample")
     runner._env_to_module = _Timed(runner._env_to_module, totals, "connectors")
     runner._module_to_env = _Timed(runner._module_to_env, totals, "connectors")
+    try:  # the column loop's own two connector steps (it calls these, not the pipelines)
+        from rllib_uas import column_sampling
+    except ImportError:  # a --baseline version from before it
+        column_sampling = None
+    for name in ("draw_actions", "module_input") if column_sampling else ():
+        setattr(column_sampling, name, _Timed(getattr(column_sampling, name), totals, "connectors"))
     runner.module.forward_exploration = _Timed(runner.module.forward_exploration, totals, "module forward")
     env = runner.env.unwrapped
     env.step = _Timed(env.step, totals, "engine")

@@ -69,7 +69,7 @@ class TeamEpisodesToModule(ConnectorV2):
     ) -> Any:
         if Columns.OBS in batch:  # an earlier (custom) piece built the batch already
             return batch
-        device = next(iter(rl_module.parameters())).device if isinstance(rl_module, torch.nn.Module) else "cpu"
+        device = _device(rl_module)
         # the runners pass each env's newest observation (the one just added to its episode)
         latest = kwargs.get(Columns.OBS)
         if latest is None or len(latest) != len(episodes):
@@ -78,7 +78,6 @@ class TeamEpisodesToModule(ConnectorV2):
         if not rl_module.is_stateful():
             batch[Columns.OBS] = obs
             return batch
-        batch[Columns.OBS] = {k: v.unsqueeze(1) for k, v in obs.items()}  # {k: [E, 1, ...]}
         initial = None
         states = []
         for ep in episodes:
@@ -88,10 +87,22 @@ class TeamEpisodesToModule(ConnectorV2):
                 states.append(initial)
             else:
                 states.append(ep.get_extra_model_outputs(key=Columns.STATE_OUT, indices=-1))
-        batch[Columns.STATE_IN] = _stack(states, device)  # {k: [E, ...]}
-        if shared_data is not None:
-            shared_data[ADDED_TIME_RANK] = True
-        return batch
+        return stateful_module_input(batch, obs, _stack(states, device), shared_data)
+
+
+def _device(rl_module: RLModule):
+    return next(iter(rl_module.parameters())).device if isinstance(rl_module, torch.nn.Module) else "cpu"
+
+
+def stateful_module_input(
+    batch: Dict[str, Any], obs: Dict[str, torch.Tensor], states: Dict[str, torch.Tensor], shared_data: Optional[dict]
+) -> Dict[str, Any]:
+    """A stateful module's acting input: OBS {k: [E, 1, ...]} (a time rank added) and STATE_IN {k: [E, ...]}."""
+    batch[Columns.OBS] = {k: v.unsqueeze(1) for k, v in obs.items()}
+    batch[Columns.STATE_IN] = states
+    if shared_data is not None:
+        shared_data[ADDED_TIME_RANK] = True
+    return batch
 
 
 class TeamActionsToEnv(ConnectorV2):
@@ -112,27 +123,38 @@ class TeamActionsToEnv(ConnectorV2):
         shared_data: Optional[dict] = None,
         **kwargs,
     ) -> Any:
-        time_rank = bool(shared_data and shared_data.get(ADDED_TIME_RANK))
-        out: Dict[str, Any] = {}
-        for k, v in batch.items():
-            if k == Columns.STATE_OUT:
-                continue
-            out[k] = v[:, 0] if time_rank and torch.is_tensor(v) and v.dim() > 1 else v  # [E, ...]
-        if Columns.ACTIONS not in out and Columns.ACTION_DIST_INPUTS in out:
-            cls = rl_module.get_exploration_action_dist_cls() if explore else rl_module.get_inference_action_dist_cls()
-            dist = cls.from_logits(out[Columns.ACTION_DIST_INPUTS])
-            if not explore:
-                dist = dist.to_deterministic()
-            out[Columns.ACTIONS] = dist.sample()
-            if Columns.ACTION_LOGP not in out:
-                out[Columns.ACTION_LOGP] = dist.logp(out[Columns.ACTIONS])
-        # RLlib's TensorToNumpy conversion (it narrows int64 to int32 and float64 to float32)
-        out = convert_to_numpy(out)
-        if Columns.STATE_OUT in batch:
-            state = convert_to_numpy(batch[Columns.STATE_OUT])  # {k: [E, ...]}
+        out = draw_actions(rl_module, batch, explore, bool(shared_data and shared_data.get(ADDED_TIME_RANK)))
+        if Columns.STATE_OUT in out:  # {k: [E, ...]} -> one dict per env, as episodes store it
+            state = out[Columns.STATE_OUT]
             out[Columns.STATE_OUT] = [{k: v[i] for k, v in state.items()} for i in range(len(episodes))]
         out[Columns.ACTIONS_FOR_ENV] = out[Columns.ACTIONS]
         return out
+
+
+def draw_actions(
+    rl_module: RLModule, batch: Dict[str, Any], explore: Optional[bool], time_rank: bool
+) -> Dict[str, Any]:
+    """The module's acting output as numpy rows [E, ...]: actions drawn as RLlib's GetActions draws
+    them (exploration or inference distribution, `to_deterministic` when not exploring, `logp` of the
+    drawn actions), STATE_OUT {k: [E, ...]}."""
+    out: Dict[str, Any] = {}
+    for k, v in batch.items():
+        if k == Columns.STATE_OUT:
+            continue
+        out[k] = v[:, 0] if time_rank and torch.is_tensor(v) and v.dim() > 1 else v  # [E, ...]
+    if Columns.ACTIONS not in out and Columns.ACTION_DIST_INPUTS in out:
+        cls = rl_module.get_exploration_action_dist_cls() if explore else rl_module.get_inference_action_dist_cls()
+        dist = cls.from_logits(out[Columns.ACTION_DIST_INPUTS])
+        if not explore:
+            dist = dist.to_deterministic()
+        out[Columns.ACTIONS] = dist.sample()
+        if Columns.ACTION_LOGP not in out:
+            out[Columns.ACTION_LOGP] = dist.logp(out[Columns.ACTIONS])
+    # RLlib's TensorToNumpy conversion (it narrows int64 to int32 and float64 to float32)
+    out = convert_to_numpy(out)
+    if Columns.STATE_OUT in batch:
+        out[Columns.STATE_OUT] = convert_to_numpy(batch[Columns.STATE_OUT])  # {k: [E, ...]}
+    return out
 
 
 class TeamEpisodesToTrainBatch(ConnectorV2):

@@ -8,8 +8,10 @@ is reset and plays exactly one episode per round, as PyMARL2's parallel runner a
 A sub-env whose episode ended is held (not stepped, not reset) until the round is over; an env
 without `hold()` (not a `TeamVectorEnv`) falls back to RLlib's sampling, with a warning.
 
-`sample(num_timesteps=...)` is RLlib's own: unfinished episodes continue across calls as chunks
-with the same `id_` (U-QMIX stitches them, `algorithms/u_qmix/stitching.py`). The env is seeded
+`sample(num_timesteps=...)` samples as RLlib does: unfinished episodes continue across calls as
+chunks with the same `id_` (U-QMIX stitches them, `algorithms/u_qmix/stitching.py`). With the team
+env and connectors it runs `rllib_uas.column_sampling`'s loop, which returns the same episodes
+without RLlib's per-env work at every step; otherwise RLlib's own. The env is seeded
 once, at the runner's first reset; later resets continue its random stream.
 """
 
@@ -32,6 +34,8 @@ from ray.rllib.utils.metrics import (
     WEIGHTS_SEQ_NO,
 )
 from ray.rllib.utils.spaces.space_utils import unbatch
+
+from rllib_uas.column_sampling import column_sampling_refusal, sample_by_columns
 
 logger = logging.getLogger(__name__)
 
@@ -58,9 +62,12 @@ class TeamEnvRunner(SingleAgentEnvRunner):
             if self._fresh_after_rounds:
                 # the rounds left the sub-envs mid-round: start timestep sampling from fresh battles
                 force_reset, self._fresh_after_rounds = True, False
-            chunks = super()._sample(
-                num_timesteps=num_timesteps, explore=explore, random_actions=random_actions, force_reset=force_reset
-            )
+            if column_sampling_refusal(self, random_actions) is None:
+                chunks = sample_by_columns(self, num_timesteps, explore, force_reset)
+            else:
+                chunks = super()._sample(
+                    num_timesteps=num_timesteps, explore=explore, random_actions=random_actions, force_reset=force_reset
+                )
             # RLlib moves this count (exploration schedules read it) only when the Algorithm syncs at
             # the end of an iteration; several calls per iteration must not replay the same `t`s
             self.num_env_steps_sampled_lifetime += sum(len(c) for c in chunks) * (self.config.num_env_runners or 1)
