@@ -112,20 +112,21 @@ def _chunk(ep: SingleAgentEpisode, rows: _Rows, env: int, first: int, last: int,
     infos = list(ep.infos.data) + [rows.infos[j][env] for j in new]
     actions = column(ep.actions.data, [rows.actions[j][env] for j in new])
     rewards = column(ep.rewards.data, [rows.rewards[j][env] for j in new])
+
+    def extra_column(k: str, items: List[Any]) -> InfiniteLookbackBuffer:
+        prev = ep.extra_model_outputs.get(k)  # an earlier chunk's lookback; none in a fresh episode
+        if prev is None:
+            return _buffer(column([], items), 0)
+        return _buffer(column(prev.data, items), prev.lookback)
+
     extra = {}
     for k in rows.extra[first]:
-        prev = ep.extra_model_outputs[k].data if k in ep.extra_model_outputs else []
         if k == Columns.STATE_OUT:
             items = [{s: v[env] for s, v in rows.extra[j][k].items()} for j in new]
         else:
             items = [rows.extra[j][k][env] for j in new]
-        lookback = ep.extra_model_outputs[k].lookback if k in ep.extra_model_outputs else 0
-        extra[k] = _buffer(column(prev, items), lookback)
-    extra[WEIGHTS_SEQ_NO] = _buffer(
-        column(ep.extra_model_outputs[WEIGHTS_SEQ_NO].data if WEIGHTS_SEQ_NO in ep.extra_model_outputs else [],
-               [seq_no] * len(new)),
-        ep.extra_model_outputs[WEIGHTS_SEQ_NO].lookback if WEIGHTS_SEQ_NO in ep.extra_model_outputs else 0,
-    )  # fmt: skip
+        extra[k] = extra_column(k, items)
+    extra[WEIGHTS_SEQ_NO] = extra_column(WEIGHTS_SEQ_NO, [seq_no] * len(new))  # as RLlib's loop adds it
     out = SingleAgentEpisode(
         id_=ep.id_,
         observations=_buffer(obs, ep.observations.lookback),
