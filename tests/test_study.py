@@ -171,6 +171,13 @@ def test_a_map_no_variant_wins_is_read_by_its_returns(tmp_path):
     page = render(tmp_path, None, plans=TINY)
     assert "No run of any variant won" not in page
     assert "| 3m | 1,200 | 4 shared seeds so far | no shared seed yet |" in page
+    # scripted references: a line under the table, dashed lines on the plots
+    from rllib_uas.study.reference import write_references
+
+    write_references(tmp_path, ["3m"], "abc1234")
+    page = render(tmp_path, tmp_path, plot_link=".", plans=TINY)
+    assert "(32 battles from seed 0, `rllib_uas.envs.scripted`, at abc1234): focus fire wins" in page
+    assert (tmp_path / "3m.png").stat().st_size > 0
 
 
 def test_tiny_grid_runs_through_tune_resumes_and_reports(ray_session, tmp_path):

@@ -174,8 +174,11 @@ def comparison_lines(comps: Sequence[Dict], metric: str) -> List[str]:
     return lines + [""]
 
 
-def plot_map(runs: Sequence[stats.Run], map_name: str, path: Path, plan: MapPlan) -> None:
-    """Two rows: the greedy win rate and the greedy return against env steps, one column per algorithm."""
+def plot_map(
+    runs: Sequence[stats.Run], map_name: str, path: Path, plan: MapPlan, references: Sequence[Dict[str, str]] = ()
+) -> None:
+    """Two rows: the greedy win rate and the greedy return against env steps, one column per algorithm;
+    the scripted references as dashed lines."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -194,6 +197,9 @@ def plot_map(runs: Sequence[stats.Run], map_name: str, path: Path, plan: MapPlan
                 mean, low, high = stats.mean_band(groups[name], x, metric)
                 (line,) = ax.plot(x, mean, label=f"{name} ({len(groups[name])} seeds)")
                 ax.fill_between(x, low, high, color=line.get_color(), alpha=0.15)
+            for ref, style in zip(references, ("--", ":")):
+                level = float(ref["win_rate" if metric == "win" else "return_mean"])
+                ax.axhline(level, color="grey", linestyle=style, linewidth=1, label=f"scripted {ref['policy']}")
             ax.set(title=f"{map_name}: {algo} family", ylim=ylim)
             ax.grid(alpha=0.3)
             if ax.lines:
@@ -398,7 +404,7 @@ def render(
             *comparison_lines(comps[map_name]["return"], "return"),
         ]
         if plots_dir is not None:
-            plot_map(runs, map_name, plots_dir / f"{map_name}.png", plan)
+            plot_map(runs, map_name, plots_dir / f"{map_name}.png", plan, references.get(map_name, ()))
         lines += [f"![{map_name}: greedy win rate and return vs env steps]({plot_link}/{map_name}.png)", ""]
     points = sweep_points(runs)
     if points:
