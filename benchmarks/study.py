@@ -3,6 +3,7 @@
     python benchmarks/study.py run --maps 3m1m_vs_4m --seeds 0-4 --sweep      # skips finished cells
     python benchmarks/study.py status                                          # finished / missing cells
     python benchmarks/study.py references                                      # scripted policies' scores
+    python benchmarks/study.py merge --from ../worktree/benchmarks/results/study  # another folder's finished cells
     python benchmarks/study.py report                                          # docs/results.md + plots
 
 Cells run through Ray Tune, one CPU each, `--concurrent` at a time; each finished cell's curve is a
@@ -67,6 +68,9 @@ def main(argv=None) -> int:
     ref = sub.add_parser("references", help="play the scripted reference policies on the study maps")
     ref.add_argument("--maps", default=",".join(STUDY_MAPS), help=f"comma-separated, of {', '.join(STUDY_MAPS)}")
     ref.add_argument("--out", default=str(OUT))
+    mer = sub.add_parser("merge", help="copy another results folder's finished cells into --out")
+    mer.add_argument("--from", dest="src", required=True, help="the other results folder")
+    mer.add_argument("--out", default=str(OUT))
     rep = sub.add_parser("report")
     rep.add_argument("--out", default=str(OUT))
     rep.add_argument("--page", default=str(ROOT / "docs" / "results.md"))
@@ -81,6 +85,19 @@ def main(argv=None) -> int:
         from rllib_uas.study.report import write_report
 
         print(write_report(Path(args.out), Path(args.page)))
+        return 0
+    if args.command == "merge":
+        from rllib_uas.study.merge import merge_cells
+        from rllib_uas.study.run import StudyBusy
+
+        try:
+            moved = merge_cells(Path(args.src), Path(args.out))
+        except (StudyBusy, ValueError) as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        for name in moved["added"]:
+            print(f"added  {name}")
+        print(f"{len(moved['added'])} cells added, {len(moved['already there'])} already there")
         return 0
     if args.command == "references":
         from rllib_uas.study.reference import write_references

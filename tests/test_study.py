@@ -423,3 +423,35 @@ def test_the_time_left_is_the_median_finished_cell_of_each_kind():
     assert line.startswith(f"estimated wall time left: {2900 / 3600 / 2:.1f} h for 2 cells, 2 at a time")
     assert line.endswith("; 1 cell of a map and algorithm with no finished cell yet not counted.")
     assert "not counted" not in time_left(missing[:2], rows, concurrent=1)
+
+
+def test_merge_brings_finished_cells_only_and_keeps_what_is_there(tmp_path, capsys):
+    import importlib.util
+
+    from rllib_uas.file_lock import file_lock
+    from rllib_uas.study.run import LOCK_NAME
+
+    src, dst = tmp_path / "worktree", tmp_path / "main"
+    _write_cells(src, "3m", {("U-MAPPO", 0): [(0, 0.0, 1.0), (1200, 0.5, 9.0)], ("MAPPO", 0): [(0, 0.0, 1.0)]})
+    (src / ".3m__MAPPO__seed1.csv.partial").write_text("env_steps\n0\n")  # running there: stays
+    (src / ".checkpoints").mkdir()
+    _write_cells(dst, "3m", {("MAPPO", 0): [(0, 0.0, 2.0)]})  # dst's own run of a cell src has too
+    spec = importlib.util.spec_from_file_location("study_cli", ROOT / "benchmarks" / "study.py")
+    cli = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cli)
+    assert cli.main(["merge", "--from", str(src), "--out", str(dst)]) == 0
+    assert capsys.readouterr().out == "added  3m__U-MAPPO__seed0\n1 cells added, 1 already there\n"
+    assert (dst / "3m__U-MAPPO__seed0.csv").read_bytes() == (src / "3m__U-MAPPO__seed0.csv").read_bytes()
+    assert "2.0" in (dst / "3m__MAPPO__seed0.csv").read_text()  # dst's curve kept
+    assert set(read_manifest(dst)) == {"3m__U-MAPPO__seed0", "3m__MAPPO__seed0"}
+    files = sorted(p.name for p in dst.iterdir() if p.name != LOCK_NAME)  # no partial CSV, no checkpoints
+    assert files == ["3m__MAPPO__seed0.csv", "3m__U-MAPPO__seed0.csv", "manifest.csv"]
+    assert [r.seed for r in stats.load_runs(dst)] == [0, 0]
+    # a second merge adds nothing; a run writing to dst, or a folder that is no study's, is refused
+    assert cli.main(["merge", "--from", str(src), "--out", str(dst)]) == 0
+    assert capsys.readouterr().out.endswith("0 cells added, 2 already there\n")
+    with file_lock(str(dst / LOCK_NAME)):
+        assert cli.main(["merge", "--from", str(src), "--out", str(dst)]) == 2
+    assert "error: a study run is writing to" in capsys.readouterr().err
+    assert cli.main(["merge", "--from", str(tmp_path / "nowhere"), "--out", str(dst)]) == 2
+    assert "has no manifest.csv: not a study results folder" in capsys.readouterr().err
