@@ -31,6 +31,16 @@ TINY = {
 }
 
 
+def _study_cli():
+    """benchmarks/study.py as a module (its main() is the CLI)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("study_cli", ROOT / "benchmarks" / "study.py")
+    cli = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cli)
+    return cli
+
+
 def test_grid_is_seed_major_and_the_sweep_reuses_the_main_cells():
     cells = grid(["3m1m_vs_4m"], MAIN_VARIANTS, [0, 1], sweep=True)
     assert [c.seed for c in cells[: len(cells) // 2]] == [0] * (len(cells) // 2)  # seed 0 first
@@ -372,8 +382,6 @@ def test_a_manifest_from_before_a_column_gets_it(tmp_path):
 def test_the_scripted_references_are_played_not_typed(tmp_path, capsys):
     """references.csv is what the scripted policies score now; a clean win on a map without healing
     or shields scores exactly SMAC's 20."""
-    import importlib.util
-
     from rllib_uas.study.reference import FIELDS, read_references, write_references
 
     committed = read_references(ROOT / "benchmarks" / "results" / "study")
@@ -388,21 +396,16 @@ def test_the_scripted_references_are_played_not_typed(tmp_path, capsys):
     assert [float(focus[k]) for k in ("win_rate", "return_mean", "dead_enemies_mean")] == [1.0, 20.0, 4.0]
     assert float(played["3m1m_vs_4m"][1]["win_rate"]) == 0.0
 
-    spec = importlib.util.spec_from_file_location("study_cli", ROOT / "benchmarks" / "study.py")
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
+    cli = _study_cli()
     assert cli.main(["references", "--maps", "3m,MMM", "--out", str(tmp_path / "x")]) == 2
     assert "error: '3m' is not a study map; study maps: 3m1m_vs_4m, MMM, 6m2m_vs_15m, MMM2" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
 
 
 def test_the_report_without_rliable_says_how_to_install_it(tmp_path, capsys, monkeypatch):
-    import importlib.util
     import sys
 
-    spec = importlib.util.spec_from_file_location("study_cli", ROOT / "benchmarks" / "study.py")
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
+    cli = _study_cli()
     monkeypatch.setitem(sys.modules, "rliable.library", None)  # an import of it fails
     page = tmp_path / "results.md"
     assert cli.main(["report", "--page", str(page)]) == 2
@@ -426,8 +429,6 @@ def test_the_time_left_is_the_median_finished_cell_of_each_kind():
 
 
 def test_merge_brings_finished_cells_only_and_keeps_what_is_there(tmp_path, capsys):
-    import importlib.util
-
     from rllib_uas.file_lock import file_lock
     from rllib_uas.study.run import LOCK_NAME
 
@@ -436,9 +437,7 @@ def test_merge_brings_finished_cells_only_and_keeps_what_is_there(tmp_path, caps
     (src / ".3m__MAPPO__seed1.csv.partial").write_text("env_steps\n0\n")  # running there: stays
     (src / ".checkpoints").mkdir()
     _write_cells(dst, "3m", {("MAPPO", 0): [(0, 0.0, 2.0)]})  # dst's own run of a cell src has too
-    spec = importlib.util.spec_from_file_location("study_cli", ROOT / "benchmarks" / "study.py")
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
+    cli = _study_cli()
     assert cli.main(["merge", "--from", str(src), "--out", str(dst)]) == 0
     assert capsys.readouterr().out == "added  3m__U-MAPPO__seed0\n1 cells added, 1 already there\n"
     assert (dst / "3m__U-MAPPO__seed0.csv").read_bytes() == (src / "3m__U-MAPPO__seed0.csv").read_bytes()
