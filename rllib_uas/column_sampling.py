@@ -36,6 +36,7 @@ from ray.rllib.utils.metrics import (
     RLMODULE_INFERENCE_TIMER,
     WEIGHTS_SEQ_NO,
 )
+from ray.rllib.utils.spaces.space_utils import unbatch
 
 from rllib_uas.connectors import (
     TeamActionsToEnv,
@@ -85,7 +86,9 @@ class _Rows:
 
 
 def _stack(items: Sequence[Any]) -> Any:
-    """RLlib's `batch` of one column's items (its fast_stack): arrays stacked, dicts per key, scalars np.array."""
+    """What RLlib's `space_utils.batch` makes of one column's items (arrays stacked, dicts per key, scalars
+    through np.array), with np.stack where its fast_stack copies item by item in Python: that loop over
+    every step's row was the bulk of `to_numpy`'s cost, which this module exists to avoid."""
     first = items[0]
     if isinstance(first, dict):
         return {k: _stack([it[k] for it in items]) for k in first}
@@ -140,7 +143,6 @@ def _chunk(ep: SingleAgentEpisode, rows: _Rows, env: int, first: int, last: int,
         observation_space=ep.observation_space,
         action_space=ep.action_space,
     )
-    out.infos.finalized = False  # RLlib keeps infos a list in numpy episodes
     out._custom_data = ep._custom_data
     # as add_env_step keeps them: a chunk's clock starts at its reset or its first step
     out._start_time = ep._start_time if ep._start_time is not None else rows.times[first]
@@ -215,11 +217,11 @@ def sample_by_columns(runner, num_timesteps: int, explore: bool, force_reset: bo
     runner._done_episodes_for_metrics.extend(done)
     ongoing = []
     lookback = runner.config.episode_lookback_horizon
+    last = len(rows.obs) - 1
     for e in range(E):
         ep = episodes[e]
         if not ep.is_reset:
             continue
-        last = len(rows.obs) - 1
         chunk = _chunk(ep, rows, e, first[e], last, runner._weights_seq_no) if first[e] <= last else ep
         # the continuation as RLlib's cut() makes it from the chunk (list-based, `lookback` steps back)
         episodes[e] = _continuation(chunk, lookback)
@@ -238,13 +240,6 @@ def _continuation(chunk: SingleAgentEpisode, lookback: int) -> SingleAgentEpisod
     succ = chunk.cut(len_lookback_buffer=lookback)
     for buf in (succ.observations, succ.infos, succ.actions, succ.rewards, *succ.extra_model_outputs.values()):
         if buf.finalized:  # cut() of a numpy chunk keeps numpy: back to lists, item by item
-            n = buf.len_incl_lookback()
-            buf.data = [_item(buf.data, i) for i in range(n)]
+            buf.data = unbatch(buf.data)
             buf.finalized = False
     return succ
-
-
-def _item(data: Any, i: int) -> Any:
-    if isinstance(data, dict):
-        return {k: _item(v, i) for k, v in data.items()}
-    return data[i]
