@@ -76,6 +76,16 @@ def command(map_name: str, variant: str, seeds: Sequence[int]) -> str:
     return f'python benchmarks/study.py run --maps {map_name} --variants "{variant}" --seeds {_seeds(seeds)}'
 
 
+def _verdict(p: Tuple[float, float, float]) -> str:
+    """Where P(X > Y)'s interval lies: wholly above 0.5, wholly below, or around it."""
+    return "better" if p[1] > 0.5 else "worse" if p[2] < 0.5 else "not separated"
+
+
+def _anyone_won(runs: Sequence[stats.Run], map_name: str) -> bool:
+    """Whether any run on the map won any greedy evaluation battle (else return ranks them)."""
+    return any(r.win_rate.any() for r in runs if r.map_name == map_name)
+
+
 def reading(
     x: str, y: str, p: Tuple[float, float, float], metric: str, seeds: int = PLANNED_SEEDS, same: Optional[float] = None
 ) -> str:
@@ -88,12 +98,12 @@ def reading(
         verdict = f"{seeds} shared seeds so far, too few to read (the study reads from {PLANNED_SEEDS})"
     elif same is not None:
         verdict = f"every run of both scores {same:.2f}, so there is nothing to separate"
-    elif low > 0.5:
-        verdict = f"{x} is better than {y}"
-    elif high < 0.5:
-        verdict = f"{x} is worse than {y}"
     else:
-        verdict = f"these seeds do not separate {x} from {y}"
+        verdict = {
+            "better": f"{x} is better than {y}",
+            "worse": f"{x} is worse than {y}",
+            "not separated": f"these seeds do not separate {x} from {y}",
+        }[_verdict(p)]
     return f"{metric}: P({x} > {y}) = {point:.2f} [{low:.2f}, {high:.2f}]: {verdict}."
 
 
@@ -119,10 +129,6 @@ def comparison_rows(runs: Sequence[stats.Run], map_name: str, metric: str = "win
 HEADLINE = [("U-MAPPO", "MAPPO"), ("U-MAPPO", "U-MAPPO w/o CGI"), ("U-QMIX", "QMIX"), ("U-QMIX", "U-QMIX w/o CGI")]
 
 
-def _verdict(p: Tuple[float, float, float]) -> str:
-    return "better" if p[1] > 0.5 else "worse" if p[2] < 0.5 else "not separated"
-
-
 def glance(runs: Sequence[stats.Run], plans: Dict[str, MapPlan], comps: Dict[str, Dict[str, List[Dict]]]) -> List[str]:
     """The page's summary: per map, P(X > Y) of the AUC for the headline comparisons, read only at
     the study's planned seeds. A map where no run won reads the mean return instead, and says so."""
@@ -138,7 +144,7 @@ def glance(runs: Sequence[stats.Run], plans: Dict[str, MapPlan], comps: Dict[str
         "|---|---|" + "---|" * len(HEADLINE),
     ]
     for map_name, plan in plans.items():
-        won = any(r.win_rate.any() for r in runs if r.map_name == map_name)
+        won = _anyone_won(runs, map_name)
         metric = "win" if won else "return"
         by_pair = {(c["x"], c["y"]): c for c in comps[map_name][metric]}
         groups = stats.by_variant(runs, map_name)
@@ -384,7 +390,7 @@ def render(
         ]
         if map_name in references:
             lines += [reference_line(references[map_name]), ""]
-        if not any(r.win_rate.any() for r in runs if r.map_name == map_name):
+        if not _anyone_won(runs, map_name):
             lines += [
                 f"No run of any variant won a greedy evaluation battle on {map_name} within the budget, so",
                 "its win-rate rows separate nothing; the returns below rank the runs by damage and kills.",
