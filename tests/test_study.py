@@ -367,6 +367,32 @@ def test_a_checkpoint_is_used_only_by_the_same_cell_and_committed_code(tmp_path)
     assert not folder(tmp_path, "c").with_name("c.new").exists()
 
 
+def test_cells_with_a_checkpoint_run_first(tmp_path):
+    """A run starts the cells it can go on with before any other, then keeps the grid's seed-major order."""
+    from rllib_uas.study.cell_checkpoint import PROGRESS_FILE, Progress, folder
+    from rllib_uas.study.run import run_order
+
+    cells = grid(["3m"], ["U-MAPPO", "U-QMIX"], [0, 1, 2], plans=TINY)
+    for cell in (cells[5], cells[3]):  # U-QMIX seed 2 and seed 1 have checkpoints of their plan
+        folder(tmp_path, cell.name).mkdir(parents=True)
+        progress = Progress(cell.fingerprint(), "abc1234", 300, 300, 1, 9.0, 0)
+        (folder(tmp_path, cell.name) / PROGRESS_FILE).write_text(json.dumps(dataclasses.asdict(progress)))
+    stale = cells[1]  # a checkpoint of another plan is not counted: that cell starts over in its place
+    folder(tmp_path, stale.name).mkdir(parents=True)
+    (folder(tmp_path, stale.name) / PROGRESS_FILE).write_text(
+        json.dumps(dataclasses.asdict(Progress("other", "abc1234", 300, 300, 1, 9.0, 0)))
+    )
+    order = [(c.variant, c.seed) for c in run_order(cells, tmp_path)]
+    assert order == [
+        ("U-QMIX", 1),
+        ("U-QMIX", 2),
+        ("U-MAPPO", 0),
+        ("U-QMIX", 0),
+        ("U-MAPPO", 1),
+        ("U-MAPPO", 2),
+    ]
+
+
 def test_a_manifest_from_before_a_column_gets_it(tmp_path):
     from rllib_uas.study.run import MANIFEST_FIELDS, append_manifest
 

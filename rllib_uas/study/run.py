@@ -109,6 +109,13 @@ def saved_steps(out: Path, cell: Cell) -> int | None:
     return progress.env_steps if progress is not None and progress.fingerprint == cell.fingerprint() else None
 
 
+def run_order(todo: Sequence[Cell], out: Path) -> List[Cell]:
+    """The cells to run, those with a checkpoint first (their hours are partly paid, and a
+    checkpoint left waiting behind a day of other cells holds gigabytes of disk), the rest in the
+    grid's seed-major order."""
+    return sorted(todo, key=lambda c: saved_steps(out, c) is None)  # stable: grid order otherwise
+
+
 def evaluate_greedy(algo, episodes: int, seed: int) -> Dict[str, float]:
     from rllib_uas.evaluation import evaluate
 
@@ -295,14 +302,15 @@ def _run_unlocked(
     from rllib_uas.local_ray import ray_for_run
 
     done = {c.name for c in finished(cells, out)}
-    todo = [c for c in cells if c.name not in done]
+    todo = run_order([c for c in cells if c.name not in done], out)
     for name in done:  # left behind by a run stopped between a cell's last line and its clean-up
         cell_checkpoint.discard(out, name)
     for stale in out.glob(".*.csv.partial"):
         stale.unlink()  # an interrupted cell starts over, or from its checkpoint's copy of its curve
     saved = sum(saved_steps(out, c) is not None for c in todo)
+    first = ", run first" if saved else ""
     print(
-        f"study: {len(cells)} cells, {len(done)} finished, {len(todo)} to run ({saved} with a checkpoint), "
+        f"study: {len(cells)} cells, {len(done)} finished, {len(todo)} to run ({saved} with a checkpoint{first}), "
         f"{concurrent} at a time; results in {out}",
         flush=True,
     )
