@@ -10,7 +10,10 @@ and torch.
   defaults of `algorithms/config_manifest.json` before RLlib is imported, so a bad value answers in
   about a second. `c` is anything with the settings as attributes: a config, or a `SimpleNamespace`.
 
-RLlib's own settings (lr, gamma, batch sizes, ...) keep their home in the config classes.
+RLlib's own settings (lr, gamma, batch sizes, ...) keep their home in the config classes. RLlib's
+`validate()` leaves many of their ranges unchecked (a negative `num_epochs` fails inside the trial with
+an UnboundLocalError, `rollout_fragment_length: 0` loops forever in RLlib's own check), so
+`check_rllib_settings` holds the ones our algorithms use to their ranges.
 """
 
 from __future__ import annotations
@@ -122,6 +125,25 @@ def _positive_int(c: Any, name: str) -> None:
         raise ValueError(f"{name} must be a positive integer, got {v!r}")
 
 
+def _count(c: Any, name: str) -> None:
+    v = getattr(c, name)
+    if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+        raise ValueError(f"{name} must be an integer >= 0, got {v!r}")
+
+
+def _at_least(c: Any, name: str, low: float, *, strict: bool = False, why: str = "") -> None:
+    """A finite number >= low (> low with `strict`); `why` says what the bound or None means."""
+    v = getattr(c, name)
+    if not _number(v) or v < low or (strict and v == low):
+        raise ValueError(f"{name} must be a finite number {'>' if strict else '>='} {low:g}{why}, got {v!r}")
+
+
+def _unit(c: Any, name: str) -> None:
+    v = getattr(c, name)
+    if not _number(v) or not 0.0 <= v <= 1.0:
+        raise ValueError(f"{name} must lie in [0, 1], got {v!r}")
+
+
 def _flag(c: Any, name: str) -> None:
     v = getattr(c, name)
     if not isinstance(v, bool):
@@ -141,6 +163,22 @@ def check_sampling_settings(c: Any) -> None:
     envs = c.num_envs_per_env_runner
     if isinstance(envs, bool) or not isinstance(envs, int) or envs < 1:
         raise ValueError(f"num_envs_per_env_runner must be a positive integer (battles per env runner), got {envs!r}")
+
+
+def check_rllib_settings(c: Any) -> None:
+    """The ranges of RLlib's settings that both algorithms use and RLlib's `validate()` does not check."""
+    if not isinstance(c.lr, (list, tuple)):  # a schedule is RLlib's to check
+        _at_least(c, "lr", 0.0)
+    _unit(c, "gamma")
+    if c.grad_clip is not None:
+        _at_least(c, "grad_clip", 0.0, strict=True, why=" (or None: no clipping)")
+    _count(c, "num_env_runners")
+    if c.evaluation_interval is not None:
+        _count(c, "evaluation_interval")
+    if c.num_cpus_per_learner != "auto":
+        _at_least(c, "num_cpus_per_learner", 0.0, why=" (or 'auto')")
+    if c.rollout_fragment_length != "auto":
+        _positive_int(c, "rollout_fragment_length")
 
 
 def check_team_settings(c: Any, baseline: str) -> None:
@@ -170,6 +208,7 @@ def check_team_settings(c: Any, baseline: str) -> None:
     for name in ("fc_hidden", "gru_hidden"):
         _positive_int(c, name)
     check_sampling_settings(c)
+    check_rllib_settings(c)
 
 
 def check_mappo_settings(c: Any) -> None:
@@ -186,6 +225,24 @@ def check_mappo_settings(c: Any) -> None:
     if c.use_kl_loss:
         raise ValueError("U-MAPPO uses MAPPO's loss without a KL term; set use_kl_loss=False")
     _positive_int(c, "max_seq_len")
+    # the CLI's pre-flight namespace lacks it when not given: the manifest keeps plain defaults only
+    hidden = getattr(c, "critic_hidden", MAPPO_SETTINGS["critic_hidden"])
+    if (
+        not isinstance(hidden, (list, tuple))
+        or not hidden
+        or not all(isinstance(h, int) and not isinstance(h, bool) and h > 0 for h in hidden)
+    ):
+        raise ValueError(f"critic_hidden must be a list of positive layer sizes, e.g. [64, 64], got {hidden!r}")
+    # PPO's settings that RLlib's PPOConfig.validate leaves unchecked
+    for name in ("num_epochs", "train_batch_size_per_learner"):
+        _positive_int(c, name)
+    if c.minibatch_size is not None:
+        _positive_int(c, "minibatch_size")
+    _at_least(c, "clip_param", 0.0, strict=True)
+    if c.vf_clip_param is not None:
+        _at_least(c, "vf_clip_param", 0.0, why=" (0 or None: no value clipping)")
+    _at_least(c, "vf_loss_coeff", 0.0)
+    _unit(c, "lambda_")
     check_minibatches(c.train_batch_size_per_learner, c.minibatch_size)
     _flag(c, "overlap_sampling")
     runners = getattr(c, "num_env_runners", 0)
@@ -231,8 +288,12 @@ def check_qmix_settings(c: Any) -> None:
         "updates_per_iteration",
         "target_update_interval_episodes",
         "rollout_fragment_length",
+        "mixing_embed_dim",
+        "hypernet_embed",
     ):
         _positive_int(c, name)
+    for name in ("learning_starts_episodes", "epsilon_anneal_steps"):
+        _count(c, name)
     mb = c.buffer_size_mb
     if mb is not None and (not _number(mb) or mb <= 0):
         raise ValueError(f"buffer_size_mb must be a number > 0 (MB) or None, got {mb!r}")

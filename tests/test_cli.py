@@ -215,6 +215,10 @@ BAD_INPUTS = [
         "x: {run: U-MAPPO, config: {overlap_sampling: true, num_env_runners: 0}}\n",
         "overlap_sampling=True samples on remote env runners while the learner updates, but num_env_runners=0",
     ),
+    # RLlib's settings out of the ranges its validate() leaves unchecked: a crash inside the trial, a hang
+    ("x: {run: U-MAPPO, config: {num_epochs: -3}}\n", "num_epochs must be a positive integer, got -3"),
+    ("x: {run: U-MAPPO, config: {rollout_fragment_length: 0}}\n", "rollout_fragment_length must be a positive integer"),
+    ("x: {run: U-QMIX, config: {gamma: 1.5}}\n", "gamma must lie in [0, 1], got 1.5"),
     # SMACv2 scenarios
     ("x: {run: UMAPPO, config: {env_config: {map_name: terran_6_vs_6}}}\n", "SMACv2 scenarios: protoss_5_vs_5"),
     (

@@ -35,3 +35,58 @@ def test_a_shared_setting_reaches_both_algorithms_from_one_place():
             assert name not in cls.training.__code__.co_varnames  # ... and none of the shared ones
     assert UMAPPOConfig().training(fc_hidden=32, lr=1e-3).fc_hidden == 32
     assert UQMIXConfig().training(gru_hidden=16, mixer="vdn").gru_hidden == 16
+
+
+RLLIB_RANGES = [  # RLlib's settings whose ranges its own validate() leaves unchecked
+    (UMAPPOConfig, "num_epochs", -3, "num_epochs must be a positive integer, got -3"),  # was an UnboundLocalError
+    (UMAPPOConfig, "rollout_fragment_length", 0, "rollout_fragment_length must be a positive integer"),  # hung
+    (UMAPPOConfig, "train_batch_size_per_learner", 0, "train_batch_size_per_learner must be a positive integer"),
+    (UMAPPOConfig, "minibatch_size", 0, "minibatch_size must be a positive integer"),
+    (UMAPPOConfig, "clip_param", 0.0, "clip_param must be a finite number > 0, got 0.0"),
+    (UMAPPOConfig, "vf_clip_param", -1.0, "vf_clip_param must be a finite number >= 0 (0 or None: no value clipping)"),
+    (UMAPPOConfig, "vf_loss_coeff", -1.0, "vf_loss_coeff must be a finite number >= 0"),
+    (UMAPPOConfig, "lambda_", 1.5, "lambda_ must lie in [0, 1], got 1.5"),
+    (UMAPPOConfig, "critic_hidden", 64, "critic_hidden must be a list of positive layer sizes"),
+    (UMAPPOConfig, "critic_hidden", [64, 0], "critic_hidden must be a list of positive layer sizes"),
+    (UMAPPOConfig, "critic_hidden", [], "critic_hidden must be a list of positive layer sizes"),
+    (UMAPPOConfig, "lr", -1e-3, "lr must be a finite number >= 0, got -0.001"),
+    (UMAPPOConfig, "gamma", 1.01, "gamma must lie in [0, 1]"),
+    (UMAPPOConfig, "grad_clip", 0.0, "grad_clip must be a finite number > 0 (or None: no clipping)"),
+    (UMAPPOConfig, "num_env_runners", -1, "num_env_runners must be an integer >= 0"),
+    (UMAPPOConfig, "evaluation_interval", -1, "evaluation_interval must be an integer >= 0"),
+    (UMAPPOConfig, "num_cpus_per_learner", -1, "num_cpus_per_learner must be a finite number >= 0 (or 'auto')"),
+    (UQMIXConfig, "lr", float("nan"), "lr must be a finite number >= 0"),
+    (UQMIXConfig, "gamma", -0.1, "gamma must lie in [0, 1]"),
+    (UQMIXConfig, "epsilon_anneal_steps", -5, "epsilon_anneal_steps must be an integer >= 0"),
+    (UQMIXConfig, "learning_starts_episodes", 2.5, "learning_starts_episodes must be an integer >= 0"),
+    (UQMIXConfig, "mixing_embed_dim", 0, "mixing_embed_dim must be a positive integer"),
+    (UQMIXConfig, "hypernet_embed", -1, "hypernet_embed must be a positive integer"),
+]
+
+
+@pytest.mark.parametrize("cls, name, value, message", RLLIB_RANGES)
+def test_rllib_settings_out_of_range_are_refused(cls, name, value, message):
+    config = cls().environment(env_config={"map_name": "3m1m_vs_4m"})
+    setattr(config, name, value)
+    with pytest.raises(ValueError) as err:
+        config.validate()
+    assert message in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "cls, values",
+    [
+        (
+            UMAPPOConfig,
+            dict(lr=0.0, gamma=1.0, lambda_=0.0, vf_clip_param=None, grad_clip=None, evaluation_interval=0,
+                 num_cpus_per_learner=0, minibatch_size=None, rollout_fragment_length="auto"),
+        ),
+        (UMAPPOConfig, dict(lr=[[0, 1e-3], [1000, 1e-4]], vf_clip_param=0.0, num_cpus_per_learner=0.5)),
+        (UQMIXConfig, dict(epsilon_anneal_steps=0, learning_starts_episodes=0, gamma=0.0, grad_clip=None)),
+    ],
+)  # fmt: skip
+def test_rllib_settings_at_their_bounds_are_accepted(cls, values):
+    config = cls().environment(env_config={"map_name": "3m1m_vs_4m"})
+    for name, value in values.items():
+        setattr(config, name, value)
+    config.validate()
