@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import difflib
 import logging
+import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -210,6 +211,7 @@ def precheck_experiment(name: str, spec: Any, source: str, registry: Mapping[str
     config = spec.get("config") or {}
     if not isinstance(config, dict):
         raise ExperimentError(f"{where}: config must be a mapping of config keys, got {config!r}")
+    _check_searches(config, where)
     stop, notices = normalize_stop(spec.get("stop") or {}, where)
     ckpt = spec.get("checkpoint_config") or {}
     if not isinstance(ckpt, dict):
@@ -220,6 +222,15 @@ def precheck_experiment(name: str, spec: Any, source: str, registry: Mapping[str
                 f"{where}: unknown checkpoint_config key '{k}'; valid: checkpoint_frequency, "
                 "checkpoint_at_end, num_to_keep"
             )
+    freq = ckpt.get("checkpoint_frequency", spec.get("checkpoint_freq", 0))
+    if isinstance(freq, bool) or not isinstance(freq, int) or freq < 0:
+        raise ExperimentError(
+            f"{where}: checkpoint_config checkpoint_frequency must be an integer >= 0 (iterations between "
+            f"checkpoints; 0: none along the way), got {freq!r}"
+        )
+    at_end = ckpt.get("checkpoint_at_end", spec.get("checkpoint_at_end", True))
+    if not isinstance(at_end, bool):
+        raise ExperimentError(f"{where}: checkpoint_config checkpoint_at_end must be true or false, got {at_end!r}")
     num_to_keep = ckpt.get("num_to_keep")
     if num_to_keep is not None and (
         isinstance(num_to_keep, bool) or not isinstance(num_to_keep, int) or num_to_keep < 1
@@ -428,7 +439,7 @@ def _check_env_name(env: Any, where: str) -> None:
 
 def _check_smac_env_config(env_config: Mapping[str, Any], where: str) -> None:
     """The SMAC envs' env_config: known keys ("did you mean"), a known map, a usable backend."""
-    from rllib_uas.envs.backend import BACKENDS, ENV_CONFIG_KEYS, check_engine_keys, continuing_episode_of
+    from rllib_uas.envs.backend import BACKENDS, ENV_CONFIG_KEYS, check_env_config_values
     from rllib_uas.envs.engine import available_maps, available_scenarios
 
     valid = list(ENV_CONFIG_KEYS)
@@ -439,8 +450,7 @@ def _check_smac_env_config(env_config: Mapping[str, Any], where: str) -> None:
             )
     if not any(_is_search(v) for v in env_config.values()):
         try:
-            check_engine_keys(env_config)
-            continuing_episode_of(env_config)
+            check_env_config_values(env_config)
         except ValueError as err:
             raise ExperimentError(f"{where}: {err}") from None
     map_name = env_config.get("map_name")
@@ -513,6 +523,20 @@ def _first_of_searches(value: Any) -> Any:
     return value
 
 
+def _check_searches(config: Mapping[str, Any], where: str) -> None:
+    """Every {grid_search: ...} holds a non-empty list (Tune fails on a scalar with a TypeError inside it,
+    and an empty list would run no trial)."""
+    for path in _searched(config):
+        node: Any = config
+        for part in path.split("."):
+            node = node[part]
+        values = node["grid_search"]
+        if not isinstance(values, list) or not values:
+            raise ExperimentError(
+                f"{where}: config {path}: grid_search needs a non-empty list of values, e.g. [0.1, 0.5], got {values!r}"
+            )
+
+
 def _is_search(value: Any) -> bool:
     return isinstance(value, dict) and set(value) == {"grid_search"}
 
@@ -581,6 +605,8 @@ KNOWN_STOP_KEYS = (
     *(f"env_runners/{k}" for k in ENV_RUNNER_RESULTS),
     *(f"evaluation/env_runners/{k}" for k in ENV_RUNNER_RESULTS),
 )
+# counts, times, lengths and rates are never below 0 (returns can be): a stop below 0 would stop at once
+NEVER_NEGATIVE_STOP_KEYS = tuple(k for k in KNOWN_STOP_KEYS if "return" not in k)
 
 
 def normalize_stop(stop: Mapping[str, Any], where: str) -> Tuple[Dict[str, Any], List[str]]:
@@ -591,8 +617,12 @@ def normalize_stop(stop: Mapping[str, Any], where: str) -> Tuple[Dict[str, Any],
         if key in RETIRED_STOP_KEYS and RETIRED_STOP_KEYS[key] != key:
             notices.append(f"{where}: stop key '{key}' is retired; using '{RETIRED_STOP_KEYS[key]}'")
             key = RETIRED_STOP_KEYS[key]
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
             raise ExperimentError(f"{where}: stop {key} must be a number, got {value!r}")
+        if value < 0 and key in NEVER_NEGATIVE_STOP_KEYS:
+            raise ExperimentError(f"{where}: stop {key} must be >= 0 (it is never below 0: the run would stop at once)")
+        if value > 1 and key.endswith("/win_rate"):
+            raise ExperimentError(f"{where}: stop {key} must lie in [0, 1] (a win rate of {value} is never reached)")
         if key not in KNOWN_STOP_KEYS:
             close = difflib.get_close_matches(str(key), KNOWN_STOP_KEYS, n=1, cutoff=0.85)
             if close:

@@ -173,6 +173,9 @@ def check_rllib_settings(c: Any) -> None:
     if c.grad_clip is not None:
         _at_least(c, "grad_clip", 0.0, strict=True, why=" (or None: no clipping)")
     _count(c, "num_env_runners")
+    _count(c, "num_learners")
+    if c.seed is not None:
+        _count(c, "seed")
     if c.evaluation_interval is not None:
         _count(c, "evaluation_interval")
     if c.num_cpus_per_learner != "auto":
@@ -242,6 +245,8 @@ def check_mappo_settings(c: Any) -> None:
     if c.vf_clip_param is not None:
         _at_least(c, "vf_clip_param", 0.0, why=" (0 or None: no value clipping)")
     _at_least(c, "vf_loss_coeff", 0.0)
+    if not isinstance(c.entropy_coeff, (list, tuple)):  # RLlib checks >= 0 and schedules, not finiteness
+        _at_least(c, "entropy_coeff", 0.0)
     _unit(c, "lambda_")
     check_minibatches(c.train_batch_size_per_learner, c.minibatch_size)
     _flag(c, "overlap_sampling")

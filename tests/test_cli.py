@@ -219,6 +219,16 @@ BAD_INPUTS = [
     ("x: {run: U-MAPPO, config: {num_epochs: -3}}\n", "num_epochs must be a positive integer, got -3"),
     ("x: {run: U-MAPPO, config: {rollout_fragment_length: 0}}\n", "rollout_fragment_length must be a positive integer"),
     ("x: {run: U-QMIX, config: {gamma: 1.5}}\n", "gamma must lie in [0, 1], got 1.5"),
+    ("x: {run: U-MAPPO, config: {seed: abc}}\n", "seed must be an integer >= 0, got 'abc'"),
+    ("x: {run: U-MAPPO, config: {lr: {grid_search: 0.1}}}\n", "config lr: grid_search needs a non-empty list"),
+    ("x: {run: U-MAPPO, stop: {training_iteration: -1}}\n", "stop training_iteration must be >= 0"),
+    ("x: {run: U-MAPPO, stop: {env_runners/win_rate: 1.5}}\n", "must lie in [0, 1] (a win rate of 1.5 is never"),
+    ("x: {run: U-MAPPO, checkpoint_config: {checkpoint_frequency: -2}}\n", "checkpoint_frequency must be an integer"),
+    # SMAC's keywords: the type of SMAC's default and the range its code assumes
+    ("x: {run: U-MAPPO, config: {env_config: {seed: -1}}}\n", "env_config seed=-1: must be an integer >= 0, or None"),
+    ("x: {run: U-MAPPO, config: {env_config: {reward_scale_rate: -5}}}\n", "env_config reward_scale_rate=-5: must be"),
+    ("x: {run: U-MAPPO, config: {env_config: {step_mul: 2.5}}}\n", "env_config step_mul=2.5: must be a positive"),
+    ("x: {run: U-QMIX, config: {env_config: {obs_all_health: maybe}}}\n", "obs_all_health='maybe': must be true or"),
     # SMACv2 scenarios
     ("x: {run: UMAPPO, config: {env_config: {map_name: terran_6_vs_6}}}\n", "SMACv2 scenarios: protoss_5_vs_5"),
     (

@@ -305,3 +305,34 @@ def test_one_rule_says_which_agents_heal_for_the_engine_and_for_real_smac():
     assert smac_healing_agents(real).tolist() == [False, False, True]
     real.map_type = "marines"  # outside MMM maps nobody heals, as in SMAC
     assert not smac_healing_agents(real).any()
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(step_mul=0), "step_mul=0: must be a positive integer"),
+        (dict(move_amount=-2), "move_amount=-2: must be a number > 0"),
+        (dict(reward_scale_rate=0), "reward_scale_rate=0: must be a number > 0"),
+        (dict(reward_win="lots"), "reward_win='lots': must be a finite number"),
+        (dict(reward_sparse=1), "reward_sparse=1: must be true or false"),
+        (dict(difficulty=7), "difficulty=7: must be one of SMAC's levels 1, 2, 3"),
+        (dict(seed=-3), "seed=-3: must be an integer >= 0, or None"),
+        (dict(replay_dir=None), "replay_dir=None: must be a string"),
+    ],
+)
+def test_keyword_values_of_the_wrong_type_or_range_are_refused(kwargs, message):
+    """SMAC assumes each keyword's type and range; a wrong one crashed deep in a run or changed what it learns."""
+    with pytest.raises(ValueError) as err:
+        StarCraft2Env(map_name="3m", **kwargs)
+    assert message in str(err.value)
+    env = StarCraft2Env(map_name="3m", difficulty="A", seed=0, game_version=None, step_mul=4, reward_win=150.5)
+    assert env.step_mul == 4 and env.reward_win == 150.5
+
+
+def test_the_vector_env_refuses_a_bad_env_config_value():
+    from rllib_uas.envs.team import TeamVectorEnv
+
+    with pytest.raises(ValueError, match="env_config reward_scale_rate=-5: must be a number > 0"):
+        TeamVectorEnv({"map_name": "3m", "reward_scale_rate": -5}, num_envs=2)
+    with pytest.raises(ValueError, match="env_config uas must be true or false, got 'no'"):
+        TeamVectorEnv({"map_name": "3m", "uas": "no"}, num_envs=2)

@@ -8,7 +8,7 @@ from rllib_uas.envs.engine.battle import check_threading
 from rllib_uas.envs.engine.scenarios import get_scenario, is_scenario
 from rllib_uas.envs.engine.vec_smac import VectorizedSMAC, split_kwargs
 from rllib_uas.envs.sc2 import SMACAPIBatch, import_smac_env_class, import_smacv2_wrapper_class
-from rllib_uas.envs.smac_api import SMAC_KWARGS
+from rllib_uas.envs.smac_api import SMAC_KWARGS, check_smac_values
 
 BACKENDS = ("embedded", "sc2")
 # env_config keys consumed by our env wrappers; everything else goes to StarCraft2Env
@@ -36,6 +36,25 @@ def check_engine_keys(env_config: Mapping[str, Any]) -> None:
     check_threading(env_config.get("engine_streams", "shared"), env_config.get("engine_threads", 1))
 
 
+def check_env_config_values(env_config: Mapping[str, Any]) -> None:
+    """The values of a SMAC env_config (ValueError naming the key and what it takes): the engine keys,
+    the wrappers' switches and count, and StarCraft2Env's keywords against SMAC's (SMACv2's) defaults."""
+    from rllib_uas.envs.smacv2_api import StarCraft2Env as SMACv2Env  # its defaults hold SMAC v1's too
+
+    check_engine_keys(env_config)
+    continuing_episode_of(env_config)
+    for key in ("uas", "agent_state"):
+        if key in env_config and not isinstance(env_config[key], bool):
+            raise ValueError(f"env_config {key} must be true or false, got {env_config[key]!r}")
+    n = env_config.get("num_envs", 1)
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"env_config num_envs must be a positive integer, got {n!r}")
+    try:
+        check_smac_values(smac_kwargs(env_config) | {"seed": env_config.get("seed")}, SMACv2Env._DEFAULTS)
+    except ValueError as err:
+        raise ValueError(f"env_config {err}") from None
+
+
 def continuing_episode_of(env_config: Mapping[str, Any]) -> bool:
     """The env_config's `continuing_episode` (default True: the time limit is a truncation)."""
     value = env_config.get("continuing_episode", True)
@@ -52,7 +71,7 @@ def make_backend(env_config: Mapping[str, Any], n_envs: int = 1, seed: Optional[
     backend = env_config.get("backend", "embedded")
     map_name = env_config.get("map_name", "3m")
     kwargs = smac_kwargs(env_config)
-    check_engine_keys(env_config)
+    check_env_config_values(env_config)
     if backend == "embedded":
         flags, reward, rest = split_kwargs(kwargs)
         known = {"step_mul", "move_amount", "continuing_episode"}  # the rest of SMAC_KWARGS have no effect here

@@ -12,7 +12,7 @@ import math
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
 
@@ -59,6 +59,59 @@ _DEFAULTS: Dict[str, Any] = dict(
     debug=False,
 )
 SMAC_KWARGS = tuple(_DEFAULTS)  # StarCraft2Env's keyword arguments, for config checks
+SMAC_DIFFICULTIES = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "A")  # SMAC's built-in AI levels
+# value ranges beyond the type of the default: (test, what the key takes)
+_RANGES: Dict[str, Tuple[Callable[[Any], bool], str]] = {
+    "step_mul": (lambda v: isinstance(v, int) and v >= 1, "a positive integer (game loops per step)"),
+    "move_amount": (lambda v: v > 0, "a number > 0 (distance of a move)"),
+    "reward_scale_rate": (lambda v: v > 0, "a number > 0 (rewards are scaled to this maximum)"),
+    "reward_negative_scale": (lambda v: v >= 0, "a number >= 0"),
+    "window_size_x": (lambda v: isinstance(v, int) and v >= 1, "a positive integer"),
+    "window_size_y": (lambda v: isinstance(v, int) and v >= 1, "a positive integer"),
+    "num_fov_actions": (lambda v: isinstance(v, int) and v >= 1, "a positive integer"),
+    "kill_unit_step_mul": (lambda v: isinstance(v, int) and v >= 1, "a positive integer"),
+    "min_attack_range": (lambda v: v >= 0, "a number >= 0"),
+    "prob_obs_enemy": (lambda v: 0 <= v <= 1, "a probability in [0, 1]"),
+}
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def smac_value_error(key: str, value: Any, default: Any) -> Optional[str]:
+    """Why `value` cannot be StarCraft2Env's `key` (whose default is `default`), or None: the type of
+    SMAC's default and the range SMAC's code assumes; what a wrong one did was a crash deep in a run,
+    or a run that silently learned something else (a negative reward scale flips every reward)."""
+    if key == "seed":
+        ok = value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 0)
+        return None if ok else "must be an integer >= 0, or None (a fresh seed)"
+    if key == "difficulty":
+        return None if value in SMAC_DIFFICULTIES else f"must be one of SMAC's levels {', '.join(SMAC_DIFFICULTIES)}"
+    if isinstance(default, bool):
+        return None if isinstance(value, bool) else "must be true or false"
+    if isinstance(default, (int, float)):
+        if not _number(value):
+            return "must be a finite number"
+        test, takes = _RANGES.get(key, (lambda v: True, ""))
+        return None if test(value) else f"must be {takes}"
+    if isinstance(default, str) or (default is None and key == "game_version"):
+        return None if isinstance(value, str) or (default is None and value is None) else "must be a string"
+    if isinstance(default, dict):
+        return None if isinstance(value, dict) else "must be a mapping"
+    return None
+
+
+def check_smac_values(kwargs: Mapping[str, Any], defaults: Mapping[str, Any] = _DEFAULTS) -> None:
+    """StarCraft2Env's keyword values (ValueError naming the key and what it takes); unknown keys are
+    for the callers to refuse by name."""
+    for key, value in kwargs.items():
+        if key in defaults:
+            why = smac_value_error(key, value, defaults[key])
+            if why:
+                raise ValueError(f"{key}={value!r}: {why}")
+
+
 _REPLAY_NOTICE_GIVEN = False
 # SC2-process options that have no meaning for the embedded engine; accepted for compatibility
 _IGNORED = ("difficulty", "game_version", "replay_dir", "replay_prefix", "window_size_x", "window_size_y", "debug")
@@ -100,6 +153,7 @@ class StarCraft2Env(MultiAgentEnv):
             raise TypeError(
                 f"StarCraft2Env got unexpected keyword argument(s) {sorted(unknown)}; valid: {sorted(defaults)}"
             )
+        check_smac_values(kwargs, defaults)
         args = {**defaults, **kwargs}
         if args["obs_all_health"]:
             args["obs_own_health"] = True
