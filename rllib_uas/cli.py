@@ -157,8 +157,22 @@ def parse_overrides(args) -> dict:
     return out
 
 
+def _at_least(flag: str, value: Optional[float], low: float) -> None:
+    """A numeric flag below its least meaningful value (a stop of 0 iterations, 0 envs) is refused."""
+    if value is not None and value < low:
+        raise UsageError(f"{flag} must be at least {low:g}, got {value:g}")
+
+
 def cmd_train(args) -> int:
     from rllib_uas.experiment import apply_overrides, engine_battles, load_yaml, parse_experiments
+
+    for flag, value, low in (
+        ("--stop-timesteps", args.stop_timesteps, 1),
+        ("--stop-iters", args.stop_iters, 1),
+        ("--checkpoint-freq", args.checkpoint_freq, 0),
+        ("--num-cpus", args.num_cpus, 1),
+    ):
+        _at_least(flag, value, low)
 
     words = [w for w in (args.file_kw, args.file) if w is not None]
     if words[:1] == ["file"]:
@@ -206,8 +220,9 @@ def cmd_train(args) -> int:
 def cmd_evaluate(args) -> int:
     from rllib_uas.evaluation import evaluate, load_policy
 
-    if args.episodes < 1:
-        raise UsageError("--episodes must be at least 1")
+    _at_least("--episodes", args.episodes, 1)
+    _at_least("--num-envs", args.num_envs, 1)
+    _at_least("--seed", args.seed, 0)
     module, env_config, algo = load_policy(args.checkpoint)
     if args.map:
         from rllib_uas.envs.engine import get_battle_spec
@@ -255,9 +270,14 @@ def cmd_bench(args) -> int:
     from rllib_uas.envs.engine.bench import engine_steps_per_second
 
     get_battle_spec(args.map)
+    sizes = [v.strip() for v in args.envs.split(",")]
+    if not all(v.isdigit() and int(v) >= 1 for v in sizes):
+        raise UsageError(f"--envs must be comma-separated positive integers, e.g. 1,16,256, got {args.envs!r}")
+    if not args.seconds > 0:
+        raise UsageError(f"--seconds must be above 0, got {args.seconds:g}")
     print("| map | path | n_envs | env steps/s |\n|---|---|---|---|")
     print(f"| {args.map} | StarCraft2Env | 1 | {engine_steps_per_second(args.map, 1, args.seconds, api=True):,.0f} |")
-    for n in (int(v) for v in args.envs.split(",")):
+    for n in (int(v) for v in sizes):
         print(f"| {args.map} | VectorizedSMAC | {n} | {engine_steps_per_second(args.map, n, args.seconds):,.0f} |")
     return 0
 

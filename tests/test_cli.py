@@ -279,6 +279,20 @@ def test_bad_input_is_refused_before_rllib_and_torch_are_imported(tmp_path):
         assert rc == 2 and heavy == [], (content, rc, heavy)
 
 
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--envs", "0"], "--envs must be comma-separated positive integers, e.g. 1,16,256, got '0'"),
+        (["--envs", "16,a"], "got '16,a'"),
+        (["--seconds", "-1"], "--seconds must be above 0, got -1"),
+    ],
+)
+def test_bench_refuses_sizes_and_times_it_cannot_time(tmp_path, argv, message):
+    res = run("bench", "--map", "3m", *argv, cwd=tmp_path, timeout=120)
+    last = res.stderr.strip().splitlines()[-1]
+    assert res.returncode == 2 and last.startswith("rllib-uas: error: --") and last.endswith(message)
+
+
 def test_maps_and_unknown_checkpoint(tmp_path):
     res = run("maps", cwd=tmp_path, timeout=120)
     assert res.returncode == 0 and "MMM2" in res.stdout and "6m2m_vs_15m" in res.stdout
@@ -420,6 +434,9 @@ def test_command_line_overrides_reach_every_experiment():
         (["train", "--algo", "U-MAPPO", "lrr=0.1"], "unknown config key 'lrr' (did you mean 'lr'?)"),
         (["train", "--algo", "U-MAPOO"], "unknown algorithm run: 'U-MAPOO'"),
         (["train", "--algo", "U-MAPPO", "env_config.map_name=MMM3"], "unknown map 'MMM3'"),
+        (["train", "file", "bad.yaml", "--stop-iters", "0"], "--stop-iters must be at least 1, got 0"),
+        (["train", "file", "bad.yaml", "--stop-timesteps", "-100"], "--stop-timesteps must be at least 1, got -100"),
+        (["evaluate", "bad.yaml", "--num-envs", "0"], "--num-envs must be at least 1, got 0"),
         # port 9 (discard) has no Ray head: one line at once, not ray.init's minutes of retries
         (["train", "--algo", "U-MAPPO", "--ray-address", "127.0.0.1:9"], "no Ray cluster answers at 127.0.0.1:9"),
     ],
