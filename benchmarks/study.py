@@ -24,11 +24,30 @@ OUT = ROOT / "benchmarks" / "results" / "study"
 
 
 def seeds(text: str) -> List[int]:
-    """'0-4' or '0,2,5'."""
-    if "-" in text:
-        a, b = text.split("-")
-        return list(range(int(a), int(b) + 1))
-    return [int(s) for s in text.split(",")]
+    """'0-4' or '0,2,5': integers >= 0, at least one."""
+    try:
+        if "-" in text:
+            a, b = text.split("-")
+            out = list(range(int(a), int(b) + 1))
+        else:
+            out = [int(s) for s in text.split(",")]
+    except ValueError:
+        out = []
+    if not out:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a range A-B with A <= B (e.g. 0-4) or a list (e.g. 0,2,5)")
+    if min(out) < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: seeds are integers >= 0")
+    return out
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a whole number >= 1")
+    return value
 
 
 def main(argv=None) -> int:
@@ -48,9 +67,9 @@ def main(argv=None) -> int:
             help="add the lambda_I sweep (0, 0.01, 0.1, 0.5, 1) on 3m1m_vs_4m for U-MAPPO and U-QMIX",
         )
         p.add_argument("--out", default=str(OUT))
-    sub.choices["run"].add_argument("--concurrent", type=int, default=2, help="cells at a time (one CPU each)")
+    sub.choices["run"].add_argument("--concurrent", type=positive_int, default=2, help="cells at a time (one CPU each)")
     sub.choices["status"].add_argument(
-        "--concurrent", type=int, default=2, help="cells at a time, for the estimate of the time left"
+        "--concurrent", type=positive_int, default=2, help="cells at a time, for the estimate of the time left"
     )
     sub.choices["run"].add_argument(
         "--address",
@@ -84,7 +103,11 @@ def main(argv=None) -> int:
             return 2
         from rllib_uas.study.report import write_report
 
-        print(write_report(Path(args.out), Path(args.page)))
+        try:
+            print(write_report(Path(args.out), Path(args.page)))
+        except ValueError as err:
+            print(f"error: {err}; the page was left as it was", file=sys.stderr)
+            return 2
         return 0
     if args.command == "merge":
         from rllib_uas.study.merge import merge_cells

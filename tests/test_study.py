@@ -247,6 +247,34 @@ def test_a_second_run_into_the_same_folder_is_refused_before_it_touches_anything
     assert running.read_text() == "env_steps\n0\n"
 
 
+def test_bad_arguments_are_refused_with_one_line_and_nothing_written(tmp_path, capsys):
+    """A typo must not replace the committed page with an empty one, start no cell and wait forever, or
+    run an empty grid and call it done."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import study as study_cli
+
+    page = tmp_path / "results.md"
+    page.write_text("the committed page\n")
+    assert study_cli.main(["report", "--out", str(tmp_path / "typo"), "--page", str(page)]) == 2
+    assert "has no manifest.csv: not a study results folder" in capsys.readouterr().err
+    assert page.read_text() == "the committed page\n" and not (tmp_path / "results").exists()
+    for argv, message in [
+        (["run", "--concurrent", "0"], "argument --concurrent: '0': give a whole number >= 1"),
+        (["run", "--seeds", "3-1"], "argument --seeds: '3-1': give a range A-B with A <= B"),
+        (["status", "--seeds=-1"], "argument --seeds: '-1': give a range"),
+        (["status", "--seeds", "0,x"], "argument --seeds: '0,x': give a range"),
+    ]:
+        with pytest.raises(SystemExit) as exit_:
+            study_cli.main([*argv, "--out", str(tmp_path / "s")])
+        assert exit_.value.code == 2 and message in capsys.readouterr().err
+    assert study_cli.seeds("0-2") == [0, 1, 2] and study_cli.seeds("4,1") == [4, 1]
+    with pytest.raises(ValueError, match="concurrent=0: give a whole number >= 1"):
+        run_study(grid(["3m"], ["U-MAPPO"], [0], plans=TINY), tmp_path / "s", concurrent=0)
+    assert not (tmp_path / "s").exists()
+
+
 def test_the_page_counts_the_withdrawn_cells_that_ran_again(tmp_path):
     from rllib_uas.study.report import _withdrawn
 

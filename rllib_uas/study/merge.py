@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Dict, List
 
 from rllib_uas.file_lock import LockHeld, file_lock
-from rllib_uas.study.run import LOCK_NAME, StudyBusy, append_manifest, read_manifest
+from rllib_uas.study.run import LOCK_NAME, StudyBusy, append_manifest, read_manifest, require_results
 
 
 def merge_cells(src: Path, dst: Path) -> Dict[str, List[str]]:
@@ -23,8 +23,7 @@ def merge_cells(src: Path, dst: Path) -> Dict[str, List[str]]:
     src, dst = Path(src), Path(dst)
     if src.resolve() == dst.resolve():
         raise ValueError(f"{src} is the destination itself")
-    if not (src / "manifest.csv").exists():
-        raise ValueError(f"{src} has no manifest.csv: not a study results folder (benchmarks/results/study)")
+    require_results(src)
     dst.mkdir(parents=True, exist_ok=True)
     lock = dst / LOCK_NAME
     try:

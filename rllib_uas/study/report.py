@@ -446,6 +446,11 @@ def render(
 
 
 def write_report(out: Path, page: Path) -> Path:
+    """Render `out`'s cells into `page` and its plots; a folder that holds no study (a typo in --out)
+    raises ValueError before anything is written, so a committed page is never replaced by an empty one."""
+    from rllib_uas.study.run import require_results
+
+    require_results(out)
     plots = page.parent / "results"
     plots.mkdir(parents=True, exist_ok=True)
     page.write_text(render(out, plots))

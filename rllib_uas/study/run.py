@@ -86,6 +86,12 @@ def code_version() -> str:
         return "unknown"
 
 
+def require_results(folder: Path) -> None:
+    """ValueError unless `folder` is a study results folder (it has the manifest finished cells append to)."""
+    if not (Path(folder) / "manifest.csv").exists():
+        raise ValueError(f"{folder} has no manifest.csv: not a study results folder (benchmarks/results/study)")
+
+
 def read_manifest(out: Path) -> Dict[str, Dict[str, str]]:
     """cell name -> its last manifest row."""
     path = out / "manifest.csv"
@@ -270,6 +276,8 @@ def run_study(
     Without `address` the cells run on a Ray of this process's own with `cpus` (default
     `concurrent`) CPUs; with one (e.g. "auto" inside a Ray job) they run on that cluster's nodes,
     and then `out` must be a folder every node sees at the same path (the cells write there)."""
+    if isinstance(concurrent, bool) or not isinstance(concurrent, int) or concurrent < 1:
+        raise ValueError(f"concurrent={concurrent!r}: give a whole number >= 1 (0 starts no cell and waits forever)")
     if address:
         from rllib_uas.local_ray import check_address
 
