@@ -296,3 +296,18 @@ def test_an_observation_handed_out_never_changes_afterwards(uas):
     for a, o in first.items():
         for k in o:
             np.testing.assert_array_equal(o[k], before[a][k], err_msg=f"{a}: {k} changed after it was returned")
+
+
+def test_an_env_config_that_is_not_a_mapping_or_no_battles_are_refused_by_name():
+    """A bare map name failed as 'dictionary update sequence element #0', num_envs=0 as an IndexError."""
+    from rllib_uas.envs.multi_agent import SMACMultiAgentEnv
+    from rllib_uas.envs.team import TeamEnv, TeamVectorEnv, make_team_env
+
+    for make in (lambda: TeamVectorEnv("3m", num_envs=2), lambda: TeamEnv("3m"), lambda: SMACMultiAgentEnv("3m")):
+        with pytest.raises(TypeError, match="env_config must be a mapping such as {'map_name': '3m'}, got '3m'"):
+            make()
+    with pytest.raises(TypeError, match=r"got \['3m'\]"):
+        make_team_env(["3m"])
+    with pytest.raises(ValueError, match="num_envs must be a positive integer .*, got 0"):
+        TeamVectorEnv({"map_name": "3m"}, num_envs=0)
+    assert TeamVectorEnv(None, num_envs=1).map_name == "3m"  # None: every default

@@ -36,6 +36,16 @@ def check_engine_keys(env_config: Mapping[str, Any]) -> None:
     check_threading(env_config.get("engine_streams", "shared"), env_config.get("engine_threads", 1))
 
 
+def env_config_of(env_config: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
+    """A copy of an env's config (None: every default); a TypeError that says what to pass for anything
+    that is not a mapping (a bare map name failed as 'dictionary update sequence element #0')."""
+    if env_config is None:
+        return {}
+    if not isinstance(env_config, Mapping):
+        raise TypeError(f"env_config must be a mapping such as {{'map_name': '3m'}}, got {env_config!r}")
+    return dict(env_config)
+
+
 def check_env_config_values(env_config: Mapping[str, Any]) -> None:
     """The values of a SMAC env_config (ValueError naming the key and what it takes): the engine keys,
     the wrappers' switches and count, and StarCraft2Env's keywords against SMAC's (SMACv2's) defaults."""

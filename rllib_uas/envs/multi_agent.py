@@ -17,7 +17,7 @@ import gymnasium as gym
 import numpy as np
 from ray.rllib.env.multi_agent_env import MultiAgentEnv
 
-from rllib_uas.envs.backend import continuing_episode_of, make_backend
+from rllib_uas.envs.backend import continuing_episode_of, env_config_of, make_backend
 from rllib_uas.envs.team import TeamView, episode_ends
 
 
@@ -41,7 +41,7 @@ class MaskedDiscrete(gym.spaces.Discrete):
 class SMACMultiAgentEnv(MultiAgentEnv):
     def __init__(self, env_config: Optional[Mapping[str, Any]] = None):
         super().__init__()
-        cfg = dict(env_config or {})
+        cfg = env_config_of(env_config)
         self.backend = make_backend(cfg, n_envs=1, seed=cfg.get("seed"))
         self.view = TeamView(self.backend, uas=cfg.get("uas", True))
         n = self.view.n_agents

@@ -23,7 +23,7 @@ import numpy as np
 from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
-from rllib_uas.envs.backend import continuing_episode_of, make_backend
+from rllib_uas.envs.backend import continuing_episode_of, env_config_of, make_backend
 from rllib_uas.team_obs import GROUP_MASKS, last_action_onehot, team_observation_space
 from rllib_uas.uas import UnifiedActionSpace, smac_uas
 
@@ -173,9 +173,12 @@ class TeamVectorEnv(gym.vector.VectorEnv):
         self, env_config: Optional[Mapping[str, Any]] = None, num_envs: Optional[int] = None, autoreset: bool = True
     ):
         """`autoreset=False`: a finished battle waits for the caller's `reset()` (a single `TeamEnv`)."""
-        cfg = dict(env_config or {})
+        cfg = env_config_of(env_config)
         self.autoreset = autoreset
-        self.num_envs = int(num_envs if num_envs is not None else cfg.get("num_envs", 1))
+        n = num_envs if num_envs is not None else cfg.get("num_envs", 1)
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise ValueError(f"num_envs must be a positive integer (battles stepped together), got {n!r}")
+        self.num_envs = int(n)
         self.backend = make_backend(cfg, n_envs=self.num_envs, seed=cfg.get("seed"))
         self.view = TeamView(self.backend, uas=cfg.get("uas", True), agent_state=cfg.get("agent_state", False))
         self.single_observation_space = self.view.observation_space
@@ -234,7 +237,7 @@ class TeamEnv(gym.Env):
     metadata = {"render_modes": ["rgb_array"]}
 
     def __init__(self, env_config: Optional[Mapping[str, Any]] = None):
-        cfg = dict(env_config or {})
+        cfg = env_config_of(env_config)
         cfg.pop("num_envs", None)
         self._vec = TeamVectorEnv(cfg, num_envs=1, autoreset=False)  # its caller resets it
         self.observation_space = self._vec.single_observation_space
@@ -272,7 +275,7 @@ class TeamEnv(gym.Env):
 
 def make_team_env(env_config: Optional[Mapping[str, Any]] = None):
     """RLlib env creator: a `TeamVectorEnv` when RLlib asks for `num_envs`, else a `TeamEnv`."""
-    cfg = dict(env_config or {})
+    cfg = env_config_of(env_config)
     if "num_envs" in cfg:
         return TeamVectorEnv(cfg, num_envs=cfg["num_envs"])
     return TeamEnv(cfg)
