@@ -121,7 +121,7 @@ def run_experiments(
                 if notice:
                     exp.notices.append(notice)
         register_envs()
-        failures = 0
+        failures: List[str] = []  # each failed trial's error line
         for exp in experiments:
             for notice in exp.notices:
                 print(f"notice: {notice}")
@@ -189,7 +189,13 @@ def run_experiments(
         if wandb_project and os.environ.get("WANDB_MODE") == "offline":
             runs = Path(os.environ.get("WANDB_DIR", storage_path)) / "wandb"
             print(f"W&B runs were written offline under {runs}; upload them with: wandb sync {runs}/offline-run-*")
-        return 1 if failures else 0
+        if not failures:
+            return 0
+        # a loss that stopped being finite is the run's input (its learning rate, its env's numbers), and
+        # its line says what to change: the CLI's code for bad input; anything else failed the run
+        from rllib_uas.algorithms.team_learner import NON_FINITE_LOSS
+
+        return 2 if all(NON_FINITE_LOSS in line for line in failures) else 1
 
 
 def _search_cost(exp: Experiment, stop: Dict[str, Any]) -> Optional[str]:
@@ -216,15 +222,16 @@ def _short(value: Any) -> str:
     return str(value)
 
 
-def print_summary(exp: Experiment, results, metric: str) -> int:
-    """A table of trials (searched params, env steps, metric) and the best checkpoint; returns #errors."""
-    rows, errors, per_trial = [], 0, []
+def print_summary(exp: Experiment, results, metric: str) -> List[str]:
+    """A table of trials (searched params, env steps, metric) and the best checkpoint; returns the failed
+    trials' error lines."""
+    rows, errors, per_trial = [], [], []
     searched = sorted(exp.searched_keys)
     for r in results:
         if r.error:
-            errors += 1
             # the error's last line is the exception itself (its first is Ray's "The actor died ...")
             lines = [ln.strip() for ln in str(r.error).splitlines() if ln.strip()] or [type(r.error).__name__]
+            errors.append(lines[-1])
             print(f"trial {r.path} failed: {lines[-1][:300]}")
             continue
         m = r.metrics or {}

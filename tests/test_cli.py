@@ -566,3 +566,17 @@ def test_every_flag_has_help_text_with_its_default():
             assert action.help, (name, action.dest)
             if action.option_strings and not isinstance(action, argparse._StoreTrueAction):
                 assert "default" in action.help, (name, action.dest)
+
+
+def test_a_loss_that_stops_being_finite_fails_with_one_line_and_exit_2(tmp_path):
+    """A learning rate that blows the weights up is bad input: the trial stops at the first non-finite
+    loss with a line that names what to change, and the CLI exits 2 (1 is for runs that failed otherwise)."""
+    (tmp_path / "nan.yaml").write_text(
+        "x:\n  run: U-MAPPO\n  stop: {training_iteration: 4}\n  config:\n    env_config: {map_name: 3m}\n"
+        "    lr: 1.0e+6\n    num_env_runners: 0\n    train_batch_size_per_learner: 400\n    minibatch_size: 400\n"
+    )
+    res = rllib("train", "file", "nan.yaml", cwd=tmp_path, timeout=300)
+    failed = [ln for ln in res.stdout.splitlines() if " failed: " in ln]
+    assert res.returncode == 2, res.stdout[-2000:] + res.stderr[-2000:]
+    assert len(failed) == 1 and "FloatingPointError: U-MAPPO loss is not finite" in failed[0]
+    assert "lower the learning rate" in failed[0]

@@ -14,6 +14,9 @@ from typing import Any
 
 from rllib_uas.modules.agent_network import torch_threads
 
+# what both learners' FloatingPointError says when the loss stops being finite (the CLI exits 2 on it)
+NON_FINITE_LOSS = "loss is not finite"
+
 
 def learner_threads(config: Any) -> int:
     """Torch intra-op threads for a learner's update: its reserved CPUs, 1 when on a GPU."""

@@ -20,7 +20,7 @@ from ray.rllib.evaluation.postprocessing import Postprocessing
 from ray.rllib.utils.annotations import override
 from ray.rllib.utils.torch_utils import explained_variance
 
-from rllib_uas.algorithms.team_learner import TeamLearnerThreadsMixin
+from rllib_uas.algorithms.team_learner import NON_FINITE_LOSS, TeamLearnerThreadsMixin
 from rllib_uas.algorithms.u_mappo.epochs import EpochMinibatchIterator, minibatches_per_epoch
 from rllib_uas.algorithms.u_mappo.gae import TeamGeneralAdvantageEstimation
 from rllib_uas.modules.batch_cache import SameTensorsCache
@@ -252,7 +252,7 @@ class UMAPPOTorchLearner(TeamLearnerThreadsMixin, PPOTorchLearner):
             total = total + config.cgi_coeff * cgi
         if not torch.isfinite(total):
             raise FloatingPointError(
-                f"U-MAPPO loss is not finite (policy {float(policy_obj):.4g}, value {float(value_loss):.4g}, "
+                f"U-MAPPO {NON_FINITE_LOSS} (policy {float(policy_obj):.4g}, value {float(value_loss):.4g}, "
                 f"entropy {float(entropy):.4g}, cgi {float(cgi):.4g}); lower the learning rate or check the "
                 "env's rewards/observations for NaN/inf"
             )

@@ -22,7 +22,7 @@ from ray.rllib.core.rl_module.apis import TargetNetworkAPI
 from ray.rllib.utils.annotations import override
 from ray.rllib.utils.metrics import NUM_ENV_STEPS_SAMPLED_LIFETIME
 
-from rllib_uas.algorithms.team_learner import TeamLearnerThreadsMixin
+from rllib_uas.algorithms.team_learner import NON_FINITE_LOSS, TeamLearnerThreadsMixin
 from rllib_uas.modules.agent_network import masked_logits
 from rllib_uas.modules.cgi import cgi_loss
 from rllib_uas.modules.softmax import softmax
@@ -134,7 +134,7 @@ class UQMIXTorchLearner(TeamLearnerThreadsMixin, TorchLearner):
             total = total + config.cgi_coeff * cgi
         if not torch.isfinite(total):
             raise FloatingPointError(
-                f"U-QMIX loss is not finite (td {float(loss_td):.4g}, cgi {float(cgi):.4g}); "
+                f"U-QMIX {NON_FINITE_LOSS} (td {float(loss_td):.4g}, cgi {float(cgi):.4g}); "
                 "lower the learning rate or check the env's rewards/observations"
             )
         with torch.no_grad():
