@@ -80,6 +80,11 @@ def test_unavailable_action_in_multi_agent_env_raises():
         env.step({"agent_0": 6, "agent_1": 1, "agent_2": 1})
     with pytest.raises(ValueError, match="missing actions"):
         env.step({"agent_0": 1})
+    with pytest.raises(ValueError, match=r"actions for unknown agents \['agent_9'\]; the agents are \['agent_0'"):
+        env.step({"agent_0": 1, "agent_1": 1, "agent_2": 1, "agent_9": 1})
+    with pytest.raises(ValueError, match=r"actions are action indices \(integers\), got {'agent_1': 1.5}"):
+        env.step({"agent_0": 1, "agent_1": 1.5, "agent_2": 1})
+    env.step({"agent_0": np.int64(1), "agent_1": np.array(1), "agent_2": 1})  # numpy scalars, as RLlib sends
 
 
 def test_team_env_matches_starcraft2env():
