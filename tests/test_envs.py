@@ -82,8 +82,12 @@ def test_unavailable_action_in_multi_agent_env_raises():
         env.step({"agent_0": 1})
     with pytest.raises(ValueError, match=r"actions for unknown agents \['agent_9'\]; the agents are \['agent_0'"):
         env.step({"agent_0": 1, "agent_1": 1, "agent_2": 1, "agent_9": 1})
-    with pytest.raises(ValueError, match=r"actions are action indices \(integers\), got {'agent_1': 1.5}"):
-        env.step({"agent_0": 1, "agent_1": 1.5, "agent_2": 1})
+    with pytest.raises(ValueError, match=r"env 0, agent 1: action 1.5 is not an integer action number"):
+        env.step({"agent_0": 1, "agent_1": 1.5, "agent_2": 1})  # int() would have played action 1
+    team = TeamVectorEnv({"map_name": "3m"}, num_envs=2)
+    team.reset(seed=0)
+    with pytest.raises(ValueError, match=r"env 1, agent 2: action 1.7 is not an integer action number"):
+        team.step(np.array([[1, 1, 1], [1, 1, 1.7]]))
     env.step({"agent_0": np.int64(1), "agent_1": np.array(1), "agent_2": 1})  # numpy scalars, as RLlib sends
 
 

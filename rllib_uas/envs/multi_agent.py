@@ -38,12 +38,6 @@ class MaskedDiscrete(gym.spaces.Discrete):
         return super().sample(mask=mask, probability=probability)
 
 
-def _action_index(value: Any) -> bool:
-    """An int, numpy integer or 0-d integer array (what RLlib and PettingZoo callers pass); not a bool."""
-    a = np.asarray(value)
-    return a.ndim == 0 and np.issubdtype(a.dtype, np.integer)
-
-
 class SMACMultiAgentEnv(MultiAgentEnv):
     def __init__(self, env_config: Optional[Mapping[str, Any]] = None):
         super().__init__()
@@ -91,10 +85,8 @@ class SMACMultiAgentEnv(MultiAgentEnv):
         unknown = [a for a in action_dict if a not in self.possible_agents]
         if unknown:  # a misspelt id would otherwise be dropped while its agent acted on a stale entry
             raise ValueError(f"actions for unknown agents {unknown}; the agents are {self.possible_agents}")
-        bad = {a: v for a, v in action_dict.items() if not _action_index(v)}
-        if bad:
-            raise ValueError(f"actions are action indices (integers), got {bad}")
-        team = np.array([[int(action_dict[a]) for a in self.possible_agents]])
+        # as given: the team view's conversion refuses fractions, strings and bools (int() would truncate 1.5)
+        team = np.array([[action_dict[a] for a in self.possible_agents]])
         res = self.backend.step(self.view.to_native(team))
         obs = self._obs()
         reward = float(res.reward[0])

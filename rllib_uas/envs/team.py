@@ -24,6 +24,7 @@ from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
 from rllib_uas.envs.backend import continuing_episode_of, env_config_of, make_backend
+from rllib_uas.envs.engine.vec_smac import integral_actions
 from rllib_uas.team_obs import GROUP_MASKS, last_action_onehot, team_observation_space
 from rllib_uas.uas import UnifiedActionSpace, smac_uas
 
@@ -119,7 +120,7 @@ class TeamView:
         return last_action_onehot(uas, self.n_actions, valid=np.asarray(last).any(-1) & (uas >= 0))
 
     def to_native(self, actions: np.ndarray) -> np.ndarray:
-        a = np.asarray(actions, dtype=np.int64)
+        a = integral_actions(actions)  # a fraction or a string is refused, not truncated
         if a.shape[-1:] != (self.n_agents,):
             raise ValueError(f"team action must hold one action per agent ({self.n_agents}), got shape {a.shape}")
         if not self.uas:
