@@ -1,5 +1,6 @@
 """Cluster support: launcher files validate offline; env runners spread over nodes; fault tolerance."""
 
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -35,6 +36,28 @@ def test_submit_script_checks_its_arguments():
     assert res.returncode == 2 and "usage" in res.stderr
     res = subprocess.run(["bash", str(ROOT / "cluster" / "submit.sh"), "missing.yaml"], capture_output=True, text=True)
     assert res.returncode == 2 and "no such experiment file" in res.stderr
+    res = subprocess.run(["bash", str(ROOT / "cluster" / "submit.sh"), "--address"], capture_output=True, text=True)
+    assert res.returncode == 2 and "--address needs the head's dashboard address" in res.stderr
+
+
+def test_submit_script_names_the_file_inside_the_shipped_repository(tmp_path):
+    """The job receives a copy of the repository only: a file outside it is refused, one inside it is named
+    relative to the repository's root, from whatever folder the script was started in."""
+    outside = tmp_path / "mine.yaml"
+    outside.write_text("x: {run: U-MAPPO}\n")
+    script = str(ROOT / "cluster" / "submit.sh")
+    res = subprocess.run(["bash", script, str(outside)], capture_output=True, text=True, cwd=tmp_path)
+    assert res.returncode == 2 and "is outside the repository" in res.stderr and "copy it into" in res.stderr
+    fake = tmp_path / "bin"  # a `ray` that prints the command it was given instead of submitting it
+    fake.mkdir()
+    (fake / "ray").write_text('#!/usr/bin/env bash\necho "$@"\n')
+    (fake / "ray").chmod(0o755)
+    env = {**os.environ, "PATH": f"{fake}:{os.environ['PATH']}"}
+    inside = os.path.relpath(ROOT / "tuned_examples" / "quickstart.yaml", tmp_path)
+    res = subprocess.run(["bash", script, inside, "--seed", "3"], capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert res.returncode == 0, res.stderr
+    assert "-- rllib train file tuned_examples/quickstart.yaml --ray-address auto" in res.stdout
+    assert res.stdout.strip().endswith("--seed 3")
 
 
 @pytest.fixture
