@@ -101,6 +101,11 @@ def _collect(run_dirs: Sequence[str], metric: str, group_by: Optional[str]):
                 described.add(describe_trial(t))
     if not groups:
         raise ValueError(f"no results with metric {metric!r} in {list(run_dirs)}")
+    if group_by and all(label.endswith(f" {group_by}=?") for label in groups):  # a typo would give one '?' curve
+        raise ValueError(
+            f"--group-by {group_by!r}: no trial's config has it; give a config key such as cgi_coeff, lr or "
+            "seed, with dots for nested ones (env_config.map_name)"
+        )
     return groups, described
 
 
