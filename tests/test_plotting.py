@@ -49,9 +49,11 @@ def test_group_by_a_key_no_trial_has_is_refused(tmp_path):
     rows = [{"num_env_steps_sampled_lifetime": 100, "env_runners": {"win_rate": 0.2}}]
     run = tmp_path / "sweep"
     for i, coeff in enumerate((0.0, 0.1)):
-        _fake_trial(run, f"UMAPPO_smac_team_ab_0000{i}_{i}", {"cgi_coeff": coeff, "env_config": {"map_name": "3m"}}, rows)
+        params = {"cgi_coeff": coeff, "env_config": {"map_name": "3m"}}
+        _fake_trial(run, f"UMAPPO_smac_team_ab_0000{i}_{i}", params, rows)
     groups, _ = _collect([str(run)], "env_runners/win_rate", "cgi_coeff")
     assert sorted(groups) == ["sweep cgi_coeff=0.0", "sweep cgi_coeff=0.1"]
-    assert list(_collect([str(run)], "env_runners/win_rate", "env_config.map_name")[0]) == ["sweep env_config.map_name=3m"]
+    by_map = _collect([str(run)], "env_runners/win_rate", "env_config.map_name")[0]
+    assert list(by_map) == ["sweep env_config.map_name=3m"]
     with pytest.raises(ValueError, match="--group-by 'cgi_coef': no trial's config has it"):
         _collect([str(run)], "env_runners/win_rate", "cgi_coef")
