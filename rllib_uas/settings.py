@@ -19,6 +19,7 @@ an UnboundLocalError, `rollout_fragment_length: 0` loops forever in RLlib's own 
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any, Dict
 
 TEAM_SETTINGS: Dict[str, Any] = dict(
@@ -119,15 +120,20 @@ def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def _integer(v: Any) -> bool:
+    """An int or a numpy integer (numbers.Integral), not a bool."""
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+
 def _positive_int(c: Any, name: str) -> None:
     v = getattr(c, name)
-    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+    if not _integer(v) or v < 1:
         raise ValueError(f"{name} must be a positive integer, got {v!r}")
 
 
 def _count(c: Any, name: str) -> None:
     v = getattr(c, name)
-    if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+    if not _integer(v) or v < 0:
         raise ValueError(f"{name} must be an integer >= 0, got {v!r}")
 
 

@@ -327,6 +327,8 @@ def test_keyword_values_of_the_wrong_type_or_range_are_refused(kwargs, message):
     assert message in str(err.value)
     env = StarCraft2Env(map_name="3m", difficulty="A", seed=0, game_version=None, step_mul=4, reward_win=150.5)
     assert env.step_mul == 4 and env.reward_win == 150.5
+    env = StarCraft2Env(map_name="3m", seed=np.int64(2), step_mul=np.int64(8), reward_win=np.float32(100))  # numpy
+    assert env.step_mul == 8
 
 
 def test_the_vector_env_refuses_a_bad_env_config_value():

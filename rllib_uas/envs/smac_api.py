@@ -62,21 +62,25 @@ SMAC_KWARGS = tuple(_DEFAULTS)  # StarCraft2Env's keyword arguments, for config 
 SMAC_DIFFICULTIES = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "A")  # SMAC's built-in AI levels
 # value ranges beyond the type of the default: (test, what the key takes)
 _RANGES: Dict[str, Tuple[Callable[[Any], bool], str]] = {
-    "step_mul": (lambda v: isinstance(v, int) and v >= 1, "a positive integer (game loops per step)"),
+    "step_mul": (lambda v: _int(v) and v >= 1, "a positive integer (game loops per step)"),
     "move_amount": (lambda v: v > 0, "a number > 0 (distance of a move)"),
     "reward_scale_rate": (lambda v: v > 0, "a number > 0 (rewards are scaled to this maximum)"),
     "reward_negative_scale": (lambda v: v >= 0, "a number >= 0"),
-    "window_size_x": (lambda v: isinstance(v, int) and v >= 1, "a positive integer"),
-    "window_size_y": (lambda v: isinstance(v, int) and v >= 1, "a positive integer"),
-    "num_fov_actions": (lambda v: isinstance(v, int) and v >= 1, "a positive integer"),
-    "kill_unit_step_mul": (lambda v: isinstance(v, int) and v >= 1, "a positive integer"),
+    "window_size_x": (lambda v: _int(v) and v >= 1, "a positive integer"),
+    "window_size_y": (lambda v: _int(v) and v >= 1, "a positive integer"),
+    "num_fov_actions": (lambda v: _int(v) and v >= 1, "a positive integer"),
+    "kill_unit_step_mul": (lambda v: _int(v) and v >= 1, "a positive integer"),
     "min_attack_range": (lambda v: v >= 0, "a number >= 0"),
     "prob_obs_enemy": (lambda v: 0 <= v <= 1, "a probability in [0, 1]"),
 }
 
 
+def _int(v: Any) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+
 def _number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def smac_value_error(key: str, value: Any, default: Any) -> Optional[str]:
@@ -84,7 +88,7 @@ def smac_value_error(key: str, value: Any, default: Any) -> Optional[str]:
     SMAC's default and the range SMAC's code assumes; what a wrong one did was a crash deep in a run,
     or a run that silently learned something else (a negative reward scale flips every reward)."""
     if key == "seed":
-        ok = value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 0)
+        ok = value is None or (_int(value) and value >= 0)
         return None if ok else "must be an integer >= 0, or None (a fresh seed)"
     if key == "difficulty":
         return None if value in SMAC_DIFFICULTIES else f"must be one of SMAC's levels {', '.join(SMAC_DIFFICULTIES)}"
