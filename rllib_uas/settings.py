@@ -117,7 +117,8 @@ OPTIMIZERS = ("adam", "rmsprop")
 
 
 def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    """A finite int or float, numpy's included (numbers.Real), not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _integer(v: Any) -> bool:

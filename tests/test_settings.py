@@ -84,7 +84,8 @@ def test_rllib_settings_out_of_range_are_refused(cls, name, value, message):
         ),
         (UMAPPOConfig, dict(lr=[[0, 1e-3], [1000, 1e-4]], vf_clip_param=0.0, num_cpus_per_learner=0.5)),
         (UQMIXConfig, dict(epsilon_anneal_steps=0, learning_starts_episodes=0, gamma=0.0, grad_clip=None)),
-        (UQMIXConfig, dict(seed=np.int64(3), num_env_runners=np.int64(0), mixing_embed_dim=np.int32(16))),  # numpy ints
+        (UQMIXConfig, dict(seed=np.int64(3), num_env_runners=np.int64(0), mixing_embed_dim=np.int32(16))),  # numpy
+        (UMAPPOConfig, dict(gamma=np.float32(0.99), clip_param=np.float32(0.2))),  # (RLlib takes lr as a float only)
     ],
 )  # fmt: skip
 def test_rllib_settings_at_their_bounds_are_accepted(cls, values):
