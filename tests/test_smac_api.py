@@ -338,3 +338,15 @@ def test_the_vector_env_refuses_a_bad_env_config_value():
         TeamVectorEnv({"map_name": "3m", "reward_scale_rate": -5}, num_envs=2)
     with pytest.raises(ValueError, match="env_config uas must be true or false, got 'no'"):
         TeamVectorEnv({"map_name": "3m", "uas": "no"}, num_envs=2)
+
+
+def test_per_agent_getters_refuse_an_id_that_is_no_agent():
+    """numpy took -1 as the last agent and 4 (on 3m) as an enemy; SMAC's dict of agents refuses both."""
+    env = StarCraft2Env(map_name="3m", seed=0)
+    env.reset()
+    for get in (env.get_obs_agent, env.get_avail_agent_actions, env.get_unit_by_id, env.unit_shoot_range):
+        for bad in (-1, 3, 4, "0", True):
+            with pytest.raises(ValueError, match=r"agent_id .*: 3m has 3 agents, 0-2"):
+                get(bad)
+    assert env.get_avail_agent_actions(np.int64(2)) == env.get_avail_actions()[2]
+    assert env.get_unit_by_id(2).tag == 2

@@ -293,8 +293,18 @@ class StarCraft2Env(MultiAgentEnv):
         obs = self._vec.observations()[0]
         return [obs[i] for i in range(self.n_agents)]
 
+    def _agent(self, agent_id: Any) -> int:
+        """An agent's index, checked: numpy would take -1 as the last agent and SMAC's dict of agents
+        refuses it; a ValueError names the range."""
+        if not (isinstance(agent_id, (int, np.integer)) and not isinstance(agent_id, bool)) or not (
+            0 <= agent_id < self.n_agents
+        ):
+            last = self.n_agents - 1
+            raise ValueError(f"agent_id {agent_id!r}: {self.map_name} has {self.n_agents} agents, 0-{last}")
+        return int(agent_id)
+
     def get_obs_agent(self, agent_id: int) -> np.ndarray:
-        return self._vec.observations()[0, agent_id]
+        return self._vec.observations()[0, self._agent(agent_id)]
 
     def get_obs_size(self) -> int:
         return self._vec.features.obs_size
@@ -326,7 +336,7 @@ class StarCraft2Env(MultiAgentEnv):
         return self._vec.avail_actions()[0].tolist()
 
     def get_avail_agent_actions(self, agent_id: int) -> List[int]:
-        return self._vec.avail_actions()[0, agent_id].tolist()
+        return self._vec.avail_actions()[0, self._agent(agent_id)].tolist()
 
     def get_total_actions(self) -> int:
         return self.n_actions
@@ -401,7 +411,7 @@ class StarCraft2Env(MultiAgentEnv):
         return {j: self._record(self.n_agents + j) for j in range(self.n_enemies)}
 
     def get_unit_by_id(self, a_id: int) -> UnitRecord:
-        return self._record(a_id)
+        return self._record(self._agent(a_id))  # SMAC's: an ally (`self.agents[a_id]`)
 
     @property
     def death_tracker_ally(self) -> np.ndarray:
@@ -426,11 +436,11 @@ class StarCraft2Env(MultiAgentEnv):
 
     def unit_shoot_range(self, agent_id: int) -> float:
         ft = self._vec.features.tables
-        return float(ft.shoot[ft.table_of[0], agent_id])
+        return float(ft.shoot[ft.table_of[0], self._agent(agent_id)])
 
     def unit_sight_range(self, agent_id: int) -> float:
         ft = self._vec.features.tables
-        return float(ft.sight[ft.table_of[0], agent_id])
+        return float(ft.sight[ft.table_of[0], self._agent(agent_id)])
 
     def unit_max_cooldown(self, unit: UnitRecord) -> float:
         return float(self._tables.max_cd_obs[unit.tag])
