@@ -79,6 +79,9 @@ def evaluate(
     """Greedy evaluation: ceil(episodes / num_envs) rounds in which every env plays exactly one episode
     (the first `episodes` to finish would favour short battles). Win rate with its 95% interval, mean
     return and battle stats over all the rounds' episodes."""
+    for name, value, low in (("episodes", episodes, 1), ("num_envs", num_envs, 1), ("seed", seed, 0)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
     env = TeamVectorEnv({k: v for k, v in env_config.items() if k != "num_envs"}, num_envs=min(num_envs, episodes))
     space = module.observation_space
     for key in ("obs", "action_mask", "state"):

@@ -222,3 +222,10 @@ def test_rllib_evaluate_plays_whole_rounds():
     res = evaluate(module, {"map_name": "3m"}, episodes=12, num_envs=8)  # 2 rounds of 8, not the first 12
     assert res["episodes"] == 16
     assert 1 <= res["length_mean"] <= 60 and 0.0 <= res["win_rate"] <= 1.0
+    for kwargs, message in (
+        (dict(episodes=0), "episodes must be an integer >= 1, got 0"),  # was 'num_envs ... got 0'
+        (dict(num_envs=0), "num_envs must be an integer >= 1, got 0"),
+        (dict(seed=-1), "seed must be an integer >= 0, got -1"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            evaluate(module, {"map_name": "3m"}, **kwargs)
