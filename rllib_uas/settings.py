@@ -203,6 +203,11 @@ def check_team_settings(c: Any, baseline: str) -> None:
             f"unified action space. For plain {baseline} set cgi_coeff=0.0."
         )
     check_parameter_sharing(c.parameter_sharing)
+    if getattr(c, "env", None) == "smac":  # the per-agent MultiAgentEnv: its agents, not the team, act
+        raise ValueError(
+            "env 'smac' is SMAC as a per-agent MultiAgentEnv, for RLlib's own algorithms; U-MAPPO and U-QMIX "
+            f"(and {baseline}) train on the team view: use env 'smac_team' (the default)"
+        )
     env_config = getattr(c, "env_config", None)
     map_name = env_config.get("map_name") if isinstance(env_config, dict) else None
     if c.parameter_sharing == "group" and getattr(c, "env", None) in ("smac_team", None) and isinstance(map_name, str):

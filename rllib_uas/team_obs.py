@@ -77,6 +77,20 @@ def team_observation_space(
     return gym.spaces.Dict(spaces)
 
 
+def check_team_space(observation_space) -> None:
+    """ValueError unless `observation_space` is a team observation: what the team algorithms' modules
+    read. Any other env failed inside the module with an IndexError or a KeyError."""
+    spaces = getattr(observation_space, "spaces", None)
+    missing = [k for k in TEAM_OBS_KEYS if not isinstance(spaces, dict) or k not in spaces]
+    if missing:
+        raise ValueError(
+            f"U-MAPPO and U-QMIX train on a team observation (a Dict space with {', '.join(TEAM_OBS_KEYS)}: "
+            f"rllib_uas/team_obs.py), but the env's observation space is {observation_space} (missing "
+            f"{', '.join(missing)}); use env 'smac_team', or wrap a masked discrete PettingZoo ParallelEnv in "
+            "rllib_uas.envs.pettingzoo.PettingZooTeamEnv"
+        )
+
+
 def space_groups(observation_space: gym.spaces.Dict) -> Tuple[Optional[np.ndarray], np.ndarray]:
     """(agent_group [n], group_masks [G, A]) from a team observation space; agent_group is None when
     membership changes between episodes (then each step's `group` observation says it)."""

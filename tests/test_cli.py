@@ -220,6 +220,7 @@ BAD_INPUTS = [
     ("x: {run: U-MAPPO, config: {rollout_fragment_length: 0}}\n", "rollout_fragment_length must be a positive integer"),
     ("x: {run: U-QMIX, config: {gamma: 1.5}}\n", "gamma must lie in [0, 1], got 1.5"),
     ("x: {run: U-MAPPO, config: {seed: abc}}\n", "seed must be an integer >= 0, got 'abc'"),
+    ("x: {run: U-QMIX, env: smac, config: {}}\n", "env 'smac' is SMAC as a per-agent MultiAgentEnv"),
     ("x: {run: U-MAPPO, config: {lr: {grid_search: 0.1}}}\n", "config lr: grid_search needs a non-empty list"),
     ("x: {run: U-MAPPO, stop: {training_iteration: -1}}\n", "stop training_iteration must be >= 0"),
     ("x: {run: U-MAPPO, stop: {env_runners/win_rate: 1.5}}\n", "must lie in [0, 1] (a win rate of 1.5 is never"),

@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from toy_team_env import SEMANTICS, ToyBattle
 
 from rllib_uas.envs.pettingzoo import PettingZooTeamEnv
@@ -45,3 +46,19 @@ def test_the_modules_import_no_env():
     )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0 and res.stdout.strip() == "[]", res.stdout + res.stderr[-1000:]
+
+
+def test_a_module_refuses_an_env_that_gives_no_team_observation():
+    """The team modules read obs, action_mask, state, alive, group and last_action; a plain gym space
+    failed inside them with an IndexError or a KeyError."""
+    import gymnasium as gym
+
+    from rllib_uas.modules.team_ppo import TeamPPOModule
+    from rllib_uas.team_obs import check_team_space
+
+    box = gym.spaces.Box(-1.0, 1.0, (4,))
+    with pytest.raises(ValueError, match=r"team observation .*\(missing obs, action_mask, state, alive, group"):
+        TeamPPOModule(observation_space=box, action_space=gym.spaces.Discrete(2), model_config={"max_seq_len": 20})
+    partial = gym.spaces.Dict({"obs": gym.spaces.Box(-1.0, 1.0, (3, 4)), "state": gym.spaces.Box(-1.0, 1.0, (5,))})
+    with pytest.raises(ValueError, match=r"missing action_mask, alive, group, last_action\); use env 'smac_team'"):
+        check_team_space(partial)

@@ -14,7 +14,7 @@ from torch import nn
 
 from rllib_uas.modules.valid_rows import scatter_rows, valid_steps
 from rllib_uas.settings import check_parameter_sharing
-from rllib_uas.team_obs import space_groups
+from rllib_uas.team_obs import check_team_space, space_groups
 
 MASKED_LOGIT = -1e9  # exp() underflows to exactly 0 in float32, and 0 * MASKED_LOGIT is not NaN
 
@@ -69,6 +69,7 @@ def setup_team_agent(module, defaults: Dict) -> Dict:
     """Shared setup of the team modules: config, threads, sizes and groups from the team observation
     space, the agent-input builder `module.agent_inputs(obs)` and the shared agent network
     `module.agent_net`. Returns the merged model config."""
+    check_team_space(module.observation_space)
     cfg = {**defaults, **(module.model_config or {})}
     module.cfg = cfg
     configure_torch_threads(cfg["torch_num_threads"])
