@@ -12,6 +12,7 @@ import torch
 from ray.rllib.core.columns import Columns
 
 from rllib_uas.envs.team import TeamVectorEnv
+from rllib_uas.value_types import is_integer
 
 MODULE_DIR = Path("learner_group") / "learner" / "rl_module" / "default_policy"
 
@@ -80,7 +81,7 @@ def evaluate(
     (the first `episodes` to finish would favour short battles). Win rate with its 95% interval, mean
     return and battle stats over all the rounds' episodes."""
     for name, value, low in (("episodes", episodes, 1), ("num_envs", num_envs, 1), ("seed", seed, 0)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        if not is_integer(value) or value < low:
             raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
     env = TeamVectorEnv({k: v for k, v in env_config.items() if k != "num_envs"}, num_envs=min(num_envs, episodes))
     space = module.observation_space

@@ -17,6 +17,8 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Type
 
 import yaml
 
+from rllib_uas.value_types import is_integer
+
 logger = logging.getLogger(__name__)
 
 
@@ -223,7 +225,7 @@ def precheck_experiment(name: str, spec: Any, source: str, registry: Mapping[str
                 "checkpoint_at_end, num_to_keep"
             )
     freq = ckpt.get("checkpoint_frequency", spec.get("checkpoint_freq", 0))
-    if isinstance(freq, bool) or not isinstance(freq, int) or freq < 0:
+    if not is_integer(freq) or freq < 0:
         raise ExperimentError(
             f"{where}: checkpoint_config checkpoint_frequency must be an integer >= 0 (iterations between "
             f"checkpoints; 0: none along the way), got {freq!r}"

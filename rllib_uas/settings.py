@@ -18,9 +18,10 @@ an UnboundLocalError, `rollout_fragment_length: 0` loops forever in RLlib's own 
 
 from __future__ import annotations
 
-import math
-import numbers
 from typing import Any, Dict
+
+from rllib_uas.value_types import is_finite_number as _number
+from rllib_uas.value_types import is_integer as _integer
 
 TEAM_SETTINGS: Dict[str, Any] = dict(
     uas=True,  # the unified action space (False: SMAC's native actions)
@@ -116,16 +117,6 @@ MIXERS = ("qmix", "vdn")
 OPTIMIZERS = ("adam", "rmsprop")
 
 
-def _number(value: Any) -> bool:
-    """A finite int or float, numpy's included (numbers.Real), not a bool."""
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _integer(v: Any) -> bool:
-    """An int or a numpy integer (numbers.Integral), not a bool."""
-    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
-
-
 def _positive_int(c: Any, name: str) -> None:
     v = getattr(c, name)
     if not _integer(v) or v < 1:
@@ -168,7 +159,7 @@ def check_parameter_sharing(value: Any) -> None:
 def check_sampling_settings(c: Any) -> None:
     """What the team env runner needs to sample at all (the rest of its checks need RLlib's classes)."""
     envs = c.num_envs_per_env_runner
-    if isinstance(envs, bool) or not isinstance(envs, int) or envs < 1:
+    if not _integer(envs) or envs < 1:
         raise ValueError(f"num_envs_per_env_runner must be a positive integer (battles per env runner), got {envs!r}")
 
 

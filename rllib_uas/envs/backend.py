@@ -9,6 +9,7 @@ from rllib_uas.envs.engine.scenarios import get_scenario, is_scenario
 from rllib_uas.envs.engine.vec_smac import VectorizedSMAC, split_kwargs
 from rllib_uas.envs.sc2 import SMACAPIBatch, import_smac_env_class, import_smacv2_wrapper_class
 from rllib_uas.envs.smac_api import SMAC_KWARGS, check_smac_values
+from rllib_uas.value_types import is_integer
 
 BACKENDS = ("embedded", "sc2")
 # env_config keys consumed by our env wrappers; everything else goes to StarCraft2Env
@@ -57,7 +58,7 @@ def check_env_config_values(env_config: Mapping[str, Any]) -> None:
         if key in env_config and not isinstance(env_config[key], bool):
             raise ValueError(f"env_config {key} must be true or false, got {env_config[key]!r}")
     n = env_config.get("num_envs", 1)
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+    if not is_integer(n) or n < 1:
         raise ValueError(f"env_config num_envs must be a positive integer, got {n!r}")
     try:
         check_smac_values(smac_kwargs(env_config) | {"seed": env_config.get("seed")}, SMACv2Env._DEFAULTS)

@@ -23,6 +23,7 @@ from rllib_uas.envs.engine.scenarios import Scenario
 from rllib_uas.envs.engine.vec_smac import VectorizedSMAC, integral_actions, split_kwargs
 from rllib_uas.envs.pymarl_env import MultiAgentEnv, get_map_params
 from rllib_uas.envs.smac_heuristic import SmacHeuristic
+from rllib_uas.value_types import is_finite_number, is_integer
 
 __all__ = ["MultiAgentEnv", "StarCraft2Env", "get_map_params"]
 
@@ -62,25 +63,17 @@ SMAC_KWARGS = tuple(_DEFAULTS)  # StarCraft2Env's keyword arguments, for config 
 SMAC_DIFFICULTIES = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "A")  # SMAC's built-in AI levels
 # value ranges beyond the type of the default: (test, what the key takes)
 _RANGES: Dict[str, Tuple[Callable[[Any], bool], str]] = {
-    "step_mul": (lambda v: _int(v) and v >= 1, "a positive integer (game loops per step)"),
+    "step_mul": (lambda v: is_integer(v) and v >= 1, "a positive integer (game loops per step)"),
     "move_amount": (lambda v: v > 0, "a number > 0 (distance of a move)"),
     "reward_scale_rate": (lambda v: v > 0, "a number > 0 (rewards are scaled to this maximum)"),
     "reward_negative_scale": (lambda v: v >= 0, "a number >= 0"),
-    "window_size_x": (lambda v: _int(v) and v >= 1, "a positive integer"),
-    "window_size_y": (lambda v: _int(v) and v >= 1, "a positive integer"),
-    "num_fov_actions": (lambda v: _int(v) and v >= 1, "a positive integer"),
-    "kill_unit_step_mul": (lambda v: _int(v) and v >= 1, "a positive integer"),
+    "window_size_x": (lambda v: is_integer(v) and v >= 1, "a positive integer"),
+    "window_size_y": (lambda v: is_integer(v) and v >= 1, "a positive integer"),
+    "num_fov_actions": (lambda v: is_integer(v) and v >= 1, "a positive integer"),
+    "kill_unit_step_mul": (lambda v: is_integer(v) and v >= 1, "a positive integer"),
     "min_attack_range": (lambda v: v >= 0, "a number >= 0"),
     "prob_obs_enemy": (lambda v: 0 <= v <= 1, "a probability in [0, 1]"),
 }
-
-
-def _int(v: Any) -> bool:
-    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
-
-
-def _number(v: Any) -> bool:
-    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def smac_value_error(key: str, value: Any, default: Any) -> Optional[str]:
@@ -88,14 +81,14 @@ def smac_value_error(key: str, value: Any, default: Any) -> Optional[str]:
     SMAC's default and the range SMAC's code assumes; what a wrong one did was a crash deep in a run,
     or a run that silently learned something else (a negative reward scale flips every reward)."""
     if key == "seed":
-        ok = value is None or (_int(value) and value >= 0)
+        ok = value is None or (is_integer(value) and value >= 0)
         return None if ok else "must be an integer >= 0, or None (a fresh seed)"
     if key == "difficulty":
         return None if value in SMAC_DIFFICULTIES else f"must be one of SMAC's levels {', '.join(SMAC_DIFFICULTIES)}"
     if isinstance(default, bool):
         return None if isinstance(value, bool) else "must be true or false"
     if isinstance(default, (int, float)):
-        if not _number(value):
+        if not is_finite_number(value):
             return "must be a finite number"
         test, takes = _RANGES.get(key, (lambda v: True, ""))
         return None if test(value) else f"must be {takes}"
@@ -296,9 +289,7 @@ class StarCraft2Env(MultiAgentEnv):
     def _agent(self, agent_id: Any) -> int:
         """An agent's index, checked: numpy would take -1 as the last agent and SMAC's dict of agents
         refuses it; a ValueError names the range."""
-        if not (isinstance(agent_id, (int, np.integer)) and not isinstance(agent_id, bool)) or not (
-            0 <= agent_id < self.n_agents
-        ):
+        if not is_integer(agent_id) or not 0 <= agent_id < self.n_agents:
             last = self.n_agents - 1
             raise ValueError(f"agent_id {agent_id!r}: {self.map_name} has {self.n_agents} agents, 0-{last}")
         return int(agent_id)

@@ -27,6 +27,7 @@ from rllib_uas.envs.backend import continuing_episode_of, env_config_of, make_ba
 from rllib_uas.envs.engine.vec_smac import integral_actions
 from rllib_uas.team_obs import GROUP_MASKS, last_action_onehot, team_observation_space
 from rllib_uas.uas import UnifiedActionSpace, smac_uas
+from rllib_uas.value_types import is_integer
 
 
 class TeamView:
@@ -177,7 +178,7 @@ class TeamVectorEnv(gym.vector.VectorEnv):
         cfg = env_config_of(env_config)
         self.autoreset = autoreset
         n = num_envs if num_envs is not None else cfg.get("num_envs", 1)
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        if not is_integer(n) or n < 1:
             raise ValueError(f"num_envs must be a positive integer (battles stepped together), got {n!r}")
         self.num_envs = int(n)
         self.backend = make_backend(cfg, n_envs=self.num_envs, seed=cfg.get("seed"))

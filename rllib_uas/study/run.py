@@ -25,6 +25,7 @@ from typing import Any, Dict, List, Sequence
 from rllib_uas.file_lock import LockHeld, file_lock
 from rllib_uas.study import cell_checkpoint
 from rllib_uas.study.grid import Cell, MapPlan
+from rllib_uas.value_types import is_integer
 
 LOCK_NAME = ".study.lock"  # held by the run writing to a results folder (its cells' partial CSVs)
 
@@ -276,7 +277,7 @@ def run_study(
     Without `address` the cells run on a Ray of this process's own with `cpus` (default
     `concurrent`) CPUs; with one (e.g. "auto" inside a Ray job) they run on that cluster's nodes,
     and then `out` must be a folder every node sees at the same path (the cells write there)."""
-    if isinstance(concurrent, bool) or not isinstance(concurrent, int) or concurrent < 1:
+    if not is_integer(concurrent) or concurrent < 1:
         raise ValueError(f"concurrent={concurrent!r}: give a whole number >= 1 (0 starts no cell and waits forever)")
     if address:
         from rllib_uas.local_ray import check_address
