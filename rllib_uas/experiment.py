@@ -268,7 +268,8 @@ def _precheck_variant_config(algorithm: str, raw: Mapping[str, Any], env: Any, w
     if env is not None:
         clean.setdefault("env", env)
     defaults = entry["defaults"]
-    _check_env(clean, defaults.get("env"), where)
+    if not _check_env(clean, defaults.get("env"), where):
+        _check_team_env(clean.get("env"), clean.get("env_config"), where)
     _check_number_types(clean, defaults, where)
     for variant in _search_variants(clean):
         try:
@@ -373,6 +374,18 @@ def _check_env(clean: Mapping[str, Any], default_env: Any, where: str) -> bool:
         return False
     _check_smac_env_config(clean.get("env_config") or {}, where)
     return True
+
+
+def _check_team_env(env: Any, env_config: Any, where: str) -> None:
+    """A gymnasium id given to a team algorithm must make a team observation (`team_obs.check_gym_team_env`)."""
+    if _is_search(env) or (env_config is not None and not isinstance(env_config, Mapping)):
+        return  # a search is checked by build_config's validate() per value; a bad env_config is RLlib's
+    from rllib_uas.team_obs import check_gym_team_env
+
+    try:
+        check_gym_team_env(env, _first_of_searches(dict(env_config or {})))
+    except ValueError as err:
+        raise ExperimentError(f"{where}: invalid config: {err}") from None
 
 
 def _check_number_types(clean: Mapping[str, Any], defaults: Mapping[str, Any], where: str) -> None:

@@ -22,7 +22,7 @@ the observation space alone, without importing an env.
 
 from __future__ import annotations
 
-from typing import Optional, Tuple
+from typing import Any, Mapping, Optional, Tuple
 
 import gymnasium as gym
 import numpy as np
@@ -89,6 +89,32 @@ def check_team_space(observation_space) -> None:
             f"{', '.join(missing)}); use env 'smac_team', or wrap a masked discrete PettingZoo ParallelEnv in "
             "rllib_uas.envs.pettingzoo.PettingZooTeamEnv"
         )
+
+
+def check_gym_team_env(env_id: Any, env_config: Optional[Mapping[str, Any]] = None) -> None:
+    """ValueError when `env_id`, a gymnasium id, makes an env without a team observation (CartPole-v1
+    for U-MAPPO): RLlib would fail in the env runner, and a remote runner's error surfaces only as an
+    IndexError in RLlib's `get_spaces`. Anything else (our envs, Tune-registered names, classes) and an
+    id that cannot be made here pass: the trial makes the env and reports its own error."""
+    import gymnasium
+
+    if not isinstance(env_id, str) or env_id not in gymnasium.envs.registry:
+        return
+    env = None
+    # the env_config first, as RLlib passes it; then without it (the team configs' default env_config
+    # names a SMAC map, which a gymnasium env left at that default does not take)
+    for kwargs in (dict(env_config or {}), {}):
+        try:
+            env = gymnasium.make(env_id, disable_env_checker=True, **kwargs)  # RLlib's runner checks it
+            break
+        except Exception:  # noqa: BLE001 - any failure here is the trial's to report
+            continue
+    if env is None:
+        return
+    try:
+        check_team_space(env.observation_space)
+    finally:
+        env.close()
 
 
 def space_groups(observation_space: gym.spaces.Dict) -> Tuple[Optional[np.ndarray], np.ndarray]:

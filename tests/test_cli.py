@@ -193,6 +193,8 @@ BAD_INPUTS = [
     ("x: {run: UMAPPO, stop: {env_runners/win_rat: 0.9}, config: {}}\n", "did you mean 'env_runners/win_rate'"),
     # the env, its env_config keys and its backend, before Ray starts
     ("x: {run: UMAPPO, env: smac_teams, config: {}}\n", "unknown env 'smac_teams' (did you mean 'smac_team'?)"),
+    # a gymnasium env without a team observation failed in the runner (an IndexError in RLlib's get_spaces)
+    ("x: {run: U-QMIX, env: CartPole-v1, config: {}}\n", "train on a team observation (a Dict space with obs"),
     (
         "x: {run: UMAPPO, config: {env_config: {reward_sparce: true}}}\n",
         "unknown env_config key 'reward_sparce' (did you mean 'reward_sparse'?)",

@@ -62,3 +62,29 @@ def test_a_module_refuses_an_env_that_gives_no_team_observation():
     partial = gym.spaces.Dict({"obs": gym.spaces.Box(-1.0, 1.0, (3, 4)), "state": gym.spaces.Box(-1.0, 1.0, (5,))})
     with pytest.raises(ValueError, match=r"missing action_mask, alive, group, last_action\); use env 'smac_team'"):
         check_team_space(partial)
+
+
+def test_the_configs_refuse_a_gymnasium_env_without_a_team_observation():
+    """`CartPole-v1` for U-MAPPO failed in the env runner: a remote runner's error surfaced only as an
+    IndexError in RLlib's `get_spaces`, an in-process one as a TypeError (the default env_config's
+    map_name). A gymnasium id registered for a team env passes; an id that cannot be made here is the
+    trial's to report."""
+    import gymnasium as gym
+
+    from rllib_uas.algorithms.u_mappo import UMAPPOConfig
+    from rllib_uas.algorithms.u_qmix import UQMIXConfig
+    from rllib_uas.variants import variant
+
+    for config in (UMAPPOConfig(), UQMIXConfig(), variant("MAPPO").config()):
+        for env_config in ({"map_name": "3m"}, {}):  # the team default, and a gym env's own
+            config.environment("CartPole-v1", env_config=env_config)
+            with pytest.raises(ValueError, match=r"team observation .*Box\(.*\(missing obs, action_mask"):
+                config.validate()
+    gym.register("ToyTeamBattle-v0", entry_point=lambda **kw: PettingZooTeamEnv(ToyBattle(), semantics=SEMANTICS))
+    gym.register("Unmakeable-v0", entry_point="no_such_module:Env")
+    try:
+        UMAPPOConfig().environment("ToyTeamBattle-v0", env_config={}).validate()
+        UMAPPOConfig().environment("Unmakeable-v0", env_config={}).validate()
+    finally:
+        gym.registry.pop("ToyTeamBattle-v0")
+        gym.registry.pop("Unmakeable-v0")

@@ -26,6 +26,7 @@ from rllib_uas.callbacks import SMACMetricsCallback
 from rllib_uas.connectors import TeamActionsToEnv, TeamEpisodesToModule, TeamEpisodesToTrainBatch
 from rllib_uas.env_runner import TeamEnvRunner, validate_unbiased_sampling
 from rllib_uas.settings import CHECKS, TEAM_SETTINGS, apply_defaults, module_config
+from rllib_uas.team_obs import check_gym_team_env
 
 ENV_TO_MODULE_DEFAULTS = (
     "AddObservationsFromEpisodesToBatch",
@@ -153,6 +154,7 @@ class TeamConfigMixin:
         from rllib_uas.envs.registry import register_envs
 
         register_envs()
+        check_gym_team_env(self.env, self.env_config if isinstance(self.env_config, dict) else None)
         # the configs default to the SMAC team env's own batched vector env; any other env (a
         # PettingZooTeamEnv, a user's gym env) has no vector entry point and is vectorized by gymnasium
         if str(self.gym_env_vectorize_mode).lower().endswith("vector_entry_point") and not _has_vector_entry_point(
