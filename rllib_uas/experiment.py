@@ -234,12 +234,10 @@ def precheck_experiment(name: str, spec: Any, source: str, registry: Mapping[str
     if not isinstance(at_end, bool):
         raise ExperimentError(f"{where}: checkpoint_config checkpoint_at_end must be true or false, got {at_end!r}")
     num_to_keep = ckpt.get("num_to_keep")
-    if num_to_keep is not None and (
-        isinstance(num_to_keep, bool) or not isinstance(num_to_keep, int) or num_to_keep < 1
-    ):
+    if num_to_keep is not None and (not is_integer(num_to_keep) or num_to_keep < 1):
         raise ExperimentError(f"{where}: checkpoint_config num_to_keep must be a positive integer, got {num_to_keep!r}")
     num_samples = spec.get("num_samples", 1)
-    if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
+    if not is_integer(num_samples) or num_samples < 1:
         raise ExperimentError(f"{where}: num_samples must be a positive integer, got {num_samples!r}")
     algorithm = _variant_algorithm(run)
     if algorithm is not None:

@@ -233,11 +233,7 @@ def check_mappo_settings(c: Any) -> None:
     _positive_int(c, "max_seq_len")
     # the CLI's pre-flight namespace lacks it when not given: the manifest keeps plain defaults only
     hidden = getattr(c, "critic_hidden", MAPPO_SETTINGS["critic_hidden"])
-    if (
-        not isinstance(hidden, (list, tuple))
-        or not hidden
-        or not all(isinstance(h, int) and not isinstance(h, bool) and h > 0 for h in hidden)
-    ):
+    if not isinstance(hidden, (list, tuple)) or not hidden or not all(_integer(h) and h > 0 for h in hidden):
         raise ValueError(f"critic_hidden must be a list of positive layer sizes, e.g. [64, 64], got {hidden!r}")
     # PPO's settings that RLlib's PPOConfig.validate leaves unchecked
     for name in ("num_epochs", "train_batch_size_per_learner"):

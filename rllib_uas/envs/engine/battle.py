@@ -33,6 +33,7 @@ from rllib_uas.envs.engine.simulate import (
 )
 from rllib_uas.envs.engine.tables import UnitTables, build_tables, gather_tables, tables_for
 from rllib_uas.envs.engine.units import get_unit_type
+from rllib_uas.value_types import is_integer
 
 
 def _unit_columns(t: UnitTables, spec: MapSpec) -> tuple:
@@ -97,7 +98,7 @@ def check_threading(streams: str, threads: int) -> None:
     """Refuse a random-stream mode or thread count the engine cannot run, saying what to set."""
     if streams not in STREAMS:
         raise ValueError(f"engine_streams must be one of {STREAMS}, got {streams!r}")
-    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
+    if not is_integer(threads) or threads < 1:
         raise ValueError(f"engine_threads must be a positive integer, got {threads!r}")
     if threads > 1 and streams != "per_env":
         raise ValueError(

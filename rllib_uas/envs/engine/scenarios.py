@@ -25,6 +25,7 @@ from rllib_uas.envs.engine.maps import (
     smac_agent_order,
 )
 from rllib_uas.envs.engine.units import DATA_DIR, UnitDataError, get_unit_type, read_data_file
+from rllib_uas.value_types import is_finite_number, is_integer
 
 POSITION_KINDS = ("surrounded_and_reflect", "surrounded", "reflect_position")
 TEAM_KINDS = ("weighted_teams",)
@@ -172,7 +173,7 @@ def _field(raw: Mapping[str, Any], key: str, where: str) -> Any:
 
 
 def _positive_int(value: Any, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    if not is_integer(value) or value < 1:
         raise CapabilityConfigError(f"{where} must be a positive integer, got {value!r}")
     return int(value)
 
@@ -214,7 +215,7 @@ def _build(
     if (
         not isinstance(weights, (list, tuple))
         or len(weights) != len(types)
-        or not all(isinstance(x, (int, float)) and not isinstance(x, bool) and x >= 0 for x in weights)
+        or not all(is_finite_number(x) and x >= 0 for x in weights)
     ):
         raise CapabilityConfigError(f"{w}.weights must be {len(types)} non-negative numbers, got {weights!r}")
     if abs(sum(weights) - 1.0) > 1e-6:
