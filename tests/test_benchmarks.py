@@ -102,3 +102,50 @@ def test_the_overlap_summary_refuses_unfinished_trials(tmp_path):
         timeout=120,
     )
     assert out.returncode == 2 and "trials not finished yet: sequential seed 0" in out.stderr
+
+
+def _gru_unroll():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gru_unroll", ROOT / "benchmarks" / "gru_unroll.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_gru_comparison_runs_the_same_computation():
+    """benchmarks/gru_unroll.py times two unrolls it says we did not take; each must compute what the
+    shipped one does, or its timing compares nothing: the PackedSequence plan lists the valid steps
+    (states equal to the bucketed unroll's), and the hand-written GRU's states and gradients equal
+    nn.GRU's."""
+    import torch
+    from torch.nn.utils.rnn import PackedSequence
+
+    from rllib_uas.modules.agent_network import Buckets, RecurrentAgentNetwork
+
+    g = _gru_unroll()
+    torch.manual_seed(0)
+    lengths, T, n = np.array([3, 7, 1, 5, 7, 2]), 7, 2
+    net = RecurrentAgentNetwork(4, 8, 8)
+    x = torch.randn(len(lengths), T, n, 4)  # [B, T, n, In]
+    buckets = Buckets(torch.as_tensor(lengths), T, n)
+    want = net.valid_states(buckets.take(x), torch.zeros(len(lengths), n, 8), buckets)  # [M, n, H]
+    b_idx, t_idx, batch_sizes, back = g.packed_plan(lengths, T, n)
+    assert batch_sizes.tolist() == [12, 10, 8, 6, 6, 4, 4]  # agents of the episodes still going
+    out, _ = net.gru(PackedSequence(net.fc(x[b_idx, t_idx]).reshape(-1, 8), batch_sizes))
+    assert torch.allclose(out.data.reshape(-1, n, 8)[back], want, atol=1e-6)
+
+    gru = torch.nn.GRU(5, 6)
+    xs, h0, dout = torch.randn(4, 3, 5), torch.randn(3, 6), torch.randn(4, 3, 6)  # [T, R, F], [R, H]
+    results = []
+    for hand in (False, True):
+        gru.zero_grad()
+        if hand:
+            gi = torch.nn.functional.linear(xs, gru.weight_ih_l0, gru.bias_ih_l0)
+            states = g.HandWrittenGRU.apply(gi, h0, gru.weight_hh_l0, gru.bias_hh_l0)
+        else:
+            states = gru(xs, h0[None])[0]
+        (states * dout).sum().backward()
+        results.append([states.detach(), *(p.grad.clone() for p in gru.parameters())])
+    for a, b in zip(*results):
+        assert torch.allclose(a, b, atol=1e-5)
