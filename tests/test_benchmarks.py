@@ -9,6 +9,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
+from benchmark_scripts import load_script
 
 from rllib_uas.envs.engine import bench
 from rllib_uas.envs.engine.vec_smac import VectorizedSMAC
@@ -104,15 +105,6 @@ def test_the_overlap_summary_refuses_unfinished_trials(tmp_path):
     assert out.returncode == 2 and "trials not finished yet: sequential seed 0" in out.stderr
 
 
-def _gru_unroll():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("gru_unroll", ROOT / "benchmarks" / "gru_unroll.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_the_gru_comparison_runs_the_same_computation():
     """benchmarks/gru_unroll.py times two unrolls it says we did not take; each must compute what the
     shipped one does, or its timing compares nothing: the PackedSequence plan lists the valid steps
@@ -123,7 +115,7 @@ def test_the_gru_comparison_runs_the_same_computation():
 
     from rllib_uas.modules.agent_network import Buckets, RecurrentAgentNetwork
 
-    g = _gru_unroll()
+    g = load_script("gru_unroll")
     torch.manual_seed(0)
     lengths, T, n = np.array([3, 7, 1, 5, 7, 2]), 7, 2
     net = RecurrentAgentNetwork(4, 8, 8)

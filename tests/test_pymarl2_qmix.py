@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
 import re
 import subprocess
 import sys
@@ -12,15 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from benchmark_scripts import load_script
 
 from rllib_uas.algorithms.u_qmix.learner import td_lambda_targets
 from rllib_uas.envs.engine.vec_smac import VectorizedSMAC
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "benchmarks"))  # as when it runs as a script: its sibling learning_check
-spec = importlib.util.spec_from_file_location("pymarl2_qmix", ROOT / "benchmarks" / "pymarl2_qmix.py")
-ref = sys.modules["pymarl2_qmix"] = importlib.util.module_from_spec(spec)  # its dataclass looks itself up there
-spec.loader.exec_module(ref)
+ref = load_script("pymarl2_qmix", register=True)  # its dataclass looks itself up; it imports learning_check
 
 
 def test_td_lambda_targets_by_hand_and_against_ours_on_full_length_episodes():

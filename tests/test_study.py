@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from benchmark_scripts import load_script
 
 from rllib_uas.study import stats
 from rllib_uas.study.grid import MAIN_VARIANTS, PLANS, Cell, MapPlan, grid, parse_cell, sweep_name, sweep_variant
@@ -33,12 +34,7 @@ TINY = {
 
 def _study_cli():
     """benchmarks/study.py as a module (its main() is the CLI)."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("study_cli", ROOT / "benchmarks" / "study.py")
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
-    return cli
+    return load_script("study")
 
 
 def test_grid_is_seed_major_and_the_sweep_reuses_the_main_cells():
