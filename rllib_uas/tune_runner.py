@@ -93,7 +93,7 @@ def run_experiments(
     import ray
     from ray import tune
 
-    from rllib_uas.envs.registry import register_envs
+    from rllib_uas.envs.registry import register_class_path, register_envs
     from rllib_uas.fit_resources import fit_trial
     from rllib_uas.local_ray import ray_for_run
     from rllib_uas.progress import ProgressLine
@@ -121,6 +121,8 @@ def run_experiments(
                 if notice:
                     exp.notices.append(notice)
         register_envs()
+        for exp in experiments:  # RLlib's env runners do not import a 'module.Class' env themselves
+            register_class_path(exp.config.env)
         failures: List[str] = []  # each failed trial's error line
         for exp in experiments:
             for notice in exp.notices:

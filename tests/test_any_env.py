@@ -63,3 +63,48 @@ def test_uas_off_is_refused_where_there_is_no_native_space(algorithm):
     cfg = configs()[algorithm].training(uas=False, cgi_coeff=0.0)
     with pytest.raises(ValueError, match="uas=False needs an env with a native action space"):
         cfg.validate()
+
+
+class ToyTeamEnv(PettingZooTeamEnv):
+    """The toy battle as an env class that takes RLlib's env_config, named by its 'module.Class' path."""
+
+    def __init__(self, env_config):
+        super().__init__(ToyBattle(), semantics=SEMANTICS)
+
+
+def test_an_env_named_by_its_class_path_is_made_as_rllib_makes_an_env_class(ray_session):
+    """RLlib 2.60's env runners make a string env only from Tune's registry or as a gymnasium id: a
+    'module.Class' path (which `rllib train` accepts) failed with gymnasium's NameNotFound. Validating
+    a team config registers it with Tune, made as `Class(env_config)`; ids and known names are left
+    alone."""
+    from ray.tune.registry import ENV_CREATOR, _global_registry
+
+    from rllib_uas.envs.registry import register_class_path
+
+    path = f"{__name__}.ToyTeamEnv"
+    config = configs()["U-MAPPO"].environment(env=path).env_runners(num_env_runners=0)
+    algo = config.build_algo()
+    try:
+        episodes = algo.env_runner.sample(num_timesteps=20)
+        assert sum(len(e) for e in episodes) >= 20
+        assert isinstance(_global_registry.get(ENV_CREATOR, path)({}), ToyTeamEnv)
+    finally:
+        algo.stop()
+    assert not register_class_path(path)  # already known to Tune
+    assert not register_class_path("CartPole-v1")  # a gymnasium id
+    assert not register_class_path("no_such_module.Env") and not register_class_path("smac_team")
+
+
+def _broken_env(env_config):
+    raise ValueError("no battle here: check env_config")
+
+
+@pytest.mark.parametrize("algorithm", ["U-MAPPO", "U-QMIX"])
+def test_an_env_runner_that_fails_to_start_is_named_by_its_error(ray_session, algorithm):
+    """With RLlib's default fault tolerance a remote env runner's failure to start was logged and
+    dropped, and setup failed with `IndexError: list index out of range` in `get_spaces`; the
+    algorithm now raises the runner's own error."""
+    register_env("broken_team", _broken_env)
+    config = configs()[algorithm].environment(env="broken_team").env_runners(num_env_runners=1)
+    with pytest.raises(RuntimeError, match=r"env runner failed to start: ValueError: no battle here: check env_config"):
+        config.build_algo()

@@ -151,9 +151,10 @@ class TeamConfigMixin:
                         "remove it from env_config"
                     )
                 self.env_config[key] = want
-        from rllib_uas.envs.registry import register_envs
+        from rllib_uas.envs.registry import register_class_path, register_envs
 
         register_envs()
+        register_class_path(self.env)
         check_gym_team_env(self.env, self.env_config if isinstance(self.env_config, dict) else None)
         # the configs default to the SMAC team env's own batched vector env; any other env (a
         # PettingZooTeamEnv, a user's gym env) has no vector entry point and is vectorized by gymnasium

@@ -30,6 +30,7 @@ from ray.rllib.utils.metrics import (
 )
 
 from rllib_uas.algorithms import overlapped_sampling as overlapped
+from rllib_uas.algorithms.runner_start import RunnerStartErrors
 from rllib_uas.algorithms.team_config import TeamConfigMixin, set_provided
 from rllib_uas.modules.team_ppo import TeamPPOModule
 from rllib_uas.settings import MAPPO_SETTINGS, apply_defaults
@@ -119,7 +120,7 @@ class UMAPPOConfig(TeamConfigMixin, PPOConfig):
         self._dont_auto_sync_env_runner_states = bool(self.overlap_sampling)
 
 
-class UMAPPO(PPO):
+class UMAPPO(RunnerStartErrors, PPO):
     """RLlib's PPO with the U-MAPPO module and learner (see UMAPPOConfig); with `overlap_sampling`,
     the runners collect the next batch during each update."""
 

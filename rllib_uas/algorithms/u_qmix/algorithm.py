@@ -36,6 +36,7 @@ from ray.rllib.utils.metrics import (
     TIMERS,
 )
 
+from rllib_uas.algorithms.runner_start import RunnerStartErrors
 from rllib_uas.algorithms.team_config import TeamConfigMixin, set_provided
 from rllib_uas.algorithms.u_qmix.episode_buffer import EpisodeBuffer, stored_bytes_per_step
 from rllib_uas.algorithms.u_qmix.learner import NUM_EPISODES_SAMPLED_LIFETIME
@@ -175,7 +176,7 @@ def check_buffer_fits(config, observation_space, memory: Optional[float]) -> Non
         )
 
 
-class UQMIX(Algorithm):
+class UQMIX(RunnerStartErrors, Algorithm):
     @classmethod
     @override(Algorithm)
     def get_default_config(cls) -> UQMIXConfig:
