@@ -224,6 +224,12 @@ def _short(value: Any) -> str:
     return str(value)
 
 
+RUNNER_START_HINT = (
+    "an env runner failed to start and RLlib dropped its error: rerun with -v to see it in the Ray "
+    "workers' logs, or with num_env_runners=0 to raise it in the trial"
+)
+
+
 def print_summary(exp: Experiment, results, metric: str) -> List[str]:
     """A table of trials (searched params, env steps, metric) and the best checkpoint; returns the failed
     trials' error lines."""
@@ -232,9 +238,15 @@ def print_summary(exp: Experiment, results, metric: str) -> List[str]:
     for r in results:
         if r.error:
             # the error's last line is the exception itself (its first is Ray's "The actor died ...")
-            lines = [ln.strip() for ln in str(r.error).splitlines() if ln.strip()] or [type(r.error).__name__]
-            errors.append(lines[-1])
-            print(f"trial {r.path} failed: {lines[-1][:300]}")
+            text = str(r.error)
+            lines = [ln.strip() for ln in text.splitlines() if ln.strip()] or [type(r.error).__name__]
+            line = lines[-1][:300]
+            if line.startswith("IndexError") and "get_spaces" in text:
+                # RLlib dropped an env runner that failed to start (our algorithms name its error:
+                # algorithms/runner_start.py; RLlib's own do not)
+                line += f" ({RUNNER_START_HINT})"
+            errors.append(line)
+            print(f"trial {r.path} failed: {line}")
             continue
         m = r.metrics or {}
         value = metric_at(m, metric)

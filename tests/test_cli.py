@@ -366,6 +366,27 @@ def test_a_failed_trial_is_reported_by_its_exception_line(capsys):
     assert "actor died" not in out
 
 
+def test_a_runner_that_failed_to_start_is_reported_with_where_to_find_its_error(capsys):
+    """RLlib's own algorithms drop an env runner that failed to start and then fail in get_spaces with
+    an IndexError that says nothing of why: the line says where the runner's error is."""
+    from types import SimpleNamespace
+
+    from rllib_uas.tune_runner import RUNNER_START_HINT, print_summary
+
+    error = RuntimeError(
+        "The actor died because of an error raised in its creation task\n"
+        '  File "ray/rllib/env/env_runner_group.py", line 319, in get_spaces\n'
+        "    spaces = self.foreach_env_runner(\nIndexError: list index out of range\n"
+    )
+    failed = SimpleNamespace(error=error, path="/tmp/results/x/trial_0")
+    exp = SimpleNamespace(searched_keys=[], name="x")
+    want = f"IndexError: list index out of range ({RUNNER_START_HINT})"
+    assert print_summary(exp, [failed], "env_runners/win_rate") == [want]
+    assert "rerun with -v" in capsys.readouterr().out
+    other = SimpleNamespace(error=RuntimeError("Traceback ...\nIndexError: list index out of range"), path="p")
+    assert print_summary(exp, [other], "env_runners/win_rate") == ["IndexError: list index out of range"]
+
+
 def test_progress_line_parts():
     from types import SimpleNamespace
 
