@@ -421,7 +421,7 @@ def _check_env_name(env: Any, where: str) -> None:
     """An env given by name must be ours, registered with Tune, a gymnasium id or an importable path."""
     if not isinstance(env, str) or _is_search(env):
         return
-    from rllib_uas.envs import ENV_NAMES
+    from rllib_uas.envs import ENV_NAMES, import_class_path
 
     if env in ENV_NAMES:
         return
@@ -434,15 +434,8 @@ def _check_env_name(env: Any, where: str) -> None:
     registry = sys.modules.get("ray.tune.registry")
     if registry is not None and registry._global_registry.contains(registry.ENV_CREATOR, env):
         return
-    if "." in env:
-        module, _, attr = env.rpartition(".")
-        try:
-            import importlib
-
-            if hasattr(importlib.import_module(module), attr):
-                return
-        except ImportError:
-            pass
+    if import_class_path(env) is not None:
+        return
     raise ExperimentError(
         f"{where}: unknown env {env!r}{_closest(env, ENV_NAMES)}; use smac_team (the team view "
         "both algorithms train on), smac, an env registered with ray.tune.register_env, a "

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import functools
-import importlib
 from typing import Any
 
 from ray.tune.registry import ENV_CREATOR, _global_registry, register_env
 
-from rllib_uas.envs import ENV_NAMES
+from rllib_uas.envs import ENV_NAMES, import_class_path
 from rllib_uas.envs.multi_agent import SMACMultiAgentEnv
 from rllib_uas.envs.team import make_team_env
 
@@ -32,10 +31,8 @@ def register_class_path(env: Any) -> bool:
 
     if env in gymnasium.envs.registry or _global_registry.contains(ENV_CREATOR, env):
         return False
-    module, _, attr = env.rpartition(".")
-    try:
-        cls = getattr(importlib.import_module(module), attr)
-    except (ImportError, AttributeError, ValueError):
+    cls = import_class_path(env)
+    if cls is None:
         return False
     register_env(env, functools.partial(_make, cls))
     return True
