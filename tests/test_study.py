@@ -130,7 +130,7 @@ def test_return_curve_statistics_hand_computed():
 
 
 def _write_cells(out: Path, map_name: str, curves: dict) -> None:
-    """Finished cells with manifest lines: {(variant, seed): [(env_steps, win_rate, return)]}."""
+    """Finished cells with manifest lines: {(variant, seed): [(env_steps, win_rate, return[, {column: value}])]}."""
     from rllib_uas.study.run import MANIFEST_FIELDS
 
     out.mkdir(parents=True, exist_ok=True)
@@ -142,8 +142,9 @@ def _write_cells(out: Path, map_name: str, curves: dict) -> None:
             with (out / f"{name}.csv").open("w", newline="") as f:
                 w = csv.DictWriter(f, CURVE_FIELDS)
                 w.writeheader()
-                for steps, win, ret in points:
-                    w.writerow(dict(env_steps=steps, wall_s=1.0, eval_win_rate=win, eval_episodes=8, eval_return=ret))
+                for steps, win, ret, *more in points:
+                    row = dict(env_steps=steps, wall_s=1.0, eval_win_rate=win, eval_episodes=8, eval_return=ret)
+                    w.writerow({**row, **(more[0] if more else {})})
             row = dict(cell=name, map=map_name, variant=variant, seed=seed, budget=1200, env_steps=points[-1][0])
             manifest.writerow({**row, "fingerprint": "f", "commit": "abc1234", "wall_s": 10.0, "resumes": 0})
 
@@ -184,6 +185,29 @@ def test_a_map_no_variant_wins_is_read_by_its_returns(tmp_path):
     page = render(tmp_path, tmp_path, plot_link=".", plans=TINY)
     assert "(32 battles from seed 0, `rllib_uas.envs.scripted`, at abc1234): focus fire wins" in page
     assert (tmp_path / "3m.png").stat().st_size > 0
+
+
+def test_the_final_battles_are_read_from_each_runs_last_evaluation(tmp_path):
+    """Kills, losses and battle length: the last row of each CSV, mean and range over seeds; with
+    fewer than the planned seeds, the comparisons get one line that names them instead of verdicts."""
+
+    def battles(killed, lost, length):
+        return dict(eval_dead_enemies=killed, eval_dead_allies=lost, eval_battle_length=length)
+
+    curves = {
+        ("U-MAPPO", 0): [(0, 0.0, 1.0, battles(0, 3, 80)), (1200, 1.0, 20.0, battles(3.0, 1.0, 30.0))],
+        ("U-MAPPO", 1): [(0, 0.0, 1.0, battles(0, 3, 80)), (1200, 0.5, 15.0, battles(2.5, 2.0, 50.0))],
+        ("MAPPO", 0): [(0, 0.0, 1.0, battles(0, 3, 80)), (1200, 0.0, 5.0, battles(1.0, 3.0, 20.0))],
+        ("MAPPO", 1): [(0, 0.0, 1.0), (1200, 0.0, 4.0)],  # a CSV without the columns is left out of the table
+    }
+    _write_cells(tmp_path, "3m", curves)
+    page = render(tmp_path, None, plans=TINY)
+    # 3m: 3 Marines a side, 60 steps
+    assert "| variant | seeds | won | enemies killed (of 3) | allies lost (of 3) | battle length (limit 60) |" in page
+    assert "| U-MAPPO | 2 (0-1) | 0.75 (0.50-1.00) | 2.8 (2.5-3.0) | 1.5 (1.0-2.0) | 40.0 (30.0-50.0) |" in page
+    assert "| MAPPO | 1 (0) | 0.00 | 1.0 | 3.0 | 20.0 |" in page
+    assert "P(U-MAPPO > MAPPO) =" not in page  # no sentence reads 2 seeds
+    assert "- Not read yet, fewer than 5 shared seeds (how many in brackets): U-MAPPO > MAPPO (2)." in page
 
 
 def test_tiny_grid_runs_through_tune_resumes_and_reports(ray_session, tmp_path):

@@ -65,6 +65,47 @@ RETURN_HEAD = [
 METRIC_WORDS = {"win": ("final", "AUC"), "return": ("final return", "mean return")}
 
 
+def _spread(values: Sequence[float], digits: int) -> str:
+    """'mean (lowest-highest)' over seeds; one seed is its value."""
+    text = f"{np.mean(values):.{digits}f}"
+    return text if len(values) < 2 else f"{text} ({min(values):.{digits}f}-{max(values):.{digits}f})"
+
+
+def battle_lines(runs: Sequence[stats.Run], map_name: str, names: Sequence[str]) -> List[str]:
+    """How each variant's final evaluation ended: won, enemies killed, allies lost and battle length
+    (each run's means over its evaluation episodes, then their mean and range over seeds). Return
+    says how much damage was done; this says how the battles ended (wiped out fast, or alive at the
+    time limit), which the reader needs before reading a return or a win rate of 0."""
+    from rllib_uas.envs.engine.maps import UnknownMapError, get_map
+
+    groups = stats.by_variant(runs, map_name)
+    rows = []
+    for v in [v for v in names if v in groups]:
+        battles = [r for r in groups[v] if r.final_battles is not None]
+        if not battles:
+            continue
+        seeds = [r.seed for r in battles]
+        cells = [v, f"{len(seeds)} ({_seeds(seeds)})", _spread([r.final for r in battles], 2)]
+        cells += [_spread([r.final_battles[k] for r in battles], 1) for k in ("killed", "lost", "length")]
+        rows.append("| " + " | ".join(cells) + " |")
+    if not rows:
+        return []
+    try:
+        spec = get_map(map_name)
+        of = (f" (of {spec.n_enemies})", f" (of {spec.n_agents})", f" (limit {spec.limit})")
+    except UnknownMapError:  # a map the engine does not have (tests)
+        of = ("", "", "")
+    return [
+        "How the final evaluation's battles ended: each run's means over its episodes, then their mean",
+        "over seeds and (in brackets) the lowest and highest seed.",
+        "",
+        f"| variant | seeds | won | enemies killed{of[0]} | allies lost{of[1]} | battle length{of[2]} |",
+        "|---|---|---|---|---|---|",
+        *rows,
+        "",
+    ]
+
+
 def _seeds(seeds: Sequence[int]) -> str:
     s = sorted(seeds)
     if s == list(range(s[0], s[-1] + 1)) and len(s) > 1:
@@ -172,10 +213,19 @@ def comparison_lines(comps: Sequence[Dict], metric: str) -> List[str]:
     for c in comps:
         lines.append(f"| {c['x']} > {c['y']} | {c['n']} | {interval_text(c['final'])} | {interval_text(c['auc'])} |")
     lines += ["", "What the data shows on this map:" if metric == "win" else "What the returns show:", ""]
+    early = [c for c in comps if c["n"] < PLANNED_SEEDS]
     for c in comps:
+        if c["n"] >= PLANNED_SEEDS:
+            lines.append(
+                f"- {reading(c['x'], c['y'], c['final'], final_word, c['n'], c['final_same'])} "
+                f"{reading(c['x'], c['y'], c['auc'], auc_word, c['n'], c['auc_same'])}"
+            )
+    if early:
+        # from 2 seeds whose order agrees the interval is [1.00, 1.00], so these get no sentence of their own
+        pairs = ", ".join(f"{c['x']} > {c['y']} ({c['n']})" for c in early)
         lines.append(
-            f"- {reading(c['x'], c['y'], c['final'], final_word, c['n'], c['final_same'])} "
-            f"{reading(c['x'], c['y'], c['auc'], auc_word, c['n'], c['auc_same'])}"
+            f"- Not read yet, fewer than {PLANNED_SEEDS} shared seeds (how many in brackets): {pairs}. "
+            "Their rows above are what those seeds give."
         )
     return lines + [""]
 
@@ -390,6 +440,7 @@ def render(
         ]
         if map_name in references:
             lines += [reference_line(references[map_name]), ""]
+        lines += battle_lines(runs, map_name, MAIN_VARIANTS)
         if not _anyone_won(runs, map_name):
             lines += [
                 f"No run of any variant won a greedy evaluation battle on {map_name} within the budget, so",

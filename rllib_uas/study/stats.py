@@ -40,6 +40,8 @@ class Run:
     budget: int
     commit: str
     returns: Optional[np.ndarray] = None  # [E] greedy team return
+    # the final evaluation's battles, means over its episodes: enemies killed, allies dead, length
+    final_battles: Optional[Dict[str, float]] = None
 
     def curve(self, metric: str = "win") -> np.ndarray:
         """[E] the run's curve of `metric` (one of METRICS)."""
@@ -83,8 +85,22 @@ def load_runs(out: Path) -> List[Run]:
         steps = np.array([int(r["env_steps"]) for r in rows])
         win = np.array([float(r["eval_win_rate"]) for r in rows])
         ret = np.array([float(r["eval_return"]) for r in rows])
-        runs.append(Run(cell.map_name, cell.variant, cell.seed, steps, win, int(entry["budget"]), entry["commit"], ret))
+        run = Run(cell.map_name, cell.variant, cell.seed, steps, win, int(entry["budget"]), entry["commit"], ret)
+        run.final_battles = _battles(rows[-1])
+        runs.append(run)
     return runs
+
+
+# the final evaluation's battle columns of a curve CSV, and what the page calls them
+BATTLE_FIELDS = {"killed": "eval_dead_enemies", "lost": "eval_dead_allies", "length": "eval_battle_length"}
+
+
+def _battles(row: Dict[str, str]) -> Optional[Dict[str, float]]:
+    """One evaluation row's battle means; None where the CSV left them empty."""
+    values = {k: row.get(field) or "" for k, field in BATTLE_FIELDS.items()}
+    if not all(values.values()):
+        return None
+    return {k: float(v) for k, v in values.items()}
 
 
 def by_variant(runs: Sequence[Run], map_name: str) -> Dict[str, List[Run]]:
