@@ -1,7 +1,7 @@
 """The multi-seed study of UAS and CGI (docs/results.md): run its grid, show where it stands, report.
 
     python benchmarks/study.py run --maps 3m1m_vs_4m --seeds 0-4 --sweep      # skips finished cells
-    python benchmarks/study.py status                                          # finished / missing cells
+    python benchmarks/study.py status                                          # done / running / missing cells
     python benchmarks/study.py references                                      # scripted policies' scores
     python benchmarks/study.py merge --from ../worktree/benchmarks/results/study  # another folder's finished cells
     python benchmarks/study.py report                                          # docs/results.md + plots
@@ -144,22 +144,22 @@ def main(argv=None) -> int:
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    from rllib_uas.study.run import StudyBusy, finished, run_study, saved_steps
+    from rllib_uas.study.run import StudyBusy, finished, run_study
 
     if args.command == "status":
         from rllib_uas.study.report import time_left
-        from rllib_uas.study.run import read_manifest
+        from rllib_uas.study.run import read_manifest, run_active, status_line
 
-        done = {c.name for c in finished(cells, Path(args.out))}
+        out = Path(args.out)
+        done = {c.name for c in finished(cells, out)}
+        active = run_active(out)
         missing = []
         for c in cells:
-            state = "done   " if c.name in done else "missing"
-            saved = None if c.name in done else saved_steps(Path(args.out), c)
-            extra = f"  (checkpoint at {saved:,} env steps)" if saved is not None else ""
-            print(f"{state}  {c.map_name}  {c.variant}  seed {c.seed}{extra}")
+            line, left = status_line(out, c, c.name in done, active)
+            print(line)
             if c.name not in done:
-                missing.append((c.map_name, c.variant, max(0.0, 1.0 - (saved or 0) / c.plan.budget)))
-        print(f"{len(done)} of {len(cells)} cells finished")
+                missing.append((c.map_name, c.variant, left))
+        print(f"{len(done)} of {len(cells)} cells finished" + ("; a run is writing here now" if active else ""))
         if missing:
             print(time_left(missing, read_manifest(Path(args.out)), args.concurrent))
         return 0

@@ -415,6 +415,33 @@ def test_a_checkpoint_is_used_only_by_the_same_cell_and_committed_code(tmp_path)
     assert not folder(tmp_path, "c").with_name("c.new").exists()
 
 
+def test_status_says_which_cells_a_run_is_training_and_where(tmp_path):
+    """`study.py status`: done, running (the lock held and a partial curve: its last evaluation), or
+    missing; a partial curve that no run holds is a killed run's leftover and reads as missing."""
+    from rllib_uas.file_lock import file_lock
+    from rllib_uas.study.run import LOCK_NAME, run_active, status_line
+
+    cell = Cell("3m", "U-MAPPO", 0, TINY["3m"])  # budget 1,200
+    assert status_line(tmp_path, cell, True, False) == ("done     3m  U-MAPPO  seed 0", 0.0)
+    assert status_line(tmp_path, cell, False, False) == ("missing  3m  U-MAPPO  seed 0", 1.0)
+    assert not run_active(tmp_path) and not (tmp_path / LOCK_NAME).exists()  # looking creates no lock file
+    partial = tmp_path / f".{cell.name}.csv.partial"
+    with partial.open("w", newline="") as f:
+        csv.DictWriter(f, CURVE_FIELDS).writeheader()
+    with file_lock(str(tmp_path / LOCK_NAME)):  # as a run holds it
+        assert run_active(tmp_path)
+        assert status_line(tmp_path, cell, False, True) == ("missing  3m  U-MAPPO  seed 0", 1.0)  # no evaluation yet
+        with partial.open("a", newline="") as f:
+            w = csv.DictWriter(f, CURVE_FIELDS)
+            w.writerow(dict(env_steps=0, eval_win_rate=0.0, eval_return=1.0))
+            w.writerow(dict(env_steps=300, eval_win_rate=0.25, eval_return=4.56))
+        line, left = status_line(tmp_path, cell, False, True)
+    assert line == "running  3m  U-MAPPO  seed 0  (at 300 of 1,200 env steps; last evaluation won 0.25, return 4.6)"
+    assert left == 0.75
+    assert not run_active(tmp_path)
+    assert status_line(tmp_path, cell, False, False) == ("missing  3m  U-MAPPO  seed 0", 1.0)
+
+
 def test_cells_with_a_checkpoint_run_first(tmp_path):
     """A run starts the cells it can go on with before any other, then keeps the grid's seed-major order."""
     from rllib_uas.study.cell_checkpoint import PROGRESS_FILE, Progress, folder

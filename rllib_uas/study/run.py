@@ -20,7 +20,7 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List, Sequence, Tuple
 
 from rllib_uas.file_lock import LockHeld, file_lock
 from rllib_uas.study import cell_checkpoint
@@ -114,6 +114,48 @@ def saved_steps(out: Path, cell: Cell) -> int | None:
     """The env steps of the cell's checkpoint, when it has one for its current plan."""
     progress = cell_checkpoint.peek(out, cell.name)
     return progress.env_steps if progress is not None and progress.fingerprint == cell.fingerprint() else None
+
+
+def run_active(out: Path) -> bool:
+    """Whether a study run holds `out`'s lock now, so that its partial CSVs are being written (a killed
+    run's partial CSVs are leftovers: the next run restarts them from their checkpoints)."""
+    if not (out / LOCK_NAME).exists():  # never create the lock file just to look
+        return False
+    try:
+        with file_lock(str(out / LOCK_NAME), blocking=False):
+            return False
+    except LockHeld:
+        return True
+
+
+def latest_evaluation(out: Path, cell: Cell) -> Dict[str, str] | None:
+    """The last row of the cell's partial curve (its latest evaluation); None before its first."""
+    try:
+        with (out / f".{cell.name}.csv.partial").open(newline="") as f:
+            rows = list(csv.DictReader(f))
+    except FileNotFoundError:
+        return None
+    return rows[-1] if rows else None
+
+
+def status_line(out: Path, cell: Cell, done: bool, active: bool) -> Tuple[str, float]:
+    """`study.py status`'s line for one cell, and the share of its budget still to run. A cell the
+    active run is training says where its curve is; a cell with a checkpoint says from where the next
+    run goes on (what a killed run did after its last checkpoint is run again)."""
+    where = f"{cell.map_name}  {cell.variant}  seed {cell.seed}"
+    if done:
+        return f"done     {where}", 0.0
+    saved = saved_steps(out, cell)
+    latest = latest_evaluation(out, cell) if active else None
+    if latest is not None:
+        steps = int(latest["env_steps"])
+        line = (
+            f"running  {where}  (at {steps:,} of {cell.plan.budget:,} env steps; last evaluation won "
+            f"{float(latest['eval_win_rate']):.2f}, return {float(latest['eval_return']):.1f})"
+        )
+        return line, max(0.0, 1.0 - steps / cell.plan.budget)
+    extra = f"  (checkpoint at {saved:,} env steps)" if saved is not None else ""
+    return f"missing  {where}{extra}", max(0.0, 1.0 - (saved or 0) / cell.plan.budget)
 
 
 def run_order(todo: Sequence[Cell], out: Path) -> List[Cell]:
