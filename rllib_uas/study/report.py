@@ -106,6 +106,11 @@ def battle_lines(runs: Sequence[stats.Run], map_name: str, names: Sequence[str])
     ]
 
 
+def _count(n: int, word: str) -> str:
+    """'1 seed', '2 seeds'."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
 def _seeds(seeds: Sequence[int]) -> str:
     s = sorted(seeds)
     if s == list(range(s[0], s[-1] + 1)) and len(s) > 1:
@@ -196,7 +201,7 @@ def glance(runs: Sequence[stats.Run], plans: Dict[str, MapPlan], comps: Dict[str
             if not shared:
                 cells.append("no shared seed yet")
             elif c is None or c["n"] < PLANNED_SEEDS:
-                cells.append(f"{shared} shared {'seed' if shared == 1 else 'seeds'} so far")
+                cells.append(f"{_count(shared, 'shared seed')} so far")
             else:
                 mark = "" if won else " (return)"
                 cells.append(f"{interval_text(c['auc'])}: {_verdict(c['auc'])}{mark}")
@@ -251,7 +256,7 @@ def plot_map(
                 if algo not in name or name not in groups:
                     continue
                 mean, low, high = stats.mean_band(groups[name], x, metric)
-                (line,) = ax.plot(x, mean, label=f"{name} ({len(groups[name])} seeds)")
+                (line,) = ax.plot(x, mean, label=f"{name} ({_count(len(groups[name]), 'seed')})")
                 ax.fill_between(x, low, high, color=line.get_color(), alpha=0.15)
             for ref, style in zip(references, ("--", ":")):
                 level = float(ref["win_rate" if metric == "win" else "return_mean"])
