@@ -238,6 +238,12 @@ def test_tiny_grid_runs_through_tune_resumes_and_reports(ray_session, tmp_path):
     assert f"median (range): MAPPO family {np.median(walls):,.0f} s" in page
     assert f"({walls[0]:,.0f}-{walls[-1]:,.0f} s, 4 cells)" in page
     assert 'study.py run --maps 3m --variants "U-MAPPO" --seeds 0-1' in page
+    # the runs' own CSVs carry the final battles: the table has a row per variant, within the map's bounds
+    battles = page.split("| battle length (limit 60) |")[1].split("\n\n")[0].splitlines()[2:]
+    assert [row.split(" | ")[0] for row in battles] == ["| U-MAPPO", "| MAPPO"]
+    for row in battles:
+        killed, lost, length = (float(cell.split(" ")[0]) for cell in row.strip("| ").split(" | ")[3:6])
+        assert 0 <= killed <= 3 and 0 <= lost <= 3 and 0 < length <= 60
     assert (tmp_path / "3m.png").stat().st_size > 0
 
 
