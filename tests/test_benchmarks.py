@@ -141,3 +141,40 @@ def test_the_gru_comparison_runs_the_same_computation():
         results.append([states.detach(), *(p.grad.clone() for p in gru.parameters())])
     for a, b in zip(*results):
         assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_the_cgi_gradient_probe_splits_the_loss_gradient_and_scales_with_lambda(ray_session):
+    """benchmarks/cgi_gradient.py: the RL part and lambda_I x CGI part of the trunk's gradient add up
+    to the whole loss's; on the first minibatch (same seed: same weights and batch) the RL part is
+    the same at lambda_I 0.1 and 1 and the CGI part exactly 10 times larger; lambda_I 0 is refused."""
+    import pytest
+
+    from rllib_uas.study.grid import Cell, MapPlan
+
+    g = load_script("cgi_gradient")
+    tiny = MapPlan(
+        400,
+        400,
+        settings={
+            "mappo": dict(
+                train_batch_size_per_learner=200, minibatch_size=200, num_epochs=2, num_envs_per_env_runner=2
+            ),
+            "qmix": dict(batch_size_episodes=4, learning_starts_episodes=4, buffer_size_episodes=50),
+        },
+    )
+    runs = {lam: g.measure(Cell("3m1m_vs_4m", f"U-MAPPO lambda_I={lam}", 0, tiny), 1) for lam in (0.1, 1.0)}
+    for rows in runs.values():
+        assert len(rows) == 2  # one minibatch per epoch
+        for r in rows:
+            assert r["rl"] > 0 and r["cgi"] > 0 and -1 <= r["cos"] <= 1
+            assert r["split_error"] <= 1e-5 * r["whole"]
+    first_small, first_large = runs[0.1][0], runs[1.0][0]
+    assert first_large["rl"] == pytest.approx(first_small["rl"], rel=1e-5)
+    assert first_large["cgi"] == pytest.approx(10 * first_small["cgi"], rel=1e-5)
+    steps = runs[0.1][0]["env_steps"]
+    assert steps >= 200 and f"| 0.1 | {steps:,} | 2 |" in g.summary(0.1, runs[0.1])
+
+    rows = g.measure(Cell("3m1m_vs_4m", "U-QMIX lambda_I=0.1", 0, tiny), 4)  # U-QMIX's TD loss: the same split
+    assert rows and all(r["split_error"] <= 1e-5 * r["whole"] for r in rows)
+    with pytest.raises(ValueError, match="U-MAPPO lambda_I=0.0 has lambda_I 0: no CGI term to measure"):
+        g.measure(Cell("3m1m_vs_4m", "U-MAPPO lambda_I=0.0", 0, tiny), 1)
