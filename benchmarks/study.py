@@ -161,7 +161,7 @@ def main(argv=None) -> int:
                 missing.append((c.map_name, c.variant, left))
         print(f"{len(done)} of {len(cells)} cells finished" + ("; a run is writing here now" if active else ""))
         if missing:
-            print(time_left(missing, read_manifest(Path(args.out)), args.concurrent))
+            print(time_left(missing, read_manifest(out), args.concurrent))
         return 0
     try:
         counts = run_study(

@@ -85,9 +85,8 @@ def load_runs(out: Path) -> List[Run]:
         steps = np.array([int(r["env_steps"]) for r in rows])
         win = np.array([float(r["eval_win_rate"]) for r in rows])
         ret = np.array([float(r["eval_return"]) for r in rows])
-        run = Run(cell.map_name, cell.variant, cell.seed, steps, win, int(entry["budget"]), entry["commit"], ret)
-        run.final_battles = _battles(rows[-1])
-        runs.append(run)
+        budget, commit = int(entry["budget"]), entry["commit"]
+        runs.append(Run(cell.map_name, cell.variant, cell.seed, steps, win, budget, commit, ret, _battles(rows[-1])))
     return runs
 
 
