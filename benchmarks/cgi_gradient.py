@@ -18,9 +18,10 @@ only. Printed per lambda_I: the medians over minibatches of both norms, of their
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, Iterator, List
 
 import numpy as np
 
@@ -32,24 +33,33 @@ TRUNK = "agent_net"  # the shared network's parameters (RecurrentAgentNetwork: f
 _TERMS: List = []  # the CGI loss the learner computed for the minibatch at hand (one learner here)
 
 
-def _capture(learner_module) -> None:
-    """Have a learner module's `cgi_loss` also hand its result (with its graph) to the probe."""
-    original = learner_module.cgi_loss
-    if getattr(original, "probed", False):
-        return
+@contextlib.contextmanager
+def _capturing(*learner_modules) -> Iterator[None]:
+    """While open, the learner modules' `cgi_loss` also hands its result (with its graph) to the
+    probe; restored on leaving, so that no later loss in this process keeps its graph in `_TERMS`."""
+    originals = [m.cgi_loss for m in learner_modules]
 
-    def recorded(*args, **kwargs):
-        out = original(*args, **kwargs)
-        _TERMS.append(out)
-        return out
+    def recording(original):
+        def recorded(*args, **kwargs):
+            out = original(*args, **kwargs)
+            _TERMS.append(out)
+            return out
 
-    recorded.probed = True
-    learner_module.cgi_loss = recorded
+        return recorded
+
+    for module, original in zip(learner_modules, originals):
+        module.cgi_loss = recording(original)
+    try:
+        yield
+    finally:
+        for module, original in zip(learner_modules, originals):
+            module.cgi_loss = original
+        _TERMS.clear()
 
 
 def probing(base):
     """`base` (a team learner class) that, per minibatch, records the trunk gradient norms of the
-    CGI term and of the rest of the loss, their cosine, and the whole loss's (which they sum to)."""
+    CGI term and of the rest of the loss and their cosine."""
     import torch
 
     class CGIGradientProbe(base):
@@ -64,19 +74,17 @@ def probing(base):
                 raise ValueError(f"the module has no '{TRUNK}' parameters (parameter_sharing='group'?)")
             scaled = kwargs["config"].cgi_coeff * _TERMS.pop()
             flat = []
-            for loss in (total - scaled, scaled, total):
+            for loss in (total - scaled, scaled):
                 grads = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)
                 flat.append(
                     torch.cat([(torch.zeros_like(p) if g is None else g).flatten() for g, p in zip(grads, params)])
                 )
-            rl, cgi, whole = flat
+            rl, cgi = flat
             self.probe_rows.append(
                 dict(
                     rl=float(rl.norm()),
                     cgi=float(cgi.norm()),
                     cos=float(rl @ cgi / (rl.norm() * cgi.norm()).clamp(min=1e-30)),
-                    whole=float(whole.norm()),
-                    split_error=float((rl + cgi - whole).norm()),
                 )
             )
             return total
@@ -86,28 +94,26 @@ def probing(base):
 
 def measure(cell, iters: int) -> List[Dict[str, float]]:
     """Train `cell` (a study Cell whose variant has lambda_I > 0) for `iters` iterations; one row per
-    minibatch: the trunk gradient norms `rl` and `cgi` (lambda_I included), `cos`, the whole loss's
-    norm `whole`, `split_error` = |g_rl + g_cgi - g_whole| and the env steps sampled by the end of
-    its iteration."""
+    minibatch: the trunk gradient norms `rl` and `cgi` (lambda_I included), `cos` and the env steps
+    sampled by the end of its iteration."""
     from rllib_uas.algorithms.u_mappo import learner as mappo_learner
     from rllib_uas.algorithms.u_qmix import learner as qmix_learner
 
     config = cell.config()
     if not config.cgi_coeff > 0:
         raise ValueError(f"{cell.variant} has lambda_I {config.cgi_coeff:g}: no CGI term to measure")
-    _capture(mappo_learner)
-    _capture(qmix_learner)
-    algo = config.learners(learner_class=probing(config.learner_class)).build_algo()
-    try:
-        learner = algo.learner_group._learner
-        learner.probe_rows = []
-        for _ in range(iters):
-            steps = int(algo.train()["num_env_steps_sampled_lifetime"])
-            for row in learner.probe_rows:  # the iteration's minibatches: the env steps sampled by its end
-                row.setdefault("env_steps", steps)
-        return list(learner.probe_rows)
-    finally:
-        algo.stop()
+    with _capturing(mappo_learner, qmix_learner):
+        algo = config.learners(learner_class=probing(config.learner_class)).build_algo()
+        try:
+            learner = algo.learner_group._learner
+            learner.probe_rows = []
+            for _ in range(iters):
+                steps = int(algo.train()["num_env_steps_sampled_lifetime"])
+                for row in learner.probe_rows:  # the iteration's minibatches: the env steps sampled by its end
+                    row.setdefault("env_steps", steps)
+            return list(learner.probe_rows)
+        finally:
+            algo.stop()
 
 
 def summary(lam: float, rows: List[Dict[str, float]]) -> str:

@@ -145,7 +145,6 @@ def status_line(out: Path, cell: Cell, done: bool, active: bool) -> Tuple[str, f
     where = f"{cell.map_name}  {cell.variant}  seed {cell.seed}"
     if done:
         return f"done     {where}", 0.0
-    saved = saved_steps(out, cell)
     latest = latest_evaluation(out, cell) if active else None
     if latest is not None:
         steps = int(latest["env_steps"])
@@ -154,6 +153,7 @@ def status_line(out: Path, cell: Cell, done: bool, active: bool) -> Tuple[str, f
             f"{float(latest['eval_win_rate']):.2f}, return {float(latest['eval_return']):.1f})"
         )
         return line, max(0.0, 1.0 - steps / cell.plan.budget)
+    saved = saved_steps(out, cell)
     extra = f"  (checkpoint at {saved:,} env steps)" if saved is not None else ""
     return f"missing  {where}{extra}", max(0.0, 1.0 - (saved or 0) / cell.plan.budget)
 
