@@ -28,7 +28,7 @@ def main() -> None:
     from rllib_uas.algorithms.u_qmix.episode_buffer import episode_nbytes, expand, stored_bytes_per_step
     from rllib_uas.envs.team import TeamEnv
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)  # not a running cluster
     print(
         "| map | mean episode length | MB / 1,000 episodes (compact) | MB / 1,000 episodes (float32, before) "
         "| ratio | MB / 1,000 episodes at the limit (compact) |\n|---|---|---|---|---|---|"

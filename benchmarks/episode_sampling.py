@@ -68,7 +68,7 @@ def main() -> None:
     from rllib_uas.envs.registry import register_envs
     from rllib_uas.envs.rounds import random_rounds
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)  # not a running cluster
     register_envs()
     print(f"map {args.map}, uniformly random available actions, >= {args.episodes} episodes per row\n")
     print("| envs | path | episodes | mean length | time-out share | steps in kept episodes / simulated |")

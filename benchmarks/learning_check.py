@@ -155,7 +155,7 @@ def main() -> None:
         ap.error("--variant is required (or --summary DIR)")
     import ray
 
-    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=1, include_dashboard=False, log_to_driver=False)  # not a running cluster
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     slug = VARIANTS[args.variant].slug + ("" if args.continuing_episode else "_terminal_time_limit")

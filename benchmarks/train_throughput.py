@@ -190,7 +190,8 @@ def _worker(path: str, name: str, iters: int, learner_cpus: int, learner_gpus: i
 
     # the overlap row's runner reserves a CPU of its own beside the learner's
     cpus = max(2, learner_cpus + int(overlap))
-    ray.init(num_cpus=cpus, num_gpus=learner_gpus, include_dashboard=False, log_to_driver=False)
+    # address="local": a Ray of the row's own, not a cluster already running on the machine
+    ray.init(address="local", num_cpus=cpus, num_gpus=learner_gpus, include_dashboard=False, log_to_driver=False)
     row = ROWS[name]
     algo = build_config(row, learner_cpus, learner_gpus, overlap).build_algo()
     try:

@@ -12,6 +12,8 @@ def ray_session():
     import ray
 
     if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        # a Ray of the tests' own: without address="local", ray.init joins any cluster already running
+        # on the machine (`ray start`), and then refuses num_cpus
+        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()
