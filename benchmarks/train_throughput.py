@@ -1,8 +1,8 @@
 """End-to-end training throughput (env steps/s sampled and trained), where the time goes, and how
 well the learner uses the CPU.
 
-Every row runs in its own process with `ray.init(num_cpus=2)`, in-process sampling
-(`num_env_runners=0`, so sampling and learning alternate on this machine's 2 cores) and
+Every row runs in its own process with a Ray of its own (`ray.init(address="local", num_cpus=2)`),
+in-process sampling (`num_env_runners=0`, so sampling and learning alternate on this machine's 2 cores) and
 `num_cpus_per_learner` (default 2) for the learner's update. Each row warms up (U-QMIX: until its
 buffer holds `learning_starts_episodes`, so timed iterations learn; then 2 iterations for all)
 and is timed over `--iters` iterations. Per iteration it reports sampling, split into the engine

@@ -11,9 +11,8 @@ def ray_session():
     """One Ray instance for all tests that build algorithms (init + shutdown cost ~5 s)."""
     import ray
 
-    if not ray.is_initialized():
-        # a Ray of the tests' own: without address="local", ray.init joins any cluster already running
-        # on the machine (`ray start`), and then refuses num_cpus
-        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield ray
-    ray.shutdown()
+    from rllib_uas.local_ray import ray_for_run
+
+    # a Ray of the tests' own, never a cluster already running on the machine (`ray start`)
+    with ray_for_run(num_cpus=2, include_dashboard=False, log_to_driver=False):
+        yield ray
