@@ -21,14 +21,13 @@ def main() -> None:
     ap.add_argument("--maps", default="3m,3m1m_vs_4m,MMM,MMM2,6m2m_vs_15m")
     ap.add_argument("--episodes", type=int, default=200)
     args = ap.parse_args()
-    import ray
-
     from rllib_uas.algorithms.u_qmix import UQMIXConfig
     from rllib_uas.algorithms.u_qmix.algorithm import episode_limit
     from rllib_uas.algorithms.u_qmix.episode_buffer import episode_nbytes, expand, stored_bytes_per_step
     from rllib_uas.envs.team import TeamEnv
+    from rllib_uas.local_ray import start_own_ray
 
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)  # not a running cluster
+    start_own_ray(num_cpus=2, include_dashboard=False, log_to_driver=False)
     print(
         "| map | mean episode length | MB / 1,000 episodes (compact) | MB / 1,000 episodes (float32, before) "
         "| ratio | MB / 1,000 episodes at the limit (compact) |\n|---|---|---|---|---|---|"

@@ -61,14 +61,14 @@ def main() -> None:
     ap.add_argument("--envs", default="8,32")
     ap.add_argument("--episodes", type=int, default=400)
     args = ap.parse_args()
-    import ray
     from ray.rllib.env.single_agent_env_runner import SingleAgentEnvRunner
 
     from rllib_uas.env_runner import TeamEnvRunner
     from rllib_uas.envs.registry import register_envs
     from rllib_uas.envs.rounds import random_rounds
+    from rllib_uas.local_ray import start_own_ray
 
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)  # not a running cluster
+    start_own_ray(num_cpus=2, include_dashboard=False, log_to_driver=False)
     register_envs()
     print(f"map {args.map}, uniformly random available actions, >= {args.episodes} episodes per row\n")
     print("| envs | path | episodes | mean length | time-out share | steps in kept episodes / simulated |")

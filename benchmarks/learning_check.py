@@ -153,9 +153,9 @@ def main() -> None:
         return summarize(*map(Path, args.summary))
     if args.variant is None:
         ap.error("--variant is required (or --summary DIR)")
-    import ray
+    from rllib_uas.local_ray import start_own_ray
 
-    ray.init(address="local", num_cpus=1, include_dashboard=False, log_to_driver=False)  # not a running cluster
+    start_own_ray(num_cpus=1, include_dashboard=False, log_to_driver=False)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     slug = VARIANTS[args.variant].slug + ("" if args.continuing_episode else "_terminal_time_limit")

@@ -24,15 +24,15 @@ HERE = Path(__file__).resolve().parents[1]
 
 WORKER = r"""
 import json, sys
-import ray
 import rllib_uas
+from rllib_uas.local_ray import start_own_ray
 from rllib_uas.experiment import load_experiments
 from rllib_uas.result_path import metric_at
 
 path, seed, cpus = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 exp = load_experiments(path)[0]
 config = exp.config.copy(copy_frozen=False).debugging(seed=seed).learners(num_cpus_per_learner=cpus)
-ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+start_own_ray(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
 
 
 def value(result, key):

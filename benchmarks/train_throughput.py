@@ -1,7 +1,7 @@
 """End-to-end training throughput (env steps/s sampled and trained), where the time goes, and how
 well the learner uses the CPU.
 
-Every row runs in its own process with a Ray of its own (`ray.init(address="local", num_cpus=2)`),
+Every row runs in its own process with a Ray of its own (`rllib_uas.local_ray.start_own_ray`, 2 CPUs),
 in-process sampling (`num_env_runners=0`, so sampling and learning alternate on this machine's 2 cores) and
 `num_cpus_per_learner` (default 2) for the learner's update. Each row warms up (U-QMIX: until its
 buffer holds `learning_starts_episodes`, so timed iterations learn; then 2 iterations for all)
@@ -188,10 +188,11 @@ def _worker(path: str, name: str, iters: int, learner_cpus: int, learner_gpus: i
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     import ray
 
+    from rllib_uas.local_ray import start_own_ray
+
     # the overlap row's runner reserves a CPU of its own beside the learner's
     cpus = max(2, learner_cpus + int(overlap))
-    # address="local": a Ray of the row's own, not a cluster already running on the machine
-    ray.init(address="local", num_cpus=cpus, num_gpus=learner_gpus, include_dashboard=False, log_to_driver=False)
+    start_own_ray(num_cpus=cpus, num_gpus=learner_gpus, include_dashboard=False, log_to_driver=False)
     row = ROWS[name]
     algo = build_config(row, learner_cpus, learner_gpus, overlap).build_algo()
     try:

@@ -38,12 +38,20 @@ def check_address(address: str) -> None:
         ) from None
 
 
+def start_own_ray(**init_kwargs: Any) -> None:
+    """Start a Ray of this process's own (`ray.init(address="local")`). Without an address, `ray.init`
+    joins any cluster already running on this machine (`ray start`), another job's, where our work
+    competes for its CPUs, dies with it, or is refused when `num_cpus` is given."""
+    import ray
+
+    ray.init(address="local", **init_kwargs)
+
+
 @contextmanager
 def ray_for_run(address: Optional[str] = None, **init_kwargs: Any) -> Iterator[bool]:
-    """Join the Ray at `address`, or start a Ray of our own (`address="local"`: `None` would join any
-    cluster already running on this machine, another job's, where our trials compete for its CPUs or
-    die with it). A Ray already initialized in this process is used as it is. Yields whether the
-    Ray is our own; an own Ray is stopped on the way out (`stop_local_ray`)."""
+    """Join the Ray at `address`, or start a Ray of our own (`start_own_ray`). A Ray already initialized
+    in this process is used as it is. Yields whether the Ray is our own; an own Ray is stopped on the
+    way out (`stop_local_ray`)."""
     import ray
 
     own = not ray.is_initialized() and not address
@@ -58,7 +66,7 @@ def ray_for_run(address: Optional[str] = None, **init_kwargs: Any) -> Iterator[b
                     "to run on a Ray of this process's own"
                 ) from None
         else:
-            ray.init(address="local", **init_kwargs)
+            start_own_ray(**init_kwargs)
     try:
         yield own
     finally:
