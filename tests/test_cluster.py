@@ -66,6 +66,8 @@ def three_node_cluster():
     import ray
     from ray.cluster_utils import Cluster
 
+    from rllib_uas.local_ray import start_own_ray
+
     if ray.is_initialized():
         ray.shutdown()
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
@@ -74,7 +76,8 @@ def three_node_cluster():
     yield cluster, workers
     ray.shutdown()
     cluster.shutdown()
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)  # back to the session's local Ray
+    # back to a local Ray like the session's (conftest), never a `ray start` cluster on this machine
+    start_own_ray(num_cpus=2, include_dashboard=False, log_to_driver=False)
 
 
 def tiny_mappo(runners):
