@@ -247,6 +247,19 @@ def test_tiny_grid_runs_through_tune_resumes_and_reports(ray_session, tmp_path):
     assert (tmp_path / "3m.png").stat().st_size > 0
 
 
+def test_a_failed_cell_leaves_no_partial_curve_behind(ray_session, tmp_path, capsys):
+    """A cell whose training fails (here: a learning rate that blows the loss up, after the evaluation
+    at step 0 was written) is reported failed, and its partial curve goes as the trial errors, so that
+    `study.py status` does not read it as running while the run goes on with other cells."""
+    settings = {"mappo": dict(TINY["3m"].settings["mappo"], lr=1.0e6)}
+    cell = Cell("3m", "U-MAPPO", 0, MapPlan(4000, 2000, eval_episodes=8, settings=settings))
+    counts = run_study([cell], tmp_path, concurrent=1)
+    assert counts == {"skipped": 0, "finished": 0, "failed": 1}
+    failed = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("study: cell ")]
+    assert len(failed) == 1 and "3m / U-MAPPO / seed 0 failed: " in failed[0] and "not finite" in failed[0]
+    assert not list(tmp_path.glob(".*.partial")) and not list(tmp_path.glob("*.csv"))
+
+
 def test_a_second_run_into_the_same_folder_is_refused_before_it_touches_anything(tmp_path, capsys):
     """Two runs into one folder would restart each other's cells (a run deletes partial CSVs it finds)."""
     import sys

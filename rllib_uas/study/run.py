@@ -93,6 +93,16 @@ def require_results(folder: Path) -> None:
         raise ValueError(f"{folder} has no manifest.csv: not a study results folder (benchmarks/results/study)")
 
 
+def partial_path(out: Path, cell: Cell) -> Path:
+    """Where a running cell writes its curve until it finishes."""
+    return out / f".{cell.name}.csv.partial"
+
+
+def cell_of(spec: Dict[str, Any]) -> Cell:
+    """The cell a trial's config names (the runner's grid-search value)."""
+    return Cell(spec["map_name"], spec["variant"], spec["seed"], MapPlan(**spec["plan"]))
+
+
 def read_manifest(out: Path) -> Dict[str, Dict[str, str]]:
     """cell name -> its last manifest row."""
     path = out / "manifest.csv"
@@ -131,7 +141,7 @@ def run_active(out: Path) -> bool:
 def latest_evaluation(out: Path, cell: Cell) -> Dict[str, str] | None:
     """The last row of the cell's partial curve (its latest evaluation); None before its first."""
     try:
-        with (out / f".{cell.name}.csv.partial").open(newline="") as f:
+        with partial_path(out, cell).open(newline="") as f:
             rows = list(csv.DictReader(f))
     except FileNotFoundError:
         return None
@@ -175,7 +185,7 @@ def train_cell(cell: Cell, out: Path, report=None, checkpoint_every_s: float = C
     """Train one cell to its budget, writing its curve; returns the finished CSV's path. A usable
     checkpoint of the cell (`cell_checkpoint.load`) is gone on from; 0 seconds saves none."""
     plan = cell.plan
-    partial = out / f".{cell.name}.csv.partial"
+    partial = partial_path(out, cell)
     code = code_version()  # what this process imported: read at the start, not when the cell ends
     fingerprint = cell.fingerprint()
     ckpt, progress, why = cell_checkpoint.load(out, cell.name, fingerprint, code)
@@ -295,10 +305,23 @@ def append_manifest(path: Path, row: Dict[str, Any]) -> None:
         writer.writerow(row)
 
 
+def _drop_failed_partials(out: Path):
+    """A Tune callback that removes a failed cell's partial curve as soon as the trial errors, so that
+    `study.py status` no longer reads it as running while the run goes on with other cells (the
+    cell's checkpoint, if it has one, stays: the next run goes on from it)."""
+    from ray import tune
+
+    class DropFailedPartials(tune.Callback):
+        def on_trial_error(self, iteration, trials, trial, **info):
+            partial_path(out, cell_of(trial.config["cell"])).unlink(missing_ok=True)
+
+    return DropFailedPartials()
+
+
 def _trainable(config: Dict[str, Any]) -> None:
     from ray import tune
 
-    cell = Cell(config["map_name"], config["variant"], config["seed"], MapPlan(**config["plan"]))
+    cell = cell_of(config)
     train_cell(cell, Path(config["out"]), report=tune.report, checkpoint_every_s=config["checkpoint_every_s"])
 
 
@@ -389,6 +412,7 @@ def _run_unlocked(
                 storage_path=storage_path or str(Path.home() / "ray_results"),
                 verbose=0,
                 failure_config=tune.FailureConfig(max_failures=0),
+                callbacks=[_drop_failed_partials(out)],
             ),
         )
         results = tuner.fit()
