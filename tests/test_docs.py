@@ -1,6 +1,8 @@
 """The docs ship with the package: every repository path they name exists, and nothing points outside."""
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -56,3 +58,22 @@ def test_the_readme_adding_a_map_snippet_runs_as_written(tmp_path, monkeypatch):
     env = scope["env"]
     env.reset()
     assert env.n_agents == 4 and env.n_enemies == 3
+
+
+def test_the_readme_counts_the_tests_the_suite_collects():
+    """The quick start says how many tests its second command runs; a new or removed test changes it."""
+    stated = re.search(r"runs the test suite: ([\d,]+) tests", (ROOT / "README.md").read_text())
+    assert stated, "README.md no longer says how many tests the suite runs ('runs the test suite: N tests')"
+    out = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    ).stdout
+    collected = re.search(r"^(\d+) tests? collected", out, re.MULTILINE)
+    assert collected, f"pytest --collect-only printed no count:\n{out[-2000:]}"
+    assert int(stated.group(1).replace(",", "")) == int(collected.group(1)), (
+        f"README.md says {stated.group(1)} tests, the suite collects {collected.group(1)}: "
+        "update the count in README's quick start"
+    )
